@@ -1,0 +1,3 @@
+from dnsauto.cli import main
+
+main()

@@ -1,0 +1,71 @@
+"""The DnsServer object: the fields every variant shares, and the ``Manual`` variant.
+
+Each provider plugin subclasses :class:`DnsServerBase` with its own ``@type`` literal and fields;
+the configuration loader assembles the discriminated union from the installed plugins.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from dnsauto.config.types import Duration, OptionalDuration, Tagged
+
+__all__ = ["MAX_TTL", "DnsServerBase", "ManualDnsServer"]
+
+MAX_TTL = timedelta(seconds=2**31 - 1)
+
+
+class DnsServerBase(Tagged):
+    """Fields shared by every DnsServer variant, with Stalwart's defaults."""
+
+    type: str = Field(alias="@type")
+    description: Annotated[str, Field(description="Short description of this DNS server")]
+    member_tenant_id: Annotated[
+        str | None, Field(description="Identifier for the tenant this DNS server belongs to")
+    ] = None
+    timeout: Annotated[Duration, Field(description="Request timeout for the DNS server")] = (
+        timedelta(seconds=30)
+    )
+    ttl: Annotated[Duration, Field(description="The TTL for new DNS record")] = timedelta(minutes=5)
+    polling_interval: Annotated[
+        Duration, Field(description="How often to check for DNS records to propagate")
+    ] = timedelta(seconds=15)
+    propagation_timeout: Annotated[
+        Duration, Field(description="How long to wait for DNS records to propagate")
+    ] = timedelta(minutes=1)
+    propagation_delay: Annotated[
+        OptionalDuration,
+        Field(description="Initial delay before first propagation check (useful for slow providers)"),
+    ] = None
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl_in_whole_seconds(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 1 or value.total_seconds() != int(value.total_seconds()):
+            raise ValueError("must be a whole number of seconds, at least 1s")
+        if value > MAX_TTL:
+            raise ValueError("must be at most 2147483647 seconds")
+        return value
+
+    @field_validator("timeout", "polling_interval")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be greater than zero")
+        return value
+
+    @property
+    def ttl_seconds(self) -> int:
+        return int(self.ttl.total_seconds())
+
+
+class ManualDnsServer(DnsServerBase):
+    """Records are printed for a person to enter at their DNS host."""
+
+    type: Literal["Manual"] = Field(alias="@type")
+    description: Annotated[str, Field(description="Short description of this DNS server")] = (
+        "Records entered by hand"
+    )

@@ -1,0 +1,139 @@
+"""The Domain object: how a mail domain's DNS records and DKIM keys are managed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from dnsauto.config.types import Duration, Model, Tagged
+
+__all__ = [
+    "BOOTSTRAP_PUBLISH_RECORDS",
+    "DEFAULT_PUBLISH_RECORDS",
+    "DEFAULT_SELECTOR_TEMPLATE",
+    "AutomaticDkim",
+    "AutomaticDns",
+    "DkimAlgorithm",
+    "DkimManagement",
+    "DnsManagement",
+    "DnsRecordType",
+    "Domain",
+    "ManualDkim",
+    "ManualDns",
+]
+
+
+class DnsRecordType(StrEnum):
+    """Stalwart's ``DnsRecordType``: the families of records a domain can publish."""
+
+    DKIM = "dkim"
+    TLSA = "tlsa"
+    SPF = "spf"
+    MX = "mx"
+    DMARC = "dmarc"
+    SRV = "srv"
+    MTA_STS = "mtaSts"
+    TLS_RPT = "tlsRpt"
+    CAA = "caa"
+    AUTO_CONFIG = "autoConfig"
+    AUTO_CONFIG_LEGACY = "autoConfigLegacy"
+    AUTO_DISCOVER = "autoDiscover"
+
+
+R = DnsRecordType
+DEFAULT_PUBLISH_RECORDS: tuple[DnsRecordType, ...] = (
+    R.DKIM, R.SPF, R.MX, R.DMARC, R.SRV, R.MTA_STS, R.TLS_RPT, R.CAA,
+    R.AUTO_CONFIG, R.AUTO_CONFIG_LEGACY, R.AUTO_DISCOVER,
+)  # fmt: skip
+"""``DnsManagementProperties.publishRecords`` default: everything but TLSA, which is opt-in."""
+
+BOOTSTRAP_PUBLISH_RECORDS: tuple[DnsRecordType, ...] = (
+    R.DKIM, R.SPF, R.DMARC, R.SRV, R.MTA_STS, R.TLS_RPT,
+    R.AUTO_CONFIG, R.AUTO_CONFIG_LEGACY, R.AUTO_DISCOVER,
+)  # fmt: skip
+"""What Stalwart's Bootstrap publishes for the default domain: no MX and no CAA."""
+
+
+class DkimAlgorithm(StrEnum):
+    """Stalwart's ``DkimSignatureType``."""
+
+    DKIM1_ED25519_SHA256 = "Dkim1Ed25519Sha256"
+    DKIM1_RSA_SHA256 = "Dkim1RsaSha256"
+    DKIM2_ED25519_SHA256 = "Dkim2Ed25519Sha256"
+    DKIM2_RSA_SHA256 = "Dkim2RsaSha256"
+
+
+DEFAULT_SELECTOR_TEMPLATE = "v{version}-{algorithm}-{date-%Y%m%d}"
+
+
+class ManualDns(Tagged):
+    """The records are entered by hand; dnsauto prints them and checks them."""
+
+    type: Literal["Manual"] = Field(alias="@type")
+
+
+class AutomaticDns(Tagged):
+    """dnsauto publishes the records through a DnsServer."""
+
+    type: Literal["Automatic"] = Field(alias="@type")
+    dns_server_id: Annotated[str, Field(min_length=1, description="The DnsServer to publish with")]
+    origin: Annotated[
+        str | None,
+        Field(description="The zone that holds the domain's records (found by SOA when unset)"),
+    ] = None
+    publish_records: Annotated[
+        tuple[DnsRecordType, ...], Field(description="Which record families to publish")
+    ] = DEFAULT_PUBLISH_RECORDS
+
+    @field_validator("publish_records")
+    @classmethod
+    def _no_repeats(cls, value: tuple[DnsRecordType, ...]) -> tuple[DnsRecordType, ...]:
+        return tuple(dict.fromkeys(value))
+
+
+DnsManagement = Annotated[ManualDns | AutomaticDns, Field(discriminator="type")]
+
+
+class AutomaticDkim(Tagged):
+    """dnsauto generates, publishes and rotates the domain's DKIM keys."""
+
+    type: Literal["Automatic"] = Field(alias="@type")
+    algorithms: tuple[DkimAlgorithm, ...] = (
+        DkimAlgorithm.DKIM1_ED25519_SHA256,
+        DkimAlgorithm.DKIM1_RSA_SHA256,
+    )
+    selector_template: Annotated[str, Field(min_length=1)] = DEFAULT_SELECTOR_TEMPLATE
+    rotate_after: Duration = timedelta(days=90)
+    retire_after: Duration = timedelta(days=7)
+    delete_after: Duration = timedelta(days=30)
+
+    @field_validator("selector_template")
+    @classmethod
+    def _template_is_valid(cls, value: str) -> str:
+        from dnsauto.records.selector import check_selector_template
+
+        check_selector_template(value)
+        return value
+
+
+class ManualDkim(Tagged):
+    """DKIM keys are managed outside dnsauto; no DKIM records are published."""
+
+    type: Literal["Manual"] = Field(alias="@type")
+
+
+DkimManagement = Annotated[AutomaticDkim | ManualDkim, Field(discriminator="type")]
+
+
+class Domain(Model):
+    """A mail domain whose records dnsauto keeps published."""
+
+    dns_management: DnsManagement = ManualDns.model_validate({"@type": "Manual"})
+    dkim_management: DkimManagement = AutomaticDkim.model_validate({"@type": "Automatic"})
+    report_address_uri: Annotated[
+        str | None,
+        Field(description="Where DMARC and TLS reports go; no DMARC/TLS-RPT record when unset"),
+    ] = "mailto:postmaster"

@@ -1,0 +1,198 @@
+"""Reading a configuration document into a :class:`~dnsauto.config.model.Config`.
+
+Every problem becomes one :class:`~dnsauto.errors.ConfigProblem` at a dotted path
+(``dnsServer.primary.port``), never a traceback, and never with a secret's value in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from dnsauto.config.model import Config, build_config_model, check_references
+from dnsauto.config.types import iter_secrets
+from dnsauto.errors import ConfigError, ConfigProblem, SecretError
+from dnsauto.provider import Registry, load_registry, missing_plugin_message
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "config_model",
+    "format_path",
+    "load_config",
+    "load_config_file",
+    "problems_from_validation_error",
+    "resolve_secrets",
+]
+
+DEFAULT_CONFIG_PATH = "/etc/dnsauto/config.toml"
+
+
+def config_model(registry: Registry | None = None) -> type[Config]:
+    """The Config model for the installed providers."""
+    registry = registry if registry is not None else load_registry()
+    return build_config_model(registry.settings_models())
+
+
+def load_config_file(path: str | os.PathLike[str], registry: Registry | None = None) -> Config:
+    """Read and validate a TOML (or, by extension, JSON) configuration file."""
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration: {exc.strerror}", source=source) from None
+    document = _parse(raw, source, json_document=source.endswith(".json"))
+    config = load_config(document, registry=registry, source=source)
+    return _anchor_paths(config, Path(path).resolve().parent)
+
+
+def load_config(
+    document: Any, *, registry: Registry | None = None, source: str = "<config>"
+) -> Config:
+    """Validate a parsed configuration document; raises :class:`ConfigError`."""
+    if not isinstance(document, Mapping):
+        raise ConfigError("the configuration must be a table of settings", source=source)
+    registry = registry if registry is not None else load_registry()
+    model = config_model(registry)
+    try:
+        config = model.model_validate(document)
+    except ValidationError as exc:
+        problems = problems_from_validation_error(exc, document, registry, source)
+        raise ConfigError(problems) from None
+    except RecursionError:
+        raise ConfigError("the configuration is nested too deeply", source=source) from None
+    problems = [
+        ConfigProblem(p.path, p.message, source) for p in check_references(config)
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def resolve_secrets(config: Config, source: str = "") -> list[ConfigProblem]:
+    """Try every secret of the configuration; the problems of those that cannot be read."""
+    problems = []
+    for path, secret in iter_secrets(config):
+        try:
+            secret.resolve()
+        except SecretError as exc:
+            problems.append(ConfigProblem(path, exc.message, source))
+    return problems
+
+
+def _parse(raw: bytes, source: str, *, json_document: bool) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", source=source) from None
+    try:
+        return json.loads(text) if json_document else tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", source=source) from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(f"invalid JSON: {exc}", source=source) from None
+
+
+def _anchor_paths(config: Config, base: Path) -> Config:
+    """Relative paths in the file are relative to the file's folder, not the working one."""
+    daemon = config.daemon
+    mail = config.mail_server
+    return config.model_copy(
+        update={
+            "daemon": daemon.model_copy(update={"state_dir": str(base / daemon.state_dir)}),
+            "mail_server": mail.model_copy(
+                update={"tlsa_certificates": tuple(str(base / p) for p in mail.tlsa_certificates)}
+            ),
+        }
+    )
+
+
+# --- turning pydantic's errors into problems ----------------------------------------------------
+
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "missing required field",
+    "union_tag_not_found": "missing '@type'",
+}
+
+
+def problems_from_validation_error(
+    exc: ValidationError, document: Any, registry: Registry, source: str
+) -> list[ConfigProblem]:
+    problems: dict[tuple[str, str], ConfigProblem] = {}
+    for error in exc.errors(include_url=False):
+        parts = _strip_tags(error["loc"], document)
+        path = format_path(parts)
+        message = _message(error, registry, parts)
+        problems.setdefault((path, message), ConfigProblem(path, message, source))
+    return list(problems.values())
+
+
+def _message(error: Any, registry: Registry, parts: Sequence[int | str]) -> str:
+    kind = error["type"]
+    tag_error = kind == "literal_error" and parts and parts[-1] == "@type"
+    if kind == "union_tag_invalid" or tag_error:
+        ctx = error.get("ctx", {})
+        tag = str(ctx.get("tag", error.get("input", "")))
+        expected = ctx.get("expected_tags", ctx.get("expected", ""))
+        if registry.get(tag) is None and tag in _known_types():
+            return missing_plugin_message(tag)
+        return f"unknown @type {tag!r}; expected one of {expected}"
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+def _known_types() -> set[str]:
+    from dnsauto.provider import KNOWN_DISTRIBUTIONS
+
+    return set(KNOWN_DISTRIBUTIONS)
+
+
+def _strip_tags(loc: Sequence[int | str], document: Any) -> list[int | str]:
+    """Drop the ``@type`` values pydantic inserts into locations inside tagged unions."""
+    path: list[int | str] = []
+    node = document
+    for part in loc:
+        if isinstance(node, Mapping):
+            if part in node:
+                node = node[part]
+                path.append(part)
+                continue
+            if node.get("@type") == part:
+                continue
+            path.append(part)
+            node = None
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(part, str) and part in {"function-after", "function-before"}:
+            continue
+        else:
+            path.append(part)
+            node = None
+    return path
+
+
+def format_path(parts: Sequence[int | str]) -> str:
+    """``["domain", "example.org", "publishRecords", 2]`` -> ``domain."example.org".publishRecords[2]``."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        key = part if _bare_key(part) else json.dumps(part)
+        text += f".{key}" if text else key
+    return text or "(top level)"
+
+
+def _bare_key(key: str) -> bool:
+    return bool(key) and all(c.isalnum() or c in "_-@" for c in key)

@@ -1,0 +1,75 @@
+"""What dnsauto needs to know about the mail server beyond the Bootstrap.
+
+Stalwart keeps these in its ``SystemSettings`` (mail exchangers, services), its MTA-STS policy,
+its ACME provider and its certificates; dnsauto reads them from ``[mailServer]``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from dnsauto.config.types import Model
+
+__all__ = ["Acme", "MailExchanger", "MailServer", "Service", "ServiceProtocol"]
+
+
+class MailExchanger(Model):
+    """One MX host of the domains; ``hostname`` defaults to the Bootstrap's ``serverHostname``."""
+
+    priority: Annotated[int, Field(ge=0, le=65535)] = 10
+    hostname: str | None = None
+
+
+class ServiceProtocol(StrEnum):
+    CALDAV = "caldav"
+    CARDDAV = "carddav"
+    IMAP = "imap"
+    JMAP = "jmap"
+    MANAGESIEVE = "managesieve"
+    POP3 = "pop3"
+    SMTP = "smtp"
+    WEBDAV = "webdav"
+
+
+class Service(Model):
+    """A client-facing service; SRV records are published for it (fixed ports, as Stalwart)."""
+
+    protocol: ServiceProtocol
+    hostname: str | None = None
+    cleartext: bool = False
+
+
+DEFAULT_SERVICES: tuple[Service, ...] = tuple(
+    Service(protocol=p) for p in ServiceProtocol
+)
+
+
+class Acme(Model):
+    """The ACME CA that issues the server's certificates; it is what CAA records allow."""
+
+    directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    account_uri: Annotated[
+        str | None, Field(description="RFC 8657 accounturi bound into the CAA issue record")
+    ] = None
+
+
+class MailServer(Model):
+    """The mail server's facts that decide the records (Stalwart's SystemSettings and more)."""
+
+    mail_exchangers: tuple[MailExchanger, ...] = (MailExchanger(),)
+    services: tuple[Service, ...] = DEFAULT_SERVICES
+    mta_sts_policy_id: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[A-Za-z0-9]{1,32}$",
+            description="The MTA-STS policy id; MTA-STS records are published only when set",
+        ),
+    ] = None
+    acme: Acme = Acme()
+    tlsa_certificates: Annotated[
+        tuple[str, ...],
+        Field(description="PEM certificate chains whose TLSA records are published (opt-in)"),
+    ] = ()

@@ -1,0 +1,148 @@
+"""The whole configuration document, assembled from the installed provider plugins."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Annotated, Any, Union, cast
+
+from pydantic import Field, create_model
+
+from dnsauto.config.bootstrap import Bootstrap
+from dnsauto.config.daemon import Daemon
+from dnsauto.config.dnsserver import DnsServerBase, ManualDnsServer
+from dnsauto.config.domain import (
+    BOOTSTRAP_PUBLISH_RECORDS,
+    AutomaticDkim,
+    AutomaticDns,
+    Domain,
+    ManualDkim,
+    ManualDns,
+)
+from dnsauto.config.mailserver import MailServer
+from dnsauto.config.types import Model
+from dnsauto.errors import ConfigProblem
+from dnsauto.records.names import check_hostname
+
+__all__ = ["BOOTSTRAP_SERVER_ID", "Config", "build_config_model", "check_references"]
+
+BOOTSTRAP_SERVER_ID = "bootstrap"
+"""The DnsServer id under which the Bootstrap's own ``dnsServer`` is known."""
+
+
+class Config(Model):
+    """A dnsauto configuration: the Bootstrap, DnsServers, Domains and the daemon's settings."""
+
+    bootstrap: Bootstrap
+    dns_server: dict[str, DnsServerBase] = Field(default_factory=dict)
+    domain: dict[str, Domain] = Field(default_factory=dict)
+    mail_server: MailServer = MailServer()
+    daemon: Daemon = Daemon()
+
+    @property
+    def servers(self) -> dict[str, DnsServerBase]:
+        """Every DnsServer by id, the Bootstrap's own included as ``bootstrap``."""
+        return {BOOTSTRAP_SERVER_ID: self.bootstrap.dns_server, **self.dns_server}
+
+    @property
+    def domains(self) -> dict[str, Domain]:
+        """Every domain to publish: the Bootstrap's default domain, then the declared ones.
+
+        A ``[domain.<name>]`` table for the default domain replaces the one Bootstrap implies.
+        """
+        result = {self.bootstrap.default_domain: self.bootstrap_domain()}
+        result.update(self.domain)
+        return result
+
+    def bootstrap_domain(self) -> Domain:
+        """The Domain that Stalwart's Bootstrap ``set`` creates for the default domain."""
+        dns: ManualDns | AutomaticDns
+        if isinstance(self.bootstrap.dns_server, ManualDnsServer):
+            dns = ManualDns.model_validate({"@type": "Manual"})
+        else:
+            dns = AutomaticDns.model_validate(
+                {
+                    "@type": "Automatic",
+                    "dnsServerId": BOOTSTRAP_SERVER_ID,
+                    "publishRecords": [r.value for r in BOOTSTRAP_PUBLISH_RECORDS],
+                }
+            )
+        dkim: AutomaticDkim | ManualDkim = (
+            AutomaticDkim.model_validate({"@type": "Automatic"})
+            if self.bootstrap.generate_dkim_keys
+            else ManualDkim.model_validate({"@type": "Manual"})
+        )
+        return Domain.model_validate(
+            {
+                "dnsManagement": dns.model_dump(by_alias=True),
+                "dkimManagement": dkim.model_dump(by_alias=True),
+            }
+        )
+
+
+@cache
+def _build(models: tuple[type[DnsServerBase], ...]) -> type[Config]:
+    server_models = tuple(dict.fromkeys((ManualDnsServer, *models)))
+    union: Any = (
+        server_models[0]
+        if len(server_models) == 1
+        else Annotated[Union[server_models], Field(discriminator="type")]  # noqa: UP007
+    )
+    bootstrap = create_model(
+        "Bootstrap",
+        __base__=Bootstrap,
+        __module__=Bootstrap.__module__,
+        dns_server=(
+            union,
+            Field(
+                default_factory=lambda: ManualDnsServer.model_validate({"@type": "Manual"}),
+                description=Bootstrap.model_fields["dns_server"].description,
+            ),
+        ),
+    )
+    model = create_model(
+        "Config",
+        __base__=Config,
+        __module__=Config.__module__,
+        bootstrap=(bootstrap, ...),
+        dns_server=(dict[str, union], Field(default_factory=dict)),  # type: ignore[valid-type]
+    )
+    return cast(type[Config], model)
+
+
+def build_config_model(server_models: Sequence[type[DnsServerBase]]) -> type[Config]:
+    """The Config model whose DnsServer fields accept exactly these variants (and ``Manual``)."""
+    return _build(tuple(server_models))
+
+
+def check_references(config: Config) -> list[ConfigProblem]:
+    """Problems a single object's model cannot see: bad domain names, dangling server ids."""
+    problems: list[ConfigProblem] = []
+    servers = config.servers
+    for name, domain in config.domain.items():
+        path = f"domain.{_quote_key(name)}"
+        try:
+            check_hostname(name)
+        except ValueError as exc:
+            problems.append(ConfigProblem(path, str(exc)))
+        dns = domain.dns_management
+        if isinstance(dns, AutomaticDns) and dns.dns_server_id not in servers:
+            known = ", ".join(sorted(servers))
+            problems.append(
+                ConfigProblem(
+                    f"{path}.dnsManagement.dnsServerId",
+                    f"no DnsServer {dns.dns_server_id!r} (defined: {known})",
+                )
+            )
+    if BOOTSTRAP_SERVER_ID in config.dns_server:
+        problems.append(
+            ConfigProblem(
+                f"dnsServer.{BOOTSTRAP_SERVER_ID}",
+                "this id is reserved for bootstrap.dnsServer; choose another",
+            )
+        )
+    return problems
+
+
+def _quote_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'

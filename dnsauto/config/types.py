@@ -1,0 +1,234 @@
+"""Shared configuration types: the model base, durations and secrets.
+
+Property names and ``@type`` values are Stalwart's, so the same JSON works in the TOML file and
+over the API. Durations accept ``"30s"``, ``"5m"``, ``"1h"``, ``"1d"``, ``"500ms"`` (and
+combinations such as ``"1h30m"``) or integer milliseconds, the JMAP wire form.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    SerializationInfo,
+    WithJsonSchema,
+)
+from pydantic.alias_generators import to_camel
+
+from dnsauto.errors import SecretError
+
+__all__ = [
+    "REDACTED",
+    "Duration",
+    "Model",
+    "OptionalDuration",
+    "SecretKey",
+    "SecretKeyOptional",
+    "SecretText",
+    "Tagged",
+    "format_duration",
+    "parse_duration",
+    "reveal",
+]
+
+REDACTED = "********"
+
+
+class Model(BaseModel):
+    """Base of every configuration object: camelCase names, unknown keys refused, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=False,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="forbid",
+        frozen=True,
+        use_enum_values=True,
+        validate_default=True,
+    )
+
+
+class Tagged(Model):
+    """A variant of a Stalwart enum object, told apart by its ``@type`` property."""
+
+
+# --- durations --------------------------------------------------------------------------------
+
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_WHOLE = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)\s*)+$")
+
+
+def parse_duration(value: object) -> timedelta:
+    """Read a duration from ``"30s"``-style text or integer milliseconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a duration must be text like '30s' or integer milliseconds")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(milliseconds=value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text.isdigit():
+            return timedelta(milliseconds=int(text))
+        if not _WHOLE.match(text):
+            raise ValueError(
+                f"{value!r} is not a duration: use e.g. '500ms', '30s', '5m', '1h', '1d'"
+            )
+        total = sum(float(n) * _UNIT_MS[u] for n, u in _PART.findall(text))
+        return timedelta(milliseconds=round(total))
+    raise ValueError("a duration must be text like '30s' or integer milliseconds")
+
+
+def format_duration(value: timedelta) -> str:
+    """Render a duration in the largest units that express it exactly: ``"1h30m"``."""
+    ms = round(value.total_seconds() * 1000)
+    if ms == 0:
+        return "0s"
+    parts = []
+    for unit in ("d", "h", "m", "s", "ms"):
+        count, ms = divmod(ms, _UNIT_MS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _serialize_duration(value: timedelta, info: SerializationInfo) -> int | str:
+    if info.mode_is_json() and not (info.context or {}).get("durations_as_text"):
+        return round(value.total_seconds() * 1000)
+    if (info.context or {}).get("durations_as_text"):
+        return format_duration(value)
+    return round(value.total_seconds() * 1000)
+
+
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "description": "milliseconds"},
+        {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"},
+    ]
+}
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(_serialize_duration),
+    WithJsonSchema(_DURATION_SCHEMA),
+]
+OptionalDuration = Annotated[
+    timedelta | None,
+    BeforeValidator(lambda v: None if v is None else parse_duration(v)),
+    PlainSerializer(lambda v, info: None if v is None else _serialize_duration(v, info)),
+    WithJsonSchema({"anyOf": [*_DURATION_SCHEMA["anyOf"], {"type": "null"}]}),
+]
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+
+def _redact(value: SecretStr) -> str:
+    return REDACTED
+
+
+class SecretValue(Tagged):
+    """A secret value provided directly."""
+
+    type: Literal["Value"] = Field(alias="@type")
+    secret: Annotated[SecretStr, PlainSerializer(_redact, return_type=str)]
+
+    def resolve(self) -> str:
+        return self.secret.get_secret_value()
+
+    def describe(self) -> str:
+        return "the value given in the configuration"
+
+
+class SecretEnvironmentVariable(Tagged):
+    """A secret read from an environment variable."""
+
+    type: Literal["EnvironmentVariable"] = Field(alias="@type")
+    variable_name: Annotated[str, Field(min_length=1)]
+
+    def resolve(self) -> str:
+        value = os.environ.get(self.variable_name)
+        if value is None:
+            raise SecretError(f"environment variable {self.variable_name} is not set")
+        return value
+
+    def describe(self) -> str:
+        return f"environment variable {self.variable_name}"
+
+
+class SecretFile(Tagged):
+    """A secret read from a file; one trailing newline is dropped."""
+
+    type: Literal["File"] = Field(alias="@type")
+    file_path: Annotated[str, Field(min_length=1)]
+
+    def resolve(self) -> str:
+        try:
+            text = Path(self.file_path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise SecretError(f"cannot read secret file {self.file_path}: {reason}") from None
+        return text[:-1] if text.endswith("\n") else text
+
+    def describe(self) -> str:
+        return f"file {self.file_path}"
+
+
+class SecretNone(Tagged):
+    """No secret."""
+
+    type: Literal["None"] = Field(alias="@type")
+
+    def resolve(self) -> None:
+        return None
+
+    def describe(self) -> str:
+        return "no secret"
+
+
+SecretKey = Annotated[
+    SecretValue | SecretEnvironmentVariable | SecretFile, Field(discriminator="type")
+]
+SecretText = SecretKey
+SecretKeyOptional = Annotated[
+    SecretNone | SecretValue | SecretEnvironmentVariable | SecretFile,
+    Field(discriminator="type"),
+]
+
+
+def reveal(secret: SecretValue | SecretEnvironmentVariable | SecretFile) -> str:
+    """Resolve a secret at the moment it is used. Raises :class:`SecretError`."""
+    return secret.resolve()
+
+
+def iter_secrets(obj: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every secret object inside a configuration object, with its dotted path."""
+    found: list[tuple[str, Any]] = []
+    if isinstance(obj, SecretValue | SecretEnvironmentVariable | SecretFile):
+        found.append((path, obj))
+    elif isinstance(obj, BaseModel):
+        for name, info in type(obj).model_fields.items():
+            key = info.alias or name
+            found += iter_secrets(getattr(obj, name), f"{path}.{key}" if path else key)
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            found += iter_secrets(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(obj, list | tuple):
+        for index, value in enumerate(obj):
+            found += iter_secrets(value, f"{path}[{index}]")
+    return found

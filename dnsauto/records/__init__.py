@@ -1,0 +1,1 @@
+"""The records a mail domain needs, as dnspython RRsets."""
