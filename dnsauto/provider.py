@@ -157,10 +157,10 @@ class Provider(abc.ABC, Generic[SettingsT]):
         worth retrying.
         """
 
-    async def wait_live(self, zone: Zone) -> None:  # noqa: B027 - optional hook, no-op default
+    async def wait_live(self, zone: Zone) -> None:
         """Wait for the provider's own "change is live" signal, where it has one (optional)."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, no-op default
+    async def aclose(self) -> None:
         """Release connections and sessions."""
 
 

@@ -12,9 +12,10 @@ from pydantic import Field
 
 from dnsauto.changes import Change, Create, Delete, Update
 from dnsauto.config.dnsserver import DnsServerBase
+from dnsauto.config.types import SecretKey
 from dnsauto.errors import ConflictError, ZoneNotFoundError
-from dnsauto.provider import Capabilities, Provider, ProviderInfo, Registry, Zone
 from dnsauto.manual import ManualProvider
+from dnsauto.provider import Capabilities, Provider, ProviderInfo, Registry, Zone
 
 Key = tuple[dns.name.Name, dns.rdatatype.RdataType]
 
@@ -22,6 +23,8 @@ Key = tuple[dns.name.Name, dns.rdatatype.RdataType]
 class MemorySettings(DnsServerBase):
     type: Literal["Memory"] = Field(alias="@type")
     zones: tuple[str, ...] = ("example.test",)
+    port: int = 53
+    secret: SecretKey | None = None
 
 
 class MemoryHost:

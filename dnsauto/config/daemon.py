@@ -54,7 +54,9 @@ class DnsSettings(Model):
     authoritative_port: Annotated[int, Field(ge=1, le=65535)] = 53
     authoritative_servers: Annotated[
         tuple[HostPort, ...],
-        Field(description="Ask these (host:port) instead of the zone's NS set: split horizon, tests"),
+        Field(
+            description="Ask these (host:port) instead of the zone's NS set: split horizon, tests"
+        ),
     ] = ()
 
 

@@ -38,7 +38,9 @@ class DnsServerBase(Tagged):
     ] = timedelta(minutes=1)
     propagation_delay: Annotated[
         OptionalDuration,
-        Field(description="Initial delay before first propagation check (useful for slow providers)"),
+        Field(
+            description="Initial delay before first propagation check (useful for slow providers)"
+        ),
     ] = None
 
     @field_validator("ttl")

@@ -66,9 +66,7 @@ def load_config(
         raise ConfigError(problems) from None
     except RecursionError:
         raise ConfigError("the configuration is nested too deeply", source=source) from None
-    problems = [
-        ConfigProblem(p.path, p.message, source) for p in check_references(config)
-    ]
+    problems = [ConfigProblem(p.path, p.message, source) for p in check_references(config)]
     if problems:
         raise ConfigError(problems)
     return config
@@ -127,6 +125,8 @@ def problems_from_validation_error(
     problems: dict[tuple[str, str], ConfigProblem] = {}
     for error in exc.errors(include_url=False):
         parts = _strip_tags(error["loc"], document)
+        if error["type"] == "union_tag_invalid":
+            parts.append("@type")
         path = format_path(parts)
         message = _message(error, registry, parts)
         problems.setdefault((path, message), ConfigProblem(path, message, source))
@@ -183,7 +183,7 @@ def _strip_tags(loc: Sequence[int | str], document: Any) -> list[int | str]:
 
 
 def format_path(parts: Sequence[int | str]) -> str:
-    """``["domain", "example.org", "publishRecords", 2]`` -> ``domain."example.org".publishRecords[2]``."""
+    """The dotted path of a location: ``domain."example.org".publishRecords[2]``."""
     text = ""
     for part in parts:
         if isinstance(part, int):

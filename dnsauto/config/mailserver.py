@@ -42,9 +42,7 @@ class Service(Model):
     cleartext: bool = False
 
 
-DEFAULT_SERVICES: tuple[Service, ...] = tuple(
-    Service(protocol=p) for p in ServiceProtocol
-)
+DEFAULT_SERVICES: tuple[Service, ...] = tuple(Service(protocol=p) for p in ServiceProtocol)
 
 
 class Acme(Model):

@@ -105,7 +105,7 @@ def _build(models: tuple[type[DnsServerBase], ...]) -> type[Config]:
         __base__=Config,
         __module__=Config.__module__,
         bootstrap=(bootstrap, ...),
-        dns_server=(dict[str, union], Field(default_factory=dict)),  # type: ignore[valid-type]
+        dns_server=(dict[str, union], Field(default_factory=dict)),
     )
     return cast(type[Config], model)
 

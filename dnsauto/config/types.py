@@ -181,7 +181,9 @@ class SecretFile(Tagged):
         try:
             text = Path(self.file_path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            reason = (
+                exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            )
             raise SecretError(f"cannot read secret file {self.file_path}: {reason}") from None
         return text[:-1] if text.endswith("\n") else text
 

@@ -22,9 +22,12 @@ _ALLOWED = re.compile(r"[^A-Za-z0-9._-]")
 def _check_variable(name: str) -> None:
     if name in _FIXED or name.startswith("date-"):
         return
-    raise ValueError(f"unknown selector variable {{{name}}}; known: " + ", ".join(
-        ["{algorithm}", "{hash}", "{version}", "{date-<strftime>}", "{epoch}", "{random}"]
-    ))
+    raise ValueError(
+        f"unknown selector variable {{{name}}}; known: "
+        + ", ".join(
+            ["{algorithm}", "{hash}", "{version}", "{date-<strftime>}", "{epoch}", "{random}"]
+        )
+    )
 
 
 def check_selector_template(template: str) -> None:

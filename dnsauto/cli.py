@@ -1,0 +1,311 @@
+"""The ``dnsauto`` command line.
+
+Exit status: 0 when everything worked, 1 when a domain failed, 2 for a configuration error.
+Output is plain text or JSON when not on a terminal; tables and progress on a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from dnsauto import __version__
+from dnsauto.config.loader import (
+    DEFAULT_CONFIG_PATH,
+    config_model,
+    load_config_file,
+    resolve_secrets,
+)
+from dnsauto.config.model import Config
+from dnsauto.errors import ConfigError, DnsautoError
+from dnsauto.provider import Registry, load_registry
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONFIG_HELP = f"Configuration file (env DNSAUTO_CONFIG; default {DEFAULT_CONFIG_PATH})."
+
+
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["config"] = value
+
+
+def config_option(func: F) -> F:
+    """``--config FILE``, accepted before or after the command name."""
+    return click.option(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help=CONFIG_HELP,
+        expose_value=False,
+        is_eager=True,
+        callback=_remember_config,
+    )(func)
+
+
+def _config_path(ctx: click.Context) -> str:
+    root = ctx.find_root()
+    chosen = (root.obj or {}).get("config") or (ctx.obj or {}).get("config")
+    return str(chosen or os.environ.get("DNSAUTO_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+class ExitStatus(Exception):
+    """Ends a command with an exit status after its message was printed."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+def handle_errors(func: F) -> F:
+    """Print dnsauto's errors as plain lines and exit 2 (config) or 1 (anything else)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            raise SystemExit(2) from None
+        except DnsautoError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            raise SystemExit(1) from None
+        except ExitStatus as exc:
+            raise SystemExit(exc.status) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load(ctx: click.Context) -> tuple[Config, Registry]:
+    registry = load_registry()
+    return load_config_file(_config_path(ctx), registry), registry
+
+
+def on_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@config_option
+@click.option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="dnsauto")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """Publish every DNS record a mail domain needs, and prove it is live.
+
+    dnsauto reads Stalwart-style Bootstrap, DnsServer and Domain objects from a TOML file,
+    works out the records (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV, autoconfig, CAA,
+    TLSA), and publishes them through a DNS provider plugin, keeping every foreign record.
+    """
+    ctx.ensure_object(dict)
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+# --- config -------------------------------------------------------------------------------------
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check or show the configuration."""
+
+
+@config_group.command("check")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the normalized config as JSON.")
+@click.pass_context
+@handle_errors
+def config_check(ctx: click.Context, as_json: bool) -> None:
+    """Validate the file, read every secret, and print the normalized config (secrets hidden).
+
+    Exit 0 when valid, 2 with one line per problem otherwise.
+    """
+    path = _config_path(ctx)
+    config, _ = load(ctx)
+    problems = resolve_secrets(config, path)
+    if problems:
+        raise ConfigError(problems)
+    if as_json:
+        echo_json(config.model_dump(mode="json"))
+        return
+    document = config.model_dump(mode="json", context={"durations_as_text": True})
+    from dnsauto.config.render import to_toml
+
+    click.echo(to_toml(document))
+    click.echo(f"# {path}: valid", err=True)
+
+
+@cli.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of the configuration file (for the installed providers)."""
+    model = config_model(load_registry())
+    echo_json(model.model_json_schema(by_alias=True))
+
+
+@cli.command("providers")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def providers(as_json: bool) -> None:
+    """List the installed provider plugins."""
+    registry = load_registry()
+    rows = [
+        {
+            "type": info.type_name,
+            "distribution": info.distribution,
+            "version": info.version,
+            "recordTypes": sorted(t.name for t in info.provider_class.capabilities.record_types),
+        }
+        for info in registry
+    ]
+    if as_json:
+        echo_json(rows)
+        return
+    from dnsauto.output import table
+
+    table(
+        ["@type", "distribution", "version", "record types"],
+        [[r["type"], r["distribution"], r["version"], " ".join(r["recordTypes"])] for r in rows],
+    )
+
+
+# --- records, plan, sync ------------------------------------------------------------------------
+
+domain_option = click.option(
+    "--domain",
+    "-d",
+    "domains",
+    multiple=True,
+    metavar="DOMAIN",
+    help="Only this domain (repeatable).",
+)
+
+
+@cli.command("records")
+@config_option
+@domain_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["zone", "json"]), default="zone", show_default=True
+)
+@click.pass_context
+@handle_errors
+def records(ctx: click.Context, domains: Sequence[str], fmt: str) -> None:
+    """Print the records each domain needs (DKIM keys are made once and kept)."""
+    from dnsauto.engine import desired_records, domain_jobs
+    from dnsauto.output import records_json
+    from dnsauto.records.dkim import DkimKeyStore
+    from dnsauto.records.zonefile import to_zone_text
+
+    config, _ = load(ctx)
+    keys = DkimKeyStore(_state_dir(config))
+    everything = []
+    for job in domain_jobs(config, domains):
+        rrsets = desired_records(config, job, keys)
+        if fmt == "zone":
+            click.echo(f"; {job.domain} ({', '.join(job.publish)})")
+            click.echo(to_zone_text(rrsets))
+        everything.extend(rrsets)
+    if fmt == "json":
+        echo_json(records_json(everything))
+
+
+def _state_dir(config: Config) -> Any:
+    from pathlib import Path
+
+    return Path(config.daemon.state_dir)
+
+
+@cli.command("plan")
+@config_option
+@domain_option
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.pass_context
+@handle_errors
+def plan(ctx: click.Context, domains: Sequence[str], as_json: bool) -> None:
+    """Show the changes a sync would make, without writing anything."""
+    from dnsauto.output import plan_json, print_plan
+
+    config, registry = load(ctx)
+    results = _run(config, registry, domains, apply=False)
+    if as_json:
+        echo_json(plan_json(results))
+    else:
+        print_plan(results)
+    if any(r.error for r in results):
+        raise ExitStatus(1)
+
+
+@cli.command("sync")
+@config_option
+@domain_option
+@click.option("--dry-run", is_flag=True, help="Plan only; write nothing.")
+@click.option("--no-wait", is_flag=True, help="Do not wait for the records to propagate.")
+@click.option("--force", is_flag=True, help="Apply a plan that replaces much of a zone.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.pass_context
+@handle_errors
+def sync(
+    ctx: click.Context,
+    domains: Sequence[str],
+    dry_run: bool,
+    no_wait: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Publish the records of every domain (or the chosen ones).
+
+    With the Manual provider it prints the zone fragment to enter by hand.
+    Exit 0 when every domain is done, 1 when any failed, 2 for a configuration error.
+    """
+    from dnsauto.output import print_sync, sync_json
+
+    config, registry = load(ctx)
+    results = _run(config, registry, domains, apply=not dry_run, force=force)
+    if as_json:
+        echo_json(sync_json(results))
+    else:
+        print_sync(results, dry_run=dry_run)
+    if any(r.error for r in results):
+        raise ExitStatus(1)
+
+
+def _run(
+    config: Config,
+    registry: Registry,
+    domains: Sequence[str],
+    *,
+    apply: bool,
+    force: bool = False,
+) -> list[Any]:
+    from dnsauto.engine import Engine, domain_jobs
+    from dnsauto.output import progress
+
+    jobs = domain_jobs(config, domains)
+
+    async def go() -> list[Any]:
+        async with Engine(config, registry) as engine:
+            with progress(len(jobs), enabled=on_terminal()):
+                return await engine.run(jobs, apply=apply, force=force)
+
+    return asyncio.run(go())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="dnsauto")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        raise SystemExit(130) from None

@@ -1,0 +1,267 @@
+"""Desired versus current records: the changes one zone needs, with the ownership rules.
+
+* Names only dnsauto writes (``_dmarc``, ``_smtp._tls``, ``*._domainkey``, SRV and TLSA names,
+  the CNAMEs, the apex MX, ...) are replaced as whole RRsets.
+* Shared names keep every foreign value. TXT at a name dnsauto does not own (the apex, MX hosts)
+  is replaced by family, the ``v=`` tag of each value; SPF is merged into the one ``v=spf1``
+  record already there rather than replacing it. CAA ``issue``/``issuewild`` values are replaced
+  by issuer and ``iodef`` by URL; other CAs' values stay.
+* Nothing is deleted unless the caller names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rdata
+import dns.rdatatype
+import dns.rrset
+
+from dnsauto.changes import Change, Create, Delete, Update, rrset_values
+from dnsauto.errors import UnsafePlanError
+from dnsauto.records.spf import count_dns_lookups, is_spf, merge_spf
+from dnsauto.records.txt import txt_rdata
+
+__all__ = [
+    "OWNED_TXT_LABELS",
+    "Key",
+    "ZonePlan",
+    "is_shared",
+    "plan_zone",
+    "txt_family",
+]
+
+Key = tuple[dns.name.Name, dns.rdatatype.RdataType]
+
+OWNED_TXT_LABELS = (
+    b"_dmarc",
+    b"_mta-sts",
+    b"_ua-auto-config",
+    b"_validation-persist",
+    b"_domainkey",
+)
+"""TXT at a name with one of these labels belongs to dnsauto alone (as in Stalwart 0.16.7+)."""
+
+SPF_LOOKUP_LIMIT = 10
+TXT = dns.rdatatype.TXT
+CAA = dns.rdatatype.CAA
+CNAME = dns.rdatatype.CNAME
+
+
+@dataclass
+class ZonePlan:
+    """The changes for one zone, and what the planner noticed on the way."""
+
+    zone: dns.name.Name
+    changes: list[Change] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    existing_values: int = 0
+    """How many record values the planner saw at the names it read."""
+
+    def __bool__(self) -> bool:
+        return bool(self.changes)
+
+    def removed_values(self) -> int:
+        """Values that the plan deletes or replaces (foreign or not)."""
+        removed = 0
+        for change in self.changes:
+            if isinstance(change, Delete):
+                removed += len(change.old)
+            elif isinstance(change, Update):
+                removed += len(set(rrset_values(change.old)) - set(rrset_values(change.new)))
+        return removed
+
+    def raise_if_unsafe(self, max_share: float = 0.3, min_existing: int = 10) -> None:
+        """Refuse a plan removing more than ``max_share`` of at least ``min_existing`` values."""
+        if self.existing_values < min_existing:
+            return
+        share = self.removed_values() / self.existing_values
+        if share > max_share:
+            raise UnsafePlanError(
+                f"zone {self.zone.to_text()}: the plan removes or replaces {share:.0%} of the "
+                f"{self.existing_values} existing values at the names it touches, more than "
+                f"{max_share:.0%}; check it with 'dnsauto plan' and rerun with --force"
+            )
+
+
+def is_shared(name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> bool:
+    """Whether foreign values may live in the RRset at (name, type) beside dnsauto's."""
+    if rdtype == CAA:
+        return True
+    if rdtype == TXT:
+        return not any(label.lower() in OWNED_TXT_LABELS for label in name.labels)
+    return False
+
+
+def txt_family(text: str) -> str | None:
+    """The ``v=`` tag that says what a TXT value is (``spf1``, ``DMARC1``), if it has one."""
+    head = text.lstrip().split(";", 1)[0].split(" ", 1)[0]
+    if head[:2].lower() == "v=" and len(head) > 2:
+        return head[2:].lower()
+    return None
+
+
+def plan_zone(
+    zone: dns.name.Name,
+    desired: Iterable[dns.rrset.RRset],
+    current: Iterable[dns.rrset.RRset],
+    *,
+    delete: Iterable[Key] = (),
+) -> ZonePlan:
+    """Compare ``desired`` with ``current`` and return the changes ``zone`` needs.
+
+    ``current`` may hold RRsets at other names; only the names in ``desired`` and ``delete``
+    are considered. ``delete`` names (name, type) RRsets that dnsauto created and no longer
+    wants.
+    """
+    current_by_key: dict[Key, dns.rrset.RRset] = {(r.name, r.rdtype): r for r in current}
+    types_at_name: dict[dns.name.Name, set[dns.rdatatype.RdataType]] = {}
+    for name, rdtype in current_by_key:
+        types_at_name.setdefault(name, set()).add(rdtype)
+
+    plan = ZonePlan(zone)
+    touched: set[Key] = set()
+    for want in sorted(desired, key=lambda r: (r.name, r.rdtype)):
+        key = (want.name, want.rdtype)
+        touched.add(key)
+        have = current_by_key.get(key)
+        if not want.name.is_subdomain(zone):
+            plan.warnings.append(f"{want.name} is outside zone {zone}; not published")
+            continue
+        clash = _cname_clash(want, types_at_name.get(want.name, set()))
+        if clash:
+            plan.warnings.append(clash)
+            continue
+        if have is not None:
+            plan.existing_values += len(have)
+        change = _change_for(want, have, plan.warnings)
+        if change is not None:
+            plan.changes.append(change)
+    for key in delete:
+        have = current_by_key.get(key)
+        if key not in touched and have is not None:
+            plan.existing_values += len(have)
+            plan.changes.append(Delete(have))
+    return plan
+
+
+def _cname_clash(want: dns.rrset.RRset, present: set[dns.rdatatype.RdataType]) -> str | None:
+    others = present - {want.rdtype}
+    if want.rdtype == CNAME and others:
+        kinds = ", ".join(sorted(dns.rdatatype.to_text(t) for t in others))
+        return (
+            f"{want.name}: not publishing CNAME because foreign {kinds} records exist at the "
+            "name (a CNAME cannot share its name); remove them or drop the record type"
+        )
+    if want.rdtype != CNAME and CNAME in present:
+        return (
+            f"{want.name}: not publishing {dns.rdatatype.to_text(want.rdtype)} because a "
+            "foreign CNAME exists at the name"
+        )
+    return None
+
+
+def _change_for(
+    want: dns.rrset.RRset, have: dns.rrset.RRset | None, warnings: list[str]
+) -> Change | None:
+    if have is None:
+        _warn_spf(want, warnings)
+        return Create(want)
+    if is_shared(want.name, want.rdtype):
+        merged = _merge_shared(want, have)
+        _warn_spf(merged, warnings)
+        if _same_values(merged, have):
+            return None
+        return Update(have, merged)
+    _warn_spf(want, warnings)
+    if _same_values(want, have) and want.ttl == have.ttl:
+        return None
+    return Update(have, want)
+
+
+def _same_values(a: dns.rrset.RRset, b: dns.rrset.RRset) -> bool:
+    return set(rrset_values(a)) == set(rrset_values(b))
+
+
+def _merge_shared(want: dns.rrset.RRset, have: dns.rrset.RRset) -> dns.rrset.RRset:
+    if want.rdtype == TXT:
+        values = _merge_txt(list(want), list(have))
+    else:
+        values = _merge_caa(list(want), list(have))
+    merged = dns.rrset.RRset(want.name, want.rdclass, want.rdtype)
+    for rdata in values:
+        merged.add(rdata, want.ttl)
+    return merged
+
+
+def _merge_txt(
+    wanted: Sequence[dns.rdata.Rdata], existing: Sequence[dns.rdata.Rdata]
+) -> list[dns.rdata.Rdata]:
+    wanted_texts = [_text(r) for r in wanted]
+    wanted_families = {txt_family(t) for t in wanted_texts} - {None}
+    result: list[dns.rdata.Rdata] = []
+    existing_spf: list[str] = []
+    for rdata in existing:
+        text = _text(rdata)
+        family = txt_family(text)
+        if family == "spf1" and "spf1" in wanted_families:
+            existing_spf.append(text)
+        elif family is None or family not in wanted_families:
+            result.append(rdata)
+    for text in wanted_texts:
+        if txt_family(text) == "spf1" and existing_spf:
+            merged = existing_spf[0]
+            for other in existing_spf[1:]:
+                merged = merge_spf(merged, _spf_terms(other))
+            text = merge_spf(merged, _spf_terms(text))
+        rdata = txt_rdata(text)
+        if not any(_text(r) == text for r in result):
+            result.append(rdata)
+    return result
+
+
+def _text(rdata: dns.rdata.Rdata) -> str:
+    """A TXT value's strings joined; bytes that are not UTF-8 never stop a plan."""
+    return b"".join(rdata.strings).decode("utf-8", "replace")  # type: ignore[attr-defined]
+
+
+def _spf_terms(spf: str) -> list[str]:
+    """The mechanisms and modifiers of an SPF record that a merge must keep (not ``all``)."""
+    terms = spf.split()[1:]
+    return [t for t in terms if t.lstrip("+-~?").lower() != "all"]
+
+
+def _caa_key(rdata: dns.rdata.Rdata) -> tuple[bytes, bytes]:
+    tag = bytes(rdata.tag).lower()  # type: ignore[attr-defined]
+    value = bytes(rdata.value)  # type: ignore[attr-defined]
+    if tag in (b"issue", b"issuewild"):
+        return tag, value.split(b";", 1)[0].strip().lower()
+    return tag, value
+
+
+def _merge_caa(
+    wanted: Sequence[dns.rdata.Rdata], existing: Sequence[dns.rdata.Rdata]
+) -> list[dns.rdata.Rdata]:
+    wanted_keys = {_caa_key(r) for r in wanted}
+    kept = [r for r in existing if _caa_key(r) not in wanted_keys]
+    return [*kept, *wanted]
+
+
+def _warn_spf(rrset: dns.rrset.RRset, warnings: list[str]) -> None:
+    if rrset.rdtype != TXT:
+        return
+    for rdata in rrset:
+        text = _text(rdata)
+        if not is_spf(text):
+            continue
+        try:
+            lookups = count_dns_lookups(text)
+        except ValueError:
+            continue
+        if lookups > SPF_LOOKUP_LIMIT:
+            warnings.append(
+                f"{rrset.name}: the SPF record needs {lookups} DNS lookups, more than RFC 7208's "
+                f"limit of {SPF_LOOKUP_LIMIT}; receivers will treat it as a permanent error"
+            )
