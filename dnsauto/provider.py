@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, ClassVar, Generic, TypeVar
@@ -34,6 +34,7 @@ __all__ = [
     "Registry",
     "Zone",
     "load_registry",
+    "registry_from",
 ]
 
 ENTRY_POINT_GROUP = "dnsauto.providers"
@@ -183,6 +184,8 @@ class Registry:
 
     def __init__(self, infos: Sequence[ProviderInfo] = ()) -> None:
         self._by_type: dict[str, ProviderInfo] = {}
+        self.broken: dict[str, str] = {}
+        """Plugins that failed to load, by @type: why. Only configs that use them fail."""
         for info in infos:
             self.add(info)
 
@@ -194,6 +197,9 @@ class Registry:
                 f"{existing.distribution} and by {info.distribution}; uninstall one of them"
             )
         self._by_type[info.type_name] = info
+
+    def discard(self, type_name: str) -> None:
+        self._by_type.pop(type_name, None)
 
     def get(self, type_name: str) -> ProviderInfo | None:
         return self._by_type.get(type_name)
@@ -210,8 +216,14 @@ class Registry:
     def create(self, settings: DnsServerBase, context: ProviderContext) -> Provider[Any]:
         info = self._by_type.get(settings.type)
         if info is None:
-            raise PluginError(missing_plugin_message(settings.type))
+            raise PluginError(self.missing_message(settings.type))
         return info.provider_class(settings, context)
+
+    def missing_message(self, type_name: str) -> str:
+        """Why @type ``type_name`` cannot be used: its plugin is broken or not installed."""
+        if type_name in self.broken:
+            return self.broken[type_name]
+        return missing_plugin_message(type_name)
 
 
 def missing_plugin_message(type_name: str) -> str:
@@ -247,12 +259,22 @@ def _load_entry_point(entry: metadata.EntryPoint) -> ProviderInfo:
 _registry: Registry | None = None
 
 
+def registry_from(entries: Iterable[metadata.EntryPoint]) -> Registry:
+    """A registry of these entry points; a plugin that fails to load is kept in ``broken``."""
+    registry = Registry()
+    for entry in entries:
+        try:
+            registry.add(_load_entry_point(entry))
+        except PluginError as exc:
+            log.warning("%s", exc.message)
+            registry.broken[entry.name] = exc.message
+            registry.discard(entry.name)
+    return registry
+
+
 def load_registry(*, refresh: bool = False) -> Registry:
     """The providers registered through entry points (loaded once per process)."""
     global _registry
     if _registry is None or refresh:
-        registry = Registry()
-        for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            registry.add(_load_entry_point(entry))
-        _registry = registry
+        _registry = registry_from(metadata.entry_points(group=ENTRY_POINT_GROUP))
     return _registry

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from dnsauto.config.model import Config, build_config_model, check_references
 from dnsauto.config.types import iter_secrets
 from dnsauto.errors import ConfigError, ConfigProblem, SecretError
-from dnsauto.provider import Registry, load_registry, missing_plugin_message
+from dnsauto.provider import Registry, load_registry
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -140,8 +140,8 @@ def _message(error: Any, registry: Registry, parts: Sequence[int | str]) -> str:
         ctx = error.get("ctx", {})
         tag = str(ctx.get("tag", error.get("input", "")))
         expected = ctx.get("expected_tags", ctx.get("expected", ""))
-        if registry.get(tag) is None and tag in _known_types():
-            return missing_plugin_message(tag)
+        if registry.get(tag) is None and (tag in _known_types() or tag in registry.broken):
+            return registry.missing_message(tag)
         return f"unknown @type {tag!r}; expected one of {expected}"
     if kind in _MESSAGES:
         return _MESSAGES[kind]

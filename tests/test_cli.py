@@ -1,0 +1,223 @@
+"""The command line: outputs, exit statuses, and clean errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dnsauto import cli as cli_module
+from dnsauto.cli import cli
+from tests.memory_provider import MemoryHost, MemoryProvider, memory_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+
+MEMORY_CONFIG = """
+[bootstrap]
+serverHostname = "mail.example.test"
+defaultDomain = "example.test"
+dnsServer = { "@type" = "Memory", description = "memory" }
+
+[daemon]
+stateDir = "state"
+"""
+
+
+@pytest.fixture(autouse=True)
+def memory_plugins(monkeypatch: pytest.MonkeyPatch) -> MemoryHost:
+    monkeypatch.setattr(cli_module, "load_registry", memory_registry)
+    host = MemoryHost()
+    host.add_zone("example.test.")
+    monkeypatch.setattr(MemoryProvider, "host", host)
+    return host
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def dnsauto_process(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dnsauto", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_config_option_is_accepted_before_and_after_the_command(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = str(write_config(MEMORY_CONFIG))
+    assert run("--config", path, "records")[0] == 0
+    assert run("records", "--config", path)[0] == 0
+
+
+def test_config_comes_from_the_environment(
+    write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DNSAUTO_CONFIG", str(write_config(MEMORY_CONFIG)))
+    assert run("records")[0] == 0
+
+
+def test_records_json_lists_name_type_ttl_and_zone_file_values(
+    write_config: Callable[[str], Path],
+) -> None:
+    status, out, _ = run("records", "-c", str(write_config(MEMORY_CONFIG)), "--format", "json")
+    assert status == 0
+    records = json.loads(out)
+    dmarc = next(r for r in records if r["name"] == "_dmarc.example.test.")
+    assert dmarc == {
+        "name": "_dmarc.example.test.",
+        "type": "TXT",
+        "ttl": 300,
+        "values": ['"v=DMARC1; p=reject; rua=mailto:postmaster@example.test"'],
+    }
+
+
+def test_records_are_identical_on_a_second_run(write_config: Callable[[str], Path]) -> None:
+    path = str(write_config(MEMORY_CONFIG))
+    first = run("records", "-c", path)[1]
+    assert "._domainkey.example.test." in first
+    assert run("records", "-c", path)[1] == first
+
+
+def test_plan_json_has_the_documented_shape(write_config: Callable[[str], Path]) -> None:
+    status, out, _ = run("plan", "-c", str(write_config(MEMORY_CONFIG)), "--json")
+    assert status == 0
+    (domain,) = json.loads(out)["domains"]
+    assert domain["domain"] == "example.test"
+    assert domain["zone"] == "example.test."
+    change = domain["changes"][0]
+    assert set(change) == {"action", "name", "type", "old", "new"}
+    assert change["action"] == "create"
+
+
+def test_sync_json_reports_changes_then_zero_on_the_second_run(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = str(write_config(MEMORY_CONFIG))
+    status, out, _ = run("sync", "-c", path, "--json")
+    assert status == 0
+    (first,) = json.loads(out)["domains"]
+    assert first["changes"] > 10
+    assert first["error"] is None
+    assert set(first) >= {"domain", "changes", "propagated", "seconds", "error"}
+    (second,) = json.loads(run("sync", "-c", path, "--json")[1])["domains"]
+    assert second["changes"] == 0
+
+
+def test_sync_dry_run_writes_nothing(
+    write_config: Callable[[str], Path], memory_plugins: MemoryHost
+) -> None:
+    status, out, _ = run("sync", "-c", str(write_config(MEMORY_CONFIG)), "--dry-run")
+    assert status == 0
+    assert "+ _dmarc.example.test. TXT" in out
+    assert memory_plugins.apply_calls == []
+
+
+def test_sync_with_the_manual_provider_prints_the_zone_fragment() -> None:
+    status, out, _ = run("sync", "-c", str(EXAMPLE), "--domain", "example.test")
+    assert status == 0
+    assert "enter these records at your DNS host" in out
+    assert '_dmarc.example.test. 300 IN TXT "v=DMARC1; p=reject;' in out
+
+
+def test_sync_exits_1_when_a_domain_fails(
+    write_config: Callable[[str], Path], memory_plugins: MemoryHost
+) -> None:
+    memory_plugins.zones.clear()
+    status, out, _ = run("sync", "-c", str(write_config(MEMORY_CONFIG)), "--json")
+    assert status == 1
+    assert json.loads(out)["domains"][0]["error"]
+
+
+def test_config_error_exits_2_with_the_field_path(write_config: Callable[[str], Path]) -> None:
+    path = write_config(MEMORY_CONFIG.replace('description = "memory"', "ttl = -5"))
+    status, _, err = run("config", "check", "-c", str(path))
+    assert status == 2
+    assert sorted(err.splitlines()) == [
+        f"{path}: bootstrap.dnsServer.description: missing required field",
+        f"{path}: bootstrap.dnsServer.ttl: a duration cannot be negative",
+    ]
+
+
+def test_config_check_prints_the_normalized_config_with_secrets_redacted(
+    write_config: Callable[[str], Path],
+) -> None:
+    secret = '{ "@type" = "Value", secret = "hunter2" }'
+    path = write_config(
+        MEMORY_CONFIG.replace('description = "memory"', f"secret = {secret}, description = 'm'")
+    )
+    status, out, _ = run("config", "check", "-c", str(path))
+    assert status == 0
+    assert "hunter2" not in out
+    assert 'secret = "********"' in out
+    assert 'ttl = "5m"' in out
+
+
+def test_config_check_reports_an_unreadable_secret_file(
+    write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    secret = f'{{ "@type" = "File", filePath = "{tmp_path}/missing" }}'
+    path = write_config(
+        MEMORY_CONFIG.replace('description = "memory"', f"secret = {secret}, description = 'm'")
+    )
+    status, _, err = run("config", "check", "-c", str(path))
+    assert status == 2
+    assert "bootstrap.dnsServer.secret: cannot read secret file" in err
+
+
+def test_schema_is_json_schema_with_stalwart_property_names() -> None:
+    status, out, _ = run("schema")
+    assert status == 0
+    schema = json.loads(out)
+    assert "bootstrap" in schema["properties"]
+    assert "dnsServer" in schema["properties"]
+    text = json.dumps(schema)
+    assert "serverHostname" in text
+    assert "pollingInterval" in text
+
+
+def test_providers_json_lists_type_distribution_version_and_record_types() -> None:
+    status, out, _ = run("providers", "--json")
+    assert status == 0
+    manual = next(p for p in json.loads(out) if p["type"] == "Manual")
+    assert set(manual) == {"type", "distribution", "version", "recordTypes"}
+    assert "TXT" in manual["recordTypes"]
+
+
+def test_bad_config_in_a_real_process_gives_exit_2_and_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[bootstrap]\nserverHostname = 5\n[dnsServer.x]\n"@type" = "Route53"\n')
+    result = dnsauto_process("sync", "--config", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{path}: bootstrap.serverHostname: Input should be a valid string" in result.stderr
+    assert f"{path}: bootstrap.defaultDomain: missing required field" in result.stderr
+    assert "install dnsauto-route53" in result.stderr
+
+
+def test_missing_config_file_gives_exit_2(tmp_path: Path) -> None:
+    result = dnsauto_process("plan", "--config", str(tmp_path / "none.toml"))
+    assert result.returncode == 2
+    assert "cannot read configuration" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_describes_every_command() -> None:
+    result = dnsauto_process("--help")
+    assert result.returncode == 0
+    for command in ("config", "plan", "providers", "records", "schema", "sync"):
+        assert command in result.stdout
