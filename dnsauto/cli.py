@@ -159,7 +159,7 @@ def schema() -> None:
 @cli.command("providers")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def providers(as_json: bool) -> None:
-    """List the installed provider plugins."""
+    """List the installed provider plugins (and any that failed to load, with why)."""
     registry = load_registry()
     rows = [
         {
@@ -170,6 +170,10 @@ def providers(as_json: bool) -> None:
         }
         for info in registry
     ]
+    rows += [
+        {"type": name, "distribution": "?", "version": "?", "recordTypes": [], "error": why}
+        for name, why in sorted(registry.broken.items())
+    ]
     if as_json:
         echo_json(rows)
         return
@@ -177,7 +181,15 @@ def providers(as_json: bool) -> None:
 
     table(
         ["@type", "distribution", "version", "record types"],
-        [[r["type"], r["distribution"], r["version"], " ".join(r["recordTypes"])] for r in rows],
+        [
+            [
+                r["type"],
+                r["distribution"],
+                r["version"],
+                r.get("error") or " ".join(r["recordTypes"]),
+            ]
+            for r in rows
+        ],
     )
 
 
@@ -272,7 +284,9 @@ def sync(
     from dnsauto.output import print_sync, sync_json
 
     config, registry = load(ctx)
-    results = _run(config, registry, domains, apply=not dry_run, force=force)
+    results = _run(
+        config, registry, domains, apply=not dry_run, force=force, wait=not (dry_run or no_wait)
+    )
     if as_json:
         echo_json(sync_json(results))
     else:
@@ -288,6 +302,8 @@ def _run(
     *,
     apply: bool,
     force: bool = False,
+    wait: bool = False,
+    check_only: bool = False,
 ) -> list[Any]:
     from dnsauto.engine import Engine, domain_jobs
     from dnsauto.output import progress
@@ -297,9 +313,35 @@ def _run(
     async def go() -> list[Any]:
         async with Engine(config, registry) as engine:
             with progress(len(jobs), enabled=on_terminal()):
-                return await engine.run(jobs, apply=apply, force=force)
+                if check_only:
+                    return await engine.check(jobs)
+                return await engine.run(jobs, apply=apply, force=force, wait=wait)
 
     return asyncio.run(go())
+
+
+@cli.command("check")
+@config_option
+@domain_option
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.pass_context
+@handle_errors
+def check(ctx: click.Context, domains: Sequence[str], as_json: bool) -> None:
+    """Compare what every authoritative nameserver serves with the desired records.
+
+    Writes nothing. Exit 0 when every record is live everywhere, 1 otherwise. With the Manual
+    provider this is how to learn whether the records entered by hand are right.
+    """
+    from dnsauto.output import check_json, print_check
+
+    config, registry = load(ctx)
+    results = _run(config, registry, domains, apply=False, check_only=True)
+    if as_json:
+        echo_json(check_json(results))
+    else:
+        print_check(results)
+    if any(r.error or not r.propagated for r in results):
+        raise ExitStatus(1)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

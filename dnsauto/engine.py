@@ -31,7 +31,14 @@ from dnsauto.config.domain import (
 from dnsauto.config.model import Config
 from dnsauto.errors import ConfigError, ConflictError, DnsautoError
 from dnsauto.journal import Journal
-from dnsauto.plan import ZonePlan, plan_zone
+from dnsauto.plan import ZonePlan, is_shared, plan_zone
+from dnsauto.propagation import (
+    Expectation,
+    NameserverFinder,
+    PropagationChecker,
+    PropagationResult,
+    expectations_for,
+)
 from dnsauto.provider import Provider, ProviderContext, Registry, Zone
 from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.records.mail import build_records
@@ -68,6 +75,7 @@ class DomainResult:
     error: str | None = None
     seconds: float = 0.0
     propagated: bool = False
+    propagation: PropagationResult | None = None
     instructions: list[str] = field(default_factory=list)
 
     @property
@@ -148,6 +156,7 @@ class Engine:
         self.journal = Journal(config.daemon.state_dir)
         self._semaphore = asyncio.Semaphore(concurrency)
         self._providers: dict[str, Provider[Any]] = {}
+        self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
 
     async def __aenter__(self) -> Engine:
         return self
@@ -175,17 +184,26 @@ class Engine:
         *,
         apply: bool,
         force: bool = False,
+        wait: bool = False,
     ) -> list[DomainResult]:
-        """Plan every job, and apply the plans when ``apply`` is true."""
-        tasks = [self._guarded(job, apply=apply, force=force) for job in jobs]
+        """Plan every job; apply the plans when ``apply``; then wait for them when ``wait``."""
+        tasks = [self._guarded(job, apply=apply, force=force, wait=wait) for job in jobs]
         return list(await asyncio.gather(*tasks))
 
-    async def _guarded(self, job: DomainJob, *, apply: bool, force: bool) -> DomainResult:
+    async def check(self, jobs: Sequence[DomainJob]) -> list[DomainResult]:
+        """Compare what every authoritative nameserver serves with the desired records."""
+        return list(await asyncio.gather(*(self._checked(job) for job in jobs)))
+
+    async def _guarded(
+        self, job: DomainJob, *, apply: bool, force: bool, wait: bool
+    ) -> DomainResult:
         result = DomainResult(domain=job.domain, server_id=job.server_id)
         started = time.monotonic()
         async with self._semaphore:
             try:
                 await self._run_one(job, result, apply=apply, force=force)
+                if wait and result.error is None:
+                    await self._wait(job, result)
             except DnsautoError as exc:
                 result.error = exc.message
             except Exception as exc:  # a bug or an unmapped library error: keep other domains
@@ -193,6 +211,58 @@ class Engine:
                 result.error = f"internal error: {type(exc).__name__}: {exc}"
         result.seconds = round(time.monotonic() - started, 3)
         return result
+
+    async def _checked(self, job: DomainJob) -> DomainResult:
+        result = DomainResult(domain=job.domain, server_id=job.server_id)
+        started = time.monotonic()
+        async with self._semaphore:
+            try:
+                desired = desired_records(self.config, job, self.keys)
+                zone = to_name(job.origin or job.domain)
+                result.zone = zone.to_text()
+                expectations = [
+                    Expectation.of(r, exact=not is_shared(r.name, r.rdtype)) for r in desired
+                ]
+                timeout = job.server.timeout.total_seconds()
+                outcome = await self.checker.wait(
+                    zone, expectations, interval=0, propagation_timeout=0, query_timeout=timeout
+                )
+                result.propagation = outcome
+                result.propagated = outcome.propagated
+            except DnsautoError as exc:
+                result.error = exc.message
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+
+    async def _wait(self, job: DomainJob, result: DomainResult) -> None:
+        """Wait until the changes applied are served by every nameserver of the zone."""
+        applied = result.changes[: result.applied]
+        if not applied:
+            result.propagated = result.plan is not None
+            return
+        provider = self._provider(job)
+        if provider.capabilities.requires_person or result.zone is None:
+            return
+        zone = await provider.find_zone(dns.name.from_text(result.zone))
+        await provider.wait_live(zone)
+        server = job.server
+        delay = server.propagation_delay.total_seconds() if server.propagation_delay else 0.0
+        outcome = await self.checker.wait(
+            zone.name,
+            expectations_for(applied),
+            delay=delay,
+            interval=server.polling_interval.total_seconds(),
+            propagation_timeout=server.propagation_timeout.total_seconds(),
+            query_timeout=server.timeout.total_seconds(),
+        )
+        result.propagation = outcome
+        result.propagated = outcome.propagated
+        if not outcome.propagated:
+            lagging = ", ".join(outcome.lagging_nameservers)
+            result.error = (
+                f"not live on every nameserver after "
+                f"{server.propagation_timeout.total_seconds():g}s; lagging: {lagging}"
+            )
 
     async def _run_one(
         self, job: DomainJob, result: DomainResult, *, apply: bool, force: bool

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from dnsauto.engine import DomainResult
 
 __all__ = [
+    "check_json",
     "plan_json",
+    "print_check",
     "print_plan",
     "print_sync",
     "progress",
@@ -72,6 +74,7 @@ def sync_json(results: Sequence[DomainResult]) -> dict[str, Any]:
                 "changes": r.applied,
                 "propagated": r.propagated,
                 "seconds": r.seconds,
+                "lagging": r.propagation.lagging_nameservers if r.propagation else [],
                 "error": r.error,
                 "warnings": r.warnings,
                 **({"instructions": r.instructions} if r.instructions else {}),
@@ -79,6 +82,39 @@ def sync_json(results: Sequence[DomainResult]) -> dict[str, Any]:
             for r in results
         ]
     }
+
+
+def check_json(results: Sequence[DomainResult]) -> dict[str, Any]:
+    return {
+        "domains": [
+            {
+                "domain": r.domain,
+                "zone": r.zone,
+                "live": r.propagated,
+                "nameservers": r.propagation.nameservers if r.propagation else [],
+                "missing": r.propagation.lagging if r.propagation else {},
+                "error": r.error,
+            }
+            for r in results
+        ]
+    }
+
+
+def print_check(results: Sequence[DomainResult]) -> None:
+    for result in results:
+        if result.error:
+            click.echo(f"{result.domain}: error: {result.error}")
+            continue
+        outcome = result.propagation
+        servers = len(outcome.nameservers) if outcome else 0
+        if result.propagated:
+            click.echo(f"{result.domain}: every record is live on all {servers} nameservers")
+            continue
+        click.echo(f"{result.domain}: not live everywhere")
+        for server, problems in sorted((outcome.lagging if outcome else {}).items()):
+            click.echo(f"  {server}:")
+            for problem in problems:
+                click.echo(f"    {problem}")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

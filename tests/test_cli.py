@@ -108,13 +108,13 @@ def test_sync_json_reports_changes_then_zero_on_the_second_run(
     write_config: Callable[[str], Path],
 ) -> None:
     path = str(write_config(MEMORY_CONFIG))
-    status, out, _ = run("sync", "-c", path, "--json")
+    status, out, _ = run("sync", "-c", path, "--json", "--no-wait")
     assert status == 0
     (first,) = json.loads(out)["domains"]
     assert first["changes"] > 10
     assert first["error"] is None
     assert set(first) >= {"domain", "changes", "propagated", "seconds", "error"}
-    (second,) = json.loads(run("sync", "-c", path, "--json")[1])["domains"]
+    (second,) = json.loads(run("sync", "-c", path, "--json", "--no-wait")[1])["domains"]
     assert second["changes"] == 0
 
 
@@ -138,7 +138,7 @@ def test_sync_exits_1_when_a_domain_fails(
     write_config: Callable[[str], Path], memory_plugins: MemoryHost
 ) -> None:
     memory_plugins.zones.clear()
-    status, out, _ = run("sync", "-c", str(write_config(MEMORY_CONFIG)), "--json")
+    status, out, _ = run("sync", "-c", str(write_config(MEMORY_CONFIG)), "--json", "--no-wait")
     assert status == 1
     assert json.loads(out)["domains"][0]["error"]
 

@@ -210,9 +210,10 @@ class DkimKeyStore:
     ) -> list[DkimKey]:
         """The domain's keys, one per algorithm of ``management``, made now if missing.
 
-        A key already kept for an algorithm (in any stage but retired) is returned as it is;
-        a missing one is generated with the selector ``management.selectorTemplate`` renders
-        at ``now`` (UTC; default: the current time).
+        A key already kept for an algorithm is returned as it is (the active one, else a
+        pending, else a retiring one; never a retired one). A missing one is generated with
+        the selector that ``management.selectorTemplate`` renders at ``now`` (UTC; default:
+        the current time), stage ``active``.
 
         :raises DnsautoError: the state cannot be read or written, or two keys would get the
             same selector.
@@ -228,8 +229,9 @@ class DkimKeyStore:
                 found = next(
                     (
                         k
+                        for stage in _SIGNING_PREFERENCE
                         for k in keys
-                        if k.algorithm is algorithm and k.stage is not DkimStage.RETIRED
+                        if k.algorithm is algorithm and k.stage is stage
                     ),
                     None,
                 )
@@ -243,7 +245,10 @@ class DkimKeyStore:
             return result
 
     def load(self, domain: str) -> list[DkimKey]:
-        """Every key kept for the domain, in index order, without making any."""
+        """Every key kept for the domain, in index order and any stage, without making any.
+
+        During a rotation this is what to publish: every key whose stage ``is_published``.
+        """
         directory = self.domain_dir(domain)
         if not (directory / INDEX_FILE).exists():
             return []
@@ -366,6 +371,9 @@ class DkimKeyStore:
             yield
         finally:
             os.close(fd)
+
+
+_SIGNING_PREFERENCE = (DkimStage.ACTIVE, DkimStage.PENDING, DkimStage.RETIRING)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -1,0 +1,357 @@
+import base64
+import json
+import re
+import stat
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
+from dnsauto.config.domain import AutomaticDkim, DkimAlgorithm
+from dnsauto.errors import DnsautoError
+from dnsauto.records.dkim import DkimKey, DkimKeyStore, DkimStage, public_key_base64
+
+NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+
+
+def automatic(**fields):
+    return AutomaticDkim.model_validate({"@type": "Automatic", **fields})
+
+
+def tags(value):
+    return dict(part.strip().split("=", 1) for part in value.split(";"))
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """One store with the default keys (Ed25519 and RSA), made once: RSA keys take a while."""
+    state = tmp_path_factory.mktemp("state")
+    store = DkimKeyStore(state)
+    return state, store, store.keys_for("example.test", automatic(), now=NOW)
+
+
+def test_default_keys_are_ed25519_and_rsa_with_stalwart_selectors(made):
+    _, _, keys = made
+
+    assert [(k.selector, k.algorithm, k.stage) for k in keys] == [
+        ("v1-ed25519-20260420", DkimAlgorithm.DKIM1_ED25519_SHA256, DkimStage.ACTIVE),
+        ("v1-rsa-20260420", DkimAlgorithm.DKIM1_RSA_SHA256, DkimStage.ACTIVE),
+    ]
+    assert all(k.created == NOW for k in keys)
+
+
+def test_dkim_txt_values_have_stalwart_tags(made):
+    _, _, (ed, rs) = made
+
+    assert ed.public_value.startswith("v=DKIM1; k=ed25519; h=sha256; p=")
+    assert rs.public_value.startswith("v=DKIM1; k=rsa; h=sha256; p=")
+    assert list(tags(rs.public_value)) == ["v", "k", "h", "p"]
+
+
+def test_keys_are_generated_once_and_kept(made):
+    state, _, keys = made
+
+    later = datetime(2026, 5, 1, tzinfo=UTC)
+    again = DkimKeyStore(state).keys_for("example.test", automatic(), now=later)
+
+    assert again == keys
+
+
+def test_private_key_files_have_mode_0600(made):
+    state, _, keys = made
+    directory = state / "dkim" / "example.test"
+
+    for key in keys:
+        assert stat.S_IMODE((directory / f"{key.selector}.pem").stat().st_mode) == 0o600
+    assert stat.S_IMODE((directory / "index.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / "dkim").stat().st_mode) == 0o700
+
+
+def test_no_temporary_files_are_left_behind(made):
+    state, _, _ = made
+
+    names = sorted(p.name for p in (state / "dkim" / "example.test").iterdir())
+
+    assert names == [".lock", "index.json", "v1-ed25519-20260420.pem", "v1-rsa-20260420.pem"]
+
+
+def test_index_records_selector_algorithm_created_and_stage(made):
+    state, _, _ = made
+
+    index = json.loads((state / "dkim" / "example.test" / "index.json").read_text())
+
+    assert index["version"] == 1
+    assert index["domain"] == "example.test"
+    assert index["keys"] == [
+        {
+            "selector": "v1-ed25519-20260420",
+            "algorithm": "Dkim1Ed25519Sha256",
+            "created": "2026-04-20T12:00:00+00:00",
+            "stage": "active",
+        },
+        {
+            "selector": "v1-rsa-20260420",
+            "algorithm": "Dkim1RsaSha256",
+            "created": "2026-04-20T12:00:00+00:00",
+            "stage": "active",
+        },
+    ]
+
+
+def test_rsa_key_is_stored_as_pkcs1_and_ed25519_as_pkcs8(made):
+    _, _, (ed, rs) = made
+
+    assert rs.private_pem.startswith("-----BEGIN RSA PRIVATE KEY-----\n")
+    assert ed.private_pem.startswith("-----BEGIN PRIVATE KEY-----\n")
+    key = serialization.load_pem_private_key(rs.private_pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert key.key_size == 2048
+
+
+def test_rsa_published_key_is_subject_public_key_info_der(made):
+    _, _, (_, rs) = made
+    der = base64.b64decode(tags(rs.public_value)["p"])
+
+    public = serialization.load_der_public_key(der)
+
+    assert isinstance(public, rsa.RSAPublicKey)
+    spki = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    pkcs1 = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    assert der == spki
+    assert der != pkcs1
+    assert der.endswith(pkcs1)  # the PKCS#1 key wrapped in rsaEncryption, as Stalwart does
+
+
+def test_ed25519_published_key_is_the_raw_32_bytes(made):
+    _, _, (ed, _) = made
+
+    assert len(base64.b64decode(tags(ed.public_value)["p"])) == 32
+
+
+def test_ed25519_signature_made_with_stored_key_verifies_against_published_key(made):
+    state, _, _ = made
+    stored = (state / "dkim" / "example.test" / "v1-ed25519-20260420.pem").read_bytes()
+    signer = serialization.load_pem_private_key(stored, password=None)
+    assert isinstance(signer, ed25519.Ed25519PrivateKey)
+    data = b"dkim-signature:v=1; a=ed25519-sha256; d=example.test; s=v1-ed25519-20260420; b="
+
+    signature = signer.sign(data)
+
+    published = DkimKeyStore(state).load("example.test")[0]
+    verifier = ed25519.Ed25519PublicKey.from_public_bytes(
+        base64.b64decode(tags(published.public_value)["p"])
+    )
+    verifier.verify(signature, data)
+    with pytest.raises(InvalidSignature):
+        verifier.verify(signature, data + b"x")
+
+
+def test_rsa_signature_made_with_stored_key_verifies_against_published_key(made):
+    state, _, _ = made
+    stored = (state / "dkim" / "example.test" / "v1-rsa-20260420.pem").read_bytes()
+    signer = serialization.load_pem_private_key(stored, password=None)
+    assert isinstance(signer, rsa.RSAPrivateKey)
+    data = b"dkim-signature:v=1; a=rsa-sha256; d=example.test; s=v1-rsa-20260420; b="
+
+    signature = signer.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+    published = DkimKeyStore(state).load("example.test")[1]
+    verifier = serialization.load_der_public_key(
+        base64.b64decode(tags(published.public_value)["p"])
+    )
+    assert isinstance(verifier, rsa.RSAPublicKey)
+    verifier.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+    with pytest.raises(InvalidSignature):
+        verifier.verify(signature, data + b"x", padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_private_key_is_never_in_repr_or_str(made):
+    _, _, keys = made
+
+    for key in keys:
+        body = key.private_pem.splitlines()[1]
+        assert body not in repr(key)
+        assert body not in str(key)
+        assert "PRIVATE" not in repr(key)
+
+
+def test_dkim_key_record_name_is_under_domainkey(made):
+    _, _, (ed, _) = made
+
+    assert (
+        ed.record_name("example.test").to_text() == "v1-ed25519-20260420._domainkey.example.test."
+    )
+
+
+def test_dkim2_algorithms_write_dkim1_records_and_version_2_selectors(tmp_path):
+    store = DkimKeyStore(tmp_path)
+
+    (key,) = store.keys_for("example.test", automatic(algorithms=["Dkim2Ed25519Sha256"]), now=NOW)
+
+    assert key.selector == "v2-ed25519-20260420"
+    assert key.public_value.startswith("v=DKIM1; k=ed25519; h=sha256; p=")
+
+
+def test_a_new_algorithm_adds_a_key_and_keeps_the_others(tmp_path):
+    store = DkimKeyStore(tmp_path)
+    (first,) = store.keys_for("example.test", automatic(algorithms=["Dkim1Ed25519Sha256"]), NOW)
+
+    keys = store.keys_for(
+        "example.test",
+        automatic(algorithms=["Dkim1Ed25519Sha256", "Dkim2Ed25519Sha256"]),
+        datetime(2026, 6, 1, tzinfo=UTC),
+    )
+
+    assert keys[0] == first
+    assert keys[1].selector == "v2-ed25519-20260601"
+    assert [k.selector for k in store.load("example.test")] == [
+        "v1-ed25519-20260420",
+        "v2-ed25519-20260601",
+    ]
+
+
+def test_keys_are_kept_per_domain(tmp_path):
+    store = DkimKeyStore(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+
+    (a,) = store.keys_for("example.test", management, NOW)
+    (b,) = store.keys_for("example.org", management, NOW)
+
+    assert a.public_value != b.public_value
+    assert (tmp_path / "dkim" / "example.org" / "v1-ed25519-20260420.pem").exists()
+
+
+def test_selector_template_that_repeats_a_selector_is_refused(tmp_path):
+    management = automatic(
+        algorithms=["Dkim1Ed25519Sha256", "Dkim2Ed25519Sha256"], selectorTemplate="mail"
+    )
+
+    with pytest.raises(DnsautoError, match=r"'mail' .* already used"):
+        DkimKeyStore(tmp_path).keys_for("example.test", management, NOW)
+
+
+def test_domain_that_is_not_a_host_name_is_refused(tmp_path):
+    with pytest.raises(DnsautoError, match="invalid domain"):
+        DkimKeyStore(tmp_path).keys_for("../../etc", automatic(), NOW)
+
+
+def test_corrupt_index_raises_dnsauto_error_naming_the_file(tmp_path):
+    directory = tmp_path / "dkim" / "example.test"
+    directory.mkdir(parents=True)
+    (directory / "index.json").write_text("{not json")
+
+    with pytest.raises(DnsautoError, match=r"index\.json is corrupt"):
+        DkimKeyStore(tmp_path).keys_for("example.test", automatic(), NOW)
+
+
+def test_index_with_a_bad_entry_raises_dnsauto_error_naming_the_file(tmp_path):
+    directory = tmp_path / "dkim" / "example.test"
+    directory.mkdir(parents=True)
+    entry = {"selector": "../x", "algorithm": "Dkim1RsaSha256", "created": "x", "stage": "active"}
+    (directory / "index.json").write_text(json.dumps({"version": 1, "keys": [entry]}))
+
+    with pytest.raises(DnsautoError, match=re.escape(str(directory / "index.json"))):
+        DkimKeyStore(tmp_path).keys_for("example.test", automatic(), NOW)
+
+
+def test_corrupt_private_key_raises_dnsauto_error_naming_the_file(tmp_path):
+    store = DkimKeyStore(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    (key,) = store.keys_for("example.test", management, NOW)
+    pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
+    pem.write_text("-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")
+
+    with pytest.raises(DnsautoError, match=re.escape(f"{pem} is unusable")):
+        store.keys_for("example.test", management, NOW)
+
+
+def test_missing_private_key_raises_dnsauto_error_naming_the_file(tmp_path):
+    store = DkimKeyStore(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    (key,) = store.keys_for("example.test", management, NOW)
+    pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
+    pem.unlink()
+
+    with pytest.raises(DnsautoError, match=re.escape(f"cannot read DKIM private key {pem}")):
+        store.keys_for("example.test", management, NOW)
+
+
+def test_private_key_of_the_wrong_type_is_refused():
+    ed_pem = (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+    with pytest.raises(ValueError, match="expected an RSA private key"):
+        public_key_base64(ed_pem, DkimAlgorithm.DKIM1_RSA_SHA256)
+
+
+def test_naive_now_is_taken_as_utc(tmp_path):
+    (key,) = DkimKeyStore(tmp_path).keys_for(
+        "example.test",
+        automatic(algorithms=["Dkim1Ed25519Sha256"]),
+        datetime(2026, 4, 20, 23, 30),
+    )
+
+    assert key.selector == "v1-ed25519-20260420"
+    assert key.created == datetime(2026, 4, 20, 23, 30, tzinfo=UTC)
+
+
+def test_load_of_an_unknown_domain_is_empty(tmp_path):
+    assert DkimKeyStore(tmp_path).load("example.test") == []
+
+
+def test_dkim_key_is_immutable(made):
+    _, _, (ed, _) = made
+
+    with pytest.raises(AttributeError):
+        ed.selector = "other"
+    assert isinstance(ed, DkimKey)
+
+
+def _set_stages(state, stages):
+    path = state / "dkim" / "example.test" / "index.json"
+    index = json.loads(path.read_text())
+    for entry, stage in zip(index["keys"], stages, strict=True):
+        entry["stage"] = stage
+    path.write_text(json.dumps(index))
+
+
+def test_a_retired_key_is_replaced_by_a_new_one(tmp_path):
+    store = DkimKeyStore(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    (old,) = store.keys_for("example.test", management, NOW)
+    _set_stages(tmp_path, ["retired"])
+
+    (new,) = store.keys_for("example.test", management, datetime(2026, 7, 1, tzinfo=UTC))
+
+    assert new.selector == "v1-ed25519-20260701"
+    assert new.public_value != old.public_value
+    assert [(k.selector, k.stage) for k in store.load("example.test")] == [
+        ("v1-ed25519-20260420", DkimStage.RETIRED),
+        ("v1-ed25519-20260701", DkimStage.ACTIVE),
+    ]
+
+
+def test_the_active_key_is_preferred_to_a_retiring_one(tmp_path):
+    store = DkimKeyStore(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    store.keys_for("example.test", management, NOW)
+    _set_stages(tmp_path, ["retired"])
+    (new,) = store.keys_for("example.test", management, datetime(2026, 7, 1, tzinfo=UTC))
+    _set_stages(tmp_path, ["retiring", "active"])
+
+    (current,) = store.keys_for("example.test", management, NOW)
+
+    assert current.selector == new.selector
+    assert current.stage is DkimStage.ACTIVE
