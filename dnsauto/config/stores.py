@@ -1047,7 +1047,17 @@ _OtelTimeout = Annotated[
 ]
 
 
-class LogTracer(Tagged):
+class _TracerCommon(Tagged):
+    """Stalwart's ``TracerCommon``: the settings every tracer has."""
+
+    enable: _TracerEnable = True
+    level: _TracerLevel = TracingLevel.INFO
+    lossy: _TracerLossy = False
+    events: _TracerEvents = ()
+    events_policy: _TracerEventsPolicy = EventPolicy.EXCLUDE
+
+
+class LogTracer(_TracerCommon):
     """Log file tracer."""
 
     type: Literal["Log"] = Field(alias="@type")
@@ -1058,14 +1068,9 @@ class LogTracer(Tagged):
     ] = LogRotateFrequency.DAILY
     ansi: _TracerAnsi = True
     multiline: _TracerMultiline = False
-    enable: _TracerEnable = True
-    level: _TracerLevel = TracingLevel.INFO
-    lossy: _TracerLossy = False
-    events: _TracerEvents = ()
-    events_policy: _TracerEventsPolicy = EventPolicy.EXCLUDE
 
 
-class StdoutTracer(Tagged):
+class StdoutTracer(_TracerCommon):
     """Console tracer."""
 
     type: Literal["Stdout"] = Field(alias="@type")
@@ -1074,25 +1079,15 @@ class StdoutTracer(Tagged):
     ] = True
     ansi: _TracerAnsi = False
     multiline: _TracerMultiline = False
-    enable: _TracerEnable = True
-    level: _TracerLevel = TracingLevel.INFO
-    lossy: _TracerLossy = False
-    events: _TracerEvents = ()
-    events_policy: _TracerEventsPolicy = EventPolicy.EXCLUDE
 
 
-class JournalTracer(Tagged):
+class JournalTracer(_TracerCommon):
     """Systemd journal tracer (Stalwart's ``TracerCommon`` settings)."""
 
     type: Literal["Journal"] = Field(alias="@type")
-    enable: _TracerEnable = True
-    level: _TracerLevel = TracingLevel.INFO
-    lossy: _TracerLossy = False
-    events: _TracerEvents = ()
-    events_policy: _TracerEventsPolicy = EventPolicy.EXCLUDE
 
 
-class OtelHttpTracer(Tagged):
+class OtelHttpTracer(_TracerCommon):
     """OpenTelemetry tracer over HTTP."""
 
     type: Literal["OtelHttp"] = Field(alias="@type")
@@ -1103,14 +1098,9 @@ class OtelHttpTracer(Tagged):
     timeout: _OtelTimeout = timedelta(seconds=10)
     http_auth: _HttpAuthField
     http_headers: _HttpHeaders = Field(default_factory=dict)
-    enable: _TracerEnable = True
-    level: _TracerLevel = TracingLevel.INFO
-    lossy: _TracerLossy = False
-    events: _TracerEvents = ()
-    events_policy: _TracerEventsPolicy = EventPolicy.EXCLUDE
 
 
-class OtelGrpcTracer(Tagged):
+class OtelGrpcTracer(_TracerCommon):
     """OpenTelemetry tracer over gRPC."""
 
     type: Literal["OtelGrpc"] = Field(alias="@type")
@@ -1121,11 +1111,6 @@ class OtelGrpcTracer(Tagged):
     timeout: _OtelTimeout = timedelta(seconds=10)
     http_auth: _HttpAuthField
     http_headers: _HttpHeaders = Field(default_factory=dict)
-    enable: _TracerEnable = True
-    level: _TracerLevel = TracingLevel.INFO
-    lossy: _TracerLossy = False
-    events: _TracerEvents = ()
-    events_policy: _TracerEventsPolicy = EventPolicy.EXCLUDE
 
 
 Tracer = Annotated[
