@@ -1,0 +1,290 @@
+"""Sending signed DNS messages to one server: UDP or TCP as configured, zone transfers, retries.
+
+``protocol = "udp"`` sends over UDP and moves to TCP only when an answer comes back truncated
+or a request is too large for one unfragmented datagram (as ``nsupdate`` does);
+``protocol = "tcp"`` always uses TCP. SERVFAIL is retried with exponential backoff, a bounded
+number of times. Failures are raised as they come (``OSError``, ``dns.exception.Timeout``,
+:class:`~dnsauto_rfc2136.tsig.TsigFailure`, ...); the provider maps them in one place,
+:func:`dnsauto_rfc2136.errors.map_failure`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import dns.asyncbackend
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.inet
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from dnsauto_rfc2136.tsig import TsigCheck
+
+__all__ = [
+    "MAX_MESSAGE_SIZE",
+    "UDP_PAYLOAD",
+    "AnswerMismatch",
+    "Endpoint",
+    "Reply",
+    "RequestSigner",
+    "ResponseChecker",
+    "RetryPolicy",
+    "TransferError",
+    "Transport",
+]
+
+UDP_PAYLOAD = 1232
+"""The largest datagram sent or invited (EDNS); 1232 bytes avoid IP fragmentation."""
+MAX_MESSAGE_SIZE = 65535
+"""The largest DNS message (over TCP)."""
+
+
+class ResponseChecker(Protocol):
+    """Checks the signature of the answers to one signed request."""
+
+    def check(
+        self, wire: bytes, message: dns.message.Message, *, multi: bool = False
+    ) -> TsigCheck: ...
+
+
+class RequestSigner(Protocol):
+    """Signs a request in wire format (TSIG or SIG(0))."""
+
+    def describe(self) -> str: ...
+
+    def sign(self, wire: bytes) -> tuple[bytes, ResponseChecker]: ...
+
+
+class _Unchecked:
+    def check(self, wire: bytes, message: dns.message.Message, *, multi: bool = False) -> TsigCheck:
+        return TsigCheck(signed=False)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a server listens and how to reach it."""
+
+    host: str
+    port: int
+    protocol: Literal["udp", "tcp"]
+    timeout: float
+    """Seconds allowed for one exchange (connect, send, and every answer)."""
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently SERVFAIL is retried: ``base * 2**n`` seconds, capped."""
+
+    attempts: int = 4
+    base: float = 0.25
+    cap: float = 4.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.cap, self.base * 2**attempt))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer, with how it came and what its signature said."""
+
+    message: dns.message.Message
+    protocol: Literal["udp", "tcp"]
+    check: TsigCheck
+    sent_at: float
+    """Our clock when the request was signed."""
+    attempts: int = 1
+
+    def rcode(self) -> dns.rcode.Rcode:
+        return self.message.rcode()
+
+
+class AnswerMismatch(Exception):
+    """An answer over TCP does not belong to the query (another id)."""
+
+
+class TransferError(Exception):
+    """A zone transfer was refused or broke off; ``rcode`` says how, if the server said."""
+
+    def __init__(self, reason: str, rcode: dns.rcode.Rcode | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.rcode = rcode
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass
+class Transport:
+    """Sends messages to one :class:`Endpoint`, signed by an optional :class:`RequestSigner`."""
+
+    endpoint: Endpoint
+    signer: RequestSigner | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    clock: Callable[[], float] = time.time
+    messages_sent: int = 0
+    last_protocol: Literal["udp", "tcp"] | None = None
+    """The protocol of the last message sent (for error messages)."""
+
+    async def exchange(self, message: dns.message.Message, *, sign: bool = True) -> Reply:
+        """Send ``message`` and return the answer; retries SERVFAIL with backoff."""
+        attempt = 0
+        while True:
+            reply = await self._exchange_once(message, sign=sign)
+            attempt += 1
+            if reply.rcode() != dns.rcode.SERVFAIL or attempt >= self.retry.attempts:
+                return Reply(reply.message, reply.protocol, reply.check, reply.sent_at, attempt)
+            await asyncio.sleep(self.retry.delay(attempt - 1))
+
+    def _sending(self, protocol: Literal["udp", "tcp"]) -> None:
+        self.messages_sent += 1
+        self.last_protocol = protocol
+
+    def _sign(self, message: dns.message.Message, sign: bool) -> tuple[bytes, ResponseChecker]:
+        wire = message.to_wire()
+        if sign and self.signer is not None:
+            return self.signer.sign(wire)
+        return wire, _Unchecked()
+
+    async def _exchange_once(self, message: dns.message.Message, *, sign: bool) -> Reply:
+        sent_at = self.clock()
+        wire, checker = self._sign(message, sign)
+        if self.endpoint.protocol == "udp" and len(wire) <= UDP_PAYLOAD:
+            answer = await self._udp(wire)
+            parsed = self._parse(answer, message)
+            if not parsed.flags & dns.flags.TC:
+                return Reply(parsed, "udp", checker.check(answer, parsed), sent_at)
+            sent_at = self.clock()
+            wire, checker = self._sign(message, sign)
+        answer = await self._tcp(wire)
+        parsed = self._parse(answer, message)
+        return Reply(parsed, "tcp", checker.check(answer, parsed), sent_at)
+
+    def _parse(self, wire: bytes, query: dns.message.Message) -> dns.message.Message:
+        # keyring=False: the signature is checked by the signer's checker, not by dnspython.
+        answer = dns.message.from_wire(wire, keyring=False, ignore_trailing=True)
+        if answer.id != query.id:
+            raise AnswerMismatch(f"answer has id {answer.id}, the query had {query.id}")
+        return answer
+
+    def _destination(self) -> tuple[int, tuple[str, int]]:
+        return dns.inet.af_for_address(self.endpoint.host), (self.endpoint.host, self.endpoint.port)
+
+    async def _udp(self, wire: bytes) -> bytes:
+        af, destination = self._destination()
+        backend = dns.asyncbackend.get_default_backend()
+        expiration = time.monotonic() + self.endpoint.timeout
+        (query_id,) = struct.unpack("!H", wire[:2])
+        sock = await backend.make_socket(  # type: ignore[no-untyped-call]
+            af, socket.SOCK_DGRAM, 0, None, destination
+        )
+        try:
+            self._sending("udp")
+            await dns.asyncquery.send_udp(sock, wire, destination)
+            while True:
+                data, _ = await sock.recvfrom(65535, max(0.0, expiration - time.monotonic()))
+                # A stray datagram (an old answer, another id) is ignored, like dnspython does.
+                if len(data) >= 12 and data[:2] == struct.pack("!H", query_id):
+                    return bytes(data)
+        finally:
+            await sock.close()
+
+    async def _tcp(self, wire: bytes) -> bytes:
+        af, destination = self._destination()
+        backend = dns.asyncbackend.get_default_backend()
+        expiration = time.monotonic() + self.endpoint.timeout
+        sock = await backend.make_socket(  # type: ignore[no-untyped-call]
+            af, socket.SOCK_STREAM, 0, None, destination, self.endpoint.timeout
+        )
+        try:
+            self._sending("tcp")
+            await dns.asyncquery.send_tcp(sock, wire, time.time() + self.endpoint.timeout)
+            return await _read_message(sock, expiration)
+        finally:
+            await sock.close()
+
+    async def transfer(self, zone: dns.name.Name, *, sign: bool = True) -> list[dns.rrset.RRset]:
+        """The zone's records by AXFR over TCP, without the closing SOA.
+
+        Raises :class:`TransferError` when the server refuses or the stream breaks off.
+        """
+        query = dns.message.make_query(zone, dns.rdatatype.AXFR)
+        wire, checker = self._sign(query, sign)
+        af, destination = self._destination()
+        backend = dns.asyncbackend.get_default_backend()
+        expiration = time.monotonic() + self.endpoint.timeout
+        sock = await backend.make_socket(  # type: ignore[no-untyped-call]
+            af, socket.SOCK_STREAM, 0, None, destination, self.endpoint.timeout
+        )
+        records: dict[tuple[dns.name.Name, int], tuple[int, list[dns.rdata.Rdata]]] = {}
+        soa_seen = 0
+        first = True
+        try:
+            self._sending("tcp")
+            await dns.asyncquery.send_tcp(sock, wire, time.time() + self.endpoint.timeout)
+            while soa_seen < 2:
+                answer = await _read_message(sock, expiration)
+                message = dns.message.from_wire(
+                    answer, keyring=False, one_rr_per_rrset=True, ignore_trailing=True
+                )
+                if message.id != query.id:
+                    raise TransferError(f"answer has id {message.id}, the query had {query.id}")
+                check = checker.check(answer, message, multi=not first)
+                if message.rcode() != dns.rcode.NOERROR or check.error:
+                    raise TransferError(
+                        f"the server answered the zone transfer with "
+                        f"{dns.rcode.to_text(message.rcode())}",
+                        message.rcode(),
+                    )
+                if first and sign and self.signer is not None and not check.signed:
+                    raise TransferError("the zone transfer's first answer is not signed")
+                if first and not message.answer:
+                    raise TransferError("the server answered the zone transfer with no records")
+                first = False
+                for rrset in message.answer:
+                    if rrset.rdtype == dns.rdatatype.SOA:
+                        soa_seen += 1
+                        if soa_seen == 2:
+                            break
+                    ttl, rdatas = records.get((rrset.name, rrset.rdtype), (rrset.ttl, []))
+                    rdatas.extend(rrset)
+                    records[(rrset.name, rrset.rdtype)] = (min(ttl, rrset.ttl), rdatas)
+                if soa_seen == 0:
+                    raise TransferError("the zone transfer does not start with the zone's SOA")
+        finally:
+            await sock.close()
+        return [
+            dns.rrset.from_rdata_list(name, ttl, rdatas)
+            for (name, _), (ttl, rdatas) in records.items()
+        ]
+
+
+async def _read_exactly(sock: Any, count: int, expiration: float) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = await sock.recv(count - len(data), max(0.0, expiration - time.monotonic()))
+        if not chunk:
+            raise EOFError("the server closed the connection")
+        data += chunk
+    return data
+
+
+async def _read_message(sock: Any, expiration: float) -> bytes:
+    (length,) = struct.unpack("!H", await _read_exactly(sock, 2, expiration))
+    return await _read_exactly(sock, length, expiration)

@@ -1,0 +1,5 @@
+"""Fixtures for the rfc2136 tests: the real servers from ``tests/servers``."""
+
+from tests.servers.fixtures import bind_server, dns_server, knot_server, pdns_server
+
+__all__ = ["bind_server", "dns_server", "knot_server", "pdns_server"]

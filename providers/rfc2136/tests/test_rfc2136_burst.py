@@ -1,0 +1,46 @@
+"""Bursts: Stalwart's dns-update#83 (Knot failing many single-record updates) does not recur."""
+
+from __future__ import annotations
+
+import time
+
+import dns.name
+import pytest
+from rfc2136_testing import tsig_provider
+
+from dnsauto.changes import Create, Delete
+from dnsauto.provider import Zone
+from dnsauto.testing import make_rrset
+from tests.servers import ZONE, RunningServer
+
+pytestmark = pytest.mark.servers
+
+ZONE_NAME = dns.name.from_text(ZONE)
+
+
+async def test_a_burst_of_2000_records_in_batches_succeeds_on_knot(
+    knot_server: RunningServer,
+) -> None:
+    provider = tsig_provider(knot_server)
+    batch = provider.capabilities.max_changes_per_batch
+    assert batch is not None
+    zone = Zone(ZONE_NAME)
+    rrsets = [
+        make_rrset(dns.name.from_text(f"burst-{i}", ZONE_NAME), "TXT", 300, f'"record {i}"')
+        for i in range(2000)
+    ]
+    started = time.monotonic()
+    for start in range(0, len(rrsets), batch):
+        await provider.apply(zone, [Create(r) for r in rrsets[start : start + batch]])
+    written = time.monotonic() - started
+    try:
+        listed = {
+            r.name
+            for r in await provider.list_rrsets(zone)
+            if r.name.labels[0].startswith(b"burst-")
+        }
+        assert listed == {r.name for r in rrsets}
+    finally:
+        for start in range(0, len(rrsets), batch):
+            await provider.apply(zone, [Delete(r) for r in rrsets[start : start + batch]])
+    assert written < 30, f"2000 records took {written:.1f} s"

@@ -1,0 +1,42 @@
+"""Real DNS servers for the tests: BIND, Knot and PowerDNS on 127.0.0.1, from temporary dirs.
+
+Each ``start_*`` function writes a configuration with the zones :data:`ZONE` and
+:data:`CHILD_ZONE` (delegated from it), a TSIG key per algorithm (allowed to update and
+transfer both zones) and a read-only key, starts the server on a free high port, waits until
+it answers SOA queries, and returns a :class:`RunningServer`; call its ``stop()``. A missing
+program raises :class:`ServerUnavailable`. Pytest fixtures are in :mod:`tests.servers.fixtures`.
+"""
+
+from tests.servers._common import (
+    ALGORITHMS,
+    CHILD_ZONE,
+    HOST,
+    TRUNCATED_BASE,
+    ZONE,
+    RunningServer,
+    ServerFailed,
+    ServerUnavailable,
+    TsigKeySpec,
+)
+from tests.servers.bind import start_bind
+from tests.servers.knot import start_knot
+from tests.servers.pdns import start_pdns
+
+__all__ = [
+    "ALGORITHMS",
+    "CHILD_ZONE",
+    "HOST",
+    "SERVERS",
+    "TRUNCATED_BASE",
+    "ZONE",
+    "RunningServer",
+    "ServerFailed",
+    "ServerUnavailable",
+    "TsigKeySpec",
+    "start_bind",
+    "start_knot",
+    "start_pdns",
+]
+
+SERVERS = {"bind": start_bind, "knot": start_knot, "pdns": start_pdns}
+"""How to start each server, by the name the fixtures and test ids use."""

@@ -1,0 +1,62 @@
+"""Pytest fixtures for the real DNS servers; import the ones a test module needs::
+
+    from tests.servers.fixtures import bind_server, dns_server  # noqa: F401
+
+Each server starts once per test session (they start in tens of milliseconds, but the
+session reuses them) and stops at its end. A missing program skips the tests that need it,
+saying which package to install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers import SERVERS, RunningServer, ServerUnavailable
+
+__all__ = ["bind_server", "dns_server", "knot_server", "pdns_server", "start_or_skip"]
+
+PACKAGES = {
+    "bind": "bind9",
+    "knot": "knot",
+    "pdns": "pdns-server and pdns-backend-sqlite3",
+}
+
+
+def start_or_skip(kind: str) -> RunningServer:
+    """Start a server of ``kind`` (``bind``, ``knot``, ``pdns``), or skip the test saying why."""
+    try:
+        return SERVERS[kind]()
+    except ServerUnavailable as exc:
+        pytest.skip(f"{exc}: install the Debian package {PACKAGES[kind]}")
+
+
+def _serve(kind: str) -> Iterator[RunningServer]:
+    server = start_or_skip(kind)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def bind_server() -> Iterator[RunningServer]:
+    yield from _serve("bind")
+
+
+@pytest.fixture(scope="session")
+def knot_server() -> Iterator[RunningServer]:
+    yield from _serve("knot")
+
+
+@pytest.fixture(scope="session")
+def pdns_server() -> Iterator[RunningServer]:
+    yield from _serve("pdns")
+
+
+@pytest.fixture(scope="session", params=sorted(SERVERS))
+def dns_server(request: pytest.FixtureRequest) -> RunningServer:
+    """Each of the three servers in turn."""
+    server: RunningServer = request.getfixturevalue(f"{request.param}_server")
+    return server
