@@ -219,24 +219,20 @@ def records(ctx: click.Context, domains: Sequence[str], fmt: str) -> None:
     from dnsauto.output import records_json
     from dnsauto.records.dkim import DkimKeyStore
     from dnsauto.records.zonefile import to_zone_text
+    from dnsauto.state import StateStore
 
     config, _ = load(ctx)
-    keys = DkimKeyStore(_state_dir(config))
     everything = []
-    for job in domain_jobs(config, domains):
-        rrsets = desired_records(config, job, keys)
-        if fmt == "zone":
-            click.echo(f"; {job.domain} ({', '.join(job.publish)})")
-            click.echo(to_zone_text(rrsets))
-        everything.extend(rrsets)
+    with StateStore(config.daemon.state_dir) as state:
+        keys = DkimKeyStore(state)
+        for job in domain_jobs(config, domains):
+            rrsets = desired_records(config, job, keys)
+            if fmt == "zone":
+                click.echo(f"; {job.domain} ({', '.join(job.publish)})")
+                click.echo(to_zone_text(rrsets))
+            everything.extend(rrsets)
     if fmt == "json":
         echo_json(records_json(everything))
-
-
-def _state_dir(config: Config) -> Any:
-    from pathlib import Path
-
-    return Path(config.daemon.state_dir)
 
 
 @cli.command("plan")
@@ -351,3 +347,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         raise SystemExit(130) from None
+
+
+import dnsauto.commands_state  # noqa: E402, F401  (registers `journal` and `restore`)
+from dnsauto import commands_daemon  # noqa: E402, F401  (registers `run` and `status`)

@@ -12,10 +12,11 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import dns.name
+import dns.rdatatype
 import dns.rrset
 
 from dnsauto.changes import Change
@@ -30,8 +31,7 @@ from dnsauto.config.domain import (
 )
 from dnsauto.config.model import Config
 from dnsauto.errors import ConfigError, ConflictError, DnsautoError
-from dnsauto.journal import Journal
-from dnsauto.plan import ZonePlan, is_shared, plan_zone
+from dnsauto.plan import Key, ZonePlan, is_shared, plan_zone
 from dnsauto.propagation import (
     Expectation,
     NameserverFinder,
@@ -43,8 +43,18 @@ from dnsauto.provider import Provider, ProviderContext, Registry, Zone
 from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.records.mail import build_records
 from dnsauto.records.names import to_name
+from dnsauto.records.txt import txt_rdata
+from dnsauto.restore import RestoreTarget, plan_restore, restore_targets
+from dnsauto.state import StateStore
 
-__all__ = ["DomainJob", "DomainResult", "Engine", "desired_records", "domain_jobs"]
+__all__ = [
+    "DomainJob",
+    "DomainResult",
+    "Engine",
+    "desired_records",
+    "dkim_deletions",
+    "domain_jobs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +87,10 @@ class DomainResult:
     propagated: bool = False
     propagation: PropagationResult | None = None
     instructions: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    """RRsets a restore left alone because they changed after the run it undoes."""
+    provider_rrsets: list[dns.rrset.RRset] = field(default_factory=list)
+    """What the provider held at the desired (name, type)s when the plan was made."""
 
     @property
     def changes(self) -> list[Change]:
@@ -118,14 +132,21 @@ def _job(config: Config, name: str, settings: Domain) -> DomainJob:
     return DomainJob(name, settings, MANUAL_SERVER_ID, server, publish)
 
 
-def desired_records(config: Config, job: DomainJob, keys: DkimKeyStore) -> list[dns.rrset.RRset]:
-    """The RRsets the domain needs, DKIM keys made (once) when they are to be published."""
+def _managed_dkim(job: DomainJob) -> AutomaticDkim | None:
+    """The domain's DKIM management when dnsauto makes and publishes its keys."""
     dkim = job.settings.dkim_management
-    dkim_keys = (
-        keys.keys_for(job.domain, dkim)
-        if isinstance(dkim, AutomaticDkim) and DnsRecordType.DKIM in job.publish
-        else []
-    )
+    if isinstance(dkim, AutomaticDkim) and DnsRecordType.DKIM in job.publish:
+        return dkim
+    return None
+
+
+def desired_records(config: Config, job: DomainJob, keys: DkimKeyStore) -> list[dns.rrset.RRset]:
+    """The RRsets the domain needs, DKIM keys made (once) when they are to be published.
+
+    Every DKIM key in a published stage (pending, active, retiring) gets its TXT record.
+    """
+    dkim = _managed_dkim(job)
+    dkim_keys = keys.published(job.domain, dkim) if dkim is not None else []
     return build_records(
         domain=job.domain,
         publish=job.publish,
@@ -138,8 +159,28 @@ def desired_records(config: Config, job: DomainJob, keys: DkimKeyStore) -> list[
     )
 
 
+def dkim_deletions(job: DomainJob, keys: DkimKeyStore) -> list[Key]:
+    """The (name, TXT) RRsets of the domain's retired DKIM keys, which a sync deletes."""
+    if _managed_dkim(job) is None:
+        return []
+    return [(name, dns.rdatatype.TXT) for name in keys.retired_names(job.domain)]
+
+
 class Engine:
-    """Plans and applies the records of many domains, at most ``concurrency`` at a time."""
+    """Plans and applies the records of many domains, at most ``concurrency`` at a time.
+
+    Every batch is journaled in ``store`` before the provider is called and marked after; an
+    applying run saves each domain's result there. Without a ``store`` the engine opens the
+    one in ``daemon.stateDir`` and closes it in :meth:`aclose`; a given one stays open (and
+    its clock drives DKIM rotation).
+
+    A sync (``run`` with ``apply``) also takes the DKIM rotation steps that are due (see
+    :mod:`dnsauto.records.rotation`): before planning it makes successors of old keys and
+    retires old ones, so the desired records hold every published key and the plan deletes
+    the retired keys' records; after the records are live everywhere it activates pending
+    keys. A daemon therefore rotates keys by syncing; :meth:`next_dkim_event` says when the
+    next step is due, to schedule a sync then.
+    """
 
     def __init__(
         self,
@@ -148,12 +189,14 @@ class Engine:
         *,
         concurrency: int = 8,
         run_id: str | None = None,
+        store: StateStore | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self.keys = DkimKeyStore(Path(config.daemon.state_dir))
-        self.journal = Journal(config.daemon.state_dir)
+        self._owns_store = store is None
+        self.store = store if store is not None else StateStore(config.daemon.state_dir)
+        self.keys = DkimKeyStore(self.store)
         self._semaphore = asyncio.Semaphore(concurrency)
         self._providers: dict[str, Provider[Any]] = {}
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
@@ -168,6 +211,8 @@ class Engine:
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
             await provider.aclose()
+        if self._owns_store:
+            self.store.close()
 
     def _provider(self, job: DomainJob) -> Provider[Any]:
         info = self.registry.get(job.server.type)
@@ -190,6 +235,72 @@ class Engine:
         tasks = [self._guarded(job, apply=apply, force=force, wait=wait) for job in jobs]
         return list(await asyncio.gather(*tasks))
 
+    async def restore(
+        self, run_id: str, *, apply: bool = True, wait: bool = False
+    ) -> list[DomainResult]:
+        """Undo run ``run_id`` (see :mod:`dnsauto.restore`) as this engine's run.
+
+        One result per (domain, zone) the run touched. The changes go through the journal
+        like a sync's; RRsets changed since the run are listed in ``conflicts`` and make the
+        result an error, but the others are still restored.
+
+        :raises DnsautoError: the journal has no entry of that run.
+        """
+        entries = self.store.journal(run_id=run_id)
+        if not entries:
+            raise DnsautoError(f"the journal has no change of run {run_id!r}")
+        groups: dict[tuple[str, str], list[RestoreTarget]] = {}
+        for target in restore_targets(entries):
+            groups.setdefault((target.domain, target.zone), []).append(target)
+        tasks = [
+            self._restored(run_id, domain, targets, apply=apply, wait=wait)
+            for (domain, _), targets in groups.items()
+        ]
+        return list(await asyncio.gather(*tasks))
+
+    async def _restored(
+        self,
+        run_id: str,
+        domain: str,
+        targets: Sequence[RestoreTarget],
+        *,
+        apply: bool,
+        wait: bool,
+    ) -> DomainResult:
+        result = DomainResult(domain=domain, server_id="", zone=targets[0].zone)
+        started = time.monotonic()
+        async with self._semaphore:
+            try:
+                (job,) = domain_jobs(self.config, [domain])
+                result.server_id = job.server_id
+                provider = self._provider(job)
+                if provider.capabilities.requires_person:
+                    raise DnsautoError(f"{domain} is published by hand; restore it by hand")
+                zone = await provider.find_zone(dns.name.from_text(targets[0].zone))
+                names = sorted({t.name for t in targets})
+                listed = await provider.list_rrsets(
+                    zone, names if provider.capabilities.can_list_names else None
+                )
+                plan, result.conflicts = plan_restore(zone.name, run_id, targets, listed)
+                result.plan = plan
+                if apply and plan.changes:
+                    await self._apply(provider, job, zone, plan.changes, result)
+                    if wait:
+                        await self._wait(job, result)
+                if result.conflicts:
+                    summary = (
+                        f"{len(result.conflicts)} record set(s) changed since run {run_id} "
+                        "and were left as they are"
+                    )
+                    result.error = f"{summary}; {result.error}" if result.error else summary
+            except DnsautoError as exc:
+                result.error = exc.message
+            except Exception as exc:  # a bug: keep the other domains
+                log.exception("restoring %s failed", domain)
+                result.error = f"internal error: {type(exc).__name__}: {exc}"
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+
     async def check(self, jobs: Sequence[DomainJob]) -> list[DomainResult]:
         """Compare what every authoritative nameserver serves with the desired records."""
         return list(await asyncio.gather(*(self._checked(job) for job in jobs)))
@@ -204,29 +315,88 @@ class Engine:
                 await self._run_one(job, result, apply=apply, force=force)
                 if wait and result.error is None:
                     await self._wait(job, result)
+                if apply and wait and result.error is None:
+                    await self._activate_dkim(job)
             except DnsautoError as exc:
                 result.error = exc.message
             except Exception as exc:  # a bug or an unmapped library error: keep other domains
                 log.exception("domain %s failed", job.domain)
                 result.error = f"internal error: {type(exc).__name__}: {exc}"
         result.seconds = round(time.monotonic() - started, 3)
+        if apply:
+            self._save_result(result)
         return result
+
+    def _save_result(self, result: DomainResult) -> None:
+        """Keep the domain's result for ``dnsauto status``; a store failure is only logged."""
+        try:
+            self.store.save_result(self.run_id, result)
+        except DnsautoError as exc:
+            log.error("%s: cannot save the result: %s", result.domain, exc.message)
+
+    def _rotate_dkim(self, job: DomainJob, provider: Provider[Any]) -> list[str]:
+        """Take the DKIM rotation steps due now; what went wrong, as plan warnings.
+
+        A rotation that cannot proceed (a selector template that repeats itself) must not
+        stop the domain's other records, so it is a warning and the current keys stay.
+        """
+        dkim = _managed_dkim(job)
+        if dkim is None or provider.capabilities.requires_person:
+            return []
+        try:
+            for note in self.keys.rotate(job.domain, dkim):
+                log.info("%s: DKIM %s", job.domain, note)
+        except DnsautoError as exc:
+            return [f"DKIM rotation: {exc.message}"]
+        return []
+
+    async def _activate_dkim(self, job: DomainJob) -> None:
+        """Make pending DKIM keys active once every nameserver serves their records."""
+        if _managed_dkim(job) is None:
+            return
+        provider = self._provider(job)
+        pending = self.keys.pending(job.domain)
+        if not pending or provider.capabilities.requires_person:
+            return
+        server = job.server
+        zone = await provider.find_zone(to_name(job.origin or job.domain))
+        expectations = [
+            Expectation.of(
+                dns.rrset.from_rdata(key.record_name(job.domain), 0, txt_rdata(key.public_value))
+            )
+            for key in pending
+        ]
+        outcome = await self.checker.wait(
+            zone.name,
+            expectations,
+            interval=server.polling_interval.total_seconds(),
+            propagation_timeout=server.propagation_timeout.total_seconds(),
+            query_timeout=server.timeout.total_seconds(),
+        )
+        if outcome.propagated:
+            for note in self.keys.activate(job.domain, [k.selector for k in pending]):
+                log.info("%s: DKIM %s", job.domain, note)
+
+    def next_dkim_event(self, jobs: Sequence[DomainJob]) -> datetime | None:
+        """When the next time-driven DKIM rotation step of these domains is due, if any."""
+        times = [
+            moment
+            for job in jobs
+            if (dkim := _managed_dkim(job)) is not None
+            and (moment := self.keys.next_event(job.domain, dkim)) is not None
+        ]
+        return min(times, default=None)
 
     async def _checked(self, job: DomainJob) -> DomainResult:
         result = DomainResult(domain=job.domain, server_id=job.server_id)
         started = time.monotonic()
         async with self._semaphore:
             try:
-                desired = desired_records(self.config, job, self.keys)
                 zone = to_name(job.origin or job.domain)
                 result.zone = zone.to_text()
-                expectations = [
-                    Expectation.of(r, exact=not is_shared(r.name, r.rdtype)) for r in desired
-                ]
                 timeout = job.server.timeout.total_seconds()
-                outcome = await self.checker.wait(
-                    zone, expectations, interval=0, propagation_timeout=0, query_timeout=timeout
-                )
+                expectations = self._desired_expectations(job)
+                outcome = await self.checker.snapshot(zone, expectations, query_timeout=timeout)
                 result.propagation = outcome
                 result.propagated = outcome.propagated
             except DnsautoError as exc:
@@ -234,22 +404,40 @@ class Engine:
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
+    def _desired_expectations(self, job: DomainJob) -> list[Expectation]:
+        """Every desired RRset as served; at shared names as a plan would merge it."""
+        return [
+            Expectation.shared(r) if is_shared(r.name, r.rdtype) else Expectation.of(r)
+            for r in desired_records(self.config, job, self.keys)
+        ]
+
     async def _wait(self, job: DomainJob, result: DomainResult) -> None:
-        """Wait until the changes applied are served by every nameserver of the zone."""
-        applied = result.changes[: result.applied]
-        if not applied:
-            result.propagated = result.plan is not None
-            return
+        """Wait until every nameserver of the zone serves the changes applied.
+
+        A sync that changed nothing waits instead for what the provider holds at the desired
+        names: an earlier sync may have ended before a lagging nameserver caught up, and
+        "nothing to do" is no proof that the records are live.
+        """
         provider = self._provider(job)
-        if provider.capabilities.requires_person or result.zone is None:
+        if provider.capabilities.requires_person or result.zone is None or result.plan is None:
             return
+        applied = result.changes[: result.applied]
         zone = await provider.find_zone(dns.name.from_text(result.zone))
-        await provider.wait_live(zone)
+        if applied:
+            await provider.wait_live(zone)
+            expectations = expectations_for(applied)
+        else:
+            expectations = [
+                Expectation.of(r, exact=not is_shared(r.name, r.rdtype))
+                for r in result.provider_rrsets
+            ]
         server = job.server
-        delay = server.propagation_delay.total_seconds() if server.propagation_delay else 0.0
+        delay = 0.0
+        if applied and server.propagation_delay is not None:
+            delay = server.propagation_delay.total_seconds()
         outcome = await self.checker.wait(
             zone.name,
-            expectations_for(applied),
+            expectations,
             delay=delay,
             interval=server.polling_interval.total_seconds(),
             propagation_timeout=server.propagation_timeout.total_seconds(),
@@ -268,10 +456,13 @@ class Engine:
         self, job: DomainJob, result: DomainResult, *, apply: bool, force: bool
     ) -> None:
         provider = self._provider(job)
+        rotation_warnings = self._rotate_dkim(job, provider) if apply else []
         desired = desired_records(self.config, job, self.keys)
+        delete = dkim_deletions(job, self.keys)
         zone = await provider.find_zone(to_name(job.origin or job.domain))
         result.zone = zone.name.to_text()
-        plan = await self._plan(provider, zone, desired)
+        plan = await self._plan(provider, zone, desired, result, delete=delete)
+        plan.warnings.extend(rotation_warnings)
         result.plan = plan
         if not apply or not plan.changes:
             return
@@ -281,7 +472,8 @@ class Engine:
             await self._apply(provider, job, zone, plan.changes, result)
         except ConflictError as exc:
             log.warning("%s: %s; reading again and planning once more", job.domain, exc.message)
-            plan = await self._plan(provider, zone, desired)
+            plan = await self._plan(provider, zone, desired, result, delete=delete)
+            plan.warnings.extend(rotation_warnings)
             result.plan = plan
             if not force:
                 plan.raise_if_unsafe()
@@ -290,15 +482,23 @@ class Engine:
             result.instructions.extend(provider.context.instructions)
 
     async def _plan(
-        self, provider: Provider[Any], zone: Zone, desired: list[dns.rrset.RRset]
+        self,
+        provider: Provider[Any],
+        zone: Zone,
+        desired: list[dns.rrset.RRset],
+        result: DomainResult,
+        *,
+        delete: Sequence[Key] = (),
     ) -> ZonePlan:
-        names = sorted({r.name for r in desired})
+        names = sorted({r.name for r in desired} | {name for name, _ in delete})
         listed = await provider.list_rrsets(
             zone, names if provider.capabilities.can_list_names else None
         )
         wanted: set[dns.name.Name] = set(names)
         current = [r for r in listed if r.name in wanted]
-        return plan_zone(zone.name, desired, current)
+        keys = {(r.name, r.rdtype) for r in desired}
+        result.provider_rrsets = [r for r in current if (r.name, r.rdtype) in keys]
+        return plan_zone(zone.name, desired, current, delete=delete)
 
     async def _apply(
         self,
@@ -315,16 +515,34 @@ class Engine:
             return
         for start in range(0, len(changes), size):
             batch = changes[start : start + size]
-            self.journal.before_apply(self.run_id, job.domain, str(zone), batch)
+            ids = self.store.journal_before_apply(self.run_id, job.domain, str(zone), batch)
             try:
                 await provider.apply(zone, batch)
             except DnsautoError as exc:
-                self.journal.after_apply(self.run_id, str(zone), len(batch), exc.message)
+                self.store.journal_after_apply(ids, exc.message)
                 if start:
                     exc.args = (
                         f"{exc.message} (batch {start // size + 1}: {start} of "
                         f"{len(changes)} changes were applied before it)",
                     )
                 raise
-            self.journal.after_apply(self.run_id, str(zone), len(batch), None)
+            except BaseException as exc:
+                self._mark_interrupted(ids, exc)
+                raise
+            self.store.journal_after_apply(ids, None)
             result.applied += len(batch)
+
+    def _mark_interrupted(self, ids: Sequence[int], exc: BaseException) -> None:
+        """Mark a batch whose provider call ended in a bug or a cancellation as failed.
+
+        The batch may be partly applied; a restore checks what is served before it acts.
+        Any store error here is logged, so the original exception is the one raised.
+        """
+        if isinstance(exc, asyncio.CancelledError):
+            why = "cancelled while the provider was applying it; it may be partly applied"
+        else:
+            why = f"internal error: {type(exc).__name__}: {exc}"
+        try:
+            self.store.journal_after_apply(ids, why)
+        except DnsautoError as error:
+            log.error("cannot mark journal entries %s: %s", list(ids), error.message)

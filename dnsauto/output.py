@@ -75,6 +75,7 @@ def sync_json(results: Sequence[DomainResult]) -> dict[str, Any]:
                 "propagated": r.propagated,
                 "seconds": r.seconds,
                 "lagging": r.propagation.lagging_nameservers if r.propagation else [],
+                "missing": r.propagation.lagging if r.propagation else {},
                 "error": r.error,
                 "warnings": r.warnings,
                 **({"instructions": r.instructions} if r.instructions else {}),
@@ -170,7 +171,7 @@ def print_sync(results: Sequence[DomainResult], *, dry_run: bool) -> None:
     for result in results:
         _warn(result)
     table(
-        ["domain", "zone", "changes", "propagated", "seconds", "result"],
+        ["domain", "zone", "changes", "propagated", "seconds", "lagging", "result"],
         [
             [
                 r.domain,
@@ -178,6 +179,7 @@ def print_sync(results: Sequence[DomainResult], *, dry_run: bool) -> None:
                 r.applied,
                 "yes" if r.propagated else "no",
                 f"{r.seconds:.2f}",
+                ", ".join(r.propagation.lagging_nameservers if r.propagation else []) or "-",
                 "failed" if r.error else ("to enter by hand" if r.instructions else "ok"),
             ]
             for r in results

@@ -29,6 +29,7 @@ __all__ = [
     "Key",
     "ZonePlan",
     "is_shared",
+    "leaves_unchanged",
     "plan_zone",
     "txt_family",
 ]
@@ -179,6 +180,19 @@ def _change_for(
     if _same_values(want, have) and want.ttl == have.ttl:
         return None
     return Update(have, want)
+
+
+def leaves_unchanged(want: dns.rrset.RRset, have: dns.rrset.RRset | None) -> bool:
+    """Whether a plan for ``want`` would leave ``have`` as it is, TTLs aside.
+
+    At a shared name that is: ``have`` already holds the managed values among the foreign
+    ones, with an SPF record merged as :func:`plan_zone` merges it. Elsewhere: the same values.
+    """
+    if have is None:
+        return False
+    if is_shared(want.name, want.rdtype):
+        return _same_values(_merge_shared(want, have), have)
+    return _same_values(want, have)
 
 
 def _same_values(a: dns.rrset.RRset, b: dns.rrset.RRset) -> bool:

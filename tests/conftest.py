@@ -10,6 +10,9 @@ import pytest
 
 from dnsauto.provider import Registry
 from tests.memory_provider import memory_registry
+from tests.servers.fixtures import topology
+
+__all__ = ["registry", "topology", "write_config"]
 
 MINIMAL = """
 [bootstrap]

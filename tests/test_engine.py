@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from dnsauto.config.model import Config
 from dnsauto.engine import DomainResult, Engine, domain_jobs
 from dnsauto.errors import ConfigError, ProviderError
 from dnsauto.provider import Registry
+from dnsauto.state import StateStore
 from dnsauto.testing import make_rrset
 from tests.memory_provider import MemoryHost, MemoryProvider
 
@@ -99,11 +99,13 @@ async def test_replaced_values_are_journaled_before_they_are_applied(
     host.put(make_rrset("_dmarc.example.test.", "TXT", 300, '"v=DMARC1; p=none"'))
     config = make_config(tmp_path, registry)
     await sync(config, registry)
-    lines = [json.loads(x) for x in (tmp_path / "state" / "journal.jsonl").read_text().splitlines()]
-    dmarc = next(e for e in lines if e.get("name") == "_dmarc.example.test.")
-    assert dmarc["action"] == "update"
-    assert dmarc["old"] == ['"v=DMARC1; p=none"']
-    assert lines.index(dmarc) < next(i for i, e in enumerate(lines) if "batch" in e)
+    with StateStore(tmp_path / "state") as store:
+        entries = store.journal(domain="example.test")
+    dmarc = next(e for e in entries if e.name == "_dmarc.example.test.")
+    assert dmarc.action == "update"
+    assert dmarc.old == ['"v=DMARC1; p=none"']
+    assert dmarc.old_ttl == 300
+    assert dmarc.status == "applied"
 
 
 async def test_changes_are_applied_in_batches_of_the_provider_limit(

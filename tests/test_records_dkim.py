@@ -1,8 +1,11 @@
 import base64
+import dataclasses
 import json
 import re
 import stat
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -11,7 +14,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from dnsauto.config.domain import AutomaticDkim, DkimAlgorithm
 from dnsauto.errors import DnsautoError
-from dnsauto.records.dkim import DkimKey, DkimKeyStore, DkimStage, public_key_base64
+from dnsauto.records.dkim import (
+    DkimKey,
+    DkimKeyStore,
+    DkimStage,
+    generate_private_key,
+    public_key_base64,
+)
+from dnsauto.state import StateStore
 
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 
@@ -24,12 +34,27 @@ def tags(value):
     return dict(part.strip().split("=", 1) for part in value.split(";"))
 
 
+@pytest.fixture
+def open_keys() -> Iterator[Callable[[Path], DkimKeyStore]]:
+    """Open key stores over state directories; every state store is closed afterwards."""
+    opened: list[StateStore] = []
+
+    def open_at(state_dir: Path) -> DkimKeyStore:
+        opened.append(StateStore(state_dir))
+        return DkimKeyStore(opened[-1])
+
+    yield open_at
+    for state in opened:
+        state.close()
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """One store with the default keys (Ed25519 and RSA), made once: RSA keys take a while."""
     state = tmp_path_factory.mktemp("state")
-    store = DkimKeyStore(state)
-    return state, store, store.keys_for("example.test", automatic(), now=NOW)
+    with StateStore(state) as db:
+        store = DkimKeyStore(db)
+        yield state, store, store.keys_for("example.test", automatic(), now=NOW)
 
 
 def test_default_keys_are_ed25519_and_rsa_with_stalwart_selectors(made):
@@ -50,11 +75,11 @@ def test_dkim_txt_values_have_stalwart_tags(made):
     assert list(tags(rs.public_value)) == ["v", "k", "h", "p"]
 
 
-def test_keys_are_generated_once_and_kept(made):
+def test_keys_are_generated_once_and_kept(made, open_keys):
     state, _, keys = made
 
     later = datetime(2026, 5, 1, tzinfo=UTC)
-    again = DkimKeyStore(state).keys_for("example.test", automatic(), now=later)
+    again = open_keys(state).keys_for("example.test", automatic(), now=later)
 
     assert again == keys
 
@@ -65,7 +90,6 @@ def test_private_key_files_have_mode_0600(made):
 
     for key in keys:
         assert stat.S_IMODE((directory / f"{key.selector}.pem").stat().st_mode) == 0o600
-    assert stat.S_IMODE((directory / "index.json").stat().st_mode) == 0o600
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert stat.S_IMODE((state / "dkim").stat().st_mode) == 0o700
 
@@ -75,30 +99,20 @@ def test_no_temporary_files_are_left_behind(made):
 
     names = sorted(p.name for p in (state / "dkim" / "example.test").iterdir())
 
-    assert names == [".lock", "index.json", "v1-ed25519-20260420.pem", "v1-rsa-20260420.pem"]
+    assert names == [".lock", "v1-ed25519-20260420.pem", "v1-rsa-20260420.pem"]
 
 
-def test_index_records_selector_algorithm_created_and_stage(made):
-    state, _, _ = made
+def test_state_store_records_selector_algorithm_created_stage_and_value(made):
+    _, store, keys = made
 
-    index = json.loads((state / "dkim" / "example.test" / "index.json").read_text())
+    rows = store.state.dkim_keys("example.test")
 
-    assert index["version"] == 1
-    assert index["domain"] == "example.test"
-    assert index["keys"] == [
-        {
-            "selector": "v1-ed25519-20260420",
-            "algorithm": "Dkim1Ed25519Sha256",
-            "created": "2026-04-20T12:00:00+00:00",
-            "stage": "active",
-        },
-        {
-            "selector": "v1-rsa-20260420",
-            "algorithm": "Dkim1RsaSha256",
-            "created": "2026-04-20T12:00:00+00:00",
-            "stage": "active",
-        },
+    assert [(r.selector, r.algorithm, r.created, r.stage, r.active_at) for r in rows] == [
+        ("v1-ed25519-20260420", "Dkim1Ed25519Sha256", NOW, "active", NOW),
+        ("v1-rsa-20260420", "Dkim1RsaSha256", NOW, "active", NOW),
     ]
+    assert [r.public_value for r in rows] == [k.public_value for k in keys]
+    assert all("PRIVATE" not in repr(r) for r in rows)
 
 
 def test_rsa_key_is_stored_as_pkcs1_and_ed25519_as_pkcs8(made):
@@ -134,7 +148,7 @@ def test_ed25519_published_key_is_the_raw_32_bytes(made):
 
 
 def test_ed25519_signature_made_with_stored_key_verifies_against_published_key(made):
-    state, _, _ = made
+    state, store, _ = made
     stored = (state / "dkim" / "example.test" / "v1-ed25519-20260420.pem").read_bytes()
     signer = serialization.load_pem_private_key(stored, password=None)
     assert isinstance(signer, ed25519.Ed25519PrivateKey)
@@ -142,7 +156,7 @@ def test_ed25519_signature_made_with_stored_key_verifies_against_published_key(m
 
     signature = signer.sign(data)
 
-    published = DkimKeyStore(state).load("example.test")[0]
+    published = store.load("example.test")[0]
     verifier = ed25519.Ed25519PublicKey.from_public_bytes(
         base64.b64decode(tags(published.public_value)["p"])
     )
@@ -152,7 +166,7 @@ def test_ed25519_signature_made_with_stored_key_verifies_against_published_key(m
 
 
 def test_rsa_signature_made_with_stored_key_verifies_against_published_key(made):
-    state, _, _ = made
+    state, store, _ = made
     stored = (state / "dkim" / "example.test" / "v1-rsa-20260420.pem").read_bytes()
     signer = serialization.load_pem_private_key(stored, password=None)
     assert isinstance(signer, rsa.RSAPrivateKey)
@@ -160,7 +174,7 @@ def test_rsa_signature_made_with_stored_key_verifies_against_published_key(made)
 
     signature = signer.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
-    published = DkimKeyStore(state).load("example.test")[1]
+    published = store.load("example.test")[1]
     verifier = serialization.load_der_public_key(
         base64.b64decode(tags(published.public_value)["p"])
     )
@@ -188,8 +202,8 @@ def test_dkim_key_record_name_is_under_domainkey(made):
     )
 
 
-def test_dkim2_algorithms_write_dkim1_records_and_version_2_selectors(tmp_path):
-    store = DkimKeyStore(tmp_path)
+def test_dkim2_algorithms_write_dkim1_records_and_version_2_selectors(tmp_path, open_keys):
+    store = open_keys(tmp_path)
 
     (key,) = store.keys_for("example.test", automatic(algorithms=["Dkim2Ed25519Sha256"]), now=NOW)
 
@@ -197,8 +211,8 @@ def test_dkim2_algorithms_write_dkim1_records_and_version_2_selectors(tmp_path):
     assert key.public_value.startswith("v=DKIM1; k=ed25519; h=sha256; p=")
 
 
-def test_a_new_algorithm_adds_a_key_and_keeps_the_others(tmp_path):
-    store = DkimKeyStore(tmp_path)
+def test_a_new_algorithm_adds_a_key_and_keeps_the_others(tmp_path, open_keys):
+    store = open_keys(tmp_path)
     (first,) = store.keys_for("example.test", automatic(algorithms=["Dkim1Ed25519Sha256"]), NOW)
 
     keys = store.keys_for(
@@ -215,8 +229,8 @@ def test_a_new_algorithm_adds_a_key_and_keeps_the_others(tmp_path):
     ]
 
 
-def test_keys_are_kept_per_domain(tmp_path):
-    store = DkimKeyStore(tmp_path)
+def test_keys_are_kept_per_domain(tmp_path, open_keys):
+    store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
 
     (a,) = store.keys_for("example.test", management, NOW)
@@ -226,41 +240,41 @@ def test_keys_are_kept_per_domain(tmp_path):
     assert (tmp_path / "dkim" / "example.org" / "v1-ed25519-20260420.pem").exists()
 
 
-def test_selector_template_that_repeats_a_selector_is_refused(tmp_path):
+def test_selector_template_that_repeats_a_selector_is_refused(tmp_path, open_keys):
     management = automatic(
         algorithms=["Dkim1Ed25519Sha256", "Dkim2Ed25519Sha256"], selectorTemplate="mail"
     )
 
     with pytest.raises(DnsautoError, match=r"'mail' .* already used"):
-        DkimKeyStore(tmp_path).keys_for("example.test", management, NOW)
+        open_keys(tmp_path).keys_for("example.test", management, NOW)
 
 
-def test_domain_that_is_not_a_host_name_is_refused(tmp_path):
+def test_domain_that_is_not_a_host_name_is_refused(tmp_path, open_keys):
     with pytest.raises(DnsautoError, match="invalid domain"):
-        DkimKeyStore(tmp_path).keys_for("../../etc", automatic(), NOW)
+        open_keys(tmp_path).keys_for("../../etc", automatic(), NOW)
 
 
-def test_corrupt_index_raises_dnsauto_error_naming_the_file(tmp_path):
+def test_corrupt_index_raises_dnsauto_error_naming_the_file(tmp_path, open_keys):
     directory = tmp_path / "dkim" / "example.test"
     directory.mkdir(parents=True)
     (directory / "index.json").write_text("{not json")
 
     with pytest.raises(DnsautoError, match=r"index\.json is corrupt"):
-        DkimKeyStore(tmp_path).keys_for("example.test", automatic(), NOW)
+        open_keys(tmp_path).keys_for("example.test", automatic(), NOW)
 
 
-def test_index_with_a_bad_entry_raises_dnsauto_error_naming_the_file(tmp_path):
+def test_index_with_a_bad_entry_raises_dnsauto_error_naming_the_file(tmp_path, open_keys):
     directory = tmp_path / "dkim" / "example.test"
     directory.mkdir(parents=True)
     entry = {"selector": "../x", "algorithm": "Dkim1RsaSha256", "created": "x", "stage": "active"}
     (directory / "index.json").write_text(json.dumps({"version": 1, "keys": [entry]}))
 
     with pytest.raises(DnsautoError, match=re.escape(str(directory / "index.json"))):
-        DkimKeyStore(tmp_path).keys_for("example.test", automatic(), NOW)
+        open_keys(tmp_path).keys_for("example.test", automatic(), NOW)
 
 
-def test_corrupt_private_key_raises_dnsauto_error_naming_the_file(tmp_path):
-    store = DkimKeyStore(tmp_path)
+def test_corrupt_private_key_raises_dnsauto_error_naming_the_file(tmp_path, open_keys):
+    store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
     (key,) = store.keys_for("example.test", management, NOW)
     pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
@@ -270,8 +284,8 @@ def test_corrupt_private_key_raises_dnsauto_error_naming_the_file(tmp_path):
         store.keys_for("example.test", management, NOW)
 
 
-def test_missing_private_key_raises_dnsauto_error_naming_the_file(tmp_path):
-    store = DkimKeyStore(tmp_path)
+def test_missing_private_key_raises_dnsauto_error_naming_the_file(tmp_path, open_keys):
+    store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
     (key,) = store.keys_for("example.test", management, NOW)
     pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
@@ -296,8 +310,8 @@ def test_private_key_of_the_wrong_type_is_refused():
         public_key_base64(ed_pem, DkimAlgorithm.DKIM1_RSA_SHA256)
 
 
-def test_naive_now_is_taken_as_utc(tmp_path):
-    (key,) = DkimKeyStore(tmp_path).keys_for(
+def test_naive_now_is_taken_as_utc(tmp_path, open_keys):
+    (key,) = open_keys(tmp_path).keys_for(
         "example.test",
         automatic(algorithms=["Dkim1Ed25519Sha256"]),
         datetime(2026, 4, 20, 23, 30),
@@ -307,8 +321,8 @@ def test_naive_now_is_taken_as_utc(tmp_path):
     assert key.created == datetime(2026, 4, 20, 23, 30, tzinfo=UTC)
 
 
-def test_load_of_an_unknown_domain_is_empty(tmp_path):
-    assert DkimKeyStore(tmp_path).load("example.test") == []
+def test_load_of_an_unknown_domain_is_empty(tmp_path, open_keys):
+    assert open_keys(tmp_path).load("example.test") == []
 
 
 def test_dkim_key_is_immutable(made):
@@ -319,19 +333,19 @@ def test_dkim_key_is_immutable(made):
     assert isinstance(ed, DkimKey)
 
 
-def _set_stages(state, stages):
-    path = state / "dkim" / "example.test" / "index.json"
-    index = json.loads(path.read_text())
-    for entry, stage in zip(index["keys"], stages, strict=True):
-        entry["stage"] = stage
-    path.write_text(json.dumps(index))
+def _set_stages(store, stages):
+    rows = store.state.dkim_keys("example.test")
+    updates = [
+        dataclasses.replace(row, stage=stage) for row, stage in zip(rows, stages, strict=True)
+    ]
+    store.state.save_dkim_keys(update=updates)
 
 
-def test_a_retired_key_is_replaced_by_a_new_one(tmp_path):
-    store = DkimKeyStore(tmp_path)
+def test_a_retired_key_is_replaced_by_a_new_one(tmp_path, open_keys):
+    store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
     (old,) = store.keys_for("example.test", management, NOW)
-    _set_stages(tmp_path, ["retired"])
+    _set_stages(store, ["retired"])
 
     (new,) = store.keys_for("example.test", management, datetime(2026, 7, 1, tzinfo=UTC))
 
@@ -343,15 +357,40 @@ def test_a_retired_key_is_replaced_by_a_new_one(tmp_path):
     ]
 
 
-def test_the_active_key_is_preferred_to_a_retiring_one(tmp_path):
-    store = DkimKeyStore(tmp_path)
+def test_the_active_key_is_preferred_to_a_retiring_one(tmp_path, open_keys):
+    store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
     store.keys_for("example.test", management, NOW)
-    _set_stages(tmp_path, ["retired"])
+    _set_stages(store, ["retired"])
     (new,) = store.keys_for("example.test", management, datetime(2026, 7, 1, tzinfo=UTC))
-    _set_stages(tmp_path, ["retiring", "active"])
+    _set_stages(store, ["retiring", "active"])
 
     (current,) = store.keys_for("example.test", management, NOW)
 
     assert current.selector == new.selector
     assert current.stage is DkimStage.ACTIVE
+
+
+def test_a_legacy_json_index_is_imported_into_the_state_store_once(tmp_path, open_keys):
+    directory = tmp_path / "dkim" / "example.test"
+    directory.mkdir(parents=True)
+    pem = generate_private_key(DkimAlgorithm.DKIM1_ED25519_SHA256)
+    (directory / "v1-ed25519-20260101.pem").write_text(pem)
+    entry = {
+        "selector": "v1-ed25519-20260101",
+        "algorithm": "Dkim1Ed25519Sha256",
+        "created": "2026-01-01T00:00:00+00:00",
+        "stage": "active",
+    }
+    (directory / "index.json").write_text(json.dumps({"version": 1, "keys": [entry]}))
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+
+    (key,) = open_keys(tmp_path).keys_for("example.test", management, NOW)
+    (again,) = open_keys(tmp_path).keys_for("example.test", management, NOW)
+
+    assert key.selector == "v1-ed25519-20260101"
+    assert key.private_pem == pem
+    assert key.created == datetime(2026, 1, 1, tzinfo=UTC)
+    assert again == key
+    assert not (directory / "index.json").exists()
+    assert (directory / "index.json.migrated").exists()

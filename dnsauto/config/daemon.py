@@ -6,11 +6,11 @@ import ipaddress
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 
-from dnsauto.config.types import Duration, Model
+from dnsauto.config.types import Duration, Model, OptionalDuration
 
-__all__ = ["Daemon", "DnsSettings", "HostPort", "parse_host_port"]
+__all__ = ["Daemon", "DnsSettings", "HostPort", "MetricsSettings", "parse_host_port"]
 
 
 def parse_host_port(value: str, default_port: int = 53) -> tuple[str, int]:
@@ -44,6 +44,15 @@ def _check_host_port(value: str) -> str:
 HostPort = Annotated[str, AfterValidator(_check_host_port)]
 
 
+def _check_listen(value: str) -> str:
+    if parse_host_port(value, default_port=0)[1] == 0:
+        raise ValueError(f"{value!r} has no port: write host:port, e.g. 127.0.0.1:9153")
+    return value
+
+
+ListenAddress = Annotated[str, AfterValidator(_check_listen)]
+
+
 class DnsSettings(Model):
     """How dnsauto itself asks DNS questions."""
 
@@ -60,11 +69,62 @@ class DnsSettings(Model):
     ] = ()
 
 
+class MetricsSettings(Model):
+    """Prometheus metrics over HTTP (``GET /metrics``)."""
+
+    listen: Annotated[
+        ListenAddress | None,
+        Field(description="host:port to serve /metrics on; unset: no metrics endpoint"),
+    ] = None
+
+
 class Daemon(Model):
     """The service's own settings."""
 
     state_dir: Annotated[
         str, Field(min_length=1, description="DKIM keys, journal and status live here")
     ] = "/var/lib/dnsauto"
-    sync_interval: Duration = timedelta(hours=1)
+    sync_interval: Annotated[
+        Duration, Field(description="How often `dnsauto run` reconciles every domain")
+    ] = timedelta(hours=1)
+    sync_jitter: Annotated[
+        OptionalDuration,
+        Field(
+            description="Random delay added to each periodic reconcile; unset: a tenth of "
+            "syncInterval"
+        ),
+    ] = None
+    trigger_delay: Annotated[
+        Duration,
+        Field(description="Triggers for a domain within this time make one run"),
+    ] = timedelta(seconds=1)
+    max_concurrent_domains: Annotated[
+        int, Field(ge=1, le=1000, description="Domains synced at the same time")
+    ] = 8
+    retry_initial_delay: Annotated[
+        Duration, Field(description="Wait before retrying a failed domain; doubles each time")
+    ] = timedelta(seconds=30)
+    retry_max_delay: Annotated[
+        Duration, Field(description="The longest wait between retries of a failed domain")
+    ] = timedelta(minutes=30)
+    dkim_check_interval: Annotated[
+        Duration, Field(description="How often DKIM keys are checked for rotation")
+    ] = timedelta(hours=1)
+    shutdown_timeout: Annotated[
+        Duration,
+        Field(description="On SIGTERM, how long runs in flight may take before they are cut"),
+    ] = timedelta(seconds=30)
     dns: DnsSettings = DnsSettings()
+    metrics: MetricsSettings = MetricsSettings()
+
+    @field_validator("sync_interval", "dkim_check_interval")
+    @classmethod
+    def _at_least_a_second(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+    @property
+    def jitter(self) -> timedelta:
+        """The periodic reconcile's jitter: ``syncJitter``, or a tenth of ``syncInterval``."""
+        return self.sync_jitter if self.sync_jitter is not None else self.sync_interval / 10

@@ -18,8 +18,9 @@ What Stalwart does (``crates/common/src/network/dkim.rs``, ``generate_dkim_priva
 
 :class:`DkimKeyStore` keeps the private keys under ``<stateDir>/dkim/<domain>/``: one
 ``<selector>.pem`` per key (mode 0600, in 0700 directories, written to a temporary file created
-0600 and renamed into place) and ``index.json``, which lists each key's selector, algorithm,
-creation time and rotation stage.
+0600 and renamed into place) for the MTA; each key's selector, algorithm, creation time and
+rotation stage are in the state store (:mod:`dnsauto.state`). Rotation is
+:mod:`dnsauto.records.rotation`.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ import base64
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,16 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from dnsauto.config.domain import AutomaticDkim, DkimAlgorithm
 from dnsauto.errors import DnsautoError
 from dnsauto.records.names import check_hostname, to_name
+from dnsauto.records.rotation import (
+    DkimStage,
+    NewKey,
+    missing_keys,
+    next_rotation_event,
+    plan_activation,
+    plan_rotation,
+)
 from dnsauto.records.selector import render_selector
+from dnsauto.state import DkimKeyRow, StateStore
 
 __all__ = [
     "RSA_KEY_BITS",
@@ -62,21 +72,8 @@ __all__ = [
 
 RSA_KEY_BITS = 2048
 INDEX_FILE = "index.json"
-INDEX_VERSION = 1
 
-
-class DkimStage(StrEnum):
-    """Where a key is in its rotation (Stalwart's ``Pending → Active → Retiring → Retired``)."""
-
-    PENDING = "pending"
-    ACTIVE = "active"
-    RETIRING = "retiring"
-    RETIRED = "retired"
-
-    @property
-    def is_published(self) -> bool:
-        """Whether the key's TXT record belongs in DNS at this stage."""
-        return self is not DkimStage.RETIRED
+log = logging.getLogger(__name__)
 
 
 def is_rsa(algorithm: DkimAlgorithm | str) -> bool:
@@ -178,20 +175,25 @@ def _check_selector(selector: str) -> None:
 
 
 class DkimKeyStore:
-    """Generates each domain's DKIM keys once and keeps them under ``<stateDir>/dkim/``.
+    """Makes, keeps and rotates each domain's DKIM keys.
 
-    Layout, per domain (directories 0700, files 0600)::
+    The private keys are files for the MTA, per domain (directories 0700, files 0600)::
 
-        <stateDir>/dkim/<domain>/index.json      {"version": 1, "domain": ..., "keys": [...]}
-        <stateDir>/dkim/<domain>/<selector>.pem  the private key
+        <stateDir>/dkim/<domain>/<selector>.pem
 
-    Each index entry has ``selector``, ``algorithm`` (``Dkim1RsaSha256``, ...), ``created``
-    (ISO 8601, UTC) and ``stage`` (``pending``, ``active``, ``retiring``, ``retired``).
-    Problems with the stored state raise :class:`~dnsauto.errors.DnsautoError` naming the file.
+    Everything else about a key (selector, algorithm, creation, stage and stage times, the
+    published TXT value) lives in the :class:`~dnsauto.state.StateStore`, where a stage change
+    is one transaction. An ``index.json`` left by an older dnsauto is imported into the store
+    the first time the domain is read, then renamed ``index.json.migrated``.
+
+    Creating keys holds the domain's lock file, so a daemon and a CLI command never both make
+    a key. Problems with the stored state raise :class:`~dnsauto.errors.DnsautoError` naming
+    the file.
     """
 
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = Path(state_dir)
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+        self.state_dir = state.state_dir
 
     @property
     def root(self) -> Path:
@@ -199,71 +201,214 @@ class DkimKeyStore:
 
     def domain_dir(self, domain: str) -> Path:
         """The directory of a domain's keys (the domain is checked, so no path tricks)."""
-        try:
-            name = check_hostname(domain)
-        except ValueError as exc:
-            raise DnsautoError(f"DKIM keys: invalid domain {domain!r}: {exc}") from None
-        return self.root / name
+        return self.root / _domain(domain)
 
     def keys_for(
         self, domain: str, management: AutomaticDkim, now: datetime | None = None
     ) -> list[DkimKey]:
-        """The domain's keys, one per algorithm of ``management``, made now if missing.
+        """The signing key of each algorithm of ``management``, made now if missing.
 
-        A key already kept for an algorithm is returned as it is (the active one, else a
-        pending, else a retiring one; never a retired one). A missing one is generated with
-        the selector that ``management.selectorTemplate`` renders at ``now`` (UTC; default:
-        the current time), stage ``active``.
+        The active key of an algorithm, else a pending one, else a retiring one (never a
+        retired one). A missing one is generated with the selector that
+        ``management.selectorTemplate`` renders at ``now`` (UTC; default: the store's clock),
+        stage ``active``.
 
         :raises DnsautoError: the state cannot be read or written, or two keys would get the
             same selector.
         """
-        moment = _utc(now or datetime.now(UTC))
+        keys = self.published(domain, management, now)
+        result: list[DkimKey] = []
+        for value in management.algorithms:
+            algorithm = DkimAlgorithm(value)
+            result += [
+                next(
+                    k
+                    for stage in _SIGNING_PREFERENCE
+                    for k in keys
+                    if k.algorithm is algorithm and k.stage is stage
+                )
+            ]
+        return result
+
+    def published(
+        self, domain: str, management: AutomaticDkim, now: datetime | None = None
+    ) -> list[DkimKey]:
+        """Every key whose TXT record belongs in DNS now (pending, active or retiring).
+
+        An algorithm without such a key gets one first, as in :meth:`keys_for`. This is what
+        the desired records are built from.
+        """
+        moment = self._now(now)
         directory = self.domain_dir(domain)
         with self._locked(directory):
-            entries = self._read_index(directory)
-            keys = [self._load_key(directory, entry) for entry in entries]
-            result: list[DkimKey] = []
-            for value in management.algorithms:
-                algorithm = DkimAlgorithm(value)
-                found = next(
-                    (
-                        k
-                        for stage in _SIGNING_PREFERENCE
-                        for k in keys
-                        if k.algorithm is algorithm and k.stage is stage
-                    ),
-                    None,
-                )
-                if found is None:
-                    found = self._create_key(
-                        directory, keys, algorithm, management.selector_template, moment
-                    )
-                    keys.append(found)
-                    self._write_index(directory, keys)
-                result.append(found)
-            return result
+            rows = self._rows(directory, moment)
+            missing = missing_keys(rows, management)
+            if missing:
+                rows += self._create(directory, rows, missing, management.selector_template, moment)
+        return [self._load_key(directory, row) for row in rows if DkimStage(row.stage).is_published]
 
     def load(self, domain: str) -> list[DkimKey]:
-        """Every key kept for the domain, in index order and any stage, without making any.
+        """Every key kept for the domain, in creation order and any stage, without making any.
 
-        During a rotation this is what to publish: every key whose stage ``is_published``.
+        A key whose private key file was deleted (``deleteAfter`` past retirement) has an empty
+        ``private_pem``.
         """
         directory = self.domain_dir(domain)
-        if not (directory / INDEX_FILE).exists():
-            return []
-        return [self._load_key(directory, e) for e in self._read_index(directory)]
+        if (directory / INDEX_FILE).exists():
+            with self._locked(directory):
+                rows = self._rows(directory, self._now(None))
+        else:
+            rows = self.state.dkim_keys(directory.name)
+        return [self._load_key(directory, row) for row in rows]
 
-    # --- files ------------------------------------------------------------------------------
+    def rotate(
+        self, domain: str, management: AutomaticDkim, now: datetime | None = None
+    ) -> list[str]:
+        """Take the time-driven rotation steps due at ``now`` (see :mod:`.rotation`).
 
-    def _create_key(
+        Makes pending successors of keys past ``rotateAfter``, retires keys past
+        ``retireAfter`` and deletes private key files past ``deleteAfter``. Returns one line
+        per step. Activation is :meth:`activate`'s, once the new record is live.
+        """
+        moment = self._now(now)
+        directory = self.domain_dir(domain)
+        with self._locked(directory):
+            rows = self._rows(directory, moment)
+            plan = plan_rotation(rows, management, moment)
+            created = self._create(
+                directory, rows, plan.create, management.selector_template, moment, plan.updates
+            )
+            if plan.updates and not created:
+                self.state.save_dkim_keys(update=plan.updates)
+            self._delete_files(directory, [*rows, *plan.updates])
+        return plan.notes
+
+    def activate(
+        self, domain: str, selectors: Collection[str], now: datetime | None = None
+    ) -> list[str]:
+        """Pending keys among ``selectors`` become active, retiring the keys they replace.
+
+        Call it once their TXT records are served by every nameserver of the zone.
+        """
+        moment = self._now(now)
+        directory = self.domain_dir(domain)
+        with self._locked(directory):
+            updates = plan_activation(self._rows(directory, moment), selectors, moment)
+            if updates:
+                self.state.save_dkim_keys(update=updates)
+        return [f"{row.selector}: {row.stage}" for row in updates]
+
+    def pending(self, domain: str) -> list[DkimKey]:
+        """The keys waiting for their records to be live everywhere."""
+        directory = self.domain_dir(domain)
+        return [
+            self._load_key(directory, row)
+            for row in self.state.dkim_keys(directory.name)
+            if row.stage == DkimStage.PENDING
+        ]
+
+    def retired_names(self, domain: str) -> list[dns.name.Name]:
+        """The record names of retired keys: their TXT RRsets are to be deleted."""
+        name = _domain(domain)
+        return [
+            dns.name.from_text(f"{row.selector}._domainkey", origin=to_name(name))
+            for row in self.state.dkim_keys(name)
+            if row.stage == DkimStage.RETIRED
+        ]
+
+    def next_event(self, domain: str, management: AutomaticDkim) -> datetime | None:
+        """When the domain's next time-driven rotation step is due (None: none is)."""
+        return next_rotation_event(self.state.dkim_keys(_domain(domain)), management)
+
+    # --- rows and files ---------------------------------------------------------------------
+
+    def _now(self, now: datetime | None) -> datetime:
+        return _utc(now or self.state.clock())
+
+    def _rows(self, directory: Path, now: datetime) -> list[DkimKeyRow]:
+        """The domain's rows; an ``index.json`` of an older dnsauto is imported first."""
+        rows = self.state.dkim_keys(directory.name)
+        index = directory / INDEX_FILE
+        if rows or not index.exists():
+            return rows
+        migrated = [self._migrated_row(directory, entry, now) for entry in self._read_index(index)]
+        self.state.save_dkim_keys(add=migrated)
+        try:
+            os.replace(index, index.with_name(INDEX_FILE + ".migrated"))
+        except OSError as exc:
+            log.warning("cannot rename %s after importing it: %s", index, exc.strerror)
+        return self.state.dkim_keys(directory.name)
+
+    def _migrated_row(self, directory: Path, entry: dict[str, str], now: datetime) -> DkimKeyRow:
+        key = self._load_key(
+            directory,
+            DkimKeyRow(
+                domain=directory.name,
+                selector=entry["selector"],
+                algorithm=entry["algorithm"],
+                stage=entry["stage"],
+                public_value="",
+                created=_utc(datetime.fromisoformat(entry["created"])),
+            ),
+        )
+        stage = key.stage
+        return DkimKeyRow(
+            domain=directory.name,
+            selector=key.selector,
+            algorithm=key.algorithm.value,
+            stage=stage.value,
+            public_value=key.public_value,
+            created=key.created,
+            active_at=key.created if stage is DkimStage.ACTIVE else None,
+            retiring_at=now if stage is DkimStage.RETIRING else None,
+            retired_at=now if stage is DkimStage.RETIRED else None,
+        )
+
+    def _create(
         self,
         directory: Path,
-        keys: list[DkimKey],
-        algorithm: DkimAlgorithm,
+        rows: list[DkimKeyRow],
+        new: Sequence[NewKey],
         template: str,
         now: datetime,
-    ) -> DkimKey:
+        updates: Sequence[DkimKeyRow] = (),
+    ) -> list[DkimKeyRow]:
+        """Write the new keys' files, then add their rows (and ``updates``) in one commit.
+
+        A crash between the two leaves a key file without a row, which the next attempt at
+        the same selector overwrites; never a row without its file.
+        """
+        used = {row.selector for row in rows}
+        made: list[DkimKeyRow] = []
+        for key in new:
+            selector = self._selector(directory, template, key.algorithm, now, used)
+            used.add(selector)
+            private_pem = generate_private_key(key.algorithm)
+            _write_private(directory / f"{selector}.pem", private_pem.encode("ascii"))
+            public = public_key_base64(private_pem, key.algorithm)
+            made.append(
+                DkimKeyRow(
+                    domain=directory.name,
+                    selector=selector,
+                    algorithm=key.algorithm.value,
+                    stage=key.stage.value,
+                    public_value=dkim_txt_value(key.algorithm, public),
+                    created=now,
+                    active_at=now if key.stage is DkimStage.ACTIVE else None,
+                )
+            )
+        if made or updates:
+            self.state.save_dkim_keys(add=made, update=updates)
+        return made
+
+    def _selector(
+        self,
+        directory: Path,
+        template: str,
+        algorithm: DkimAlgorithm,
+        now: datetime,
+        used: Collection[str],
+    ) -> str:
         try:
             selector = render_selector(
                 template,
@@ -274,28 +419,27 @@ class DkimKeyStore:
             _check_selector(selector)
         except ValueError as exc:
             raise DnsautoError(f"DKIM selector template {template!r}: {exc}") from None
-        if any(k.selector == selector for k in keys):
+        if selector in used:
             raise DnsautoError(
                 f"DKIM selector {selector!r} of {directory.name} is already used by another "
                 f"key; make the selector template {template!r} tell the keys apart, e.g. with "
                 "{algorithm} and {date-%Y%m%d}"
             )
-        private_pem = generate_private_key(algorithm)
-        _write_private(directory / f"{selector}.pem", private_pem.encode("ascii"))
-        return DkimKey(
-            selector=selector,
-            algorithm=algorithm,
-            created=now,
-            public_value=dkim_txt_value(algorithm, public_key_base64(private_pem, algorithm)),
-            private_pem=private_pem,
-        )
+        return selector
 
-    def _read_index(self, directory: Path) -> list[dict[str, str]]:
-        path = directory / INDEX_FILE
+    def _delete_files(self, directory: Path, rows: Sequence[DkimKeyRow]) -> None:
+        """Delete the key files of rows marked deleted (the row is committed first)."""
+        for row in rows:
+            if row.key_deleted_at is None:
+                continue
+            try:
+                (directory / f"{row.selector}.pem").unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("cannot delete DKIM key file of %s: %s", row.selector, exc.strerror)
+
+    def _read_index(self, path: Path) -> list[dict[str, str]]:
         try:
             text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
         except OSError as exc:
             raise DnsautoError(f"cannot read DKIM key index {path}: {exc.strerror}") from None
         try:
@@ -317,9 +461,19 @@ class DkimKeyStore:
             raise DnsautoError(f"DKIM key index {path} is corrupt: {exc!s}") from None
         return entries
 
-    def _load_key(self, directory: Path, entry: dict[str, str]) -> DkimKey:
-        algorithm = DkimAlgorithm(entry["algorithm"])
-        path = directory / f"{entry['selector']}.pem"
+    def _load_key(self, directory: Path, row: DkimKeyRow) -> DkimKey:
+        algorithm = DkimAlgorithm(row.algorithm)
+        stage = DkimStage(row.stage)
+        if row.key_deleted_at is not None:
+            return DkimKey(
+                selector=row.selector,
+                algorithm=algorithm,
+                created=row.created,
+                public_value=row.public_value,
+                private_pem="",
+                stage=stage,
+            )
+        path = directory / f"{row.selector}.pem"
         try:
             private_pem = path.read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError) as exc:
@@ -330,30 +484,13 @@ class DkimKeyStore:
         except ValueError as exc:
             raise DnsautoError(f"DKIM private key {path} is unusable: {exc}") from None
         return DkimKey(
-            selector=entry["selector"],
+            selector=row.selector,
             algorithm=algorithm,
-            created=_utc(datetime.fromisoformat(entry["created"])),
+            created=row.created,
             public_value=dkim_txt_value(algorithm, public),
             private_pem=private_pem,
-            stage=DkimStage(entry["stage"]),
+            stage=stage,
         )
-
-    def _write_index(self, directory: Path, keys: list[DkimKey]) -> None:
-        document = {
-            "version": INDEX_VERSION,
-            "domain": directory.name,
-            "keys": [
-                {
-                    "selector": k.selector,
-                    "algorithm": k.algorithm.value,
-                    "created": k.created.isoformat(),
-                    "stage": k.stage.value,
-                }
-                for k in keys
-            ],
-        }
-        data = (json.dumps(document, indent=2) + "\n").encode("utf-8")
-        _write_private(directory / INDEX_FILE, data)
 
     @contextlib.contextmanager
     def _locked(self, directory: Path) -> Iterator[None]:
@@ -371,6 +508,14 @@ class DkimKeyStore:
             yield
         finally:
             os.close(fd)
+
+
+def _domain(domain: str) -> str:
+    """The domain as the store and the directory name know it (checked: no path tricks)."""
+    try:
+        return check_hostname(domain)
+    except ValueError as exc:
+        raise DnsautoError(f"DKIM keys: invalid domain {domain!r}: {exc}") from None
 
 
 _SIGNING_PREFERENCE = (DkimStage.ACTIVE, DkimStage.PENDING, DkimStage.RETIRING)

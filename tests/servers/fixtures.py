@@ -14,8 +14,16 @@ from collections.abc import Iterator
 import pytest
 
 from tests.servers import SERVERS, RunningServer, ServerUnavailable
+from tests.servers.topology import Topology, TopologyUnavailable, start_topology
 
-__all__ = ["bind_server", "dns_server", "knot_server", "pdns_server", "start_or_skip"]
+__all__ = [
+    "bind_server",
+    "dns_server",
+    "knot_server",
+    "pdns_server",
+    "start_or_skip",
+    "topology",
+]
 
 PACKAGES = {
     "bind": "bind9",
@@ -60,3 +68,19 @@ def dns_server(request: pytest.FixtureRequest) -> RunningServer:
     """Each of the three servers in turn."""
     server: RunningServer = request.getfixturevalue(f"{request.param}_server")
     return server
+
+
+@pytest.fixture(scope="session")
+def topology() -> Iterator[Topology]:
+    """A BIND primary and BIND and Knot secondaries of ``example.test.`` on one shared port.
+
+    Shared by the session: a test that makes a secondary lag undoes it (``reset()``).
+    """
+    try:
+        running = start_topology()
+    except TopologyUnavailable as exc:
+        pytest.skip(f"propagation topology unavailable: {exc}")
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,185 @@
+"""``dnsauto run`` (the service) and ``dnsauto status`` (what it did and will do next).
+
+Imported by :mod:`dnsauto.cli` to register the commands; everything heavy (the scheduler,
+metrics, the state store) is imported inside the commands, so ``dnsauto --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import datetime
+from typing import Any
+
+import click
+
+from dnsauto.cli import ExitStatus, _config_path, cli, config_option, echo_json, handle_errors
+
+__all__ = ["run", "status", "status_document"]
+
+
+@cli.command("run")
+@config_option
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr as text (journald-friendly) or JSON objects.",
+)
+@click.pass_context
+@handle_errors
+def run(ctx: click.Context, log_format: str) -> None:
+    """Run as a service: sync every domain now, then every daemon.syncInterval.
+
+    Retries failed domains with backoff and rotates DKIM keys. SIGHUP reloads the
+    configuration (a bad one is refused and the old one kept); SIGTERM stops cleanly (exit 0).
+    Tells systemd when ready (Type=notify) and serves Prometheus metrics on
+    daemon.metrics.listen when set.
+    """
+    from dnsauto.daemon import Daemon, load_checked
+    from dnsauto.logs import setup_logging
+    from dnsauto.provider import load_registry
+
+    path = _config_path(ctx)
+    registry = load_registry()
+    config = load_checked(path, registry)
+    verbose = int(ctx.find_root().params.get("verbose") or 0)
+    setup_logging("json" if log_format == "json" else "text", verbose)
+
+    async def serve() -> int:
+        daemon = Daemon(config, registry, loader=lambda: load_checked(path, registry))
+        return await daemon.serve()
+
+    raise ExitStatus(asyncio.run(serve()))
+
+
+@cli.command("status")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.pass_context
+@handle_errors
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Per domain: the last run and its result, changes, propagation time, the next run.
+
+    Reads the state store and the schedule the daemon writes; works whether or not the daemon
+    runs. Exit 0 when the last sync of every configured domain succeeded, 1 otherwise.
+    """
+    from dnsauto.cli import load
+
+    config, _ = load(ctx)
+    document = status_document(config.daemon.state_dir, list(config.domains))
+    if as_json:
+        echo_json(document)
+    else:
+        _print_status(document)
+    if any(d["ok"] is False and d["configured"] for d in document["domains"]):
+        raise ExitStatus(1)
+
+
+def status_document(state_dir: str, configured: list[str]) -> dict[str, Any]:
+    """What ``dnsauto status --json`` prints: the daemon's state and one entry per domain."""
+    from pathlib import Path
+
+    from dnsauto.daemon import read_status_file
+    from dnsauto.state import DB_FILE, StateStore
+
+    results: dict[str, Any] = {}
+    if (Path(state_dir) / DB_FILE).exists():
+        with StateStore(state_dir) as store:
+            results = store.last_results()
+    schedule = read_status_file(state_dir) or {}
+    running = bool(schedule.get("running")) and _alive(schedule.get("pid"))
+    planned: dict[str, Any] = schedule.get("domains") or {}
+    domains = []
+    for name in sorted(set(configured) | set(results)):
+        last = results.get(name)
+        plan = planned.get(name) or {}
+        domains.append(
+            {
+                "domain": name,
+                "configured": name in configured,
+                "lastRun": last.run_id if last else None,
+                "finishedAt": _iso(last.finished_at) if last else None,
+                "ok": last.ok if last else None,
+                "error": last.error if last else None,
+                "changes": last.changes if last else None,
+                "propagated": last.propagated if last else None,
+                "seconds": last.seconds if last else None,
+                "propagationSeconds": plan.get("lastPropagationSeconds"),
+                "consecutiveFailures": plan.get("consecutiveFailures", 0),
+                "syncing": plan.get("syncing") if running else None,
+                "nextRun": plan.get("nextRun") if running else None,
+                "nextReason": plan.get("nextReason") if running else None,
+            }
+        )
+    return {
+        "daemon": {
+            "running": running,
+            "pid": schedule.get("pid") if running else None,
+            "startedAt": schedule.get("startedAt") if running else None,
+            "updatedAt": schedule.get("updatedAt"),
+            "nextReconcile": schedule.get("nextReconcile") if running else None,
+        },
+        "domains": domains,
+    }
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process (the service's dynamic user)
+    return True
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _print_status(document: dict[str, Any]) -> None:
+    from dnsauto.output import table
+
+    daemon = document["daemon"]
+    if daemon["running"]:
+        click.echo(f"daemon running (pid {daemon['pid']}, since {daemon['startedAt']})")
+    else:
+        click.echo("daemon not running; showing what the state store knows")
+    rows = []
+    for entry in document["domains"]:
+        if entry["ok"] is None:
+            result = "never synced"
+        elif entry["ok"]:
+            result = "ok"
+        else:
+            result = f"failed: {entry['error']}"
+        if entry["consecutiveFailures"] > 1:
+            result += f" ({entry['consecutiveFailures']} in a row)"
+        if not entry["configured"]:
+            result += " (no longer configured)"
+        propagation = "-"
+        if entry["propagationSeconds"] is not None:
+            propagation = f"{entry['propagationSeconds']:.1f}s"
+        elif entry["propagated"]:
+            propagation = "live"
+        if entry["syncing"]:
+            upcoming = "syncing now"
+        elif entry["nextRun"]:
+            upcoming = f"{entry['nextRun']} ({entry['nextReason']})"
+        else:
+            upcoming = "-"
+        rows.append(
+            [
+                entry["domain"],
+                f"{entry['finishedAt']} {entry['lastRun']}" if entry["lastRun"] else "-",
+                result,
+                "-" if entry["changes"] is None else str(entry["changes"]),
+                propagation,
+                upcoming,
+            ]
+        )
+    table(["domain", "last run", "result", "changes", "propagation", "next run"], rows)

@@ -1,0 +1,788 @@
+"""The service behind ``dnsauto run``: schedules, triggers, retries, reloads and stops.
+
+An APScheduler ``AsyncIOScheduler`` drives the timed work: a reconcile of every domain every
+``daemon.syncInterval`` (plus a random jitter), the DKIM rotation check, the systemd watchdog,
+and the wake-ups of the dispatcher below. Everything runs on one event loop.
+
+Runs are asked for per domain and coalesce, as external-dns's ``ScheduleRunOnce`` and
+``ShouldRunOnce`` do: a domain has at most one run *waiting* (a :class:`_Request`, due after
+``daemon.triggerDelay``) and at most one *in flight*. A trigger for a domain that already
+has a run waiting joins it (a burst of triggers makes one run); a trigger while the domain is
+syncing leaves one run waiting, which starts when the sync ends (exactly one more run). The
+dispatcher starts every due request whose domain is idle, at most
+``daemon.maxConcurrentDomains`` domains at once; requests made together share a run id, and
+each domain finishes on its own, so a slow or failing domain delays no other.
+
+A failed domain is retried after ``retryInitialDelay``, doubling each time up to
+``retryMaxDelay``; every kind of failure is retried (a permanent one is logged each time and
+recovers by itself once fixed). The periodic reconcile leaves a domain in backoff alone.
+
+Signals: SIGHUP reloads the configuration (a configuration with any problem is refused, each
+problem logged, and the old one stays); SIGTERM and SIGINT stop new work, give the syncs in
+flight ``daemon.shutdownTimeout`` to finish (the engine journals each batch before sending it,
+so a sync cut short leaves nothing unjournaled) and return exit status 0.
+
+The schedule is written to ``<stateDir>/daemon-status.json`` for ``dnsauto status``; the
+last result of each domain is in the state store, which the engine writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from dnsauto.config.loader import load_config_file, resolve_secrets
+from dnsauto.config.model import Config
+from dnsauto.engine import DomainJob, DomainResult, Engine, domain_jobs
+from dnsauto.errors import ConfigError, DnsautoError
+from dnsauto.logs import log_context
+from dnsauto.metrics import CountingRegistry, Metrics, MetricsServer
+from dnsauto.provider import Registry
+from dnsauto.sdnotify import Notifier, watchdog_interval
+from dnsauto.state import StateStore
+
+__all__ = [
+    "STATUS_FILE",
+    "Daemon",
+    "EngineFactory",
+    "EngineLike",
+    "load_checked",
+    "read_status_file",
+]
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "daemon-status.json"
+STATUS_VERSION = 1
+
+
+class EngineLike(Protocol):
+    """What the daemon needs of :class:`~dnsauto.engine.Engine` (tests give a fake)."""
+
+    async def run(
+        self, jobs: Sequence[DomainJob], *, apply: bool, force: bool = False, wait: bool = False
+    ) -> list[DomainResult]: ...
+
+    async def aclose(self) -> None: ...
+
+
+EngineFactory = Callable[[Config, str], EngineLike]
+"""Makes the engine of one run from the configuration and the run id."""
+
+
+def load_checked(path: str | os.PathLike[str], registry: Registry) -> Config:
+    """Read the configuration and every secret in it; :class:`ConfigError` lists all problems."""
+    config = load_config_file(path, registry)
+    problems = resolve_secrets(config, str(path))
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+@dataclass
+class _Request:
+    """A run of one domain that is waiting to start."""
+
+    run_id: str
+    due: float
+    """Unix time."""
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Slot:
+    """One configured domain's schedule."""
+
+    job: DomainJob
+    running: str | None = None
+    """The run id of the sync in flight."""
+    request: _Request | None = None
+    failures: int = 0
+    """Failed syncs in a row."""
+    removed: bool = False
+    last_propagation: float | None = None
+    instructions: list[str] = field(default_factory=list)
+    """What a person was last told to enter (``Manual``), logged again only when it changes."""
+
+
+class Daemon:
+    """The ``dnsauto run`` service. Call :meth:`serve`, or :meth:`start` and :meth:`stop`.
+
+    Every method must be called from the event loop the daemon runs on.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        registry: Registry,
+        *,
+        loader: Callable[[], Config] | None = None,
+        engine_factory: EngineFactory | None = None,
+        notifier: Notifier | None = None,
+        store: StateStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.registry = CountingRegistry(registry, self.metrics)
+        self.notifier = notifier if notifier is not None else Notifier()
+        self.clock = clock
+        self.started_at = clock()
+        self.state_dir = Path(config.daemon.state_dir)
+        self._loader = loader
+        self._engine_factory = engine_factory or self._make_engine
+        self._store = store
+        self._owns_store = store is None
+        self._slots: dict[str, _Slot] = {job.domain: _Slot(job) for job in domain_jobs(config)}
+        self._limit = asyncio.Semaphore(config.daemon.max_concurrent_domains)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._scheduler: Any = None
+        self._metrics_server: MetricsServer | None = None
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self._dispatch_soon = False
+        self._status_soon = False
+        self.metrics.domains.set(len(self._slots))
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    async def serve(self) -> int:
+        """Run until SIGTERM or SIGINT; reload on SIGHUP. Returns the exit status (0)."""
+        loop = asyncio.get_running_loop()
+        handled = []
+        try:
+            await self.start()
+            for signum, handler in (
+                (signal.SIGTERM, self.request_stop),
+                (signal.SIGINT, self.request_stop),
+                (signal.SIGHUP, self.request_reload),
+            ):
+                loop.add_signal_handler(signum, handler)
+                handled.append(signum)
+            await self._stopped.wait()
+        finally:
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+            await self.stop()
+        return 0
+
+    async def start(self) -> None:
+        """Open the state store, start the metrics and the scheduler, ask for a run of every
+        domain, tell systemd. :class:`DnsautoError` when the store or the metrics address
+        cannot be used."""
+        daemon = self.config.daemon
+        self._open_store()
+        if daemon.metrics.listen:
+            self._metrics_server = MetricsServer(self.metrics, daemon.metrics.listen)
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.add_job(
+            self._periodic,
+            self._interval(),
+            id="reconcile",
+            name="reconcile every domain",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+        scheduler.add_job(
+            self._dkim_check,
+            IntervalTrigger(seconds=daemon.dkim_check_interval.total_seconds(), timezone=UTC),
+            id="dkim",
+            name="DKIM rotation check",
+            next_run_time=datetime.now(UTC),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+        interval = watchdog_interval()
+        if interval is not None and self.notifier.enabled:
+            scheduler.add_job(
+                self._watchdog,
+                IntervalTrigger(seconds=interval, timezone=UTC),
+                id="watchdog",
+                name="systemd watchdog",
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info(
+            "started: %d domains, reconcile every %ss, at most %d at once",
+            len(self._slots),
+            f"{daemon.sync_interval.total_seconds():g}",
+            daemon.max_concurrent_domains,
+        )
+        self._request(list(self._slots), "start", delay=0.0)
+        self.notifier.ready(f"started; syncing {len(self._slots)} domains")
+
+    def request_stop(self) -> None:
+        """Begin a clean stop (the SIGTERM and SIGINT handler)."""
+        if not self._stopping:
+            log.info("stopping: no new syncs; waiting for those in flight")
+        self._stopping = True
+        self._stopped.set()
+
+    def request_reload(self) -> None:
+        """Reload the configuration in the background (the SIGHUP handler)."""
+        if self._stopping:
+            return
+        self._spawn(self.reload())
+
+    async def stop(self) -> None:
+        """Stop the scheduler, let syncs in flight finish within ``shutdownTimeout``, clean up."""
+        self.request_stop()
+        self.notifier.stopping()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        tasks = set(self._tasks)
+        if tasks:
+            timeout = self.config.daemon.shutdown_timeout.total_seconds()
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            if pending:
+                in_flight = sorted(d for d, s in self._slots.items() if s.running)
+                log.warning(
+                    "stopping after %gs: cutting short the syncs of %s (their journal entries "
+                    "stay as sent)",
+                    timeout,
+                    ", ".join(in_flight) or "nothing",
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=5)
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
+        self._write_status()
+        if self._store is not None and self._owns_store:
+            self._store.close()
+            self._store = None
+        self.notifier.close()
+        log.info("stopped")
+
+    # --- asking for runs ------------------------------------------------------------------------
+
+    @property
+    def domains(self) -> list[str]:
+        return sorted(self._slots)
+
+    def trigger(self, domains: Iterable[str] | None = None, reason: str = "trigger") -> str:
+        """Ask for a sync of ``domains`` (all when None) after ``triggerDelay``; the run id.
+
+        A domain that already has a run waiting keeps it (the requests coalesce); when every
+        domain named did, their common run id is returned. Otherwise the id is that of the new
+        run, which the other domains join. A domain syncing now runs once more after it.
+        """
+        names = list(self._slots) if domains is None else [_domain_key(d) for d in domains]
+        unknown = sorted(n for n in names if n not in self._slots)
+        if unknown:
+            raise DnsautoError(f"not a configured domain: {', '.join(unknown)}")
+        if self._stopping:
+            raise DnsautoError("the daemon is stopping")
+        delay = self.config.daemon.trigger_delay.total_seconds()
+        return self._request(names, reason, delay=delay)
+
+    def _request(
+        self, names: Sequence[str], reason: str, *, delay: float, respect_backoff: bool = False
+    ) -> str:
+        run_id = _new_run_id()
+        due = self.clock() + delay
+        waiting = set()
+        for name in names:
+            slot = self._slots[name]
+            request = slot.request
+            if respect_backoff and slot.failures:
+                continue  # retried on its own schedule
+            if request is not None:
+                waiting.add(request.run_id)
+                request.due = min(request.due, due)
+                if reason not in request.reasons:
+                    request.reasons.append(reason)
+            else:
+                slot.request = _Request(run_id, due, [reason])
+                waiting.add(run_id)
+        self._wake()
+        self._status_changed()
+        if len(waiting) == 1:
+            return waiting.pop()
+        return run_id
+
+    def _wake(self) -> None:
+        """Start what is due now, and set the scheduler to wake the dispatcher next time."""
+        if self._stopping:
+            return
+        loop = asyncio.get_running_loop()
+        now = self.clock()
+        waiting = [s.request.due for s in self._slots.values() if s.request and not s.running]
+        if not waiting:
+            return
+        first = min(waiting)
+        if first <= now:
+            if not self._dispatch_soon:
+                self._dispatch_soon = True
+                loop.call_soon(self._dispatch)
+        elif self._scheduler is not None:
+            self._scheduler.add_job(
+                self._dispatch_job,
+                "date",
+                run_date=datetime.fromtimestamp(first, UTC),
+                id="dispatch",
+                name="start due syncs",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+
+    async def _dispatch_job(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Start every due request whose domain is idle; requests made together run together."""
+        self._dispatch_soon = False
+        if self._stopping:
+            return
+        now = self.clock()
+        groups: dict[str, list[_Slot]] = {}
+        reasons: dict[str, list[str]] = {}
+        for slot in self._slots.values():
+            request = slot.request
+            if request is None or slot.running or request.due > now:
+                continue
+            slot.request = None
+            slot.running = request.run_id
+            groups.setdefault(request.run_id, []).append(slot)
+            bucket = reasons.setdefault(request.run_id, [])
+            bucket.extend(r for r in request.reasons if r not in bucket)
+        for run_id, slots in groups.items():
+            self._spawn(self._run(run_id, slots, reasons[run_id]))
+        self._wake()
+        if groups:
+            self._status_changed()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- running --------------------------------------------------------------------------------
+
+    def _open_store(self) -> StateStore:
+        if self._store is None:
+            self._store = StateStore(self.state_dir)
+        return self._store
+
+    def _make_engine(self, config: Config, run_id: str) -> EngineLike:
+        return Engine(
+            config,
+            self.registry,
+            concurrency=config.daemon.max_concurrent_domains,
+            run_id=run_id,
+            store=self._open_store(),
+        )
+
+    async def _run(self, run_id: str, slots: list[_Slot], reasons: list[str]) -> None:
+        log.info(
+            "run %s (%s): %s",
+            run_id,
+            ", ".join(reasons),
+            _summary_of_names([s.job.domain for s in slots]),
+            extra={"run_id": run_id},
+        )
+        try:
+            engine = self._engine_factory(self.config, run_id)
+        except Exception as exc:  # the state store cannot be opened, or a bug
+            message = exc.message if isinstance(exc, DnsautoError) else repr(exc)
+            log.error("run %s cannot start: %s", run_id, message, extra={"run_id": run_id})
+            outcomes: list[DomainResult | None] = []
+            for slot in slots:
+                result = DomainResult(slot.job.domain, slot.job.server_id, error=message)
+                self._finished(slot, run_id, result)
+                self._release(slot, run_id)
+                outcomes.append(result)
+        else:
+            try:
+                outcomes = list(
+                    await asyncio.gather(
+                        *(self._run_domain(engine, run_id, slot) for slot in slots)
+                    )
+                )
+            finally:
+                with contextlib.suppress(Exception):
+                    await engine.aclose()
+        results = [(s, r) for s, r in zip(slots, outcomes, strict=True) if r is not None]
+        if results:
+            self._report(run_id, results)
+
+    async def _run_domain(
+        self, engine: EngineLike, run_id: str, slot: _Slot
+    ) -> DomainResult | None:
+        """Sync one domain (None when the daemon stopped before its turn came)."""
+        domain = slot.job.domain
+        try:
+            async with self._limit:
+                if self._stopping:
+                    return None
+                self.metrics.in_flight.inc()
+                try:
+                    with log_context(domain=domain, run_id=run_id):
+                        result = await self._sync(engine, slot.job)
+                finally:
+                    self.metrics.in_flight.dec()
+                self._finished(slot, run_id, result)
+                return result
+        finally:
+            self._release(slot, run_id)
+
+    async def _sync(self, engine: EngineLike, job: DomainJob) -> DomainResult:
+        try:
+            (result,) = await engine.run([job], apply=True, wait=True)
+        except DnsautoError as exc:
+            return DomainResult(job.domain, job.server_id, error=exc.message)
+        except Exception as exc:  # a bug: keep the daemon and the other domains going
+            log.exception("sync failed unexpectedly")
+            return DomainResult(
+                job.domain, job.server_id, error=f"internal error: {type(exc).__name__}: {exc}"
+            )
+        return result
+
+    def _release(self, slot: _Slot, run_id: str) -> None:
+        """The domain is idle again: start its waiting run if one is due."""
+        if slot.running == run_id:
+            slot.running = None
+        if not self._stopping:
+            self._wake()
+        self._status_changed()
+
+    def _finished(self, slot: _Slot, run_id: str, result: DomainResult) -> None:
+        """Count and log a domain's result; on failure, schedule its retry."""
+        domain = slot.job.domain
+        ok = result.error is None
+        slot.failures = 0 if ok else slot.failures + 1
+        propagation = result.propagation.seconds if result.propagation is not None else None
+        if propagation is not None and result.applied:
+            slot.last_propagation = propagation
+        if not slot.removed:
+            self.metrics.record(
+                domain=domain,
+                server=slot.job.server_id,
+                ok=ok,
+                applied=result.applied,
+                propagation_seconds=propagation,
+                consecutive_failures=slot.failures,
+                finished_at=self.clock(),
+            )
+        labels = {"domain": domain, "run_id": run_id}
+        if result.instructions and result.instructions != slot.instructions:
+            slot.instructions = list(result.instructions)
+            log.info("enter by hand:\n%s", "\n".join(result.instructions), extra=labels)
+        if ok and result.instructions:
+            log.info("synced: %d changes to make by hand", result.applied, extra=labels)
+            return
+        if ok:
+            live = "live everywhere" if result.propagated else "not checked live"
+            log.info(
+                "synced: %d changes, %s, %.1fs", result.applied, live, result.seconds, extra=labels
+            )
+            return
+        if slot.removed:
+            log.warning("failed: %s (no longer configured)", result.error, extra=labels)
+            return
+        if slot.request is not None or self._stopping:
+            log.warning("failed (%d in a row): %s", slot.failures, result.error, extra=labels)
+            return
+        delay = self._backoff(slot.failures)
+        slot.request = _Request(_new_run_id(), self.clock() + delay, ["retry"])
+        self.metrics.retries.labels(domain).inc()
+        log.warning(
+            "failed (%d in a row): %s; retrying in %gs",
+            slot.failures,
+            result.error,
+            round(delay, 3),
+            extra=labels,
+        )
+
+    def _backoff(self, failures: int) -> float:
+        daemon = self.config.daemon
+        first = daemon.retry_initial_delay.total_seconds()
+        cap = max(first, daemon.retry_max_delay.total_seconds())
+        return float(min(cap, first * 2 ** min(failures - 1, 62)))
+
+    def _report(self, run_id: str, results: list[tuple[_Slot, DomainResult]]) -> None:
+        failed = sorted(r.domain for _, r in results if r.error is not None)
+        changes = sum(r.applied for _, r in results)
+        text = (
+            f"run {run_id}: {len(results)} domains, {len(results) - len(failed)} ok, "
+            f"{len(failed)} failed, {changes} changes"
+        )
+        if failed:
+            text += f" (failed: {_summary_of_names(failed)})"
+        failing = sorted(d for d, s in self._slots.items() if s.failures)
+        if failing and failing != failed:
+            text += f"; failing now: {_summary_of_names(failing)}"
+        self.notifier.status(text)
+        log.info("%s", text, extra={"run_id": run_id})
+
+    # --- scheduled jobs -------------------------------------------------------------------------
+
+    def _interval(self) -> IntervalTrigger:
+        daemon = self.config.daemon
+        return IntervalTrigger(
+            seconds=daemon.sync_interval.total_seconds(),
+            jitter=daemon.jitter.total_seconds() or None,
+            timezone=UTC,
+        )
+
+    async def _periodic(self) -> None:
+        self._request(list(self._slots), "periodic", delay=0.0, respect_backoff=True)
+
+    async def _watchdog(self) -> None:
+        self.notifier.watchdog()
+
+    async def _dkim_check(self) -> None:
+        """Sync the domains whose DKIM rotation step is due; the engine takes the step.
+
+        The check also runs at the moment the next step falls due, when that comes before the
+        next regular check (``daemon.dkimCheckInterval``).
+        """
+        try:
+            store = self._open_store()
+        except DnsautoError as exc:
+            log.warning("DKIM rotation check skipped: %s", exc.message)
+            return
+        engine = Engine(self.config, self.registry, store=store)
+        try:
+            now = store.clock()
+            due: list[str] = []
+            upcoming: list[datetime] = []
+            for name, slot in self._slots.items():
+                try:
+                    moment = engine.next_dkim_event([slot.job])
+                except DnsautoError as exc:
+                    log.warning(
+                        "DKIM rotation check failed: %s", exc.message, extra={"domain": name}
+                    )
+                    continue
+                if moment is not None and moment <= now:
+                    due.append(name)
+                elif moment is not None:
+                    upcoming.append(moment)
+        finally:
+            await engine.aclose()
+        if due:
+            log.info("DKIM rotation step due for %s", _summary_of_names(due))
+            self._request(due, "dkim rotation", delay=0.0)
+        regular = self._next_fire("dkim")
+        if upcoming and self._scheduler is not None:
+            first = min(upcoming).timestamp() + (self.clock() - now.timestamp())
+            if regular is None or first < regular:
+                self._scheduler.add_job(
+                    self._dkim_check,
+                    "date",
+                    run_date=datetime.fromtimestamp(first, UTC),
+                    id="dkim-next",
+                    name="next DKIM rotation step",
+                    replace_existing=True,
+                    misfire_grace_time=None,
+                )
+
+    # --- reloading ------------------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Load the configuration again; keep the old one (and say why) when it has problems."""
+        if self._loader is None:
+            log.warning("reload asked for, but this daemon has no configuration file")
+            return False
+        self.notifier.reloading()
+        try:
+            config = self._loader()
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused: %s", problem)
+            self.metrics.reloads.labels("refused").inc()
+            self.notifier.ready(
+                f"reload refused ({len(exc.problems)} problems); running on the previous "
+                "configuration"
+            )
+            return False
+        except DnsautoError as exc:
+            log.error("reload refused: %s", exc.message)
+            self.metrics.reloads.labels("refused").inc()
+            self.notifier.ready("reload refused; running on the previous configuration")
+            return False
+        self._apply_config(config)
+        self.metrics.reloads.labels("ok").inc()
+        self.notifier.ready(f"reloaded; {len(self._slots)} domains")
+        return True
+
+    def _apply_config(self, config: Config) -> None:
+        old = self.config
+        if config.daemon.state_dir != old.daemon.state_dir:
+            log.warning("daemon.stateDir changed: it takes effect at the next start")
+            daemon = config.daemon.model_copy(update={"state_dir": old.daemon.state_dir})
+            config = config.model_copy(update={"daemon": daemon})
+        if config.daemon.metrics.listen != old.daemon.metrics.listen:
+            log.warning("daemon.metrics.listen changed: it takes effect at the next start")
+        jobs = {job.domain: job for job in domain_jobs(config)}
+        everything = config.bootstrap != old.bootstrap or config.mail_server != old.mail_server
+        removed = sorted(set(self._slots) - set(jobs))
+        added = sorted(set(jobs) - set(self._slots))
+        changed = sorted(
+            name
+            for name, job in jobs.items()
+            if name in self._slots and (everything or self._slots[name].job != job)
+        )
+        for name in removed:
+            slot = self._slots.pop(name)
+            slot.removed = True
+            slot.request = None
+            self.metrics.forget(name)
+        for name in added:
+            self._slots[name] = _Slot(jobs[name])
+        for name in changed:
+            self._slots[name].job = jobs[name]
+        self.config = config
+        if config.daemon.max_concurrent_domains != old.daemon.max_concurrent_domains:
+            self._limit = asyncio.Semaphore(config.daemon.max_concurrent_domains)
+        scheduler = self._scheduler
+        if scheduler is not None:
+            if (config.daemon.sync_interval, config.daemon.jitter) != (
+                old.daemon.sync_interval,
+                old.daemon.jitter,
+            ):
+                scheduler.reschedule_job("reconcile", trigger=self._interval())
+            if config.daemon.dkim_check_interval != old.daemon.dkim_check_interval:
+                seconds = config.daemon.dkim_check_interval.total_seconds()
+                scheduler.reschedule_job(
+                    "dkim", trigger=IntervalTrigger(seconds=seconds, timezone=UTC)
+                )
+        self.metrics.domains.set(len(self._slots))
+        log.info(
+            "reloaded: %d domains; added %s; removed %s; changed %s",
+            len(self._slots),
+            _summary_of_names(added) or "none",
+            _summary_of_names(removed) or "none",
+            _summary_of_names(changed) or "none",
+        )
+        if added or changed:
+            self._request([*added, *changed], "reload", delay=0.0)
+        else:
+            self._status_changed()
+
+    # --- status ---------------------------------------------------------------------------------
+
+    def syncing(self) -> dict[str, str]:
+        """The domains syncing now, with their run ids."""
+        return {name: slot.running for name, slot in self._slots.items() if slot.running}
+
+    def next_runs(self) -> dict[str, tuple[float, str] | None]:
+        """Each domain's next scheduled run: (Unix time, why), or None while none is set."""
+        periodic = self._next_fire("reconcile")
+        result: dict[str, tuple[float, str] | None] = {}
+        for name, slot in sorted(self._slots.items()):
+            request = slot.request
+            if request is not None:
+                result[name] = (request.due, ", ".join(request.reasons))
+            elif periodic is not None:
+                result[name] = (periodic, "periodic")
+            else:
+                result[name] = None
+        return result
+
+    def _next_fire(self, job_id: str) -> float | None:
+        if self._scheduler is None:
+            return None
+        job = self._scheduler.get_job(job_id)
+        if job is None or job.next_run_time is None:
+            return None
+        return float(job.next_run_time.timestamp())
+
+    def _status_changed(self) -> None:
+        if self._status_soon:
+            return
+        self._status_soon = True
+        asyncio.get_running_loop().call_soon(self._write_status)
+
+    def _write_status(self) -> None:
+        """Write the schedule for ``dnsauto status``; once stopping, as not running."""
+        self._status_soon = False
+        running = not self._stopping
+        next_runs = self.next_runs()
+        domains = {}
+        for name, slot in sorted(self._slots.items()):
+            upcoming = next_runs.get(name)
+            domains[name] = {
+                "nextRun": _iso(upcoming[0]) if upcoming and running else None,
+                "nextReason": upcoming[1] if upcoming and running else None,
+                "syncing": slot.running,
+                "consecutiveFailures": slot.failures,
+                "lastPropagationSeconds": slot.last_propagation,
+            }
+        periodic = self._next_fire("reconcile")
+        document = {
+            "version": STATUS_VERSION,
+            "pid": os.getpid(),
+            "running": running,
+            "startedAt": _iso(self.started_at),
+            "updatedAt": _iso(self.clock()),
+            "nextReconcile": _iso(periodic) if periodic is not None and running else None,
+            "domains": domains,
+        }
+        try:
+            _write_atomically(self.state_dir / STATUS_FILE, json.dumps(document, indent=1))
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.state_dir / STATUS_FILE, exc.strerror)
+
+
+def read_status_file(state_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The schedule a daemon last wrote, or None when there is none (or it cannot be read)."""
+    path = Path(state_dir) / STATUS_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _domain_key(name: str) -> str:
+    return name.rstrip(".").lower()
+
+
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _summary_of_names(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

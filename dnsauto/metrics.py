@@ -1,0 +1,196 @@
+"""Prometheus metrics of the service, served on ``daemon.metrics.listen`` (off by default).
+
+Per domain: sync runs, failures, retries scheduled, changes applied, the time of the last
+success and the current run of consecutive failures. Per DnsServer: how long changes took to
+propagate (a histogram) and every provider call by operation and outcome (``ok`` or the error
+class), plus the calls the engine repeats after a conflict. The process collector adds
+``process_resident_memory_bytes`` and friends.
+
+Provider calls are counted at the edge between the engine and the plugin
+(:class:`CountingRegistry` wraps each provider it makes), so no plugin has to know about
+metrics.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    start_http_server,
+)
+
+from dnsauto.config.daemon import parse_host_port
+from dnsauto.config.dnsserver import DnsServerBase
+from dnsauto.errors import ConflictError, DnsautoError
+from dnsauto.provider import Provider, ProviderContext, Registry
+
+__all__ = ["PROVIDER_OPERATIONS", "CountingRegistry", "Metrics", "MetricsServer"]
+
+log = logging.getLogger(__name__)
+
+PROVIDER_OPERATIONS = ("find_zone", "list_rrsets", "apply")
+
+PROPAGATION_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
+
+
+class Metrics:
+    """The service's metrics, in a registry of their own (several daemons may share a process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        r = self.registry
+        self.runs = Counter("dnsauto_sync_runs", "Syncs run, per domain", ["domain"], registry=r)
+        self.failures = Counter(
+            "dnsauto_sync_failures", "Syncs that failed, per domain", ["domain"], registry=r
+        )
+        self.retries = Counter(
+            "dnsauto_sync_retries", "Retries scheduled after a failure", ["domain"], registry=r
+        )
+        self.changes = Counter(
+            "dnsauto_changes_applied", "RRset changes applied", ["domain"], registry=r
+        )
+        self.last_success = Gauge(
+            "dnsauto_last_success_timestamp_seconds",
+            "When the domain last synced without error (Unix time)",
+            ["domain"],
+            registry=r,
+        )
+        self.consecutive_failures = Gauge(
+            "dnsauto_consecutive_failures",
+            "Failed syncs in a row (0 after a success)",
+            ["domain"],
+            registry=r,
+        )
+        self.propagation = Histogram(
+            "dnsauto_propagation_seconds",
+            "Time from a change applied to it being served by every nameserver",
+            ["server"],
+            buckets=PROPAGATION_BUCKETS,
+            registry=r,
+        )
+        self.provider_requests = Counter(
+            "dnsauto_provider_requests",
+            "Provider calls by operation and outcome (ok, or the error class)",
+            ["server", "operation", "status"],
+            registry=r,
+        )
+        self.provider_retries = Counter(
+            "dnsauto_provider_retries",
+            "Provider writes the engine re-planned and repeated, by the error that caused it",
+            ["server", "status"],
+            registry=r,
+        )
+        self.in_flight = Gauge("dnsauto_syncs_in_flight", "Domains syncing now", registry=r)
+        self.domains = Gauge("dnsauto_domains", "Domains configured", registry=r)
+        self.reloads = Counter(
+            "dnsauto_config_reloads", "Configuration reloads by result", ["result"], registry=r
+        )
+
+    def record(
+        self,
+        *,
+        domain: str,
+        server: str,
+        ok: bool,
+        applied: int,
+        propagation_seconds: float | None,
+        consecutive_failures: int,
+        finished_at: float,
+    ) -> None:
+        """Count one finished sync of ``domain``."""
+        self.runs.labels(domain).inc()
+        self.changes.labels(domain).inc(applied)
+        if ok:
+            self.last_success.labels(domain).set(finished_at)
+        else:
+            self.failures.labels(domain).inc()
+        self.consecutive_failures.labels(domain).set(consecutive_failures)
+        if propagation_seconds is not None and applied:
+            self.propagation.labels(server).observe(propagation_seconds)
+
+    def forget(self, domain: str) -> None:
+        """Drop the series of a domain no longer configured."""
+        for metric in (
+            self.runs,
+            self.failures,
+            self.retries,
+            self.changes,
+            self.last_success,
+            self.consecutive_failures,
+        ):
+            try:
+                metric.remove(domain)
+            except KeyError:
+                continue
+
+    def render(self) -> bytes:
+        """The exposition text, as ``GET /metrics`` serves it."""
+        return generate_latest(self.registry)
+
+    def count_calls(self, provider: Provider[Any]) -> Provider[Any]:
+        """Wrap the provider's calls so each is counted by operation and outcome."""
+        server = provider.context.server_id
+        for operation in PROVIDER_OPERATIONS:
+            method = getattr(provider, operation)
+            setattr(provider, operation, self._counted(server, operation, method))
+        return provider
+
+    def _counted(
+        self, server: str, operation: str, method: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(method)
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = await method(*args, **kwargs)
+            except Exception as exc:
+                status = type(exc).__name__
+                self.provider_requests.labels(server, operation, status).inc()
+                if isinstance(exc, ConflictError) and operation == "apply":
+                    self.provider_retries.labels(server, status).inc()
+                raise
+            self.provider_requests.labels(server, operation, "ok").inc()
+            return result
+
+        return counted
+
+
+class CountingRegistry(Registry):
+    """The installed providers, each made with its calls counted in ``metrics``."""
+
+    def __init__(self, inner: Registry, metrics: Metrics) -> None:
+        super().__init__(list(inner))
+        self.broken = dict(inner.broken)
+        self.metrics = metrics
+
+    def create(self, settings: DnsServerBase, context: ProviderContext) -> Provider[Any]:
+        return self.metrics.count_calls(super().create(settings, context))
+
+
+class MetricsServer:
+    """``GET /metrics`` on ``host:port``, in a thread of its own (prometheus-client's server)."""
+
+    def __init__(self, metrics: Metrics, listen: str) -> None:
+        host, port = parse_host_port(listen, default_port=0)
+        try:
+            self.server, self.thread = start_http_server(port, addr=host, registry=metrics.registry)
+        except OSError as exc:
+            raise DnsautoError(
+                f"daemon.metrics.listen {listen}: cannot listen there: {exc.strerror or exc}"
+            ) from None
+        self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        log.info("metrics on http://%s/metrics", self.address)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)

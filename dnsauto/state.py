@@ -1,0 +1,563 @@
+"""The state store: journal, last result per domain, DKIM key metadata and API objects.
+
+One SQLite file, ``<stateDir>/dnsauto.sqlite3``, through SQLAlchemy Core, so that a crash at
+any point leaves it consistent and a change is on disk before the provider is asked to make it:
+
+* WAL journal mode: readers (``dnsauto journal``, ``dnsauto status``) never block the daemon's
+  writes, and a commit is one append to the WAL.
+* ``synchronous=FULL``: every commit is fsynced before it returns. With ``NORMAL`` a WAL
+  database stays consistent but may lose its last commits on power loss, and the journal's
+  promise is exactly that an entry committed before a provider call survives; one fsync per
+  batch is small beside the provider's round trip.
+* Every write is one ``BEGIN IMMEDIATE`` transaction: it takes the write lock up front, so two
+  processes (daemon and CLI) wait on each other (``busy_timeout``) instead of failing a lock
+  upgrade halfway through.
+* The file and its ``-wal``/``-shm`` companions are 0600 in a 0700 directory: the objects set
+  over the API will hold provider credentials.
+
+The calls are synchronous and short (one transaction each); the engine makes them from the
+event loop, which keeps "journaled before the provider call" a plain sequence of statements.
+The schema is created on open; ``schema_version`` says which migrations have run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from dnsauto.changes import Change, rrset_values
+from dnsauto.errors import DnsautoError
+
+if TYPE_CHECKING:
+    from dnsauto.engine import DomainResult
+
+__all__ = [
+    "DB_FILE",
+    "SCHEMA_VERSION",
+    "DkimKeyRow",
+    "DomainStatus",
+    "JournalEntry",
+    "JournalStatus",
+    "StateStore",
+    "utc_now",
+]
+
+DB_FILE = "dnsauto.sqlite3"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 15_000
+
+JournalStatus = Literal["pending", "applied", "failed"]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time in UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime, kept as SQLite's naive text (which sorts by time)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", UtcDateTime, nullable=False),
+)
+
+journal_table = sa.Table(
+    "journal",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.String, nullable=False, index=True),
+    sa.Column("time", UtcDateTime, nullable=False),
+    sa.Column("domain", sa.String, nullable=False, index=True),
+    sa.Column("zone", sa.String, nullable=False),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("type", sa.String, nullable=False),
+    sa.Column("action", sa.String, nullable=False),
+    sa.Column("ttl", sa.Integer, nullable=False),
+    sa.Column("old_ttl", sa.Integer, nullable=True),
+    sa.Column("old", sa.JSON, nullable=False),
+    sa.Column("new", sa.JSON, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("error", sa.String, nullable=True),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+results_table = sa.Table(
+    "results",
+    metadata,
+    sa.Column("domain", sa.String, primary_key=True),
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("error", sa.String, nullable=True),
+    sa.Column("changes", sa.Integer, nullable=False),
+    sa.Column("propagated", sa.Boolean, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("zone", sa.String, nullable=True),
+)
+
+dkim_table = sa.Table(
+    "dkim_keys",
+    metadata,
+    sa.Column("domain", sa.String, primary_key=True),
+    sa.Column("selector", sa.String, primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("algorithm", sa.String, nullable=False),
+    sa.Column("stage", sa.String, nullable=False),
+    sa.Column("public_value", sa.String, nullable=False),
+    sa.Column("created", UtcDateTime, nullable=False),
+    sa.Column("active_at", UtcDateTime, nullable=True),
+    sa.Column("retiring_at", UtcDateTime, nullable=True),
+    sa.Column("retired_at", UtcDateTime, nullable=True),
+    sa.Column("key_deleted_at", UtcDateTime, nullable=True),
+)
+
+objects_table = sa.Table(
+    "objects",
+    metadata,
+    sa.Column("kind", sa.String, primary_key=True),
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("json", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One RRset change as it was journaled: what it replaced (``old``) and wrote (``new``)."""
+
+    id: int
+    run_id: str
+    time: datetime
+    domain: str
+    zone: str
+    name: str
+    type: str
+    action: str
+    """``create``, ``update`` or ``delete``."""
+    ttl: int
+    """The TTL written (the old one for a delete)."""
+    old: list[str]
+    new: list[str]
+    status: JournalStatus
+    """``pending`` until the provider answered (or forever, after a crash mid-call)."""
+    error: str | None
+    old_ttl: int | None = None
+    """The TTL of the replaced RRset; a restore puts it back too."""
+
+
+@dataclass(frozen=True)
+class DomainStatus:
+    """The outcome of the last sync of one domain."""
+
+    domain: str
+    run_id: str
+    finished_at: datetime
+    ok: bool
+    error: str | None
+    changes: int
+    propagated: bool
+    seconds: float
+    zone: str | None
+
+
+@dataclass(frozen=True)
+class DkimKeyRow:
+    """What the store keeps of a DKIM key (the private key itself is the PEM file)."""
+
+    domain: str
+    selector: str
+    algorithm: str
+    stage: str
+    public_value: str
+    created: datetime
+    active_at: datetime | None = None
+    retiring_at: datetime | None = None
+    retired_at: datetime | None = None
+    key_deleted_at: datetime | None = None
+    """When the private key file was deleted (``deleteAfter`` past retirement)."""
+    position: int = 0
+    """Order of creation within the domain (stable listing)."""
+
+
+_DKIM_FIELDS = (
+    "stage",
+    "public_value",
+    "active_at",
+    "retiring_at",
+    "retired_at",
+    "key_deleted_at",
+)
+
+
+class StateStore:
+    """dnsauto's state in ``<state_dir>/dnsauto.sqlite3``; see the module docstring."""
+
+    def __init__(self, state_dir: str | os.PathLike[str], *, clock: Clock = utc_now) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / DB_FILE
+        self.clock = clock
+        _prepare_files(self.state_dir, self.path)
+        self._engine = _make_engine(self.path)
+        try:
+            self._create_schema()
+        except sa.exc.SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise _storage_error(self.path, exc) from None
+
+    def close(self) -> None:
+        """Close every connection (the WAL is checkpointed by the last one to close)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transactions ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction, committed (and fsynced) on success."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(sqlite_immediate=True)
+                with conn.begin():
+                    yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise _storage_error(self.path, exc) from None
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot, never blocking writers."""
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise _storage_error(self.path, exc) from None
+
+    def _create_schema(self) -> None:
+        with self._engine.connect() as conn:
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                metadata.create_all(conn)
+                current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+                if current is None:
+                    conn.execute(
+                        schema_version.insert().values(
+                            version=SCHEMA_VERSION, applied_at=self.clock()
+                        )
+                    )
+                elif current > SCHEMA_VERSION:
+                    raise DnsautoError(
+                        f"state store {self.path} has schema version {current}, newer than this "
+                        f"dnsauto knows ({SCHEMA_VERSION}); upgrade dnsauto"
+                    )
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar_one())
+
+    def pragma(self, name: str) -> Any:
+        """A PRAGMA's value on a store connection (for checks and tests)."""
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"not a pragma name: {name!r}")
+        with self._read() as conn:
+            return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+    # --- journal --------------------------------------------------------------------------------
+
+    def journal_before_apply(
+        self, run_id: str, domain: str, zone: str, changes: Sequence[Change]
+    ) -> list[int]:
+        """Record a batch as ``pending``, durably, before the provider is asked to apply it."""
+        now = self.clock()
+        rows = [
+            {
+                "run_id": run_id,
+                "time": now,
+                "domain": domain,
+                "zone": zone,
+                "name": change.name.to_text(),
+                "type": change.rdtype.name,
+                "action": change.action,
+                "ttl": (change.new if change.new is not None else change.old).ttl,
+                "old_ttl": change.old.ttl if change.old is not None else None,
+                "old": rrset_values(change.old),
+                "new": rrset_values(change.new),
+                "status": "pending",
+                "error": None,
+            }
+            for change in changes
+        ]
+        ids: list[int] = []
+        with self._write() as conn:
+            for row in rows:
+                inserted = conn.execute(journal_table.insert().values(**row))
+                key = inserted.inserted_primary_key
+                assert key is not None
+                ids.append(int(key[0]))
+        return ids
+
+    def journal_after_apply(self, entry_ids: Sequence[int], error: str | None) -> None:
+        """Mark a journaled batch ``applied``, or ``failed`` with the provider's error."""
+        if not entry_ids:
+            return
+        status: JournalStatus = "applied" if error is None else "failed"
+        with self._write() as conn:
+            conn.execute(
+                journal_table.update()
+                .where(journal_table.c.id.in_(list(entry_ids)))
+                .values(status=status, error=error, finished_at=self.clock())
+            )
+
+    def journal(
+        self, *, domain: str | None = None, run_id: str | None = None
+    ) -> list[JournalEntry]:
+        """The journal, oldest first; only one domain's or one run's entries when given."""
+        query = sa.select(journal_table).order_by(journal_table.c.id)
+        if domain is not None:
+            query = query.where(journal_table.c.domain == domain.rstrip(".").lower())
+        if run_id is not None:
+            query = query.where(journal_table.c.run_id == run_id)
+        with self._read() as conn:
+            return [_journal_entry(row._mapping) for row in conn.execute(query)]
+
+    # --- results --------------------------------------------------------------------------------
+
+    def save_result(self, run_id: str, result: DomainResult) -> None:
+        """Keep ``result`` as the domain's last result (the one ``dnsauto status`` shows)."""
+        values = {
+            "run_id": run_id,
+            "finished_at": self.clock(),
+            "ok": result.error is None,
+            "error": result.error,
+            "changes": result.applied,
+            "propagated": result.propagated,
+            "seconds": result.seconds,
+            "zone": result.zone,
+        }
+        with self._write() as conn:
+            _upsert(conn, results_table, {"domain": result.domain}, values)
+
+    def last_results(self) -> dict[str, DomainStatus]:
+        """The last result of every domain ever synced, by domain."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(results_table).order_by(results_table.c.domain))
+            return {
+                row.domain: DomainStatus(
+                    domain=row.domain,
+                    run_id=row.run_id,
+                    finished_at=row.finished_at,
+                    ok=bool(row.ok),
+                    error=row.error,
+                    changes=row.changes,
+                    propagated=bool(row.propagated),
+                    seconds=row.seconds,
+                    zone=row.zone,
+                )
+                for row in rows
+            }
+
+    # --- DKIM keys ------------------------------------------------------------------------------
+
+    def dkim_keys(self, domain: str) -> list[DkimKeyRow]:
+        """Every key kept for ``domain``, in the order they were made, in any stage."""
+        query = (
+            sa.select(dkim_table)
+            .where(dkim_table.c.domain == domain)
+            .order_by(dkim_table.c.position, dkim_table.c.selector)
+        )
+        with self._read() as conn:
+            return [DkimKeyRow(**dict(row._mapping)) for row in conn.execute(query)]
+
+    def dkim_domains(self) -> list[str]:
+        """Every domain with a DKIM key in the store."""
+        query = sa.select(dkim_table.c.domain).distinct().order_by(dkim_table.c.domain)
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def save_dkim_keys(
+        self, *, add: Sequence[DkimKeyRow] = (), update: Sequence[DkimKeyRow] = ()
+    ) -> None:
+        """Add new keys and write the stage and stage times of others, in one transaction.
+
+        A new key gets the next position in its domain (its creation order).
+        """
+        with self._write() as conn:
+            for row in add:
+                last = conn.execute(
+                    sa.select(sa.func.max(dkim_table.c.position)).where(
+                        dkim_table.c.domain == row.domain
+                    )
+                ).scalar()
+                values = {k: v for k, v in vars(row).items() if k != "position"}
+                conn.execute(dkim_table.insert().values(**values, position=(last or 0) + 1))
+            for row in update:
+                conn.execute(
+                    dkim_table.update()
+                    .where(dkim_table.c.domain == row.domain)
+                    .where(dkim_table.c.selector == row.selector)
+                    .values(**{f: getattr(row, f) for f in _DKIM_FIELDS})
+                )
+
+    # --- objects (Bootstrap, DnsServer, Domain set over the API) ---------------------------------
+
+    def put_object(self, kind: str, object_id: str, value: Mapping[str, Any]) -> None:
+        """Create or replace the object ``(kind, id)`` with a JSON document."""
+        document = json.dumps(value, sort_keys=True)
+        with self._write() as conn:
+            _upsert(
+                conn,
+                objects_table,
+                {"kind": kind, "id": object_id},
+                {"json": document, "updated_at": self.clock()},
+            )
+
+    def get_object(self, kind: str, object_id: str) -> dict[str, Any] | None:
+        query = sa.select(objects_table.c.json).where(
+            objects_table.c.kind == kind, objects_table.c.id == object_id
+        )
+        with self._read() as conn:
+            text = conn.execute(query).scalar()
+        return None if text is None else _json_object(text)
+
+    def objects(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every object of ``kind``, by id."""
+        query = (
+            sa.select(objects_table.c.id, objects_table.c.json)
+            .where(objects_table.c.kind == kind)
+            .order_by(objects_table.c.id)
+        )
+        with self._read() as conn:
+            return {row.id: _json_object(row.json) for row in conn.execute(query)}
+
+    def delete_object(self, kind: str, object_id: str) -> bool:
+        """Remove ``(kind, id)``; whether it existed."""
+        with self._write() as conn:
+            deleted = conn.execute(
+                objects_table.delete().where(
+                    objects_table.c.kind == kind, objects_table.c.id == object_id
+                )
+            )
+            return deleted.rowcount > 0
+
+
+def _journal_entry(row: RowMapping) -> JournalEntry:
+    return JournalEntry(
+        id=row["id"],
+        run_id=row["run_id"],
+        time=row["time"],
+        domain=row["domain"],
+        zone=row["zone"],
+        name=row["name"],
+        type=row["type"],
+        action=row["action"],
+        ttl=row["ttl"],
+        old=list(row["old"]),
+        new=list(row["new"]),
+        status=row["status"],
+        error=row["error"],
+        old_ttl=row["old_ttl"],
+    )
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise DnsautoError("state store object is not a JSON object")
+    return value
+
+
+def _upsert(
+    conn: Connection, table: sa.Table, key: Mapping[str, Any], values: Mapping[str, Any]
+) -> None:
+    """Insert or replace the row with primary key ``key`` (SQLite ``ON CONFLICT DO UPDATE``)."""
+    from sqlalchemy.dialects.sqlite import insert
+
+    statement = insert(table).values(**key, **values)
+    conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=dict(values)))
+
+
+def _storage_error(path: Path, exc: sa.exc.SQLAlchemyError) -> DnsautoError:
+    original = getattr(exc, "orig", None) or exc
+    return DnsautoError(f"state store {path}: {original}")
+
+
+def _prepare_files(state_dir: Path, path: Path) -> None:
+    """Make the state directory (0700 when new) and the database file (0600) before SQLite.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's mode, so making the file
+    first with 0600 covers all three.
+    """
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise DnsautoError(f"cannot create the state store {path}: {exc.strerror}") from None
+
+
+def _make_engine(path: Path) -> Engine:
+    """A SQLAlchemy engine whose connections use WAL, synchronous=FULL and explicit BEGINs.
+
+    pysqlite's own transaction handling is switched off (``isolation_level=None``) and the
+    ``begin`` event issues ``BEGIN`` or ``BEGIN IMMEDIATE``: SQLAlchemy's documented recipe for
+    real SQLite transactions.
+    """
+    engine = sa.create_engine(f"sqlite:///{path}")
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                raise DnsautoError(f"state store {path}: cannot switch to WAL mode ({mode})")
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -1,0 +1,53 @@
+"""The benchmarks still run (a few trials, no timing asserted: the figures are the benchmark's)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import bench
+from bench.__main__ import print_table, record
+from bench.propagation import Settings, measure
+from tests.servers.topology import Topology
+
+
+def test_every_benchmark_module_is_found() -> None:
+    found = bench.discover()
+    assert "propagation" in found
+    assert all(b.title for b in found.values())
+
+
+@pytest.mark.servers
+async def test_the_propagation_benchmark_runs_and_records_its_figures(
+    topology: Topology,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = Settings(trials=2, interval=0.2, repeats=2, emulated_repeats=1, emulated_rtt=0.02)
+    figures = await measure(topology, settings)
+    values = {f.key: f.value for f in figures}
+    for key in (
+        "propagation.detection_latency_ms.p50",
+        "propagation.detection_latency_ms.p95",
+        "propagation.detection_latency_ms.max",
+        "propagation.poll_round_ms",
+        "propagation.rtt_ms",
+        "propagation.emulated_20ms.poll_round_in_rtts",
+    ):
+        assert isinstance(values[key], float), key
+    assert values["propagation.false_reports"] == 0
+    assert values["propagation.timeouts"] == 0
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"other.figure": 1, "propagation.stale": 2}))
+    record(results, "propagation", figures, quick=True)
+    written = json.loads(results.read_text())
+    assert written["other.figure"] == 1
+    assert "propagation.stale" not in written
+    assert written["propagation.poll_round_ms"] == values["propagation.poll_round_ms"]
+    assert written["runs"]["propagation"]["quick"] is True
+
+    print_table(figures)
+    assert "propagation.false_reports" in capsys.readouterr().out

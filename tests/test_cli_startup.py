@@ -1,0 +1,41 @@
+"""``dnsauto --help`` stays quick: the service's and the plugins' heavy libraries load lazily."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LAZY = ("apscheduler", "prometheus_client", "sqlalchemy", "aiohttp", "dnsauto_rfc2136")
+"""Imported only by the commands that use them, never to print the help."""
+
+
+def imported_modules(*args: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "dnsauto", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
+    modules = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            modules.add(line.rsplit("|", 1)[1].strip())
+    return modules
+
+
+def test_help_imports_no_scheduler_metrics_database_or_provider_library() -> None:
+    modules = imported_modules("--help")
+    assert "dnsauto.cli" in modules
+    loaded = sorted(m for m in modules if m.split(".")[0] in LAZY)
+    assert loaded == []
+
+
+def test_run_and_status_help_stay_lazy_too() -> None:
+    for command in ("run", "status"):
+        modules = imported_modules(command, "--help")
+        assert not [m for m in modules if m.split(".")[0] in LAZY], command

@@ -1,0 +1,346 @@
+"""The daemon's scheduling with a fake engine: coalescing, concurrency, backoff, reloads."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dnsauto.config.loader import load_config
+from dnsauto.config.model import Config
+from dnsauto.daemon import STATUS_FILE, Daemon
+from dnsauto.engine import DomainJob, DomainResult
+from dnsauto.errors import ConfigError, ConfigProblem, DnsautoError
+from dnsauto.provider import Registry
+
+
+@dataclass
+class Call:
+    run_id: str
+    domain: str
+    started: float
+    ended: float | None = None
+
+
+@dataclass
+class FakeEngines:
+    """Engines that record each sync, can hold syncs until released, and fail chosen domains."""
+
+    calls: list[Call] = field(default_factory=list)
+    failing: set[str] = field(default_factory=set)
+    gate: asyncio.Event | None = None
+    in_flight: int = 0
+    most_in_flight: int = 0
+
+    def __call__(self, config: Config, run_id: str) -> FakeEngine:
+        return FakeEngine(self, run_id)
+
+    def runs_of(self, domain: str) -> list[Call]:
+        return [c for c in self.calls if c.domain == domain]
+
+
+class FakeEngine:
+    def __init__(self, engines: FakeEngines, run_id: str) -> None:
+        self.engines = engines
+        self.run_id = run_id
+
+    async def run(
+        self, jobs: Sequence[DomainJob], *, apply: bool, force: bool = False, wait: bool = False
+    ) -> list[DomainResult]:
+        engines = self.engines
+        calls = [Call(self.run_id, job.domain, time.monotonic()) for job in jobs]
+        engines.calls.extend(calls)
+        engines.in_flight += 1
+        engines.most_in_flight = max(engines.most_in_flight, engines.in_flight)
+        try:
+            if engines.gate is not None:
+                await engines.gate.wait()
+            else:
+                await asyncio.sleep(0.001)
+        finally:
+            engines.in_flight -= 1
+        for call in calls:
+            call.ended = time.monotonic()
+        return [
+            DomainResult(
+                job.domain,
+                job.server_id,
+                applied=1,
+                propagated=True,
+                error="provider exploded" if job.domain in engines.failing else None,
+            )
+            for job in jobs
+        ]
+
+    async def aclose(self) -> None:
+        pass
+
+
+def make_config(
+    tmp_path: Path, registry: Registry, domains: Sequence[str], **daemon: Any
+) -> Config:
+    document = {
+        "bootstrap": {
+            "serverHostname": "mail.example.test",
+            "defaultDomain": domains[0],
+            "dnsServer": {"@type": "Memory", "description": "memory"},
+        },
+        "domain": {
+            d: {"dnsManagement": {"@type": "Automatic", "dnsServerId": "bootstrap"}}
+            for d in domains[1:]
+        },
+        "daemon": {"stateDir": str(tmp_path / "state"), "triggerDelay": "50ms", **daemon},
+    }
+    return load_config(document, registry=registry)
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+async def running(tmp_path: Path, registry: Registry) -> Any:
+    """Start a daemon over a fake engine; stop it at the end."""
+    daemons: list[Daemon] = []
+
+    async def start(
+        domains: Sequence[str] = ("a.test", "b.test"),
+        engines: FakeEngines | None = None,
+        loader: Callable[[], Config] | None = None,
+        **daemon: Any,
+    ) -> tuple[Daemon, FakeEngines]:
+        engines = engines or FakeEngines()
+        config = make_config(tmp_path, registry, domains, **daemon)
+        instance = Daemon(config, registry, engine_factory=engines, loader=loader)
+        daemons.append(instance)
+        await instance.start()
+        return instance, engines
+
+    yield start
+    for instance in daemons:
+        await instance.stop()
+
+
+Start = Callable[..., Awaitable[tuple[Daemon, FakeEngines]]]
+
+
+async def test_every_domain_syncs_once_at_start_in_one_run(running: Start) -> None:
+    daemon, engines = await running(("a.test", "b.test", "c.test"))
+    await until(lambda: len(engines.calls) == 3 and not daemon.syncing())
+    assert sorted(c.domain for c in engines.calls) == ["a.test", "b.test", "c.test"]
+    assert len({c.run_id for c in engines.calls}) == 1
+
+
+async def test_ten_triggers_for_one_domain_make_one_run(running: Start) -> None:
+    daemon, engines = await running(triggerDelay="200ms")
+    await until(lambda: len(engines.calls) == 2 and not daemon.syncing())
+    ids = set()
+    for _ in range(10):
+        ids.add(daemon.trigger(["a.test"], "test"))
+        await asyncio.sleep(0.001)
+    assert len(ids) == 1
+    await until(lambda: len(engines.runs_of("a.test")) == 2)
+    await asyncio.sleep(0.25)  # longer than triggerDelay: nothing more comes
+    (_, triggered) = engines.runs_of("a.test")
+    assert triggered.run_id == ids.pop()
+    assert len(engines.runs_of("a.test")) == 2
+    assert len(engines.runs_of("b.test")) == 1
+
+
+async def test_triggers_during_a_run_make_exactly_one_more_run_after_it(running: Start) -> None:
+    engines = FakeEngines(gate=asyncio.Event())
+    daemon, _ = await running(("a.test",), engines)
+    await until(lambda: len(engines.calls) == 1)
+    for _ in range(5):
+        daemon.trigger(["a.test"], "during")
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    assert len(engines.calls) == 1, "no second sync of a domain while one is in flight"
+    engines.gate.set()  # type: ignore[union-attr]
+    await until(lambda: len(engines.calls) == 2 and not daemon.syncing())
+    await asyncio.sleep(0.15)
+    first, second = engines.calls
+    assert len(engines.calls) == 2
+    assert first.ended is not None
+    assert second.started >= first.ended
+
+
+async def test_trigger_returns_the_run_id_the_domains_sync_under(running: Start) -> None:
+    daemon, engines = await running(("a.test", "b.test", "c.test"))
+    await until(lambda: len(engines.calls) == 3 and not daemon.syncing())
+    first = daemon.trigger(["a.test"], "one")
+    both = daemon.trigger(["a.test", "b.test"], "two")
+    assert both != first
+    await until(lambda: len(engines.calls) == 5 and not daemon.syncing())
+    later = {c.domain: c.run_id for c in engines.calls[3:]}
+    assert later == {"a.test": first, "b.test": both}
+
+
+async def test_unknown_domain_cannot_be_triggered(running: Start) -> None:
+    daemon, _ = await running()
+    with pytest.raises(DnsautoError, match=r"not a configured domain: nope\.test"):
+        daemon.trigger(["nope.test"], "test")
+
+
+async def test_at_most_max_concurrent_domains_sync_at_once(running: Start) -> None:
+    engines = FakeEngines(gate=asyncio.Event())
+    domains = [f"d{i}.test" for i in range(6)]
+    daemon, _ = await running(domains, engines, maxConcurrentDomains=2)
+    await until(lambda: len(engines.calls) == 2)
+    await asyncio.sleep(0.05)
+    assert len(engines.calls) == 2
+    engines.gate.set()  # type: ignore[union-attr]
+    await until(lambda: len(engines.calls) == 6 and not daemon.syncing())
+    assert engines.most_in_flight == 2
+
+
+async def test_failing_domain_is_retried_with_growing_delays_and_others_run_on(
+    running: Start,
+) -> None:
+    engines = FakeEngines(failing={"bad.test"})
+    daemon, _ = await running(
+        ("good.test", "bad.test"),
+        engines,
+        retryInitialDelay="40ms",
+        retryMaxDelay="160ms",
+    )
+    await until(lambda: len(engines.runs_of("bad.test")) >= 5, within=10)
+    starts = [c.started for c in engines.runs_of("bad.test")]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    for gap, wanted in zip(gaps, [0.04, 0.08, 0.16, 0.16], strict=False):
+        assert gap >= wanted * 0.9, gaps
+    assert gaps[2] > gaps[0] * 2, gaps
+    assert len(engines.runs_of("good.test")) == 1
+    good = daemon.trigger(["good.test"], "test")
+    await until(lambda: len(engines.runs_of("good.test")) == 2)
+    assert engines.runs_of("good.test")[1].run_id == good
+    text = daemon.metrics.render().decode()
+    assert 'dnsauto_sync_failures_total{domain="bad.test"}' in text
+    assert 'dnsauto_consecutive_failures{domain="good.test"} 0.0' in text
+    assert 'dnsauto_sync_retries_total{domain="bad.test"}' in text
+
+
+async def test_periodic_reconcile_leaves_a_domain_in_backoff_alone(running: Start) -> None:
+    engines = FakeEngines(failing={"bad.test"})
+    daemon, _ = await running(
+        ("good.test", "bad.test"), engines, retryInitialDelay="10m", retryMaxDelay="1h"
+    )
+    await until(lambda: len(engines.calls) == 2 and not daemon.syncing())
+    await daemon._periodic()
+    await until(lambda: len(engines.runs_of("good.test")) == 2)
+    await asyncio.sleep(0.05)
+    assert len(engines.runs_of("bad.test")) == 1
+    when, why = daemon.next_runs()["bad.test"]  # type: ignore[misc]
+    assert why == "retry"
+    assert 590 < when - time.time() <= 600
+
+
+async def test_status_file_lists_the_next_run_of_every_domain(
+    running: Start, tmp_path: Path
+) -> None:
+    daemon, engines = await running(syncInterval="1h", syncJitter="0s")
+    await until(lambda: len(engines.calls) == 2 and not daemon.syncing())
+    await asyncio.sleep(0.02)
+    document = json.loads((tmp_path / "state" / STATUS_FILE).read_text())
+    assert document["running"] is True
+    assert set(document["domains"]) == {"a.test", "b.test"}
+    entry = document["domains"]["a.test"]
+    assert entry["nextReason"] == "periodic"
+    assert entry["nextRun"] == document["nextReconcile"]
+    assert entry["consecutiveFailures"] == 0
+    await daemon.stop()
+    document = json.loads((tmp_path / "state" / STATUS_FILE).read_text())
+    assert document["running"] is False
+    assert document["domains"]["a.test"]["nextRun"] is None
+
+
+async def test_reload_with_problems_keeps_the_old_configuration(
+    running: Start, tmp_path: Path, registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> Config:
+        raise ConfigError(
+            [
+                ConfigProblem("dnsServer.x.port", "must be at most 65535", "config.toml"),
+                ConfigProblem("domain.y", "unknown key", "config.toml"),
+            ]
+        )
+
+    daemon, engines = await running(loader=broken)
+    await until(lambda: len(engines.calls) == 2 and not daemon.syncing())
+    before = daemon.config
+    assert await daemon.reload() is False
+    assert daemon.config is before
+    assert daemon.domains == ["a.test", "b.test"]
+    refused = [r.getMessage() for r in caplog.records if "reload refused" in r.getMessage()]
+    assert refused == [
+        "reload refused: config.toml: dnsServer.x.port: must be at most 65535",
+        "reload refused: config.toml: domain.y: unknown key",
+    ]
+    assert 'dnsauto_config_reloads_total{result="refused"} 1.0' in daemon.metrics.render().decode()
+
+
+async def test_reload_publishes_new_domains_and_unschedules_removed_ones(
+    running: Start, tmp_path: Path, registry: Registry
+) -> None:
+    new = make_config(tmp_path, registry, ["a.test", "c.test"], triggerDelay="50ms")
+    daemon, engines = await running(loader=lambda: new)
+    await until(lambda: len(engines.calls) == 2 and not daemon.syncing())
+    assert await daemon.reload() is True
+    assert daemon.domains == ["a.test", "c.test"]
+    await until(lambda: len(engines.runs_of("c.test")) == 1 and not daemon.syncing())
+    await asyncio.sleep(0.05)
+    assert len(engines.runs_of("a.test")) == 1, "an unchanged domain is not synced again"
+    assert "b.test" not in daemon.next_runs()
+    with pytest.raises(DnsautoError):
+        daemon.trigger(["b.test"], "test")
+
+
+async def test_stop_waits_for_syncs_in_flight_and_starts_no_new_ones(running: Start) -> None:
+    engines = FakeEngines(gate=asyncio.Event())
+    daemon, _ = await running([f"d{i}.test" for i in range(4)], engines, maxConcurrentDomains=1)
+    await until(lambda: len(engines.calls) == 1)
+    stopping = asyncio.ensure_future(daemon.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()
+    engines.gate.set()  # type: ignore[union-attr]
+    await asyncio.wait_for(stopping, 5)
+    assert len(engines.calls) == 1
+    assert engines.calls[0].ended is not None
+
+
+async def test_stop_cuts_syncs_short_after_the_shutdown_timeout(running: Start) -> None:
+    engines = FakeEngines(gate=asyncio.Event())
+    daemon, _ = await running(("a.test",), engines, shutdownTimeout="100ms")
+    await until(lambda: len(engines.calls) == 1)
+    started = time.monotonic()
+    await asyncio.wait_for(daemon.stop(), 5)
+    assert 0.09 < time.monotonic() - started < 2
+    assert engines.calls[0].ended is None
+
+
+async def test_a_metrics_address_in_use_stops_the_start_with_its_reason(
+    tmp_path: Path, registry: Registry
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = make_config(
+            tmp_path, registry, ["a.test"], metrics={"listen": f"127.0.0.1:{port}"}
+        )
+        daemon = Daemon(config, registry, engine_factory=FakeEngines())
+        with pytest.raises(DnsautoError, match=rf"metrics.listen 127.0.0.1:{port}: cannot listen"):
+            await daemon.start()
+        await daemon.stop()
