@@ -13,20 +13,17 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from dnsauto import __version__
-from dnsauto.config.loader import (
-    DEFAULT_CONFIG_PATH,
-    config_model,
-    load_config_file,
-    resolve_secrets,
-)
-from dnsauto.config.model import Config
+from dnsauto.config import DEFAULT_CONFIG_PATH
 from dnsauto.errors import ConfigError, DnsautoError
-from dnsauto.provider import Registry, load_registry
+
+if TYPE_CHECKING:
+    from dnsauto.config.model import Config
+    from dnsauto.provider import Registry
 
 __all__ = ["main"]
 
@@ -86,7 +83,16 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def load_registry() -> Registry:
+    """The installed providers (imported here, not at start-up: ``--help`` stays fast)."""
+    from dnsauto.provider import load_registry as load_installed
+
+    return load_installed()
+
+
 def load(ctx: click.Context) -> tuple[Config, Registry]:
+    from dnsauto.config.loader import load_config_file
+
     registry = load_registry()
     return load_config_file(_config_path(ctx), registry), registry
 
@@ -134,6 +140,8 @@ def config_check(ctx: click.Context, as_json: bool) -> None:
 
     Exit 0 when valid, 2 with one line per problem otherwise.
     """
+    from dnsauto.config.loader import resolve_secrets
+
     path = _config_path(ctx)
     config, _ = load(ctx)
     problems = resolve_secrets(config, path)
@@ -152,6 +160,8 @@ def config_check(ctx: click.Context, as_json: bool) -> None:
 @cli.command("schema")
 def schema() -> None:
     """Print the JSON Schema of the configuration file (for the installed providers)."""
+    from dnsauto.config.loader import config_model
+
     model = config_model(load_registry())
     echo_json(model.model_json_schema(by_alias=True))
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dnsauto.config import DEFAULT_CONFIG_PATH
 from dnsauto.config.model import Config, build_config_model, check_references
 from dnsauto.config.types import iter_secrets
 from dnsauto.errors import ConfigError, ConfigProblem, SecretError
@@ -29,8 +30,6 @@ __all__ = [
     "problems_from_validation_error",
     "resolve_secrets",
 ]
-
-DEFAULT_CONFIG_PATH = "/etc/dnsauto/config.toml"
 
 
 def config_model(registry: Registry | None = None) -> type[Config]:
