@@ -45,14 +45,24 @@ def print_table(figures: Sequence[Figure]) -> None:
         print(f"{cells}  {row[5]}")
 
 
-def record(path: Path, name: str, figures: Sequence[Figure], quick: bool) -> None:
-    """Merge the figures of benchmark ``name`` into the JSON file at ``path``."""
+def record(
+    path: Path,
+    name: str,
+    figures: Sequence[Figure],
+    quick: bool,
+    prefixes: Sequence[str] = (),
+) -> None:
+    """Merge the figures of benchmark ``name`` into the JSON file at ``path``.
+
+    Its earlier figures (keys under ``prefixes``, default its name) are replaced.
+    """
     try:
         document: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
         document = {}
     runs = document.pop("runs", {})
-    document = {k: v for k, v in document.items() if not k.startswith(f"{name}.")}
+    stale = tuple(f"{p}." for p in (prefixes or (name,)))
+    document = {k: v for k, v in document.items() if not k.startswith(stale)}
     document.update({f.key: f.value for f in figures})
     runs[name] = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -85,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"== {name}: {benchmark.title}", flush=True)
         figures = benchmark.run(args.quick)
         print_table(figures)
-        record(args.output, name, figures, args.quick)
+        record(args.output, name, figures, args.quick, benchmark.key_prefixes)
         missed = missed or any(f.met is False for f in figures)
     print(f"figures written to {args.output}")
     return 1 if missed else 0

@@ -138,23 +138,79 @@ def config_group() -> None:
 def config_check(ctx: click.Context, as_json: bool) -> None:
     """Validate the file, read every secret, and print the normalized config (secrets hidden).
 
+    The configuration shown is the one `dnsauto run` runs on: the file, with the objects set
+    over the API (kept in the state store) winning object by object; they are named on stderr.
     Exit 0 when valid, 2 with one line per problem otherwise.
     """
     from dnsauto.config.loader import resolve_secrets
 
     path = _config_path(ctx)
-    config, _ = load(ctx)
+    config, registry = load(ctx)
     problems = resolve_secrets(config, path)
+    if problems:
+        raise ConfigError(problems)
+    config, overrides = _with_api_objects(config, registry)
+    problems = resolve_secrets(config, "objects set over the API")
     if problems:
         raise ConfigError(problems)
     if as_json:
         echo_json(config.model_dump(mode="json"))
-        return
-    document = config.model_dump(mode="json", context={"durations_as_text": True})
-    from dnsauto.config.render import to_toml
+    else:
+        document = config.model_dump(mode="json", context={"durations_as_text": True})
+        from dnsauto.config.render import to_toml
 
-    click.echo(to_toml(document))
-    click.echo(f"# {path}: valid", err=True)
+        click.echo(to_toml(document))
+    for line in overrides:
+        click.echo(f"# {line}", err=True)
+    if not as_json:
+        click.echo(f"# {path}: valid", err=True)
+
+
+def _with_api_objects(config: Config, registry: Registry) -> tuple[Config, list[str]]:
+    """The effective configuration and the objects the API overrides, when a state store
+    exists (none is made here)."""
+    from pathlib import Path
+
+    from dnsauto.api.objects import describe_overrides, effective_config
+    from dnsauto.state import DB_FILE, StateStore
+
+    try:
+        if not (Path(config.daemon.state_dir) / DB_FILE).exists():
+            return config, []
+        store = StateStore(config.daemon.state_dir)
+    except (OSError, DnsautoError) as exc:
+        reason = exc.message if isinstance(exc, DnsautoError) else exc.strerror
+        return config, [f"objects set over the API not shown: cannot read the state: {reason}"]
+    with store:
+        return effective_config(config, store, registry=registry), describe_overrides(store)
+
+
+@config_group.command("forget")
+@config_option
+@click.argument("kind", type=click.Choice(["Bootstrap", "DnsServer", "Domain"]))
+@click.argument("object_id", metavar="ID", required=False)
+@click.pass_context
+@handle_errors
+def config_forget(ctx: click.Context, kind: str, object_id: str | None) -> None:
+    """Drop what the API set (or destroyed) for one object, so it follows the file again.
+
+    ID is the DnsServer id or the domain name (none for Bootstrap). A running daemon picks the
+    change up on SIGHUP (`systemctl reload dnsauto`).
+    """
+    from dnsauto.api.objects import SINGLETON
+    from dnsauto.state import StateStore
+
+    if (kind == "Bootstrap") == (object_id is not None):
+        raise click.UsageError("give an ID for DnsServer and Domain, none for Bootstrap")
+    config, _ = load(ctx)
+    if object_id is None:
+        key = SINGLETON
+    else:
+        key = object_id.rstrip(".").lower() if kind == "Domain" else object_id
+    with StateStore(config.daemon.state_dir) as store:
+        if not store.delete_object(kind, key):
+            raise DnsautoError(f"the API set nothing for {kind} {key}")
+    click.echo(f"{kind} {key}: follows the configuration file again")
 
 
 @cli.command("schema")
@@ -360,4 +416,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 import dnsauto.commands_state  # noqa: E402, F401  (registers `journal` and `restore`)
-from dnsauto import commands_daemon  # noqa: E402, F401  (registers `run` and `status`)
+from dnsauto import (  # noqa: E402
+    commands_api,  # noqa: F401  (registers `get`, `create`, `update`, `delete`, `query`)
+    commands_daemon,  # noqa: F401  (registers `run` and `status`)
+)

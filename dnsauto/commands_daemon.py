@@ -35,20 +35,22 @@ def run(ctx: click.Context, log_format: str) -> None:
     Retries failed domains with backoff and rotates DKIM keys. SIGHUP reloads the
     configuration (a bad one is refused and the old one kept); SIGTERM stops cleanly (exit 0).
     Tells systemd when ready (Type=notify) and serves Prometheus metrics on
-    daemon.metrics.listen when set.
+    daemon.metrics.listen when set, and the JMAP API on daemon.api.listen when API keys are
+    declared (objects set over it override the file's; see `dnsauto config check`).
     """
-    from dnsauto.daemon import Daemon, load_checked
+    from dnsauto.api.objects import load_effective
+    from dnsauto.daemon import Daemon
     from dnsauto.logs import setup_logging
     from dnsauto.provider import load_registry
 
     path = _config_path(ctx)
     registry = load_registry()
-    config = load_checked(path, registry)
+    config = load_effective(path, registry)
     verbose = int(ctx.find_root().params.get("verbose") or 0)
     setup_logging("json" if log_format == "json" else "text", verbose)
 
     async def serve() -> int:
-        daemon = Daemon(config, registry, loader=lambda: load_checked(path, registry))
+        daemon = Daemon(config, registry, loader=lambda: load_effective(path, registry))
         return await daemon.serve()
 
     raise ExitStatus(asyncio.run(serve()))

@@ -24,6 +24,10 @@ so a sync cut short leaves nothing unjournaled) and return exit status 0.
 
 The schedule is written to ``<stateDir>/daemon-status.json`` for ``dnsauto status``; the
 last result of each domain is in the state store, which the engine writes.
+
+With ``daemon.api.listen`` set and API keys declared, the daemon also serves the JMAP API
+(:mod:`dnsauto.api.server`). A change made over it replaces the configuration as a reload does
+(:meth:`Daemon.replace_config`), which asks for a run of every domain it added or changed.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -55,6 +59,9 @@ from dnsauto.metrics import CountingRegistry, Metrics, MetricsServer
 from dnsauto.provider import Registry
 from dnsauto.sdnotify import Notifier, watchdog_interval
 from dnsauto.state import StateStore
+
+if TYPE_CHECKING:
+    from dnsauto.api.server import ApiServer
 
 __all__ = [
     "STATUS_FILE",
@@ -153,6 +160,9 @@ class Daemon:
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler: Any = None
         self._metrics_server: MetricsServer | None = None
+        self._api_server: ApiServer | None = None
+        self.result_listeners: list[Callable[[str, DomainResult], None]] = []
+        """Told every domain's result with its run id (the API's ``x:Task/get``)."""
         self._stopping = False
         self._stopped = asyncio.Event()
         self._dispatch_soon = False
@@ -189,6 +199,12 @@ class Daemon:
         self._open_store()
         if daemon.metrics.listen:
             self._metrics_server = MetricsServer(self.metrics, daemon.metrics.listen)
+        if daemon.api.enabled:
+            from dnsauto.api.server import ApiServer
+
+            self._api_server = ApiServer(self, self._open_store())
+            self.result_listeners.append(self._api_server.tasks.record_result)
+            await self._api_server.start(daemon.api.listen)
         scheduler = AsyncIOScheduler(timezone=UTC)
         scheduler.add_job(
             self._periodic,
@@ -247,6 +263,9 @@ class Daemon:
         """Stop the scheduler, let syncs in flight finish within ``shutdownTimeout``, clean up."""
         self.request_stop()
         self.notifier.stopping()
+        if self._api_server is not None:
+            await self._api_server.close()
+            self._api_server = None
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -470,6 +489,8 @@ class Daemon:
     def _finished(self, slot: _Slot, run_id: str, result: DomainResult) -> None:
         """Count and log a domain's result; on failure, schedule its retry."""
         domain = slot.job.domain
+        for listener in self.result_listeners:
+            listener(run_id, result)
         ok = result.error is None
         slot.failures = 0 if ok else slot.failures + 1
         propagation = result.propagation.seconds if result.propagation is not None else None
@@ -623,12 +644,17 @@ class Daemon:
             self.metrics.reloads.labels("refused").inc()
             self.notifier.ready("reload refused; running on the previous configuration")
             return False
-        self._apply_config(config)
+        self._apply_config(config, "reload")
         self.metrics.reloads.labels("ok").inc()
         self.notifier.ready(f"reloaded; {len(self._slots)} domains")
         return True
 
-    def _apply_config(self, config: Config) -> None:
+    def replace_config(self, config: Config, reason: str) -> str | None:
+        """Run on ``config`` from now on, as a reload does (the API's changes); the run id of
+        the syncs of the domains it added or changed, None when there are none."""
+        return self._apply_config(config, reason)
+
+    def _apply_config(self, config: Config, reason: str) -> str | None:
         old = self.config
         if config.daemon.state_dir != old.daemon.state_dir:
             log.warning("daemon.stateDir changed: it takes effect at the next start")
@@ -636,6 +662,8 @@ class Daemon:
             config = config.model_copy(update={"daemon": daemon})
         if config.daemon.metrics.listen != old.daemon.metrics.listen:
             log.warning("daemon.metrics.listen changed: it takes effect at the next start")
+        if config.daemon.api.listen != old.daemon.api.listen:
+            log.warning("daemon.api.listen changed: it takes effect at the next start")
         jobs = {job.domain: job for job in domain_jobs(config)}
         everything = config.bootstrap != old.bootstrap or config.mail_server != old.mail_server
         removed = sorted(set(self._slots) - set(jobs))
@@ -671,18 +699,23 @@ class Daemon:
                 )
         self.metrics.domains.set(len(self._slots))
         log.info(
-            "reloaded: %d domains; added %s; removed %s; changed %s",
+            "%s: %d domains; added %s; removed %s; changed %s",
+            "reloaded" if reason == "reload" else f"configuration changed ({reason})",
             len(self._slots),
             _summary_of_names(added) or "none",
             _summary_of_names(removed) or "none",
             _summary_of_names(changed) or "none",
         )
         if added or changed:
-            self._request([*added, *changed], "reload", delay=0.0)
-        else:
-            self._status_changed()
+            return self._request([*added, *changed], reason, delay=0.0)
+        self._status_changed()
+        return None
 
     # --- status ---------------------------------------------------------------------------------
+
+    def waiting(self) -> dict[str, str]:
+        """The domains with a run waiting to start, with its run id."""
+        return {name: slot.request.run_id for name, slot in self._slots.items() if slot.request}
 
     def syncing(self) -> dict[str, str]:
         """The domains syncing now, with their run ids."""

@@ -40,7 +40,7 @@ from dnsauto.propagation import (
     expectations_for,
 )
 from dnsauto.provider import Provider, ProviderContext, Registry, Zone
-from dnsauto.records.dkim import DkimKeyStore
+from dnsauto.records.dkim import DkimKey, DkimKeyStore
 from dnsauto.records.mail import build_records
 from dnsauto.records.names import to_name
 from dnsauto.records.txt import txt_rdata
@@ -140,13 +140,21 @@ def _managed_dkim(job: DomainJob) -> AutomaticDkim | None:
     return None
 
 
-def desired_records(config: Config, job: DomainJob, keys: DkimKeyStore) -> list[dns.rrset.RRset]:
+def desired_records(
+    config: Config,
+    job: DomainJob,
+    keys: DkimKeyStore,
+    *,
+    dkim_keys: Sequence[DkimKey] | None = None,
+) -> list[dns.rrset.RRset]:
     """The RRsets the domain needs, DKIM keys made (once) when they are to be published.
 
-    Every DKIM key in a published stage (pending, active, retiring) gets its TXT record.
+    Every DKIM key in a published stage (pending, active, retiring) gets its TXT record;
+    ``dkim_keys`` are those keys when the caller has read them already.
     """
     dkim = _managed_dkim(job)
-    dkim_keys = keys.published(job.domain, dkim) if dkim is not None else []
+    if dkim_keys is None:
+        dkim_keys = keys.published(job.domain, dkim) if dkim is not None else []
     return build_records(
         domain=job.domain,
         publish=job.publish,
@@ -155,7 +163,7 @@ def desired_records(config: Config, job: DomainJob, keys: DkimKeyStore) -> list[
         mail_server=config.mail_server,
         request_tls_certificate=config.bootstrap.request_tls_certificate,
         ttl=job.server.ttl_seconds,
-        dkim_keys=dkim_keys,
+        dkim_keys=list(dkim_keys),
     )
 
 
@@ -334,21 +342,27 @@ class Engine:
         except DnsautoError as exc:
             log.error("%s: cannot save the result: %s", result.domain, exc.message)
 
-    def _rotate_dkim(self, job: DomainJob, provider: Provider[Any]) -> list[str]:
-        """Take the DKIM rotation steps due now; what went wrong, as plan warnings.
+    def _desired(
+        self, job: DomainJob, provider: Provider[Any], *, rotate: bool
+    ) -> tuple[list[dns.rrset.RRset], list[Key], list[str]]:
+        """The desired RRsets, the retired DKIM keys' RRsets to delete, and plan warnings.
 
-        A rotation that cannot proceed (a selector template that repeats itself) must not
-        stop the domain's other records, so it is a warning and the current keys stay.
+        With ``rotate`` the DKIM rotation steps due now are taken first. A rotation that
+        cannot proceed (a selector template that repeats itself) must not stop the domain's
+        other records, so it is a warning and the current keys stay. The keys are read once
+        for all three (:meth:`DkimKeyStore.for_sync`).
         """
         dkim = _managed_dkim(job)
-        if dkim is None or provider.capabilities.requires_person:
-            return []
-        try:
-            for note in self.keys.rotate(job.domain, dkim):
-                log.info("%s: DKIM %s", job.domain, note)
-        except DnsautoError as exc:
-            return [f"DKIM rotation: {exc.message}"]
-        return []
+        if dkim is None:
+            return desired_records(self.config, job, self.keys), [], []
+        rotate = rotate and not provider.capabilities.requires_person
+        keys = self.keys.for_sync(job.domain, dkim, rotate=rotate)
+        for note in keys.notes:
+            log.info("%s: DKIM %s", job.domain, note)
+        warnings = [f"DKIM rotation: {keys.rotation_error}"] if keys.rotation_error else []
+        desired = desired_records(self.config, job, self.keys, dkim_keys=keys.published)
+        delete = [(name, dns.rdatatype.TXT) for name in keys.retired_names]
+        return desired, delete, warnings
 
     async def _activate_dkim(self, job: DomainJob) -> None:
         """Make pending DKIM keys active once every nameserver serves their records."""
@@ -456,9 +470,7 @@ class Engine:
         self, job: DomainJob, result: DomainResult, *, apply: bool, force: bool
     ) -> None:
         provider = self._provider(job)
-        rotation_warnings = self._rotate_dkim(job, provider) if apply else []
-        desired = desired_records(self.config, job, self.keys)
-        delete = dkim_deletions(job, self.keys)
+        desired, delete, rotation_warnings = self._desired(job, provider, rotate=apply)
         zone = await provider.find_zone(to_name(job.origin or job.domain))
         result.zone = zone.name.to_text()
         plan = await self._plan(provider, zone, desired, result, delete=delete)

@@ -15,7 +15,7 @@ from tests.servers.topology import Topology
 
 def test_every_benchmark_module_is_found() -> None:
     found = bench.discover()
-    assert "propagation" in found
+    assert {"propagation", "api"} <= set(found)
     assert all(b.title for b in found.values())
 
 
@@ -51,3 +51,18 @@ async def test_the_propagation_benchmark_runs_and_records_its_figures(
 
     print_table(figures)
     assert "propagation.false_reports" in capsys.readouterr().out
+
+
+async def test_the_api_benchmark_runs_against_the_daemon_without_errors(tmp_path: Path) -> None:
+    from bench.api import Settings as ApiSettings
+    from bench.api import figures, load
+    from tests.api_helpers import start_api_daemon
+
+    settings = ApiSettings(requests=40, clients=8, warmup=4)
+    with start_api_daemon(tmp_path) as daemon:
+        result = await load(daemon.url, daemon.token, settings)
+    values = {f.key: f.value for f in figures(result, settings)}
+    assert values["api.requests"] == 40
+    assert values["api.errors"] == 0, result.error_kinds
+    for key in ("api.p50_ms", "api.p99_ms", "api.requests_per_second"):
+        assert isinstance(values[key], float), key

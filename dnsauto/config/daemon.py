@@ -1,16 +1,26 @@
-"""dnsauto's own settings: ``[daemon]`` and ``[daemon.dns]``."""
+"""dnsauto's own settings: ``[daemon]`` and its ``dns``, ``metrics`` and ``api`` tables."""
 
 from __future__ import annotations
 
 import ipaddress
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
-from dnsauto.config.types import Duration, Model, OptionalDuration
+from dnsauto.config.types import Duration, Model, OptionalDuration, SecretKey
 
-__all__ = ["Daemon", "DnsSettings", "HostPort", "MetricsSettings", "parse_host_port"]
+__all__ = [
+    "ApiKey",
+    "ApiPermission",
+    "ApiSettings",
+    "Daemon",
+    "DnsSettings",
+    "HostPort",
+    "MetricsSettings",
+    "parse_host_port",
+]
 
 
 def parse_host_port(value: str, default_port: int = 53) -> tuple[str, int]:
@@ -78,6 +88,113 @@ class MetricsSettings(Model):
     ] = None
 
 
+class ApiPermission(StrEnum):
+    """What an API key may do: Stalwart's permission names, one per method and operation."""
+
+    BOOTSTRAP_GET = "sysBootstrapGet"
+    BOOTSTRAP_UPDATE = "sysBootstrapUpdate"
+    DNS_SERVER_GET = "sysDnsServerGet"
+    DNS_SERVER_CREATE = "sysDnsServerCreate"
+    DNS_SERVER_UPDATE = "sysDnsServerUpdate"
+    DNS_SERVER_DESTROY = "sysDnsServerDestroy"
+    DNS_SERVER_QUERY = "sysDnsServerQuery"
+    DOMAIN_GET = "sysDomainGet"
+    DOMAIN_CREATE = "sysDomainCreate"
+    DOMAIN_UPDATE = "sysDomainUpdate"
+    DOMAIN_DESTROY = "sysDomainDestroy"
+    DOMAIN_QUERY = "sysDomainQuery"
+    TASK_GET = "sysTaskGet"
+
+
+class ApiKey(Model):
+    """A key for the JMAP API: ``Authorization: Bearer <secret>``."""
+
+    name: Annotated[str, Field(min_length=1, description="Who holds the key (shown in logs)")]
+    secret: Annotated[
+        SecretKey, Field(description="The bearer token (Value, EnvironmentVariable or File)")
+    ]
+    permissions: Annotated[
+        tuple[ApiPermission, ...], Field(description="The methods and operations it may use")
+    ] = ()
+    expires_at: Annotated[
+        datetime | None,
+        Field(description="When the key stops working (UTC when no offset); unset: never"),
+    ] = None
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("permissions")
+    @classmethod
+    def _no_repeats(cls, value: tuple[ApiPermission, ...]) -> tuple[ApiPermission, ...]:
+        return tuple(dict.fromkeys(value))
+
+
+def _check_optional_listen(value: str) -> str:
+    return _check_listen(value) if value.strip() else ""
+
+
+class ApiSettings(Model):
+    """The JMAP management API (``POST /api``), served by ``dnsauto run``."""
+
+    listen: Annotated[
+        str,
+        AfterValidator(_check_optional_listen),
+        Field(description='host:port of the API; "" turns it off. Served only when keys exist'),
+    ] = "127.0.0.1:8053"
+    max_request_bytes: Annotated[
+        int, Field(ge=1024, le=1 << 30, description="maxSizeRequest: the largest request body")
+    ] = 10_000_000
+    max_calls_in_request: Annotated[
+        int, Field(ge=1, le=10_000, description="maxCallsInRequest: method calls per request")
+    ] = 16
+    max_concurrent_requests: Annotated[
+        int, Field(ge=1, le=10_000, description="maxConcurrentRequests: requests at once")
+    ] = 64
+    max_objects: Annotated[
+        int, Field(ge=1, le=100_000, description="maxObjectsInGet and maxObjectsInSet")
+    ] = 1000
+    max_auth_failures: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1_000_000,
+            description="Wrong keys from one address within authFailureWindow before 429",
+        ),
+    ] = 10
+    auth_failure_window: Annotated[
+        Duration, Field(description="The window maxAuthFailures counts in")
+    ] = timedelta(minutes=1)
+    keys: Annotated[
+        tuple[ApiKey, ...], Field(description="The API keys ([[daemon.api.keys]])")
+    ] = ()
+
+    @field_validator("keys")
+    @classmethod
+    def _unique_names(cls, value: tuple[ApiKey, ...]) -> tuple[ApiKey, ...]:
+        names = [key.name for key in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"key names must be unique: {', '.join(repeated)}")
+        return value
+
+    @field_validator("auth_failure_window")
+    @classmethod
+    def _positive_window(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be greater than zero")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        """Whether ``dnsauto run`` serves the API: an address and at least one key."""
+        return bool(self.listen) and bool(self.keys)
+
+
 class Daemon(Model):
     """The service's own settings."""
 
@@ -116,6 +233,7 @@ class Daemon(Model):
     ] = timedelta(seconds=30)
     dns: DnsSettings = DnsSettings()
     metrics: MetricsSettings = MetricsSettings()
+    api: ApiSettings = ApiSettings()
 
     @field_validator("sync_interval", "dkim_check_interval")
     @classmethod

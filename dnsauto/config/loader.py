@@ -24,6 +24,7 @@ from dnsauto.provider import Registry, load_registry
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "config_model",
+    "error_locations",
     "format_path",
     "load_config",
     "load_config_file",
@@ -122,14 +123,23 @@ def problems_from_validation_error(
     exc: ValidationError, document: Any, registry: Registry, source: str
 ) -> list[ConfigProblem]:
     problems: dict[tuple[str, str], ConfigProblem] = {}
+    for parts, message in error_locations(exc, document, registry):
+        path = format_path(parts)
+        problems.setdefault((path, message), ConfigProblem(path, message, source))
+    return list(problems.values())
+
+
+def error_locations(
+    exc: ValidationError, document: Any, registry: Registry
+) -> list[tuple[list[int | str], str]]:
+    """Each error as (its location in ``document``, a message), the union tags left out."""
+    found = []
     for error in exc.errors(include_url=False):
         parts = _strip_tags(error["loc"], document)
         if error["type"] == "union_tag_invalid":
             parts.append("@type")
-        path = format_path(parts)
-        message = _message(error, registry, parts)
-        problems.setdefault((path, message), ConfigProblem(path, message, source))
-    return list(problems.values())
+        found.append((parts, _message(error, registry, parts)))
+    return found
 
 
 def _message(error: Any, registry: Registry, parts: Sequence[int | str]) -> str:

@@ -289,10 +289,14 @@ class _Records:
         self.add(name, _rdata(dns.rdtypes.ANY.CAA.CAA, 0, tag.encode(), value.encode()))
 
     def rrsets(self, ttl: int) -> list[dns.rrset.RRset]:
-        return [
-            dns.rrset.from_rdata_list(name, ttl, rdatas)
-            for (name, _), rdatas in sorted(self._by_key.items(), key=lambda item: item[0])
-        ]
+        ordered = sorted(self._by_key.items(), key=lambda item: (_order(item[0][0]), item[0][1]))
+        return [dns.rrset.from_rdata_list(name, ttl, rdatas) for (name, _), rdatas in ordered]
+
+
+def _order(name: dns.name.Name) -> tuple[bytes, ...]:
+    """A sort key that orders names as dnspython compares them (DNSSEC's canonical order:
+    labels from the root, case-insensitively), without its slow comparisons."""
+    return tuple(label.lower() for label in reversed(name.labels))
 
 
 def build_records(

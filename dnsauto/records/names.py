@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import dns.exception
 import dns.name
 
 __all__ = ["check_hostname", "to_name"]
 
 
+@functools.lru_cache(maxsize=4096)
 def check_hostname(value: str) -> str:
     """Normalise a host or domain name (lower case, no trailing dot) or raise ``ValueError``."""
     text = value.strip().rstrip(".").lower()
@@ -29,4 +32,11 @@ def to_name(value: str | dns.name.Name) -> dns.name.Name:
     """An absolute dnspython name from text (relative text is taken as absolute)."""
     if isinstance(value, dns.name.Name):
         return value if value.is_absolute() else value.concatenate(dns.name.root)
-    return dns.name.from_text(value.rstrip(".") + ".")
+    return _absolute(value.rstrip(".") + ".")
+
+
+@functools.lru_cache(maxsize=4096)
+def _absolute(text: str) -> dns.name.Name:
+    # Names are immutable and parsing is slow next to a lookup; a sync of many domains parses
+    # the same targets (the mail host) and apexes again and again.
+    return dns.name.from_text(text)

@@ -203,6 +203,7 @@ def launch(
     readonly_key: TsigKeySpec,
     update_only_key: TsigKeySpec,
     ready: Callable[[], bool] | None = None,
+    ready_timeout: float = READY_TIMEOUT,
 ) -> RunningServer:
     """Start ``command`` and wait (polling SOA queries, with a deadline) until it answers."""
     workdir = Path(tempdir.name)
@@ -223,7 +224,7 @@ def launch(
         log_path=log_path,
         _tempdir=tempdir,
     )
-    deadline = started + READY_TIMEOUT
+    deadline = started + ready_timeout
     is_ready = ready or (lambda: all(soa_answered(HOST, port, z) for z in server.zones))
     while not is_ready():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -232,7 +233,7 @@ def launch(
             state = (
                 f"exited with {process.returncode}"
                 if process.returncode is not None
-                else f"not answering after {READY_TIMEOUT:.0f}s"
+                else f"not answering after {ready_timeout:.0f}s"
             )
             raise ServerFailed(f"{kind} {state}; log:\n{log_text[-4000:]}")
         time.sleep(0.002)

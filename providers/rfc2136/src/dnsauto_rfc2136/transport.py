@@ -142,11 +142,16 @@ class Transport:
     last_protocol: Literal["udp", "tcp"] | None = None
     """The protocol of the last message sent (for error messages)."""
 
-    async def exchange(self, message: dns.message.Message, *, sign: bool = True) -> Reply:
-        """Send ``message`` and return the answer; retries SERVFAIL with backoff."""
+    async def exchange(
+        self, message: dns.message.Message, *, sign: bool = True, wire: bytes | None = None
+    ) -> Reply:
+        """Send ``message`` and return the answer; retries SERVFAIL with backoff.
+
+        ``wire`` is the message already rendered (unsigned), when the caller has it.
+        """
         attempt = 0
         while True:
-            reply = await self._exchange_once(message, sign=sign)
+            reply = await self._exchange_once(message, sign=sign, wire=wire)
             attempt += 1
             if reply.rcode() != dns.rcode.SERVFAIL or attempt >= self.retry.attempts:
                 return Reply(reply.message, reply.protocol, reply.check, reply.sent_at, attempt)
@@ -156,22 +161,28 @@ class Transport:
         self.messages_sent += 1
         self.last_protocol = protocol
 
-    def _sign(self, message: dns.message.Message, sign: bool) -> tuple[bytes, ResponseChecker]:
-        wire = message.to_wire()
+    def _sign(
+        self, message: dns.message.Message, sign: bool, wire: bytes | None = None
+    ) -> tuple[bytes, ResponseChecker]:
+        if wire is None:
+            wire = message.to_wire()
         if sign and self.signer is not None:
             return self.signer.sign(wire)
         return wire, _Unchecked()
 
-    async def _exchange_once(self, message: dns.message.Message, *, sign: bool) -> Reply:
+    async def _exchange_once(
+        self, message: dns.message.Message, *, sign: bool, wire: bytes | None = None
+    ) -> Reply:
         sent_at = self.clock()
-        wire, checker = self._sign(message, sign)
+        unsigned = wire
+        wire, checker = self._sign(message, sign, unsigned)
         if self.endpoint.protocol == "udp" and len(wire) <= UDP_PAYLOAD:
             answer = await self._udp(wire)
             parsed = self._parse(answer, message)
             if not parsed.flags & dns.flags.TC:
                 return Reply(parsed, "udp", checker.check(answer, parsed), sent_at)
             sent_at = self.clock()
-            wire, checker = self._sign(message, sign)
+            wire, checker = self._sign(message, sign, unsigned)
         answer = await self._tcp(wire)
         parsed = self._parse(answer, message)
         return Reply(parsed, "tcp", checker.check(answer, parsed), sent_at)

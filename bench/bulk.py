@@ -1,0 +1,749 @@
+"""Bulk publish: N mail domains from empty, dnsauto against its peers and the raw floor.
+
+Against a BIND of its own on 127.0.0.1 (:mod:`bench._bind`) with N empty zones
+``z{i}.bench.test.`` and one TSIG key (hmac-sha256). Every domain gets the full mail record
+set of dnsauto's default ``publishRecords`` (MX, SPF, DKIM Ed25519 and RSA, DMARC, MTA-STS,
+TLS-RPT, six SRV, CAA, autoconfig and autodiscover): 19 RRsets, about 2.4 KB of UPDATE per
+zone.
+
+Each round resets BIND (every zone empty again) before each of:
+
+dnsauto
+    ``dnsauto sync --no-wait --json``: one process, one ``Tsig`` DnsServer, N domains. The
+    DKIM keys are made before the timed part (``dnsauto records``, cached between runs), so
+    every tool sends the same record values and none pays for key generation. ``--no-wait``
+    because none of the peers checks that the records are served; the same sync waiting for
+    every RRset to be served (``authoritativeServers`` = the same BIND) is measured as well
+    (``dnsauto_wait_s``).
+nsupdate loop
+    a shell loop running ``nsupdate -k KEYFILE`` once per zone, each with every record of its
+    zone in one update.
+octoDNS
+    ``octodns-sync --doit`` from a YAML source (one file per zone) into
+    ``octodns_bind.Rfc2136Provider``, in a virtual environment of its own in the cache.
+raw client
+    :mod:`bench._raw`: the same UPDATE messages dnsauto sends (one per zone, TSIG-signed,
+    every RRset with its "does not exist" prerequisite), zone after zone, no reading and no
+    planning: the floor.
+
+Every tool is a fresh process, timed from start to exit (``os.wait4`` gives its peak RSS), and
+every Python tool runs with compiled bytecode as an installed package has it. After each run
+a few zones are transferred and compared with the desired records, so a tool that did less
+work is caught. Ratios are taken within a round (the machine is shared and noisy) and the
+median over the rounds is reported.
+
+After dnsauto's publish, the same sync runs again (nothing to change): its time, the DNS
+messages BIND received (from its statistics channel) and the writes among them, first with
+``--no-wait`` (what a sync reads to plan) and then waiting (which asks for every desired RRset
+once more, to prove it live).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dns.message
+import dns.name
+import dns.query
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.tsigkeyring
+import dns.zone
+
+from bench import Figure
+from bench._bind import Counters, ZoneServer, zone_names
+from bench._peers import (
+    OCTODNS_PACKAGES,
+    Record,
+    Target,
+    by_zone,
+    ensure_octodns,
+    write_nsupdate,
+    write_octodns,
+    write_raw,
+)
+
+__all__ = ["PREFIXES", "TITLE", "Settings", "measure", "run"]
+
+TITLE = "bulk publish of N mail domains vs nsupdate, octoDNS and a raw client; unchanged re-sync"
+PREFIXES = ("bulk_publish", "resync", "scaling")
+"""The figures' key prefixes (``python -m bench`` replaces what they held)."""
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = ("dnsauto", "nsupdate", "octodns", "raw", "dnsauto_wait")
+ALGORITHM = "hmac-sha256"
+KEY_CACHE_VERSION = 1
+KEY_MAX_AGE = timedelta(days=60)
+"""Cached DKIM keys older than this are made again (``rotateAfter`` is 90 days)."""
+
+CONFIG = """\
+[bootstrap]
+serverHostname = "mail.bench.test"
+defaultDomain = "z0.bench.test"
+requestTlsCertificate = true
+
+[dnsServer.bench]
+"@type" = "Tsig"
+description = "The benchmark's BIND"
+host = "127.0.0.1"
+port = {port}
+keyName = "bench-key"
+key = {{ "@type" = "File", filePath = "{secret_file}" }}
+tsigAlgorithm = "{algorithm}"
+pollingInterval = "200ms"
+propagationTimeout = "5m"
+
+[mailServer]
+mtaStsPolicyId = "20260101"
+
+[mailServer.acme]
+directory = "https://acme-v02.api.letsencrypt.org/directory"
+
+[daemon]
+stateDir = "{state}"
+
+[daemon.dns]
+authoritativeServers = ["127.0.0.1:{port}"]
+"""
+"""The dnsauto configuration; one ``[domain.*]`` table per zone follows it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    sizes: tuple[int, ...] = (100, 1000, 5000)
+    rounds: int = 3
+    warm_up: bool = True
+    """One untimed round of every tool at the smallest size first (bytecode, page cache)."""
+    octodns_max: int = 5000
+    """octoDNS runs up to this N (it is the slowest; a larger N is skipped and said so)."""
+    wait_max: int = 5000
+    """``dnsauto sync`` waiting for propagation runs up to this N."""
+    octodns_workers: int = 8
+    """octoDNS's ``max_workers``: plans this many zones at once (dnsauto syncs 8 at once)."""
+    cache: Path | None = None
+    """Where DKIM keys, octoDNS and bytecode are kept between runs (default: user cache)."""
+
+    @classmethod
+    def quick(cls) -> Settings:
+        return cls(sizes=(20,), rounds=1, warm_up=False)
+
+
+def run(quick: bool) -> list[Figure]:
+    return measure(Settings.quick() if quick else Settings())
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timed:
+    seconds: float
+    rss_kb: int | None
+    """Peak RSS of the tool's process and its children; None without GNU time."""
+    returncode: int
+    output: Path
+
+
+GNU_TIME = Path("/usr/bin/time")
+
+
+def cache_dir(settings: Settings) -> Path:
+    if settings.cache is not None:
+        path = settings.cache
+    elif os.environ.get("DNSAUTO_BENCH_CACHE"):
+        path = Path(os.environ["DNSAUTO_BENCH_CACHE"])
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = Path(base) / "dnsauto-bench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def tool_environment(cache: Path) -> dict[str, str]:
+    """The environment of the timed tools: bytecode written to and read from the cache.
+
+    An installed package has its bytecode compiled (pip does it at install); a checkout run
+    with ``PYTHONDONTWRITEBYTECODE`` would compile every module at every start instead.
+    """
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "VIRTUAL_ENV")
+    }
+    environment["PYTHONPYCACHEPREFIX"] = str(cache / "pycache")
+    return environment
+
+
+def timed(command: Sequence[str], environment: Mapping[str, str], output: Path) -> Timed:
+    """Run ``command`` to its end: wall time, peak RSS (with its children's), exit status.
+
+    The peak RSS comes from GNU time, which forks the tool: a process forked from this one
+    (tens of MB) would report at least this one's RSS, whatever it then runs.
+    """
+    usage = output.with_suffix(".rss")
+    usage.unlink(missing_ok=True)
+    wrapper = [str(GNU_TIME), "-q", "-f", "%M", "-o", str(usage)] if GNU_TIME.exists() else []
+    with output.open("wb") as out:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*wrapper, *command],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(environment),
+            cwd=ROOT,
+            check=False,
+        )
+        seconds = time.perf_counter() - started
+    rss: int | None = None
+    if wrapper:
+        lines = usage.read_text().split()
+        rss = int(lines[-1]) if lines and lines[-1].isdigit() else None
+    return Timed(seconds, rss, done.returncode, output)
+
+
+def _dnsauto() -> list[str]:
+    script = Path(sys.executable).parent / "dnsauto"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dnsauto"]
+
+
+# --- DKIM keys and the records --------------------------------------------------------------
+
+
+def config_text(
+    count: int, *, port: int, secret_file: Path, state: Path, domains: Sequence[int] | None = None
+) -> str:
+    text = CONFIG.format(port=port, secret_file=secret_file, state=state, algorithm=ALGORITHM)
+    indexes = range(count) if domains is None else domains
+    tables = [
+        f'[domain."z{i}.bench.test".dnsManagement]\n"@type" = "Automatic"\ndnsServerId = "bench"\n'
+        for i in indexes
+    ]
+    return text + "\n" + "\n".join(tables)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """DKIM keys of ``count`` domains, made once (a state directory to copy), and the records."""
+
+    state: Path
+    records: list[Record]
+    count: int
+
+
+def prepare_keys(cache: Path, count: int, environment: Mapping[str, str]) -> Keys:
+    """The cached keys of at least ``count`` domains, made (two processes at once) if missing.
+
+    The keys are made by ``dnsauto records``; the records of every domain come from
+    ``dnsauto records --format json`` and are what every tool publishes.
+    """
+    base = cache / "keys"
+    meta_path = base / "meta.json"
+    fingerprint = hashlib.sha256(f"{KEY_CACHE_VERSION}\n{CONFIG}".encode()).hexdigest()[:16]
+    meta: dict[str, Any] = {}
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        meta = {}
+    created = meta.get("created")
+    fresh = (
+        meta.get("fingerprint") == fingerprint
+        and isinstance(created, str)
+        and datetime.now(UTC) - datetime.fromisoformat(created) < KEY_MAX_AGE
+    )
+    if fresh and meta.get("count", 0) >= count:
+        records = json.loads((base / "records.json").read_text())
+        return Keys(base / "state", records, int(meta["count"]))
+    if not fresh:
+        shutil.rmtree(base, ignore_errors=True)
+        created = datetime.now(UTC).isoformat()
+    base.mkdir(parents=True, exist_ok=True)
+    state = base / "state"
+    secret = base / "unused.secret"
+    secret.write_text("AAAA\n")
+    # Two processes make the keys at once (RSA-2048 generation is most of the time).
+    halves = [range(0, count, 2), range(1, count, 2)]
+    processes = []
+    for index, half in enumerate(halves):
+        config = base / f"make-{index}.toml"
+        config.write_text(
+            config_text(count, port=53, secret_file=secret, state=state, domains=list(half))
+        )
+        processes.append(
+            subprocess.Popen(
+                [*_dnsauto(), "records", "--config", str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=dict(environment),
+                cwd=ROOT,
+            )
+        )
+    for process in processes:
+        _, errors = process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"dnsauto records failed: {errors.decode()[-2000:]}")
+    config = base / "all.toml"
+    config.write_text(config_text(count, port=53, secret_file=secret, state=state))
+    done = subprocess.run(
+        [*_dnsauto(), "records", "--config", str(config), "--format", "json"],
+        capture_output=True,
+        env=dict(environment),
+        cwd=ROOT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"dnsauto records failed: {done.stderr.decode()[-2000:]}")
+    (base / "records.json").write_bytes(done.stdout)
+    meta = {"fingerprint": fingerprint, "created": created, "count": count}
+    meta_path.write_text(json.dumps(meta))
+    return Keys(state, json.loads(done.stdout), count)
+
+
+# --- checking what a tool published ---------------------------------------------------------
+
+
+def _normalized(rdtype: int, rdata: dns.rdata.Rdata) -> str:
+    if rdtype == dns.rdatatype.TXT:
+        return b"".join(rdata.strings).decode()  # type: ignore[attr-defined]
+    return rdata.to_text()
+
+
+def published(server: ZoneServer, zone: str) -> dict[tuple[str, str], set[str]]:
+    """The zone's RRsets as served (TXT strings joined), without its SOA and NS."""
+    keyring = dns.tsigkeyring.from_text({server.key.name: server.key.secret})
+    transferred = dns.zone.from_xfr(
+        dns.query.xfr(
+            server.host,
+            zone,
+            port=server.port,
+            keyring=keyring,
+            keyalgorithm=dns.name.from_text(ALGORITHM),
+            relativize=False,
+            lifetime=30,
+        ),
+        relativize=False,
+    )
+    found: dict[tuple[str, str], set[str]] = {}
+    for name, rdataset in transferred.iterate_rdatasets():
+        if rdataset.rdtype in (dns.rdatatype.SOA, dns.rdatatype.NS):
+            continue
+        key = (name.to_text(), dns.rdatatype.to_text(rdataset.rdtype))
+        found[key] = {_normalized(rdataset.rdtype, r) for r in rdataset}
+    return found
+
+
+def desired(records: Sequence[Record]) -> dict[tuple[str, str], set[str]]:
+    wanted = {}
+    for record in records:
+        rdtype = dns.rdatatype.from_text(record["type"])
+        wanted[(record["name"], record["type"])] = {
+            _normalized(rdtype, dns.rdata.from_text(dns.rdataclass.IN, rdtype, v))
+            for v in record["values"]
+        }
+    return wanted
+
+
+def check_published(server: ZoneServer, grouped: Mapping[str, Sequence[Record]], tool: str) -> None:
+    """Raise unless the first, a middle and the last zone hold exactly the desired records."""
+    zones = list(grouped)
+    for zone in {zones[0], zones[len(zones) // 2], zones[-1]}:
+        if published(server, zone) != desired(grouped[zone]):
+            raise RuntimeError(f"{tool} did not publish the desired records of {zone}")
+
+
+# --- one size -------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    seconds: float
+    rss_kb: int | None
+    counters: Counters
+
+
+@dataclass
+class SizeResult:
+    count: int
+    rrsets: int
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+    resync: list[Sample] = field(default_factory=list)
+    resync_wait: list[Sample] = field(default_factory=list)
+    resync_changes: list[int] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def add(self, tool: str, sample: Sample) -> None:
+        self.samples.setdefault(tool, []).append(sample)
+
+
+class Bench:
+    """The tools, their inputs and the BIND they publish to, for one N."""
+
+    def __init__(
+        self,
+        server: ZoneServer,
+        keys: Keys,
+        work: Path,
+        environment: Mapping[str, str],
+        octodns: Path | None,
+        settings: Settings,
+    ) -> None:
+        self.server = server
+        self.work = work
+        self.environment = environment
+        self.keys = keys
+        self.octodns = octodns
+        self.settings = settings
+        count = server.count
+        everything = by_zone(keys.records, zone_names(keys.count))
+        self.grouped = {zone: everything[zone] for zone in server.zones}
+        self.rrsets = sum(len(r) for r in self.grouped.values())
+        secret_file = work / "tsig.secret"
+        secret_file.write_text(server.key.secret + "\n")
+        secret_file.chmod(0o600)
+        self.state = work / "state"
+        self.config = work / "config.toml"
+        self.config.write_text(
+            config_text(count, port=server.port, secret_file=secret_file, state=self.state)
+        )
+        key_file = server.key_file(work)
+        self.loop = write_nsupdate(work, self.grouped, server.host, server.port, key_file)
+        target = Target(server.host, server.port, server.key.name, server.key.secret, ALGORITHM)
+        self.raw = write_raw(work / "raw.json", self.grouped, target)
+        self.octodns_config = write_octodns(work, self.grouped, target, settings.octodns_workers)
+
+    def _run(self, tool: str, command: Sequence[str]) -> tuple[Timed, Counters]:
+        before = self.server.counters()
+        result = timed(command, self.environment, self.work / f"{tool}.out")
+        after = self.server.counters()
+        if result.returncode != 0:
+            tail = result.output.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{tool} exited {result.returncode}:\n{tail}")
+        return result, after - before
+
+    def _fresh_state(self) -> None:
+        shutil.rmtree(self.state, ignore_errors=True)
+        shutil.copytree(self.keys.state, self.state)
+
+    def _sync(self, tool: str, *, wait: bool) -> tuple[Timed, Counters, dict[str, Any]]:
+        command = [*_dnsauto(), "sync", "--config", str(self.config), "--json"]
+        result, counters = self._run(tool, command if wait else [*command, "--no-wait"])
+        document: dict[str, Any] = json.loads(result.output.read_text())
+        failed = [d for d in document["domains"] if d["error"]]
+        if failed:
+            raise RuntimeError(f"{tool}: {len(failed)} domains failed, e.g. {failed[0]}")
+        return result, counters, document
+
+    def publish(self, tool: str, result: SizeResult) -> None:
+        """Reset BIND, publish every zone with ``tool``, check, record the sample."""
+        self.server.reset()
+        if tool in ("dnsauto", "dnsauto_wait"):
+            self._fresh_state()
+            timed_run, counters, document = self._sync(tool, wait=tool == "dnsauto_wait")
+            changes = sum(d["changes"] for d in document["domains"])
+            if changes != self.rrsets:
+                raise RuntimeError(f"{tool} made {changes} changes, not {self.rrsets}")
+        elif tool == "nsupdate":
+            timed_run, counters = self._run(tool, ["bash", str(self.loop)])
+        elif tool == "raw":
+            command = [sys.executable, "-m", "bench._raw", str(self.raw)]
+            timed_run, counters = self._run(tool, command)
+        else:
+            assert self.octodns is not None
+            command = [str(self.octodns), "--config-file", str(self.octodns_config), "--doit"]
+            timed_run, counters = self._run(tool, command)
+        check_published(self.server, self.grouped, tool)
+        result.add(tool, Sample(timed_run.seconds, timed_run.rss_kb, counters))
+        if tool == "dnsauto":
+            self.resync(result)
+
+    def resync(self, result: SizeResult) -> None:
+        """The same sync again, nothing to change: with ``--no-wait``, then waiting."""
+        timed_run, counters, document = self._sync("resync", wait=False)
+        result.resync.append(Sample(timed_run.seconds, timed_run.rss_kb, counters))
+        result.resync_changes.append(sum(d["changes"] for d in document["domains"]))
+        if self.server.count <= self.settings.wait_max:
+            timed_run, counters, _ = self._sync("resync_wait", wait=True)
+            result.resync_wait.append(Sample(timed_run.seconds, timed_run.rss_kb, counters))
+
+
+@contextmanager
+def _bench(
+    count: int, keys: Keys, environment: Mapping[str, str], octodns: Path | None, s: Settings
+) -> Iterator[Bench]:
+    server = ZoneServer(count)
+    with tempfile.TemporaryDirectory(prefix="dnsauto-bench-bulk-") as work:
+        try:
+            server.start()
+            yield Bench(server, keys, Path(work), environment, octodns, s)
+        finally:
+            server.close()
+
+
+def _tools(count: int, settings: Settings, octodns: Path | None) -> list[str]:
+    tools = ["dnsauto", "nsupdate"]
+    if octodns is not None and count <= settings.octodns_max:
+        tools.append("octodns")
+    tools.append("raw")
+    if count <= settings.wait_max:
+        tools.append("dnsauto_wait")
+    return tools
+
+
+def measure_size(
+    count: int,
+    settings: Settings,
+    keys: Keys,
+    environment: Mapping[str, str],
+    octodns: Path | None,
+    progress: Callable[[str], None] = print,
+) -> SizeResult:
+    with _bench(count, keys, environment, octodns, settings) as bench:
+        result = SizeResult(count, bench.rrsets)
+        tools = _tools(count, settings, octodns)
+        for round_index in range(settings.rounds):
+            for tool in tools:
+                bench.publish(tool, result)
+            line = ", ".join(f"{t} {result.samples[t][-1].seconds:.2f}s" for t in tools)
+            progress(f"   N={count} round {round_index + 1}/{settings.rounds}: {line}")
+    return result
+
+
+def warm_up(
+    keys: Keys, environment: Mapping[str, str], octodns: Path | None, settings: Settings
+) -> None:
+    """One untimed run of every tool: bytecode compiled, files cached."""
+    count = min(settings.sizes)
+    once = Settings(sizes=(count,), rounds=1, wait_max=count, octodns_max=count)
+    with _bench(count, keys, environment, octodns, once) as bench:
+        scratch = SizeResult(count, bench.rrsets)
+        for tool in _tools(count, once, octodns):
+            bench.publish(tool, scratch)
+
+
+# --- figures --------------------------------------------------------------------------------
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def size_figures(result: SizeResult, settings: Settings) -> list[Figure]:
+    n = result.count
+    key = f"bulk_publish.n{n}"
+    at_target = n == 1000
+    samples = result.samples
+    figures: list[Figure] = [
+        Figure(f"{key}.rrsets", result.rrsets, "", f"RRsets published ({n} zones)"),
+    ]
+    meanings = {
+        "dnsauto": "dnsauto sync --no-wait (one process)",
+        "nsupdate": "shell loop, one nsupdate per zone",
+        "octodns": "octodns-sync --doit into Rfc2136Provider",
+        "raw": "raw dnspython client, same UPDATEs, no planning",
+        "dnsauto_wait": "dnsauto sync, waiting until BIND serves every RRset",
+    }
+    for tool in TOOLS:
+        runs = samples.get(tool, [])
+        if not runs:
+            why = result.skipped.get(tool, "not run")
+            figures.append(Figure(f"{key}.{tool}_s", None, "s", f"{meanings[tool]}: {why}"))
+            continue
+        figures += [
+            Figure(
+                f"{key}.{tool}_s",
+                _round(_median([r.seconds for r in runs])),
+                "s",
+                f"{meanings[tool]}, median of {len(runs)}",
+            ),
+            Figure(
+                f"{key}.{tool}_rss_mb",
+                _round(_median([r.rss_kb / 1024 for r in runs if r.rss_kb is not None]), 1),
+                "MB",
+                "peak RSS",
+            ),
+        ]
+    dnsauto = samples.get("dnsauto", [])
+    if dnsauto:
+        figures += [
+            Figure(
+                f"{key}.dnsauto_ms_per_zone",
+                _round(_median([r.seconds for r in dnsauto]) * 1000 / n, 2),  # type: ignore[operator]
+                "ms",
+                "dnsauto time per zone",
+            ),
+            Figure(
+                f"{key}.dnsauto_messages_per_zone",
+                _round(dnsauto[-1].counters.requests / n, 2),
+                "",
+                "DNS messages BIND received from dnsauto, per zone",
+            ),
+        ]
+
+    def ratio(peer: str, invert: bool) -> float | None:
+        pairs = list(zip(samples.get("dnsauto", []), samples.get(peer, []), strict=False))
+        if not pairs:
+            return None
+        values = [(d.seconds / p.seconds) if invert else (p.seconds / d.seconds) for d, p in pairs]
+        return _round(statistics.median(values), 2)
+
+    for peer, name, target, meaning in (
+        ("nsupdate", "speedup_vs_nsupdate", 3.0, "nsupdate loop time / dnsauto time"),
+        ("octodns", "speedup_vs_octodns", 10.0, "octoDNS time / dnsauto time"),
+    ):
+        value = ratio(peer, invert=False)
+        figures.append(
+            Figure(
+                f"{key}.{name}",
+                value,
+                "x",
+                f"{meaning}, median of per-round ratios",
+                f">= {target:g}" if at_target else "",
+                (value is not None and value >= target) if at_target else None,
+            )
+        )
+    slowdown = ratio("raw", invert=True)
+    figures.append(
+        Figure(
+            f"{key}.slowdown_vs_raw",
+            slowdown,
+            "x",
+            "dnsauto time / raw client time, median of per-round ratios",
+            "<= 1.5" if at_target else "",
+            (slowdown is not None and slowdown <= 1.5) if at_target else None,
+        )
+    )
+    return figures + resync_figures(result)
+
+
+def resync_figures(result: SizeResult) -> list[Figure]:
+    n = result.count
+    key = f"resync.n{n}"
+    if not result.resync:
+        return []
+    last = result.resync[-1].counters
+    writes = max(max(s.counters.updates for s in result.resync), max(result.resync_changes))
+    per_rrset = round(max(s.counters.queries for s in result.resync) / result.rrsets, 3)
+    transfers = round(last.transfers / n, 2)
+    figures = [
+        Figure(
+            f"{key}.seconds",
+            _round(_median([s.seconds for s in result.resync])),
+            "s",
+            f"unchanged re-sync of {n} zones, --no-wait, median of {len(result.resync)}",
+        ),
+        Figure(f"{key}.messages", last.requests, "", "DNS messages BIND received"),
+        Figure(
+            f"{key}.writes",
+            writes,
+            "",
+            "UPDATE messages received (and changes reported), worst run",
+            "== 0",
+            writes == 0,
+        ),
+        Figure(
+            f"{key}.queries_per_rrset",
+            per_rrset,
+            "",
+            f"queries (SOA + AXFR) per (zone, name, type), {result.rrsets} RRsets",
+            "<= 1",
+            per_rrset <= 1,
+        ),
+        Figure(f"{key}.transfers_per_zone", transfers, "", "AXFRs per zone"),
+    ]
+    if result.resync_wait:
+        wait_last = result.resync_wait[-1].counters
+        figures += [
+            Figure(
+                f"{key}.wait_s",
+                _round(_median([s.seconds for s in result.resync_wait])),
+                "s",
+                "the same re-sync, waiting until every RRset is proven served",
+            ),
+            Figure(
+                f"{key}.wait_queries_per_rrset",
+                round(wait_last.queries / result.rrsets, 3),
+                "",
+                "queries per RRset when waiting (plan + one proof question each)",
+            ),
+            Figure(
+                f"{key}.wait_writes",
+                max(s.counters.updates for s in result.resync_wait),
+                "",
+                "UPDATE messages received when waiting",
+                "== 0",
+                all(s.counters.updates == 0 for s in result.resync_wait),
+            ),
+        ]
+    return figures
+
+
+def scaling_figures(results: Mapping[int, SizeResult]) -> list[Figure]:
+    measured = sorted(n for n, r in results.items() if r.samples.get("dnsauto"))
+    if len(measured) < 2:
+        return []
+    small, large = measured[0], measured[-1]
+
+    def per_zone(n: int) -> float:
+        return statistics.median(s.seconds for s in results[n].samples["dnsauto"]) / n
+
+    value = round(per_zone(large) / per_zone(small), 2)
+    met = value <= 1.3
+    return [
+        Figure(
+            f"scaling.per_zone_ratio_{large}_vs_{small}",
+            value,
+            "x",
+            f"dnsauto time per zone at {large} / at {small}",
+            "<= 1.3",
+            met,
+        )
+    ]
+
+
+def measure(settings: Settings, progress: Callable[[str], None] = print) -> list[Figure]:
+    cache = cache_dir(settings)
+    environment = tool_environment(cache)
+    started = time.monotonic()
+    keys = prepare_keys(cache, max(settings.sizes), environment)
+    progress(f"   DKIM keys of {keys.count} domains ready ({time.monotonic() - started:.0f}s)")
+    octodns: Path | None = None
+    octodns_missing = ""
+    try:
+        octodns = ensure_octodns(cache)
+    except RuntimeError as exc:
+        octodns_missing = str(exc)
+        progress(f"   octoDNS skipped: {exc}")
+    if settings.warm_up:
+        warm_up(keys, environment, octodns, settings)
+    results: dict[int, SizeResult] = {}
+    figures: list[Figure] = []
+    for count in settings.sizes:
+        result = measure_size(count, settings, keys, environment, octodns, progress)
+        if octodns is None:
+            result.skipped["octodns"] = f"skipped, {octodns_missing}"
+        elif count > settings.octodns_max:
+            result.skipped["octodns"] = f"skipped above N={settings.octodns_max} (too slow)"
+        results[count] = result
+        figures += size_figures(result, settings)
+    figures += scaling_figures(results)
+    progress(f"   ({', '.join(OCTODNS_PACKAGES)}; {time.monotonic() - started:.0f}s in all)")
+    return figures

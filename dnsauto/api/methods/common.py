@@ -1,0 +1,474 @@
+"""What every method shares: the call context, argument checks, /get, /set and /query."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from dnsauto.api.auth import Client
+from dnsauto.api.objects import Kind, SetFailure, Workspace, config_document, object_views
+from dnsauto.api.protocol import ACCOUNT_ID, MethodError
+from dnsauto.api.tasks import TaskTracker
+from dnsauto.config.daemon import ApiPermission, ApiSettings
+from dnsauto.config.model import Config
+from dnsauto.errors import DnsautoError
+from dnsauto.provider import Registry
+from dnsauto.state import StateStore
+
+__all__ = [
+    "ApiHost",
+    "Context",
+    "Handler",
+    "States",
+    "check_arguments",
+    "require",
+    "standard_get",
+    "standard_query",
+    "standard_set",
+]
+
+log = logging.getLogger(__name__)
+
+
+class ApiHost(Protocol):
+    """What the API needs of the daemon (:class:`dnsauto.daemon.Daemon`; tests give a fake)."""
+
+    config: Config
+    """The effective configuration the daemon runs on."""
+
+    @property
+    def registry(self) -> Registry: ...
+
+    def replace_config(self, config: Config, reason: str) -> str | None:
+        """Run on ``config`` from now on; the run id of the syncs it asked for, if any."""
+        ...
+
+    def trigger(self, domains: Iterable[str] | None = None, reason: str = "trigger") -> str: ...
+
+    def waiting(self) -> dict[str, str]:
+        """The domains with a run waiting, with its run id."""
+        ...
+
+    def syncing(self) -> dict[str, str]: ...
+
+
+class States:
+    """State strings (RFC 8620 §1.6.2) and the views of the objects, per configuration.
+
+    A state is a keyed hash of the objects' content (secrets included, so a changed secret is
+    a new state); the key is random per process, so the hash says nothing about a secret.
+    """
+
+    def __init__(self) -> None:
+        self._key = os.urandom(32)
+        self._states: dict[Kind, tuple[Config, str]] = {}
+        self._views: dict[Kind, tuple[Config, dict[str, dict[str, Any]]]] = {}
+
+    def state(self, config: Config, kind: Kind) -> str:
+        hit = self._states.get(kind)
+        if hit is not None and hit[0] is config:
+            return hit[1]
+        document = config_document(config)
+        if kind is Kind.BOOTSTRAP:
+            content: Any = document["bootstrap"]
+        elif kind is Kind.DNS_SERVER:
+            content = document["dnsServer"]
+        else:
+            content = [document["domain"], config.bootstrap_domain().model_dump(mode="json")]
+            content.append(document["bootstrap"]["defaultDomain"])
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        state = self.digest(text)
+        self._states[kind] = (config, state)
+        return state
+
+    def digest(self, text: str) -> str:
+        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def views(self, config: Config, kind: Kind) -> dict[str, dict[str, Any]]:
+        hit = self._views.get(kind)
+        if hit is not None and hit[0] is config:
+            return hit[1]
+        views = object_views(config, kind)
+        self._views[kind] = (config, views)
+        return views
+
+
+@dataclass
+class Context:
+    """One request's view of the server."""
+
+    host: ApiHost
+    store: StateStore
+    tasks: TaskTracker
+    states: States
+    settings: ApiSettings
+    client: Client
+    created_ids: dict[str, str] = field(default_factory=dict)
+    """Creation id -> id, for ``#creationId`` references (the request's ``createdIds`` too)."""
+
+    def resolve_id(self, value: str) -> str:
+        if value.startswith("#"):
+            return self.created_ids.get(value[1:], value)
+        return value
+
+
+Handler = Callable[[dict[str, Any], Context], dict[str, Any]]
+
+
+# --- argument checks ----------------------------------------------------------------------------
+
+
+def require(ctx: Context, *permissions: ApiPermission) -> None:
+    missing = [p.value for p in permissions if not ctx.client.may(p)]
+    if missing:
+        raise MethodError(
+            "forbidden", f"the API key {ctx.client.name!r} lacks {', '.join(missing)}"
+        )
+
+
+def check_arguments(arguments: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    """Unknown arguments and a foreign ``accountId`` are errors."""
+    unknown = sorted(set(arguments) - {"accountId", *allowed})
+    if unknown:
+        raise MethodError("invalidArguments", f"unknown arguments: {', '.join(unknown)}")
+    account = arguments.get("accountId")
+    if account is not None and account != ACCOUNT_ID:
+        if not isinstance(account, str):
+            raise MethodError("invalidArguments", "accountId must be a string")
+        raise MethodError("accountNotFound", f"no account {account!r}; the account is 'dnsauto'")
+
+
+def _string_list(arguments: Mapping[str, Any], name: str) -> list[str] | None:
+    value = arguments.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise MethodError("invalidArguments", f"{name} must be an array of strings or null")
+    return list(value)
+
+
+def _string_map(arguments: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = arguments.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MethodError("invalidArguments", f"{name} must be an object or null")
+    return value
+
+
+def _integer(arguments: Mapping[str, Any], name: str, default: int | None) -> int | None:
+    value = arguments.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MethodError("invalidArguments", f"{name} must be an integer")
+    return value
+
+
+# --- /get ---------------------------------------------------------------------------------------
+
+
+def standard_get(
+    arguments: dict[str, Any],
+    ctx: Context,
+    *,
+    views: Mapping[str, dict[str, Any]],
+    state: str,
+    properties: set[str],
+) -> dict[str, Any]:
+    """Foo/get (RFC 8620 §5.1) over ``views`` (id -> the object as shown)."""
+    check_arguments(arguments, ("ids", "properties"))
+    ids = _string_list(arguments, "ids")
+    wanted = _string_list(arguments, "properties")
+    if wanted is not None:
+        unknown = sorted(set(wanted) - properties)
+        if unknown:
+            raise MethodError("invalidArguments", f"unknown properties: {', '.join(unknown)}")
+    if ids is None:
+        ids = list(views)
+    elif len(ids) > ctx.settings.max_objects:
+        raise MethodError(
+            "requestTooLarge", f"{len(ids)} ids; at most {ctx.settings.max_objects} per call"
+        )
+    found, not_found = [], []
+    for asked in dict.fromkeys(ids):
+        view = views.get(ctx.resolve_id(asked))
+        if view is None:
+            not_found.append(asked)
+        elif wanted is None:
+            found.append(view)
+        else:
+            found.append({k: v for k, v in view.items() if k == "id" or k in wanted})
+    return {"accountId": ACCOUNT_ID, "state": state, "list": found, "notFound": not_found}
+
+
+# --- /set ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class SetOperations:
+    """How one object type's /set changes a :class:`Workspace` (None: never allowed)."""
+
+    kind: Kind
+    create: Callable[[Workspace, dict[str, Any]], str] | None
+    update: Callable[[Workspace, str, dict[str, Any]], None]
+    destroy: Callable[[Workspace, str], None] | None
+    create_permission: ApiPermission | None
+    update_permission: ApiPermission
+    destroy_permission: ApiPermission | None
+    refuse: str = ""
+    """Why create and destroy are refused, when they are (``forbidden`` SetErrors)."""
+    prepare: Callable[[Context, dict[str, Any]], dict[str, Any]] = lambda ctx, value: value
+    """Rewrites an object or patch before use (creation-id references)."""
+
+
+def standard_set(
+    arguments: dict[str, Any],
+    ctx: Context,
+    operations: SetOperations,
+    *,
+    after: Callable[[Context, Workspace], str | None],
+) -> dict[str, Any]:
+    """Foo/set (RFC 8620 §5.3): creates, then updates, then destroys, each on its own; the
+    configuration that results is handed to the daemon by ``after``, which returns the id of
+    the run it asked for (the ``runId`` extension)."""
+    check_arguments(arguments, ("ifInState", "create", "update", "destroy"))
+    create = _string_map(arguments, "create")
+    update = _string_map(arguments, "update")
+    destroy = _string_list(arguments, "destroy") or []
+    needed = [operations.update_permission] if update else []
+    if create and operations.create_permission is not None:
+        needed.append(operations.create_permission)
+    if destroy and operations.destroy_permission is not None:
+        needed.append(operations.destroy_permission)
+    require(ctx, *needed)
+    total = len(create) + len(update) + len(destroy)
+    if total > ctx.settings.max_objects:
+        raise MethodError(
+            "requestTooLarge", f"{total} changes; at most {ctx.settings.max_objects} per call"
+        )
+    kind = operations.kind
+    old_state = ctx.states.state(ctx.host.config, kind)
+    if_in_state = arguments.get("ifInState")
+    if if_in_state is not None:
+        if not isinstance(if_in_state, str):
+            raise MethodError("invalidArguments", "ifInState must be a string or null")
+        if if_in_state != old_state:
+            raise MethodError("stateMismatch", f"the state is {old_state}, not {if_in_state}")
+    workspace = Workspace(ctx.host.config, ctx.store, ctx.host.registry)
+    created: dict[str, Any] = {}
+    not_created: dict[str, Any] = {}
+    updated: dict[str, Any] = {}
+    not_updated: dict[str, Any] = {}
+    destroyed: list[str] = []
+    not_destroyed: dict[str, Any] = {}
+    run_id = None
+    try:
+        for creation_id, value in create.items():
+            try:
+                if operations.create is None:
+                    raise SetFailure("forbidden", operations.refuse)
+                if not isinstance(value, dict):
+                    raise SetFailure("invalidProperties", "the object must be a JSON object")
+                object_id = operations.create(workspace, operations.prepare(ctx, value))
+            except SetFailure as failure:
+                not_created[creation_id] = failure.error()
+                continue
+            ctx.created_ids[creation_id] = object_id
+            view = object_views(workspace.config, kind)[object_id]
+            created[creation_id] = {k: v for k, v in view.items() if k == "id" or k not in value}
+        for asked, patch in update.items():
+            object_id = ctx.resolve_id(asked)
+            try:
+                if not isinstance(patch, dict):
+                    raise SetFailure("invalidPatch", "the patch must be a JSON object")
+                operations.update(workspace, object_id, operations.prepare(ctx, patch))
+            except SetFailure as failure:
+                not_updated[asked] = failure.error()
+                continue
+            updated[object_id] = None
+        for asked in destroy:
+            object_id = ctx.resolve_id(asked)
+            try:
+                if operations.destroy is None:
+                    raise SetFailure("forbidden", operations.refuse)
+                operations.destroy(workspace, object_id)
+            except SetFailure as failure:
+                not_destroyed[asked] = failure.error()
+                continue
+            destroyed.append(object_id)
+    finally:
+        if workspace.changed or (updated and kind is Kind.BOOTSTRAP):
+            run_id = after(ctx, workspace)
+    response: dict[str, Any] = {
+        "accountId": ACCOUNT_ID,
+        "oldState": old_state,
+        "newState": ctx.states.state(ctx.host.config, kind),
+        "created": created or None,
+        "updated": updated or None,
+        "destroyed": destroyed or None,
+        "notCreated": not_created or None,
+        "notUpdated": not_updated or None,
+        "notDestroyed": not_destroyed or None,
+    }
+    if run_id is not None:
+        response["runId"] = run_id
+    return response
+
+
+def hand_over(
+    ctx: Context, workspace: Workspace, reason: str, also: Iterable[str] = ()
+) -> str | None:
+    """Give the daemon the changed configuration and ask for runs of the domains it affects
+    (and of ``also``); the run id, noted for ``x:Task/get``."""
+    host = ctx.host
+    run_id = None
+    if workspace.config is not host.config:
+        run_id = host.replace_config(workspace.config, reason)
+    also = [name for name in also if name in host.config.domains]
+    if also:
+        try:
+            run_id = host.trigger(also, reason)
+        except DnsautoError as exc:
+            log.warning("no run asked for: %s", exc.message)
+    if run_id is not None:
+        domains = [name for name, waiting in host.waiting().items() if waiting == run_id]
+        ctx.tasks.requested(run_id, domains, reason)
+    return run_id
+
+
+# --- /query -------------------------------------------------------------------------------------
+
+Condition = Callable[[str, Any, dict[str, Any]], bool]
+"""(filter property, its value, the object's view) -> whether the object matches."""
+
+
+def standard_query(
+    arguments: dict[str, Any],
+    ctx: Context,
+    *,
+    views: Mapping[str, dict[str, Any]],
+    state: str,
+    conditions: Mapping[str, Condition],
+    sort_properties: set[str],
+) -> dict[str, Any]:
+    """Foo/query (RFC 8620 §5.5) over ``views``, with the filter properties of ``conditions``."""
+    check_arguments(
+        arguments,
+        ("filter", "sort", "position", "anchor", "anchorOffset", "limit", "calculateTotal"),
+    )
+    criteria = arguments.get("filter")
+    if criteria is not None:
+        _check_filter(criteria, conditions)
+    ids = [
+        object_id
+        for object_id, view in views.items()
+        if criteria is None or _matches(criteria, view, conditions)
+    ]
+    ids = _sorted(ids, views, arguments.get("sort"), sort_properties)
+    position = _integer(arguments, "position", 0) or 0
+    offset = _integer(arguments, "anchorOffset", 0) or 0
+    limit = _integer(arguments, "limit", None)
+    if limit is not None and limit < 0:
+        raise MethodError("invalidArguments", "limit must not be negative")
+    anchor = arguments.get("anchor")
+    if anchor is not None and not isinstance(anchor, str):
+        raise MethodError("invalidArguments", "anchor must be a string or null")
+    if not isinstance(arguments.get("calculateTotal", False), bool):
+        raise MethodError("invalidArguments", "calculateTotal must be true or false")
+    total = len(ids)
+    if anchor is not None:
+        anchor = ctx.resolve_id(anchor)
+        if anchor not in ids:
+            raise MethodError("anchorNotFound", f"{anchor!r} is not in the results")
+        start = max(0, ids.index(anchor) + offset)
+    else:
+        start = max(0, total + position) if position < 0 else position
+    end = total if limit is None else start + limit
+    return {
+        "accountId": ACCOUNT_ID,
+        "queryState": state,
+        "canCalculateChanges": False,
+        "position": min(start, total),
+        "ids": ids[start:end],
+        "total": total,
+    }
+
+
+def _check_filter(node: Any, conditions: Mapping[str, Condition], depth: int = 0) -> None:
+    if not isinstance(node, dict):
+        raise MethodError("invalidArguments", "a filter is an object")
+    if depth > 16:
+        raise MethodError("unsupportedFilter", "the filter is nested too deeply")
+    if "operator" in node:
+        if set(node) != {"operator", "conditions"} or node["operator"] not in {"AND", "OR", "NOT"}:
+            raise MethodError(
+                "invalidArguments", "a FilterOperator is {operator: AND|OR|NOT, conditions}"
+            )
+        if not isinstance(node["conditions"], list):
+            raise MethodError("invalidArguments", "FilterOperator conditions must be an array")
+        for child in node["conditions"]:
+            _check_filter(child, conditions, depth + 1)
+        return
+    unknown = sorted(set(node) - set(conditions))
+    if unknown:
+        raise MethodError(
+            "unsupportedFilter",
+            f"cannot filter on {', '.join(unknown)} (supported: {', '.join(sorted(conditions))})",
+        )
+    for name, value in node.items():
+        if value is not None and not isinstance(value, str):
+            raise MethodError("invalidArguments", f"filter {name} must be a string or null")
+
+
+def _matches(
+    node: dict[str, Any], view: dict[str, Any], conditions: Mapping[str, Condition]
+) -> bool:
+    operator = node.get("operator")
+    if operator is not None:
+        results = [_matches(child, view, conditions) for child in node["conditions"]]
+        if operator == "AND":
+            return all(results)
+        if operator == "OR":
+            return any(results)
+        return not any(results)
+    return all(conditions[name](name, value, view) for name, value in node.items())
+
+
+def _sorted(
+    ids: list[str], views: Mapping[str, dict[str, Any]], sort: Any, allowed: set[str]
+) -> list[str]:
+    if sort is None:
+        return sorted(ids)
+    if not isinstance(sort, list):
+        raise MethodError("invalidArguments", "sort must be an array of Comparators")
+    comparators = []
+    for comparator in sort:
+        if not isinstance(comparator, dict) or not isinstance(comparator.get("property"), str):
+            raise MethodError("invalidArguments", "a Comparator has a property")
+        if set(comparator) - {"property", "isAscending", "collation"}:
+            raise MethodError(
+                "invalidArguments", "a Comparator has property, isAscending, collation"
+            )
+        if comparator["property"] not in allowed:
+            supported = ", ".join(sorted(allowed))
+            raise MethodError(
+                "unsupportedSort",
+                f"cannot sort on {comparator['property']!r} (supported: {supported})",
+            )
+        ascending = comparator.get("isAscending", True)
+        if not isinstance(ascending, bool):
+            raise MethodError("invalidArguments", "isAscending must be true or false")
+        if comparator.get("collation") is not None:
+            raise MethodError("unsupportedSort", "no collations are supported")
+        comparators.append((comparator["property"], ascending))
+    result = sorted(ids)
+    for name, ascending in reversed(comparators):
+        result.sort(key=lambda i: str(views[i].get(name) or ""), reverse=not ascending)
+    return result

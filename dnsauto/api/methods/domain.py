@@ -1,0 +1,98 @@
+"""``x:Domain/get|set|query``: the mail domains, id = the domain name.
+
+The Bootstrap's default domain is listed as the Bootstrap implies it (or as configured); it
+cannot be destroyed. ``dnsManagement/dnsServerId`` may be a ``#creationId`` of a DnsServer
+created earlier in the same request.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from dnsauto.api.methods.common import (
+    Context,
+    SetOperations,
+    hand_over,
+    require,
+    standard_get,
+    standard_query,
+    standard_set,
+)
+from dnsauto.api.objects import Kind, Workspace
+from dnsauto.config.daemon import ApiPermission as P
+from dnsauto.config.domain import Domain
+
+__all__ = ["get", "properties", "query", "set_"]
+
+SERVER_REFERENCE = "dnsServerId"
+
+
+def properties(ctx: Context) -> set[str]:
+    return {"id", "name", *(info.alias or name for name, info in Domain.model_fields.items())}
+
+
+def get(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    require(ctx, P.DOMAIN_GET)
+    config = ctx.host.config
+    return standard_get(
+        arguments,
+        ctx,
+        views=ctx.states.views(config, Kind.DOMAIN),
+        state=ctx.states.state(config, Kind.DOMAIN),
+        properties=properties(ctx),
+    )
+
+
+def _prepare(ctx: Context, value: dict[str, Any]) -> dict[str, Any]:
+    """Resolve ``#creationId`` references to DnsServers in an object or a patch."""
+    value = copy.deepcopy(value)
+    path = f"dnsManagement/{SERVER_REFERENCE}"
+    if isinstance(value.get(path), str):
+        value[path] = ctx.resolve_id(value[path])
+    dns = value.get("dnsManagement")
+    if isinstance(dns, dict) and isinstance(dns.get(SERVER_REFERENCE), str):
+        dns[SERVER_REFERENCE] = ctx.resolve_id(dns[SERVER_REFERENCE])
+    return value
+
+
+def _after(ctx: Context, workspace: Workspace) -> str | None:
+    return hand_over(ctx, workspace, f"api: x:Domain/set by {ctx.client.name}")
+
+
+OPERATIONS = SetOperations(
+    kind=Kind.DOMAIN,
+    create=Workspace.create_domain,
+    update=Workspace.update_domain,
+    destroy=Workspace.destroy_domain,
+    create_permission=P.DOMAIN_CREATE,
+    update_permission=P.DOMAIN_UPDATE,
+    destroy_permission=P.DOMAIN_DESTROY,
+    prepare=_prepare,
+)
+
+
+def set_(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    return standard_set(arguments, ctx, OPERATIONS, after=_after)
+
+
+def _name(_name: str, value: Any, view: dict[str, Any]) -> bool:
+    return value is None or str(value).lower() in view["name"]
+
+
+def _server(_name: str, value: Any, view: dict[str, Any]) -> bool:
+    dns = view.get("dnsManagement") or {}
+    return bool(dns.get(SERVER_REFERENCE) == value)
+
+
+def query(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    require(ctx, P.DOMAIN_QUERY)
+    config = ctx.host.config
+    return standard_query(
+        arguments,
+        ctx,
+        views=ctx.states.views(config, Kind.DOMAIN),
+        state=ctx.states.state(config, Kind.DOMAIN),
+        conditions={"name": _name, SERVER_REFERENCE: _server},
+        sort_properties={"id", "name"},
+    )

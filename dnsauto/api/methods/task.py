@@ -1,0 +1,45 @@
+"""``x:Task/get``: the daemon's runs (id = run id), waiting, running or finished."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dnsauto.api.methods.common import Context, check_arguments, require
+from dnsauto.api.protocol import ACCOUNT_ID, MethodError
+from dnsauto.config.daemon import ApiPermission as P
+
+__all__ = ["PROPERTIES", "get"]
+
+PROPERTIES = {"id", "@type", "status", "reasons", "domains"}
+
+
+def get(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    require(ctx, P.TASK_GET)
+    check_arguments(arguments, ("ids", "properties"))
+    ids = arguments.get("ids")
+    wanted = arguments.get("properties")
+    for name, value in (("ids", ids), ("properties", wanted)):
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            raise MethodError("invalidArguments", f"{name} must be an array of strings or null")
+    if wanted is not None and set(wanted) - PROPERTIES:
+        unknown = ", ".join(sorted(set(wanted) - PROPERTIES))
+        raise MethodError("invalidArguments", f"unknown properties: {unknown}")
+    waiting, syncing = ctx.host.waiting(), ctx.host.syncing()
+    if ids is None:
+        ids = ctx.tasks.ids(waiting, syncing)
+    elif len(ids) > ctx.settings.max_objects:
+        raise MethodError("requestTooLarge", f"at most {ctx.settings.max_objects} ids")
+    last_results = ctx.store.last_results()
+    found, not_found = [], []
+    for run_id in dict.fromkeys(ids):
+        view = ctx.tasks.view(run_id, waiting=waiting, syncing=syncing, last_results=last_results)
+        if view is None:
+            not_found.append(run_id)
+        elif wanted is None:
+            found.append(view)
+        else:
+            found.append({k: v for k, v in view.items() if k == "id" or k in wanted})
+    state = ctx.states.digest(repr((sorted(waiting.items()), sorted(syncing.items()), found)))
+    return {"accountId": ACCOUNT_ID, "state": state, "list": found, "notFound": not_found}

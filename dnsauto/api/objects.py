@@ -1,0 +1,459 @@
+"""The effective configuration: the configuration file, overridden by objects set over the API.
+
+The file is the base. Every object created, updated or destroyed over the API is kept in the
+state store's ``objects`` table (kind ``Bootstrap``, ``DnsServer`` or ``Domain``; the object as
+the API last wrote it, secrets included, in the 0600 database) and **wins over the file, object
+by object**: an object written over the API is used as written whatever the file says about it
+later, and one destroyed over the API is a tombstone that hides the file's object of that id.
+Objects the API never touched follow the file. :func:`effective_config` does the merge for
+``dnsauto run`` (at start and on SIGHUP) and for ``dnsauto config check``, which also names the
+overridden objects (:func:`describe_overrides`).
+
+Every change is validated the way the file is: the whole configuration document, with the
+changed object in place, goes through the same pydantic model, then through
+:func:`~dnsauto.config.model.check_references`, and the object's secrets must resolve. What
+fails becomes a SetError naming the properties (``invalidProperties``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import secrets as random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from dnsauto.config.domain import AutomaticDns
+from dnsauto.config.loader import (
+    error_locations,
+    load_config_file,
+    problems_from_validation_error,
+    resolve_secrets,
+)
+from dnsauto.config.model import Config, check_references
+from dnsauto.config.types import REDACTED, iter_secrets
+from dnsauto.errors import ConfigError, ConfigProblem, DnsautoError, SecretError
+from dnsauto.provider import Registry, load_registry
+from dnsauto.records.names import check_hostname
+from dnsauto.state import StateStore
+
+__all__ = [
+    "SINGLETON",
+    "Kind",
+    "SetFailure",
+    "Workspace",
+    "config_document",
+    "describe_overrides",
+    "effective_config",
+    "load_effective",
+    "object_views",
+]
+
+SINGLETON = "singleton"
+REVEAL = {"reveal_secrets": True}
+TOMBSTONE = "@destroyed"
+API_ID_PREFIX = "ds-"
+
+
+class Kind(StrEnum):
+    """The object types the API writes (the ``kind`` column of the store's ``objects``)."""
+
+    BOOTSTRAP = "Bootstrap"
+    DNS_SERVER = "DnsServer"
+    DOMAIN = "Domain"
+
+
+_SECTION = {Kind.DNS_SERVER: "dnsServer", Kind.DOMAIN: "domain"}
+
+
+def config_document(config: Config) -> dict[str, Any]:
+    """The configuration as a JSON document that validates back to it, secrets included.
+
+    Only for building a changed configuration; never send or log it.
+    """
+    return config.model_dump(mode="json", context=REVEAL)
+
+
+def _reveal(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", context=REVEAL)
+
+
+# --- the merge ----------------------------------------------------------------------------------
+
+
+def stored_overrides(store: StateStore) -> dict[Kind, dict[str, dict[str, Any] | None]]:
+    """The objects set over the API, by kind and id; None for a tombstone."""
+    return {
+        kind: {
+            object_id: None if document.get(TOMBSTONE) is True else document
+            for object_id, document in store.objects(kind.value).items()
+        }
+        for kind in Kind
+    }
+
+
+def _merge(
+    document: dict[str, Any], overrides: Mapping[Kind, Mapping[str, dict[str, Any] | None]]
+) -> dict[str, Any]:
+    bootstrap = overrides.get(Kind.BOOTSTRAP, {}).get(SINGLETON)
+    if bootstrap is not None:
+        document["bootstrap"] = copy.deepcopy(bootstrap)
+    for kind, section in _SECTION.items():
+        objects = document.setdefault(section, {})
+        for object_id, value in overrides.get(kind, {}).items():
+            if value is None:
+                objects.pop(object_id, None)
+            else:
+                objects[object_id] = copy.deepcopy(value)
+    return document
+
+
+def effective_config(
+    config: Config, store: StateStore | None, *, registry: Registry | None = None
+) -> Config:
+    """``config`` (the file's) with the objects set over the API in ``store`` winning.
+
+    Raises :class:`ConfigError` when the merged configuration is not valid (an object of the
+    API refers to a DnsServer the file no longer has, say); the problems name the paths.
+    """
+    if store is None:
+        return config
+    overrides = stored_overrides(store)
+    if not any(overrides.values()):
+        return config
+    document = _merge(config_document(config), overrides)
+    source = f"{store.path} (objects set over the API)"
+    try:
+        merged = type(config).model_validate(document)
+    except ValidationError as exc:
+        registry = registry if registry is not None else load_registry()
+        raise ConfigError(problems_from_validation_error(exc, document, registry, source)) from None
+    problems = [ConfigProblem(p.path, p.message, source) for p in check_references(merged)]
+    if problems:
+        raise ConfigError(problems)
+    return merged
+
+
+def describe_overrides(store: StateStore) -> list[str]:
+    """One line per object the API overrides: ``dnsServer.primary: destroyed over the API``."""
+    lines = []
+    for kind, objects in stored_overrides(store).items():
+        for object_id, value in sorted(objects.items()):
+            path = "bootstrap" if kind is Kind.BOOTSTRAP else f"{_SECTION[kind]}.{object_id}"
+            lines.append(f"{path}: {'destroyed' if value is None else 'set'} over the API")
+    return lines
+
+
+def load_effective(path: str | os.PathLike[str], registry: Registry) -> Config:
+    """What ``dnsauto run`` runs on: the file, the API's objects, every secret readable."""
+    config = load_config_file(path, registry)
+    problems = resolve_secrets(config, str(path))
+    if problems:
+        raise ConfigError(problems)
+    with StateStore(config.daemon.state_dir) as store:
+        merged = effective_config(config, store, registry=registry)
+    problems = resolve_secrets(merged, "objects set over the API")
+    if problems:
+        raise ConfigError(problems)
+    return merged
+
+
+# --- what the API shows -------------------------------------------------------------------------
+
+
+def object_views(config: Config, kind: Kind) -> dict[str, dict[str, Any]]:
+    """Every object of ``kind`` as the API shows it (JSON, secrets redacted), by id."""
+    if kind is Kind.BOOTSTRAP:
+        return {SINGLETON: {"id": SINGLETON, **config.bootstrap.model_dump(mode="json")}}
+    if kind is Kind.DNS_SERVER:
+        return {
+            object_id: {"id": object_id, **server.model_dump(mode="json")}
+            for object_id, server in config.dns_server.items()
+        }
+    return {
+        name: {"id": name, "name": name, **domain.model_dump(mode="json")}
+        for name, domain in config.domains.items()
+    }
+
+
+# --- changes ------------------------------------------------------------------------------------
+
+
+class SetFailure(Exception):
+    """Why one create, update or destroy of a /set failed: a SetError (RFC 8620 §5.3)."""
+
+    def __init__(self, type_: str, description: str, **extra: Any) -> None:
+        super().__init__(description)
+        self.type = type_
+        self.description = description
+        self.extra = extra
+
+    def error(self) -> dict[str, Any]:
+        return {"type": self.type, "description": self.description, **self.extra}
+
+
+def _invalid(problems: list[tuple[str, str]]) -> SetFailure:
+    properties = list(dict.fromkeys(p for p, _ in problems if p))
+    description = "; ".join(f"{p}: {m}" if p else m for p, m in problems)
+    return SetFailure("invalidProperties", description, properties=properties)
+
+
+@dataclass
+class Workspace:
+    """One /set call's changes: applied one by one to ``config``, each persisted in ``store``.
+
+    ``config`` is the effective configuration as changed so far.
+    """
+
+    config: Config
+    store: StateStore
+    registry: Registry
+    changed: bool = False
+    new_id: Callable[[], str] = field(default=lambda: API_ID_PREFIX + random.token_hex(4))
+
+    # --- Bootstrap ------------------------------------------------------------------------------
+
+    def update_bootstrap(self, patch: Mapping[str, Any]) -> None:
+        current = _reveal(self.config.bootstrap)
+        document = apply_patch(current, patch, object_id=SINGLETON)
+        self._commit(Kind.BOOTSTRAP, SINGLETON, ("bootstrap",), document, current)
+
+    # --- DnsServer ------------------------------------------------------------------------------
+
+    def create_dns_server(self, properties: Mapping[str, Any]) -> str:
+        document = _creation(properties)
+        object_id = self.new_id()
+        while object_id in self.config.servers:
+            object_id = self.new_id()
+        self._commit(Kind.DNS_SERVER, object_id, ("dnsServer", object_id), document, None)
+        return object_id
+
+    def update_dns_server(self, object_id: str, patch: Mapping[str, Any]) -> None:
+        server = self.config.dns_server.get(object_id)
+        if server is None:
+            raise SetFailure("notFound", f"no DnsServer {object_id!r}")
+        current = _reveal(server)
+        document = apply_patch(current, patch, object_id=object_id)
+        self._commit(Kind.DNS_SERVER, object_id, ("dnsServer", object_id), document, current)
+
+    def destroy_dns_server(self, object_id: str) -> None:
+        if object_id not in self.config.dns_server:
+            raise SetFailure("notFound", f"no DnsServer {object_id!r}")
+        users = sorted(
+            name
+            for name, domain in self.config.domains.items()
+            if isinstance(domain.dns_management, AutomaticDns)
+            and domain.dns_management.dns_server_id == object_id
+        )
+        if users:
+            raise SetFailure(
+                "forbidden", f"DnsServer {object_id!r} is in use by Domain {', '.join(users)}"
+            )
+        self._commit(Kind.DNS_SERVER, object_id, ("dnsServer", object_id), None, None)
+
+    # --- Domain ---------------------------------------------------------------------------------
+
+    def create_domain(self, properties: Mapping[str, Any]) -> str:
+        document = dict(properties)
+        name = document.pop("name", None)
+        if not isinstance(name, str):
+            raise _invalid([("name", "missing required field (the domain name)")])
+        try:
+            name = check_hostname(name.rstrip(".").lower())
+        except ValueError as exc:
+            raise _invalid([("name", str(exc))]) from None
+        if name in self.config.domains:
+            raise SetFailure("alreadyExists", f"Domain {name!r} exists", existingId=name)
+        document = _creation(document)
+        self._commit(Kind.DOMAIN, name, ("domain", name), document, None)
+        return name
+
+    def update_domain(self, object_id: str, patch: Mapping[str, Any]) -> None:
+        domain = self.config.domains.get(object_id)
+        if domain is None:
+            raise SetFailure("notFound", f"no Domain {object_id!r}")
+        current = _reveal(domain)
+        patch = dict(patch)
+        if "name" in patch and patch.pop("name") != object_id:
+            raise _invalid([("name", "cannot change; create a new Domain instead")])
+        document = apply_patch(current, patch, object_id=object_id)
+        self._commit(Kind.DOMAIN, object_id, ("domain", object_id), document, current)
+
+    def destroy_domain(self, object_id: str) -> None:
+        if object_id not in self.config.domains:
+            raise SetFailure("notFound", f"no Domain {object_id!r}")
+        if object_id == self.config.bootstrap.default_domain:
+            raise SetFailure(
+                "forbidden",
+                f"{object_id} is the Bootstrap's defaultDomain; change that instead",
+            )
+        self._commit(Kind.DOMAIN, object_id, ("domain", object_id), None, None)
+
+    # --- validating and keeping a change --------------------------------------------------------
+
+    def _commit(
+        self,
+        kind: Kind,
+        object_id: str,
+        location: tuple[str, ...],
+        document: dict[str, Any] | None,
+        current: dict[str, Any] | None,
+    ) -> None:
+        """Validate the configuration with ``document`` at ``location`` (None: removed), then
+        keep it: in the store first, then as ``self.config``."""
+        if document is not None:
+            _keep_redacted_secrets(document, current)
+        candidate = _place(config_document(self.config), location, document)
+        config = self._validate(candidate, location)
+        if document is None:
+            stored: dict[str, Any] = {TOMBSTONE: True}
+        else:
+            target = _at(config, location)
+            self._check_secrets(target)
+            stored = _reveal(target)
+        self.store.put_object(kind.value, object_id, stored)
+        self.config = config
+        self.changed = True
+
+    def _validate(self, candidate: dict[str, Any], location: tuple[str, ...]) -> Config:
+        try:
+            config = type(self.config).model_validate(candidate)
+        except ValidationError as exc:
+            problems = []
+            for parts, message in error_locations(exc, candidate, self.registry):
+                if tuple(parts[: len(location)]) == location:
+                    rest = parts[len(location) :]
+                    if not rest and "'@type'" in message:
+                        rest = ["@type"]
+                    problems.append((_property(rest), message))
+                else:
+                    problems.append(("", f"{_dotted(parts)}: {message}"))
+            raise _invalid(problems) from None
+        except RecursionError:
+            raise _invalid([("", "nested too deeply")]) from None
+        problems = []
+        domain = config.domain.get(location[1]) if location[0] == "domain" else None
+        if domain is not None:
+            dns = domain.dns_management
+            if isinstance(dns, AutomaticDns) and dns.dns_server_id not in config.servers:
+                known = ", ".join(sorted(config.servers))
+                problems.append(
+                    (
+                        "dnsManagement/dnsServerId",
+                        f"no DnsServer {dns.dns_server_id!r} (defined: {known})",
+                    )
+                )
+        if not problems:
+            problems = [("", f"{p.path}: {p.message}") for p in check_references(config)]
+        if problems:
+            raise _invalid(problems)
+        return config
+
+    def _check_secrets(self, target: BaseModel) -> None:
+        problems = []
+        for path, secret in iter_secrets(target):
+            try:
+                secret.resolve()
+            except SecretError as exc:
+                problems.append((path.replace(".", "/"), exc.message))
+        if problems:
+            raise _invalid(problems)
+
+
+def _creation(properties: Mapping[str, Any]) -> dict[str, Any]:
+    if "id" in properties:
+        raise _invalid([("id", "server-set; leave it out")])
+    return dict(properties)
+
+
+def apply_patch(
+    current: Mapping[str, Any], patch: Mapping[str, Any], *, object_id: str
+) -> dict[str, Any]:
+    """RFC 8620 §5.3's PatchObject: keys are JSON pointers without the leading ``/``; a null
+    value removes the property (back to its default)."""
+    document = copy.deepcopy(dict(current))
+    for path in patch:
+        parts = path.split("/")
+        for end in range(1, len(parts)):
+            if "/".join(parts[:end]) in patch:
+                raise SetFailure("invalidPatch", f"{'/'.join(parts[:end])!r} and {path!r} overlap")
+    for path, value in patch.items():
+        tokens = [t.replace("~1", "/").replace("~0", "~") for t in path.split("/")]
+        if tokens[0] == "id":
+            if len(tokens) > 1 or value != object_id:
+                raise _invalid([("id", "server-set; cannot change")])
+            continue
+        target: Any = document
+        for token in tokens[:-1]:
+            if not isinstance(target, dict) or not isinstance(target.get(token), dict):
+                raise SetFailure("invalidPatch", f"{path!r}: no object at {token!r}")
+            target = target[token]
+        if value is None:
+            target.pop(tokens[-1], None)
+        else:
+            target[tokens[-1]] = copy.deepcopy(value)
+    return document
+
+
+def _keep_redacted_secrets(document: dict[str, Any], current: Mapping[str, Any] | None) -> None:
+    """A secret sent back redacted (``{"@type": "Value", "secret": "********"}``) keeps the
+    current secret at that place; with none there it is refused."""
+    problems: list[tuple[str, str]] = []
+
+    def walk(node: Any, old: Any, path: list[str]) -> Any:
+        if isinstance(node, dict):
+            if node.get("@type") == "Value" and node.get("secret") == REDACTED:
+                if isinstance(old, dict) and old.get("@type") in {
+                    "Value",
+                    "EnvironmentVariable",
+                    "File",
+                }:
+                    return copy.deepcopy(old)
+                problems.append(("/".join(path), "send the secret itself, not the redacted one"))
+                return node
+            return {
+                key: walk(value, old.get(key) if isinstance(old, dict) else None, [*path, key])
+                for key, value in node.items()
+            }
+        return node
+
+    restored = walk(document, current, [])
+    if problems:
+        raise _invalid(problems)
+    document.clear()
+    document.update(restored)
+
+
+def _place(
+    document: dict[str, Any], location: tuple[str, ...], value: dict[str, Any] | None
+) -> dict[str, Any]:
+    parent = document
+    for key in location[:-1]:
+        parent = parent.setdefault(key, {})
+    if value is None:
+        parent.pop(location[-1], None)
+    else:
+        parent[location[-1]] = value
+    return document
+
+
+def _at(config: Config, location: tuple[str, ...]) -> BaseModel:
+    if location == ("bootstrap",):
+        return config.bootstrap
+    if location[0] == "dnsServer":
+        return config.dns_server[location[1]]
+    if location[0] == "domain":
+        return config.domain[location[1]]
+    raise DnsautoError(f"no object at {location}")  # pragma: no cover
+
+
+def _property(parts: list[int | str]) -> str:
+    return "/".join(str(p) for p in parts) or "(object)"
+
+
+def _dotted(parts: list[int | str]) -> str:
+    return ".".join(str(p) for p in parts) or "(top level)"

@@ -1,0 +1,156 @@
+"""What the daemon's runs did, for ``x:Task/get``: a Task is one run, its id the run id.
+
+The daemon reports every domain's result (:meth:`TaskTracker.record_result`); the API notes the
+runs it asked for (:meth:`TaskTracker.requested`). The most recent :data:`KEEP` runs are kept in
+memory; an older run (or one from before a restart) is still found while it is some domain's
+last result in the state store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dnsauto.engine import DomainResult
+    from dnsauto.state import DomainStatus
+
+__all__ = ["KEEP", "TaskTracker"]
+
+KEEP = 200
+
+
+@dataclass
+class _DomainOutcome:
+    ok: bool
+    error: str | None
+    changes: int
+    propagated: bool
+    finished_at: str
+
+
+@dataclass
+class _Run:
+    reasons: list[str] = field(default_factory=list)
+    domains: dict[str, _DomainOutcome | None] = field(default_factory=dict)
+
+
+class TaskTracker:
+    """The recent runs and their per-domain outcomes."""
+
+    def __init__(self, keep: int = KEEP) -> None:
+        self.keep = keep
+        self._runs: OrderedDict[str, _Run] = OrderedDict()
+
+    def _run(self, run_id: str) -> _Run:
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _Run()
+            while len(self._runs) > self.keep:
+                self._runs.popitem(last=False)
+        return run
+
+    def requested(self, run_id: str, domains: Iterable[str], reason: str) -> None:
+        """The API asked for a run of ``domains``; the daemon said ``run_id``."""
+        run = self._run(run_id)
+        if reason not in run.reasons:
+            run.reasons.append(reason)
+        for name in domains:
+            run.domains.setdefault(name, None)
+
+    def record_result(self, run_id: str, result: DomainResult) -> None:
+        """The daemon finished a domain of run ``run_id`` (the daemon's result hook)."""
+        self._run(run_id).domains[result.domain] = _DomainOutcome(
+            ok=result.error is None,
+            error=result.error,
+            changes=result.applied,
+            propagated=result.propagated,
+            finished_at=_iso(time.time()),
+        )
+
+    def ids(self, waiting: Mapping[str, str], syncing: Mapping[str, str]) -> list[str]:
+        """The runs known: the recent ones, then those waiting or running."""
+        known = dict.fromkeys(reversed(self._runs))
+        known.update(dict.fromkeys(syncing.values()))
+        known.update(dict.fromkeys(waiting.values()))
+        return list(known)
+
+    def view(
+        self,
+        run_id: str,
+        *,
+        waiting: Mapping[str, str],
+        syncing: Mapping[str, str],
+        last_results: Mapping[str, DomainStatus],
+    ) -> dict[str, Any] | None:
+        """The Task object of run ``run_id``, or None when nothing is known of it."""
+        run = self._runs.get(run_id)
+        names: dict[str, _DomainOutcome | None] = dict(run.domains) if run else {}
+        for name, waiting_id in waiting.items():
+            if waiting_id == run_id:
+                names.setdefault(name, None)
+        for name, syncing_id in syncing.items():
+            if syncing_id == run_id:
+                names.setdefault(name, None)
+        for name, status in last_results.items():
+            if status.run_id == run_id and names.get(name) is None:
+                names[name] = _DomainOutcome(
+                    ok=status.ok,
+                    error=status.error,
+                    changes=status.changes,
+                    propagated=status.propagated,
+                    finished_at=_iso(status.finished_at.timestamp()),
+                )
+        if run is None and not names:
+            return None
+        domains: dict[str, Any] = {}
+        for name, outcome in sorted(names.items()):
+            if outcome is not None:
+                domains[name] = {
+                    "status": "succeeded" if outcome.ok else "failed",
+                    "error": outcome.error,
+                    "changes": outcome.changes,
+                    "propagated": outcome.propagated,
+                    "finishedAt": outcome.finished_at,
+                }
+                continue
+            if syncing.get(name) == run_id:
+                state = "running"
+            elif waiting.get(name) == run_id:
+                state = "waiting"
+            else:
+                state = "superseded"
+            domains[name] = {
+                "status": state,
+                "error": None,
+                "changes": None,
+                "propagated": None,
+                "finishedAt": None,
+            }
+        return {
+            "id": run_id,
+            "@type": "DnsManagement",
+            "status": _overall([d["status"] for d in domains.values()]),
+            "reasons": list(run.reasons) if run else [],
+            "domains": domains,
+        }
+
+
+def _overall(states: list[str]) -> str:
+    if "running" in states:
+        return "running"
+    if "waiting" in states:
+        return "waiting"
+    if "failed" in states:
+        return "failed"
+    if "succeeded" in states or not states:
+        return "succeeded"
+    return "superseded"
+
+
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,655 @@
+"""``dnsauto get|create|update|delete|query``: manage a running dnsauto over its JMAP API.
+
+The commands mirror ``stalwart-cli``: each is one JMAP request (RFC 8620) to ``POST <url>/api``
+of ``dnsauto run`` (``daemon.api.listen``), authenticated with ``Authorization: Bearer``::
+
+    dnsauto get Bootstrap
+    dnsauto update Bootstrap --field serverHostname=mail.example.org
+    dnsauto create DnsServer/Tsig --field host=192.0.2.1 --field 'key={"@type":"Value",...}'
+    dnsauto query DnsServer --where memberTenantId=t1
+    dnsauto delete DnsServer --ids a,b
+
+Registered on the ``dnsauto`` group by importing this module from :mod:`dnsauto.cli`; aiohttp
+is imported inside the commands, so ``dnsauto --help`` stays quick. The API key is sent in the
+header and printed nowhere, not even in an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
+
+from dnsauto.cli import ExitStatus, cli, echo_json, handle_errors
+from dnsauto.errors import DnsautoError
+
+__all__ = [
+    "CAPABILITIES",
+    "DEFAULT_URL",
+    "OBJECT_TYPES",
+    "ApiClient",
+    "ApiError",
+    "Reply",
+    "api_url",
+    "create",
+    "delete",
+    "flatten",
+    "get",
+    "method_call",
+    "method_error",
+    "object_type",
+    "one_line",
+    "parse_field",
+    "parse_fields",
+    "parse_where",
+    "print_object",
+    "query",
+    "request_body",
+    "set_errors",
+    "update",
+]
+
+CAPABILITIES = ("urn:ietf:params:jmap:core", "urn:stalwart:jmap")
+"""The ``using`` of every request."""
+
+DEFAULT_URL = "http://127.0.0.1:8053"
+URL_ENV = "DNSAUTO_URL"
+TOKEN_ENV = "DNSAUTO_TOKEN"
+
+OBJECT_TYPES = ("Bootstrap", "DnsServer", "Domain", "Task")
+"""The JMAP objects dnsauto serves, as written after ``x:``."""
+
+SINGLETON = "singleton"
+CALL_ID = "c1"
+CREATION_ID = "new1"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ApiError(DnsautoError):
+    """The API call failed."""
+
+
+# --- building requests ------------------------------------------------------------------------
+
+
+def parse_field(text: str) -> tuple[str, Any]:
+    """``name=value``: the value as JSON when it is JSON (objects, numbers, ...), else text.
+
+    ``port=53`` gives 53, ``generateDkimKeys=false`` False, ``key={"@type":"Value",...}`` an
+    object, ``memberTenantId=null`` None (unsets it), ``host=192.0.2.1`` the text; quote to
+    force text: ``description='"42"'``. The value never appears in an error message.
+    """
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ApiError("--field needs name=value (the property name, '=', then its value)")
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
+
+
+def parse_fields(texts: Sequence[str]) -> dict[str, Any]:
+    """Every ``--field`` as one object; a property named twice is an error."""
+    fields: dict[str, Any] = {}
+    for text in texts:
+        name, value = parse_field(text)
+        if name in fields:
+            raise ApiError(f"--field {name} given twice")
+        fields[name] = value
+    return fields
+
+
+def parse_where(texts: Sequence[str]) -> dict[str, Any] | None:
+    """``--where name=value`` conditions as a JMAP ``filter`` (None when there are none)."""
+    return parse_fields(texts) or None
+
+
+def object_type(text: str, *, variant_allowed: bool = False) -> tuple[str, str | None]:
+    """``DnsServer/Tsig`` -> ``("DnsServer", "Tsig")``; the type name in any case."""
+    name, slash, variant = text.partition("/")
+    known = {t.lower(): t for t in OBJECT_TYPES}
+    canonical = known.get(name.strip().lower())
+    if canonical is None:
+        raise ApiError(f"unknown object type {name!r}; known: {', '.join(OBJECT_TYPES)}")
+    if slash:
+        if not variant_allowed:
+            raise ApiError(f"{text!r}: a /variant is only for create (create DnsServer/Tsig)")
+        if not variant.strip():
+            raise ApiError(f"{text!r}: name the variant after '/', e.g. DnsServer/Tsig")
+        return canonical, variant.strip()
+    return canonical, None
+
+
+def method_call(object_name: str, method: str, arguments: Mapping[str, Any]) -> list[Any]:
+    """One RFC 8620 invocation: ``["x:DnsServer/get", {...}, "c1"]``."""
+    return [f"x:{object_name}/{method}", dict(arguments), CALL_ID]
+
+
+def request_body(call: list[Any]) -> dict[str, Any]:
+    """The request object of one method call."""
+    return {"using": list(CAPABILITIES), "methodCalls": [call]}
+
+
+def api_url(url: str) -> str:
+    """The API endpoint of a server URL: ``http://host:8053`` -> ``http://host:8053/api``."""
+    base = url.strip().rstrip("/")
+    return base if base.endswith("/api") else f"{base}/api"
+
+
+def _ids(object_name: str, ids: Sequence[str]) -> list[str] | None:
+    if object_name == "Bootstrap":
+        return [SINGLETON]
+    return list(ids) or None
+
+
+def _split_ids(texts: Sequence[str]) -> list[str]:
+    ids = [i.strip() for text in texts for i in text.split(",") if i.strip()]
+    if not ids:
+        raise ApiError("name the objects with --ids ID[,ID...]")
+    return ids
+
+
+# --- sending them -----------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """The method response to the one call of a request."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass
+class ApiClient:
+    """Posts JMAP requests to one dnsauto; the token goes in a header and nowhere else."""
+
+    url: str = DEFAULT_URL
+    token: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+
+    @property
+    def endpoint(self) -> str:
+        """The API's URL as shown in messages: any user and password in it left out."""
+        return _without_userinfo(api_url(self.url))
+
+    def call(self, call: list[Any]) -> Reply:
+        """Send one method call and return its response (raises :class:`ApiError`)."""
+        return asyncio.run(self.acall(call))
+
+    async def acall(self, call: list[Any]) -> Reply:
+        response = await self.post(request_body(call))
+        return _method_response(response, call)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.token:
+            token = self.token.strip()
+            if not token.isascii() or not token.isprintable() or " " in token:
+                raise ApiError("the API key has characters an HTTP header cannot carry")
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    async def post(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a request object; the response object, or :class:`ApiError` saying why not."""
+        import aiohttp
+
+        endpoint = self.endpoint
+        target = api_url(self.url)
+        if endpoint != target:
+            raise ApiError(
+                f"{endpoint}: give the API key with --api-key or {TOKEN_ENV}, not in the URL"
+            )
+        headers = self._headers()
+        data = json.dumps(body).encode()
+        try:
+            timeout = aiohttp.ClientTimeout(total=self.timeout)
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(endpoint, data=data, headers=headers) as response,
+            ):
+                status = response.status
+                reason = response.reason or ""
+                content_type = response.content_type
+                retry_after = response.headers.get("Retry-After", "")
+                text = await response.text(errors="replace")
+        except aiohttp.InvalidURL:
+            shown = _without_userinfo(self.url)
+            raise ApiError(f"{shown!r} is not a URL (expected e.g. {DEFAULT_URL})") from None
+        except aiohttp.ClientConnectorError as exc:
+            why = _connect_failure(exc.os_error)
+            raise ApiError(
+                f"cannot connect to the dnsauto API at {endpoint}: {why} "
+                f"(is `dnsauto run` serving daemon.api.listen there? set --url or {URL_ENV})"
+            ) from None
+        except TimeoutError:
+            raise ApiError(f"no answer from {endpoint} within {self.timeout:g}s") from None
+        except aiohttp.ServerDisconnectedError:
+            raise ApiError(f"{endpoint} closed the connection without answering") from None
+        except aiohttp.ClientPayloadError:
+            raise ApiError(f"the answer from {endpoint} was cut short") from None
+        except (aiohttp.ClientError, ValueError) as exc:
+            # The text of such an error may quote a header; only its kind is shown.
+            raise ApiError(f"request to {endpoint} failed: {type(exc).__name__}") from None
+        try:
+            document = json.loads(text) if text else None
+        except ValueError:
+            document = None
+        if status >= 400 or not isinstance(document, dict):
+            problem = self._http_problem(endpoint, status, reason, content_type, document)
+            if status == 429 and retry_after.isdigit():
+                problem += f" (retry after {retry_after}s)"
+            raise ApiError(problem)
+        return document
+
+    def _http_problem(
+        self, endpoint: str, status: int, reason: str, content_type: str, document: Any
+    ) -> str:
+        head = f"{endpoint}: HTTP {status} {one_line(reason)}".rstrip()
+        if status < 400:
+            return f"{head}: the answer is not a JMAP response ({content_type or 'no body'})"
+        detail = ""
+        if isinstance(document, dict):
+            kind = one_line(document.get("type") or "")
+            kind = kind.removeprefix("urn:ietf:params:jmap:error:")
+            text = one_line(document.get("detail") or document.get("title") or "")
+            limit = document.get("limit")
+            detail = ": ".join(p for p in (kind, text) if p and p != "about:blank")
+            if limit:
+                detail += f" (limit {one_line(limit)})"
+        if status == 401:
+            hint = (
+                f"the API key was refused (check --api-key or {TOKEN_ENV})"
+                if self.token
+                else f"give an API key with --api-key or {TOKEN_ENV}"
+            )
+            detail = f"{detail}; {hint}" if detail else hint
+        if status == 404 and not detail:
+            detail = f"no JMAP API here (is --url / {URL_ENV} the dnsauto daemon?)"
+        return f"{head}: {detail}" if detail else head
+
+
+def _without_userinfo(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _connect_failure(error: OSError) -> str:
+    if isinstance(error, ConnectionRefusedError) or "connect call failed" in str(error).lower():
+        return "connection refused"
+    return (error.strerror or type(error).__name__).lower()
+
+
+def _method_response(response: Mapping[str, Any], call: list[Any]) -> Reply:
+    responses = response.get("methodResponses")
+    if not isinstance(responses, list):
+        raise ApiError("the server's answer has no methodResponses")
+    for item in responses:
+        if (
+            isinstance(item, list)
+            and len(item) == 3
+            and item[2] == call[2]
+            and isinstance(item[0], str)
+            and isinstance(item[1], dict)
+        ):
+            return Reply(item[0], item[1])
+    raise ApiError(f"the server's answer has no response to {call[0]}")
+
+
+# --- reading responses ------------------------------------------------------------------------
+
+
+def method_error(reply: Reply, call: list[Any]) -> str | None:
+    """One line for a method-level error response, None when the method succeeded."""
+    if reply.name != "error":
+        return None
+    return f"{call[0]}: {_error_text(reply.arguments)}"
+
+
+def _error_text(error: Mapping[str, Any]) -> str:
+    """``type: description (properties: a, b)`` of a method error or SetError, on one line."""
+    text = one_line(error.get("type") or "error")
+    if error.get("description"):
+        text += f": {one_line(error['description'])}"
+    properties = error.get("properties")
+    if isinstance(properties, list) and properties:
+        text += f" (properties: {one_line(', '.join(str(p) for p in properties))})"
+    return text
+
+
+def one_line(value: object) -> str:
+    """Text from the server made safe to print as part of one line: no line breaks, no
+    control characters (a terminal escape sequence included)."""
+    return "".join(c if c.isprintable() else " " for c in str(value))
+
+
+def _list(arguments: Mapping[str, Any], key: str) -> list[Any]:
+    """``arguments[key]`` when it is a list (a server's null or odd value reads as none)."""
+    value = arguments.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _dict(arguments: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = arguments.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _label(object_name: str, object_id: str) -> str:
+    if object_name == "Bootstrap" and object_id == SINGLETON:
+        return "Bootstrap"
+    return f"{object_name} {one_line(object_id)}"
+
+
+def set_errors(object_name: str, arguments: Mapping[str, Any], *, what: str = "") -> list[str]:
+    """One line per SetError of a ``/set`` response, naming the object and properties."""
+    lines = []
+    for key, verb in (
+        ("notCreated", "not created"),
+        ("notUpdated", "not updated"),
+        ("notDestroyed", "not deleted"),
+    ):
+        for object_id, error in _dict(arguments, key).items():
+            label = what if key == "notCreated" and what else _label(object_name, str(object_id))
+            error = error if isinstance(error, dict) else {}
+            lines.append(f"{label} {verb}: {_error_text(error)}")
+    return lines
+
+
+def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """``key: value`` pairs of an object, nested objects as ``outer.inner`` keys."""
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            yield from flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+        return
+    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
+        yield prefix, ", ".join(_scalar(v) for v in value) if value else "[]"
+        return
+    if isinstance(value, dict | list):
+        yield prefix, json.dumps(value, separators=(",", ":"))
+        return
+    yield prefix, _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def print_object(object_name: str, item: Mapping[str, Any]) -> None:
+    object_id = str(item.get("id", SINGLETON if object_name == "Bootstrap" else "?"))
+    click.echo(_label(object_name, object_id))
+    rest = {k: v for k, v in item.items() if k != "id"}
+    pairs = list(flatten(rest))
+    width = max((len(k) for k, _ in pairs), default=0)
+    for key, text in pairs:
+        click.echo(f"  {(one_line(key) + ':').ljust(width + 1)} {one_line(text)}")
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+def api_options(func: F) -> F:
+    """``--url``, ``--api-key``, ``--timeout`` and ``--json``."""
+    func = click.option("--json", "as_json", is_flag=True, help="Print the method response.")(func)
+    func = click.option(
+        "--timeout",
+        type=click.FloatRange(min=0.1),
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for the answer.",
+    )(func)
+    func = click.option(
+        "--api-key",
+        "token",
+        envvar=TOKEN_ENV,
+        metavar="TOKEN",
+        help=f"API key, sent as a Bearer token (env {TOKEN_ENV}; never printed).",
+    )(func)
+    return click.option(
+        "--url",
+        envvar=URL_ENV,
+        default=DEFAULT_URL,
+        metavar="URL",
+        help=f"The daemon's API (env {URL_ENV}; default {DEFAULT_URL}).",
+    )(func)
+
+
+def _client(url: str, token: str | None, timeout: float) -> ApiClient:
+    return ApiClient(url=url, token=token or None, timeout=timeout)
+
+
+def _finish(
+    reply: Reply,
+    call: list[Any],
+    as_json: bool,
+    show: Callable[[dict[str, Any]], list[str]],
+) -> None:
+    """Print the reply (JSON, or text through ``show``), the errors on stderr; exit 1 on any."""
+    problem = method_error(reply, call)
+    if as_json:
+        echo_json(reply.arguments)
+    if problem is not None:
+        raise ApiError(problem)
+    errors = show(reply.arguments) if not as_json else _errors_only(call, reply.arguments)
+    for line in errors:
+        click.echo(f"error: {line}", err=True)
+    if errors:
+        raise ExitStatus(1)
+
+
+def _errors_only(call: list[Any], arguments: dict[str, Any]) -> list[str]:
+    object_name, _, method = call[0].removeprefix("x:").partition("/")
+    if method == "set":
+        return set_errors(object_name, arguments)
+    if method == "get":
+        return _not_found(object_name, arguments)
+    return []
+
+
+def _not_found(object_name: str, arguments: Mapping[str, Any]) -> list[str]:
+    return [f"{_label(object_name, str(i))}: not found" for i in _list(arguments, "notFound")]
+
+
+def _run_note(arguments: Mapping[str, Any]) -> str:
+    run_id = arguments.get("runId")
+    return f" (run {one_line(run_id)})" if run_id else ""
+
+
+@cli.command("get")
+@api_options
+@click.argument("type_name", metavar="TYPE")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@handle_errors
+def get(
+    type_name: str, ids: tuple[str, ...], url: str, token: str | None, timeout: float, as_json: bool
+) -> None:
+    """Show objects: Bootstrap, DnsServer ID, Domain NAME (every one without an ID).
+
+    Secrets come back redacted; durations are milliseconds.
+    """
+    object_name, _ = object_type(type_name)
+    if object_name == "Bootstrap" and [i for i in ids if i != SINGLETON]:
+        raise ApiError("Bootstrap is a singleton: give no ID")
+    call = method_call(object_name, "get", {"ids": _ids(object_name, ids)})
+    reply = _client(url, token, timeout).call(call)
+
+    def show(arguments: dict[str, Any]) -> list[str]:
+        items = _list(arguments, "list")
+        for index, item in enumerate(items):
+            if index:
+                click.echo()
+            if isinstance(item, dict):
+                print_object(object_name, item)
+        if not items and not _list(arguments, "notFound"):
+            click.echo(f"no {object_name} objects", err=True)
+        return _not_found(object_name, arguments)
+
+    _finish(reply, call, as_json, show)
+
+
+@cli.command("create")
+@api_options
+@click.argument("type_name", metavar="TYPE[/VARIANT]")
+@click.option("--field", "-f", "fields", multiple=True, metavar="NAME=VALUE", help="A property.")
+@handle_errors
+def create(
+    type_name: str,
+    fields: tuple[str, ...],
+    url: str,
+    token: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Create an object: DnsServer/VARIANT (sets @type) or Domain (--field name=DOMAIN).
+
+    Each --field NAME=VALUE is one property, its value JSON when it parses as JSON (numbers,
+    true/false, null, objects like key={"@type":"Value","secret":"..."}), else text.
+    """
+    object_name, variant = object_type(type_name, variant_allowed=True)
+    if object_name in ("Bootstrap", "Task"):
+        raise ApiError(f"{object_name} objects cannot be created (use update)")
+    document = parse_fields(fields)
+    if variant is not None:
+        if document.get("@type", variant) != variant:
+            raise ApiError(f"{type_name} and --field @type={document['@type']} disagree")
+        document = {"@type": variant, **{k: v for k, v in document.items() if k != "@type"}}
+    call = method_call(object_name, "set", {"create": {CREATION_ID: document}})
+    reply = _client(url, token, timeout).call(call)
+    what = type_name
+
+    def show(arguments: dict[str, Any]) -> list[str]:
+        created = _dict(arguments, "created")
+        if CREATION_ID in created:
+            made = created[CREATION_ID]
+            new_id = made.get("id") if isinstance(made, dict) else None
+            shown = f" {new_id}" if new_id else ""
+            click.echo(f"created {object_name}{shown}{_run_note(arguments)}")
+        return set_errors(object_name, arguments, what=what)
+
+    _finish(reply, call, as_json, show)
+
+
+@cli.command("update")
+@api_options
+@click.argument("type_name", metavar="TYPE")
+@click.argument("object_id", metavar="[ID]", required=False)
+@click.option("--field", "-f", "fields", multiple=True, metavar="NAME=VALUE", help="A property.")
+@handle_errors
+def update(
+    type_name: str,
+    object_id: str | None,
+    fields: tuple[str, ...],
+    url: str,
+    token: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Change properties of Bootstrap, DnsServer ID or Domain NAME.
+
+    Each --field NAME=VALUE is one property (JSON when it parses, else text); NAME may be a
+    JMAP patch path like dnsManagement/publishRecords. A change that affects published records
+    starts a run at once; `dnsauto status` follows it.
+    """
+    object_name, _ = object_type(type_name)
+    if object_name == "Task":
+        raise ApiError("Task objects cannot be updated")
+    if object_name == "Bootstrap":
+        if object_id not in (None, SINGLETON):
+            raise ApiError("Bootstrap is a singleton: give no ID")
+        object_id = SINGLETON
+    elif object_id is None:
+        raise ApiError(f"name the {object_name} to update: dnsauto update {object_name} ID")
+    patch = parse_fields(fields)
+    if not patch:
+        raise ApiError("nothing to change: give --field NAME=VALUE")
+    call = method_call(object_name, "set", {"update": {object_id: patch}})
+    reply = _client(url, token, timeout).call(call)
+    target = object_id
+
+    def show(arguments: dict[str, Any]) -> list[str]:
+        updated = _dict(arguments, "updated")
+        if target in updated:
+            click.echo(f"updated {_label(object_name, target)}{_run_note(arguments)}")
+        return set_errors(object_name, arguments)
+
+    _finish(reply, call, as_json, show)
+
+
+@cli.command("delete")
+@api_options
+@click.argument("type_name", metavar="TYPE")
+@click.option("--ids", "id_lists", multiple=True, metavar="ID[,ID...]", help="What to delete.")
+@handle_errors
+def delete(
+    type_name: str,
+    id_lists: tuple[str, ...],
+    url: str,
+    token: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Delete DnsServer or Domain objects by id (a Domain's id is its name)."""
+    object_name, _ = object_type(type_name)
+    if object_name in ("Bootstrap", "Task"):
+        raise ApiError(f"{object_name} objects cannot be deleted")
+    ids = _split_ids(id_lists)
+    call = method_call(object_name, "set", {"destroy": ids})
+    reply = _client(url, token, timeout).call(call)
+
+    def show(arguments: dict[str, Any]) -> list[str]:
+        for object_id in _list(arguments, "destroyed"):
+            click.echo(f"deleted {_label(object_name, str(object_id))}{_run_note(arguments)}")
+        return set_errors(object_name, arguments)
+
+    _finish(reply, call, as_json, show)
+
+
+@cli.command("query")
+@api_options
+@click.argument("type_name", metavar="TYPE")
+@click.option(
+    "--where", "conditions", multiple=True, metavar="NAME=VALUE", help="A filter condition."
+)
+@handle_errors
+def query(
+    type_name: str,
+    conditions: tuple[str, ...],
+    url: str,
+    token: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """List the ids of DnsServer or Domain objects, one a line (DnsServer: --where
+    memberTenantId=ID)."""
+    object_name, _ = object_type(type_name)
+    if object_name == "Bootstrap":
+        raise ApiError("Bootstrap is a singleton: use dnsauto get Bootstrap")
+    arguments: dict[str, Any] = {}
+    where = parse_where(conditions)
+    if where is not None:
+        arguments["filter"] = where
+    call = method_call(object_name, "query", arguments)
+    reply = _client(url, token, timeout).call(call)
+
+    def show(arguments: dict[str, Any]) -> list[str]:
+        for object_id in _list(arguments, "ids"):
+            click.echo(one_line(object_id))
+        return []
+
+    _finish(reply, call, as_json, show)

@@ -1,0 +1,195 @@
+"""Who may use the API: bearer keys, their expiry, the permissions per method and operation,
+and the rate limit of failed attempts per client address."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from dnsauto.api.auth import Authenticator, AuthFailure, RateLimiter
+from dnsauto.api.server import ApiServer
+from dnsauto.config.daemon import ApiSettings
+from tests.api_server_helpers import (
+    ADMIN_TOKEN,
+    CONFIG,
+    READER_TOKEN,
+    FakeHost,
+    api_client,
+    call,
+    post,
+    request,
+    write_config,
+)
+
+Api = tuple[TestClient[Any, Any], ApiServer, FakeHost]
+BODY = request(("x:Bootstrap/get", {}))
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    async with api_client(write_config(tmp_path)) as running:
+        yield running
+
+
+async def refused(response: Any) -> dict[str, Any]:
+    assert response.status == 401, await response.text()
+    assert response.content_type == "application/problem+json"
+    assert response.headers["WWW-Authenticate"].startswith('Bearer realm="dnsauto"')
+    return dict(await response.json())
+
+
+async def test_a_request_without_a_key_is_401_with_a_bearer_challenge(api: Api) -> None:
+    client, _, _ = api
+    document = await refused(await post(client, BODY, token=None))
+    assert document["status"] == 401
+    response = await client.post(
+        "/api",
+        data=json.dumps(BODY),
+        headers={"Content-Type": "application/json", "Authorization": "Basic YTpi"},
+    )
+    await refused(response)
+
+
+async def test_a_wrong_key_is_401_invalid_token_and_never_echoed(api: Api) -> None:
+    client, _, _ = api
+    response = await post(client, BODY, token="wrong-key-123456")
+    document = await refused(response)
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert "wrong-key-123456" not in json.dumps(document)
+    assert "wrong-key-123456" not in response.headers["WWW-Authenticate"]
+
+
+async def test_an_expired_key_is_refused(api: Api) -> None:
+    client, _, _ = api
+    document = await refused(await post(client, BODY, token="expired-token"))
+    assert "expired" in document["detail"]
+
+
+async def test_a_key_read_from_the_environment_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DNSAUTO_TEST_ENV_KEY", "from-the-environment")
+    text = CONFIG + (
+        '\n[[daemon.api.keys]]\nname = "env"\n'
+        'secret = { "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_ENV_KEY" }\n'
+        'permissions = ["sysBootstrapGet"]\n'
+    )
+    async with api_client(write_config(tmp_path, text)) as (client, _, _):
+        name, _ = await call(client, "x:Bootstrap/get", {}, token="from-the-environment")
+        assert name == "x:Bootstrap/get"
+
+
+async def test_too_many_failures_from_one_address_get_429_even_with_the_right_key(
+    api: Api,
+) -> None:
+    client, server, _ = api
+    limit = server.settings().max_auth_failures
+    for _ in range(limit):
+        await refused(await post(client, BODY, token="guess"))
+    for token in ("guess", ADMIN_TOKEN):
+        response = await post(client, BODY, token=token)
+        assert response.status == 429
+        assert response.content_type == "application/problem+json"
+        assert int(response.headers["Retry-After"]) >= 1
+    response = await client.get("/.well-known/jmap", headers={"Authorization": "Bearer x"})
+    assert response.status == 429
+
+
+async def test_missing_keys_do_not_count_as_failed_attempts(api: Api) -> None:
+    client, server, _ = api
+    for _ in range(server.settings().max_auth_failures + 2):
+        await refused(await post(client, BODY, token=None))
+    assert (await post(client, BODY)).status == 200
+
+
+def test_the_rate_limit_lifts_when_the_failures_leave_the_window() -> None:
+    now = [1000.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    for _ in range(3):
+        limiter.failed("192.0.2.1", window=60)
+    assert limiter.retry_after("192.0.2.1", limit=3, window=60) == 60
+    assert limiter.retry_after("192.0.2.2", limit=3, window=60) is None
+    now[0] += 30
+    assert limiter.retry_after("192.0.2.1", limit=3, window=60) == 30
+    now[0] += 31
+    assert limiter.retry_after("192.0.2.1", limit=3, window=60) is None
+
+
+def test_a_key_whose_secret_cannot_be_read_is_left_out_and_the_others_work(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = ApiSettings.model_validate(
+        {
+            "keys": [
+                {
+                    "name": "gone",
+                    "secret": {"@type": "EnvironmentVariable", "variableName": "DNSAUTO_NO_SUCH"},
+                },
+                {"name": "ok", "secret": {"@type": "Value", "secret": "s3cret-ok"}},
+            ]
+        }
+    )
+    auth = Authenticator(lambda: settings)
+    assert auth.authenticate("Bearer s3cret-ok", "127.0.0.1").name == "ok"
+    with pytest.raises(AuthFailure):
+        auth.authenticate("Bearer ", "127.0.0.1")
+    assert "'gone' left out" in caplog.text
+
+
+# --- permissions --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("x:Bootstrap/set", {"update": {"singleton": {"serverHostname": "mx.example.test"}}}),
+        ("x:DnsServer/set", {"destroy": ["primary"]}),
+        ("x:DnsServer/set", {"create": {"n": {"@type": "Manual", "description": "x"}}}),
+        ("x:DnsServer/set", {"update": {"primary": {"description": "x"}}}),
+        ("x:Domain/set", {"create": {"n": {"name": "x.test"}}}),
+        ("x:Domain/set", {"update": {"other.test": {"reportAddressUri": None}}}),
+        ("x:Domain/set", {"destroy": ["other.test"]}),
+        ("x:Domain/query", {}),
+        ("x:Task/get", {}),
+    ],
+)
+async def test_a_method_the_key_lacks_the_permission_for_is_forbidden_and_changes_nothing(
+    api: Api, name: str, arguments: dict[str, Any]
+) -> None:
+    client, _, host = api
+    before = host.config
+    answer, error = await call(client, name, arguments, token=READER_TOKEN)
+    assert (answer, error["type"]) == ("error", "forbidden")
+    assert "reader" in error["description"]
+    assert host.config is before
+    assert host.replaced == []
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("x:Bootstrap/get", {}),
+        ("x:DnsServer/get", {}),
+        ("x:DnsServer/query", {}),
+        ("x:Domain/get", {}),
+        ("Core/echo", {}),
+    ],
+)
+async def test_a_method_the_key_has_the_permission_for_answers(
+    api: Api, name: str, arguments: dict[str, Any]
+) -> None:
+    client, _, _ = api
+    answer, _ = await call(client, name, arguments, token=READER_TOKEN)
+    assert answer == name
+
+
+async def test_an_empty_set_needs_no_operation_permission(api: Api) -> None:
+    client, _, _ = api
+    answer, result = await call(client, "x:DnsServer/set", {}, token=READER_TOKEN)
+    assert answer == "x:DnsServer/set"
+    assert result["created"] is None

@@ -1,0 +1,492 @@
+"""The API's objects (Bootstrap, DnsServer, Domain): get, set and query with Stalwart's
+semantics, validation by the configuration's models, secrets redacted, durations in ms."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from dnsauto.api.server import ApiServer
+from dnsauto.config.types import REDACTED
+from tests.api_server_helpers import (
+    ADMIN_TOKEN,
+    READER_TOKEN,
+    TSIG_SECRET,
+    FakeHost,
+    api_client,
+    call,
+    post,
+    request,
+    write_config,
+)
+
+Api = tuple[TestClient[Any, Any], ApiServer, FakeHost]
+NEW_SECRET = "bmV3LXNlY3JldC1zZW50LW92ZXItdGhlLWFwaQ=="
+
+TSIG = {
+    "@type": "Tsig",
+    "description": "created over the API",
+    "host": "192.0.2.9",
+    "keyName": "api-key",
+    "key": {"@type": "Value", "secret": NEW_SECRET},
+    "memberTenantId": "tenant-1",
+}
+
+
+@pytest.fixture
+async def api(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterator[Api]:
+    caplog.set_level(logging.DEBUG)
+    async with api_client(write_config(tmp_path)) as running:
+        yield running
+    for secret in (TSIG_SECRET, NEW_SECRET, ADMIN_TOKEN, READER_TOKEN):
+        assert secret not in caplog.text
+
+
+async def ok(client: Any, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    answer, result = await call(client, name, arguments)
+    assert answer == name, result
+    text = json.dumps(result)
+    assert TSIG_SECRET not in text
+    assert NEW_SECRET not in text
+    return result
+
+
+# --- Bootstrap ----------------------------------------------------------------------------------
+
+
+async def test_bootstrap_get_returns_the_singleton_for_null_or_its_id(api: Api) -> None:
+    client, _, _ = api
+    for ids in (None, ["singleton"]):
+        result = await ok(client, "x:Bootstrap/get", {"ids": ids})
+        (bootstrap,) = result["list"]
+        assert bootstrap["id"] == "singleton"
+        assert bootstrap["serverHostname"] == "mail.example.test"
+        assert bootstrap["dnsServer"]["timeout"] == 30_000  # durations in milliseconds
+        assert result["notFound"] == []
+        assert result["accountId"] == "dnsauto"
+        assert result["state"]
+    result = await ok(client, "x:Bootstrap/get", {"ids": ["other"]})
+    assert (result["list"], result["notFound"]) == ([], ["other"])
+
+
+async def test_get_returns_only_the_properties_asked_for_and_the_id(api: Api) -> None:
+    client, _, _ = api
+    result = await ok(client, "x:Bootstrap/get", {"properties": ["defaultDomain"]})
+    assert result["list"] == [{"id": "singleton", "defaultDomain": "example.test"}]
+
+
+async def test_bootstrap_update_changes_it_and_asks_for_a_run_with_its_id(api: Api) -> None:
+    client, _, host = api
+    before = await ok(client, "x:Bootstrap/get", {})
+    result = await ok(
+        client,
+        "x:Bootstrap/set",
+        {"update": {"singleton": {"serverHostname": "mx.example.test"}}},
+    )
+    assert result["updated"] == {"singleton": None}
+    assert result["oldState"] == before["state"]
+    assert result["newState"] != result["oldState"]
+    assert result["runId"]
+    assert host.config.bootstrap.server_hostname == "mx.example.test"
+    assert host.waiting()["example.test"] == result["runId"]
+    after = await ok(client, "x:Bootstrap/get", {})
+    assert after["list"][0]["serverHostname"] == "mx.example.test"
+    assert after["state"] == result["newState"]
+
+
+async def test_bootstrap_update_that_changes_nothing_still_runs_the_default_domain(
+    api: Api,
+) -> None:
+    client, _, host = api
+    result = await ok(
+        client,
+        "x:Bootstrap/set",
+        {"update": {"singleton": {"serverHostname": "mail.example.test"}}},
+    )
+    assert result["runId"]
+    assert host.triggered == [(["example.test"], "api: x:Bootstrap/set by admin")]
+
+
+async def test_bootstrap_create_and_destroy_are_forbidden(api: Api) -> None:
+    client, _, host = api
+    result = await ok(
+        client,
+        "x:Bootstrap/set",
+        {"create": {"b": {"serverHostname": "x.test"}}, "destroy": ["singleton"]},
+    )
+    assert result["notCreated"]["b"]["type"] == "forbidden"
+    assert result["notDestroyed"]["singleton"]["type"] == "forbidden"
+    assert result["created"] is None
+    assert result["destroyed"] is None
+    assert host.replaced == []
+
+
+async def test_bootstrap_update_of_another_id_is_not_found(api: Api) -> None:
+    client, _, _ = api
+    result = await ok(client, "x:Bootstrap/set", {"update": {"other": {"serverHostname": "x"}}})
+    assert result["notUpdated"]["other"]["type"] == "notFound"
+
+
+async def test_an_invalid_property_is_invalid_properties_naming_it(api: Api) -> None:
+    client, _, host = api
+    result = await ok(
+        client,
+        "x:Bootstrap/set",
+        {"update": {"singleton": {"serverHostname": "not a host!", "generateDkimKeys": "often"}}},
+    )
+    error = result["notUpdated"]["singleton"]
+    assert error["type"] == "invalidProperties"
+    assert sorted(error["properties"]) == ["generateDkimKeys", "serverHostname"]
+    assert host.replaced == []
+
+
+async def test_an_unknown_property_is_invalid_properties(api: Api) -> None:
+    client, _, _ = api
+    result = await ok(client, "x:Bootstrap/set", {"update": {"singleton": {"colour": "blue"}}})
+    error = result["notUpdated"]["singleton"]
+    assert (error["type"], error["properties"]) == ("invalidProperties", ["colour"])
+
+
+async def test_a_patch_path_sets_one_nested_property(api: Api) -> None:
+    client, _, host = api
+    server = {
+        "@type": "Tsig",
+        "description": "bootstrap server",
+        "host": "192.0.2.1",
+        "keyName": "k",
+        "key": {"@type": "Value", "secret": NEW_SECRET},
+    }
+    await ok(client, "x:Bootstrap/set", {"update": {"singleton": {"dnsServer": server}}})
+    result = await ok(
+        client,
+        "x:Bootstrap/set",
+        {"update": {"singleton": {"dnsServer/host": "192.0.2.2", "dnsServer/ttl": "1h"}}},
+    )
+    assert result["updated"] == {"singleton": None}
+    shown = (await ok(client, "x:Bootstrap/get", {}))["list"][0]["dnsServer"]
+    assert shown["host"] == "192.0.2.2"
+    assert shown["ttl"] == 3_600_000
+    assert shown["key"] == {"@type": "Value", "secret": REDACTED}
+    assert host.config.bootstrap.dns_server.key.resolve() == NEW_SECRET  # type: ignore[attr-defined]
+
+
+async def test_a_patch_through_a_missing_object_or_with_overlapping_paths_is_invalid_patch(
+    api: Api,
+) -> None:
+    client, _, _ = api
+    for patch in (
+        {"dnsServer/key/secret": "x"},  # the Manual server has no key
+        {"dnsServer": {"@type": "Manual"}, "dnsServer/ttl": 5000},
+    ):
+        result = await ok(client, "x:Bootstrap/set", {"update": {"singleton": patch}})
+        assert result["notUpdated"]["singleton"]["type"] == "invalidPatch", patch
+
+
+async def test_if_in_state_other_than_the_current_is_state_mismatch(api: Api) -> None:
+    client, _, host = api
+    state = (await ok(client, "x:Bootstrap/get", {}))["state"]
+    patch = {"singleton": {"generateDkimKeys": False}}
+    _, error = await call(client, "x:Bootstrap/set", {"ifInState": "stale", "update": patch})
+    assert error["type"] == "stateMismatch"
+    assert host.replaced == []
+    result = await ok(client, "x:Bootstrap/set", {"ifInState": state, "update": patch})
+    assert result["updated"] == {"singleton": None}
+
+
+# --- DnsServer ----------------------------------------------------------------------------------
+
+
+async def test_dns_server_get_redacts_the_secret_and_shows_durations_in_ms(api: Api) -> None:
+    client, _, _ = api
+    (server,) = (await ok(client, "x:DnsServer/get", {"ids": None}))["list"]
+    assert server["id"] == "primary"
+    assert server["key"] == {"@type": "Value", "secret": REDACTED}
+    assert server["ttl"] == 300_000
+    assert server["propagationTimeout"] == 60_000
+
+
+async def test_dns_server_create_gets_a_server_chosen_id_and_reports_defaults(api: Api) -> None:
+    client, _, host = api
+    result = await ok(client, "x:DnsServer/set", {"create": {"new1": TSIG}})
+    created = result["created"]["new1"]
+    assert created["id"].startswith("ds-")
+    assert created["port"] == 53  # a default the client did not send
+    assert "host" not in created
+    assert created["id"] in host.config.dns_server
+    assert "runId" not in result  # no domain uses it yet
+    shown = (await ok(client, "x:DnsServer/get", {"ids": [created["id"]]}))["list"][0]
+    assert shown["key"]["secret"] == REDACTED
+
+
+async def test_dns_server_create_of_a_bad_object_names_the_properties(api: Api) -> None:
+    client, _, _ = api
+    broken = {**TSIG, "host": "ns.example.test", "port": 70000, "tsigAlgorithm": "rot13"}
+    del broken["keyName"]
+    result = await ok(client, "x:DnsServer/set", {"create": {"a": broken, "b": {"@type": "Nope"}}})
+    error = result["notCreated"]["a"]
+    assert error["type"] == "invalidProperties"
+    assert sorted(error["properties"]) == ["host", "keyName", "port", "tsigAlgorithm"]
+    assert result["notCreated"]["b"]["properties"] == ["@type"]
+    with_id = await ok(client, "x:DnsServer/set", {"create": {"c": {**TSIG, "id": "mine"}}})
+    assert with_id["notCreated"]["c"]["properties"] == ["id"]
+
+
+async def test_dns_server_update_of_a_used_server_runs_the_domains_using_it(api: Api) -> None:
+    client, _, host = api
+    result = await ok(
+        client, "x:DnsServer/set", {"update": {"primary": {"host": "192.0.2.77", "port": 5353}}}
+    )
+    assert result["updated"] == {"primary": None}
+    assert host.waiting() == {"other.test": result["runId"]}
+    assert str(host.config.dns_server["primary"].host) == "192.0.2.77"  # type: ignore[attr-defined]
+
+
+async def test_a_redacted_secret_sent_back_keeps_the_current_secret(api: Api) -> None:
+    client, _, host = api
+    (server,) = (await ok(client, "x:DnsServer/get", {}))["list"]
+    server.pop("id")
+    server["description"] = "round trip"
+    result = await ok(client, "x:DnsServer/set", {"update": {"primary": server}})
+    assert result["updated"] == {"primary": None}
+    assert host.config.dns_server["primary"].key.resolve() == TSIG_SECRET  # type: ignore[attr-defined]
+    fresh = {**TSIG, "key": {"@type": "Value", "secret": REDACTED}}
+    refused = await ok(client, "x:DnsServer/set", {"create": {"n": fresh}})
+    assert refused["notCreated"]["n"]["properties"] == ["key"]
+
+
+async def test_a_secret_the_daemon_cannot_read_is_invalid_properties(api: Api) -> None:
+    client, _, _ = api
+    server = {**TSIG, "key": {"@type": "EnvironmentVariable", "variableName": "DNSAUTO_NOPE_X"}}
+    result = await ok(client, "x:DnsServer/set", {"create": {"n": server}})
+    error = result["notCreated"]["n"]
+    assert (error["type"], error["properties"]) == ("invalidProperties", ["key"])
+    assert "DNSAUTO_NOPE_X" in error["description"]
+
+
+async def test_dns_server_destroy_of_a_server_in_use_is_forbidden_then_allowed(api: Api) -> None:
+    client, _, host = api
+    result = await ok(client, "x:DnsServer/set", {"destroy": ["primary", "nothing"]})
+    assert result["notDestroyed"]["primary"]["type"] == "forbidden"
+    assert "other.test" in result["notDestroyed"]["primary"]["description"]
+    assert result["notDestroyed"]["nothing"]["type"] == "notFound"
+    await ok(client, "x:Domain/set", {"destroy": ["other.test"]})
+    result = await ok(client, "x:DnsServer/set", {"destroy": ["primary"]})
+    assert result["destroyed"] == ["primary"]
+    assert "primary" not in host.config.dns_server
+    assert (await ok(client, "x:DnsServer/get", {"ids": ["primary"]}))["notFound"] == ["primary"]
+
+
+async def test_dns_server_update_of_an_unknown_id_is_not_found(api: Api) -> None:
+    client, _, _ = api
+    result = await ok(client, "x:DnsServer/set", {"update": {"ghost": {"description": "x"}}})
+    assert result["notUpdated"]["ghost"]["type"] == "notFound"
+
+
+async def test_dns_server_query_filters_on_member_tenant_id(api: Api) -> None:
+    client, _, _ = api
+    created = await ok(client, "x:DnsServer/set", {"create": {"n": TSIG}})
+    new_id = created["created"]["n"]["id"]
+    tenant = await ok(client, "x:DnsServer/query", {"filter": {"memberTenantId": "tenant-1"}})
+    assert (tenant["ids"], tenant["total"], tenant["position"]) == ([new_id], 1, 0)
+    none = await ok(client, "x:DnsServer/query", {"filter": {"memberTenantId": None}})
+    assert none["ids"] == ["primary"]
+    either = await ok(
+        client,
+        "x:DnsServer/query",
+        {
+            "filter": {
+                "operator": "OR",
+                "conditions": [{"memberTenantId": "tenant-1"}, {"memberTenantId": None}],
+            }
+        },
+    )
+    assert sorted(either["ids"]) == sorted([new_id, "primary"])
+    negated = await ok(
+        client,
+        "x:DnsServer/query",
+        {"filter": {"operator": "NOT", "conditions": [{"memberTenantId": None}]}},
+    )
+    assert negated["ids"] == [new_id]
+    assert either["queryState"] == negated["queryState"]
+    assert either["canCalculateChanges"] is False
+
+
+async def test_query_pages_with_position_limit_anchor_and_sort(api: Api) -> None:
+    client, _, _ = api
+    for n in range(4):
+        await ok(
+            client,
+            "x:DnsServer/set",
+            {"create": {"n": {"@type": "Manual", "description": f"server {n}"}}},
+        )
+    by_description = await ok(
+        client,
+        "x:DnsServer/query",
+        {"sort": [{"property": "description", "isAscending": False}]},
+    )
+    ids = by_description["ids"]
+    assert ids[-1] == "primary"  # "file server" sorts first, so last descending
+    page = await ok(client, "x:DnsServer/query", {"position": 1, "limit": 2})
+    everything = (await ok(client, "x:DnsServer/query", {}))["ids"]
+    assert page["ids"] == everything[1:3]
+    assert page["total"] == 5
+    tail = await ok(client, "x:DnsServer/query", {"position": -2})
+    assert tail["ids"] == everything[-2:]
+    assert tail["position"] == 3
+    anchored = await ok(
+        client, "x:DnsServer/query", {"anchor": everything[2], "anchorOffset": -1, "limit": 2}
+    )
+    assert anchored["ids"] == everything[1:3]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "kind"),
+    [
+        ({"filter": {"description": "x"}}, "unsupportedFilter"),
+        ({"sort": [{"property": "host"}]}, "unsupportedSort"),
+        ({"sort": [{"property": "id", "collation": "i;unicode-casemap"}]}, "unsupportedSort"),
+        ({"anchor": "ghost"}, "anchorNotFound"),
+        ({"filter": {"operator": "XOR", "conditions": []}}, "invalidArguments"),
+    ],
+)
+async def test_query_errors(api: Api, arguments: dict[str, Any], kind: str) -> None:
+    client, _, _ = api
+    answer, error = await call(client, "x:DnsServer/query", arguments)
+    assert (answer, error["type"]) == ("error", kind)
+
+
+async def test_get_and_set_over_max_objects_are_request_too_large(api: Api) -> None:
+    client, server, _ = api
+    many = [f"id{n}" for n in range(server.settings().max_objects + 1)]
+    _, error = await call(client, "x:DnsServer/get", {"ids": many})
+    assert error["type"] == "requestTooLarge"
+    _, error = await call(client, "x:DnsServer/set", {"destroy": many})
+    assert error["type"] == "requestTooLarge"
+
+
+# --- Domain -------------------------------------------------------------------------------------
+
+
+async def test_domain_get_lists_the_bootstrap_default_domain_and_the_configured_ones(
+    api: Api,
+) -> None:
+    client, _, _ = api
+    result = await ok(client, "x:Domain/get", {})
+    by_id = {d["id"]: d for d in result["list"]}
+    assert set(by_id) == {"example.test", "other.test"}
+    assert by_id["example.test"]["name"] == "example.test"
+    assert by_id["other.test"]["dnsManagement"]["dnsServerId"] == "primary"
+    assert by_id["other.test"]["dkimManagement"]["rotateAfter"] == 90 * 86_400_000
+
+
+async def test_domain_create_with_a_new_dns_server_by_creation_id_runs_it(api: Api) -> None:
+    client, _, host = api
+    body = request(
+        ("x:DnsServer/set", {"create": {"srv": TSIG}}),
+        (
+            "x:Domain/set",
+            {
+                "create": {
+                    "dom": {
+                        "name": "New.Test.",
+                        "dnsManagement": {"@type": "Automatic", "dnsServerId": "#srv"},
+                    }
+                }
+            },
+        ),
+    )
+    document = await (await post(client, body)).json()
+    servers, domains = (r[1] for r in document["methodResponses"])
+    server_id = servers["created"]["srv"]["id"]
+    assert domains["created"]["dom"]["id"] == "new.test"
+    settings = host.config.domain["new.test"].dns_management
+    assert settings.dns_server_id == server_id  # type: ignore[union-attr]
+    assert host.waiting()["new.test"] == domains["runId"]
+
+
+async def test_domain_create_errors(api: Api) -> None:
+    client, _, _ = api
+    result = await ok(
+        client,
+        "x:Domain/set",
+        {
+            "create": {
+                "dup": {"name": "other.test"},
+                "bad": {"name": "not a domain"},
+                "none": {},
+                "ref": {
+                    "name": "ref.test",
+                    "dnsManagement": {"@type": "Automatic", "dnsServerId": "ghost"},
+                },
+                "typo": {"name": "typo.test", "dkimManagement": {"@type": "Sometimes"}},
+            }
+        },
+    )
+    errors = result["notCreated"]
+    assert errors["dup"] == {
+        "type": "alreadyExists",
+        "description": "Domain 'other.test' exists",
+        "existingId": "other.test",
+    }
+    assert errors["bad"]["properties"] == ["name"]
+    assert errors["none"]["properties"] == ["name"]
+    assert errors["ref"]["properties"] == ["dnsManagement/dnsServerId"]
+    assert errors["typo"]["properties"] == ["dkimManagement/@type"]
+
+
+async def test_domain_update_of_the_implied_default_domain_makes_it_explicit(api: Api) -> None:
+    client, _, host = api
+    result = await ok(
+        client, "x:Domain/set", {"update": {"example.test": {"reportAddressUri": None}}}
+    )
+    assert result["updated"] == {"example.test": None}
+    assert host.config.domain["example.test"].report_address_uri == "mailto:postmaster"
+    renamed = await ok(client, "x:Domain/set", {"update": {"other.test": {"name": "x.test"}}})
+    assert renamed["notUpdated"]["other.test"]["properties"] == ["name"]
+    same = await ok(client, "x:Domain/set", {"update": {"other.test": {"name": "other.test"}}})
+    assert same["updated"] == {"other.test": None}
+
+
+async def test_domain_destroy_of_the_default_domain_is_forbidden(api: Api) -> None:
+    client, _, _ = api
+    result = await ok(client, "x:Domain/set", {"destroy": ["example.test", "ghost.test"]})
+    assert result["notDestroyed"]["example.test"]["type"] == "forbidden"
+    assert result["notDestroyed"]["ghost.test"]["type"] == "notFound"
+
+
+async def test_domain_query_filters_on_name_and_dns_server(api: Api) -> None:
+    client, _, _ = api
+    await ok(client, "x:Domain/set", {"create": {"a": {"name": "another.test"}}})
+    result = await ok(client, "x:Domain/query", {"filter": {"name": "OTHER"}})
+    assert result["ids"] == ["another.test", "other.test"]
+    result = await ok(client, "x:Domain/query", {"filter": {"dnsServerId": "primary"}})
+    assert result["ids"] == ["other.test"]
+    result = await ok(
+        client, "x:Domain/query", {"sort": [{"property": "name", "isAscending": False}]}
+    )
+    assert result["ids"] == ["other.test", "example.test", "another.test"]
+
+
+async def test_secrets_never_appear_in_any_response(api: Api) -> None:
+    client, _, _ = api
+    body = request(
+        ("x:DnsServer/set", {"create": {"n": TSIG}}),
+        ("x:DnsServer/set", {"update": {"primary": {"key": TSIG["key"]}}}),
+        ("x:Bootstrap/set", {"update": {"singleton": {"dnsServer": TSIG}}}),
+        ("x:Bootstrap/get", {}),
+        ("x:DnsServer/get", {}),
+        ("x:Domain/get", {}),
+        ("x:Task/get", {}),
+    )
+    response = await post(client, body)
+    text = await response.text()
+    assert response.status == 200
+    assert "error" not in [r[0] for r in json.loads(text)["methodResponses"]]
+    for secret in (NEW_SECRET, TSIG_SECRET, ADMIN_TOKEN):
+        assert secret not in text
