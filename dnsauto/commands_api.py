@@ -531,7 +531,8 @@ def create(
         document = {"@type": variant, **{k: v for k, v in document.items() if k != "@type"}}
     call = method_call(object_name, "set", {"create": {CREATION_ID: document}})
     reply = _client(url, token, timeout).call(call)
-    what = type_name
+    name = document.get("name") if object_name == "Domain" else None
+    what = f"Domain {one_line(name)}" if isinstance(name, str) and name else type_name
 
     def show(arguments: dict[str, Any]) -> list[str]:
         created = _dict(arguments, "created")

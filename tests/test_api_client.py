@@ -416,6 +416,16 @@ def test_set_errors_are_one_line_each_naming_the_object_and_properties(fake_api:
     )
 
 
+def test_a_domain_not_created_is_named_by_its_name(fake_api: FakeApi) -> None:
+    fake_api.handler = answer(
+        "x:Domain/set",
+        {"notCreated": {"new1": {"type": "alreadyExists", "existingId": "example.org"}}},
+    )
+    status, _, err = dnsauto(fake_api, "create", "Domain", "--field", "name=example.org")
+    assert status == 1
+    assert err == "error: Domain example.org not created: alreadyExists\n"
+
+
 def test_refused_updates_and_deletes_name_each_object(fake_api: FakeApi) -> None:
     fake_api.handler = answer(
         "x:DnsServer/set",
