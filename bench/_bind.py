@@ -15,14 +15,13 @@ import json
 import os
 import socket
 import tempfile
-import time
 import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
@@ -37,7 +36,7 @@ from tests.servers._common import (
     launch,
 )
 
-__all__ = ["KEY_NAME", "Counters", "ZoneServer", "serving", "zone_names"]
+__all__ = ["KEY_NAME", "Counters", "ZoneServer", "zone_names"]
 
 KEY_NAME = "bench-key."
 PARENT = "bench.test."
@@ -160,6 +159,14 @@ class ZoneServer:
         self.stop()
         self.start()
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) that ``named`` has used since it started."""
+        if self._running is None:
+            return 0.0
+        fields = Path(f"/proc/{self._running.process.pid}/stat").read_text().rpartition(")")[2]
+        utime, stime = (int(v) for v in fields.split()[11:13])
+        return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
     def log(self) -> str:
         return self._running.log() if self._running is not None else ""
 
@@ -269,23 +276,3 @@ def _soa_answered(port: int, zone: str) -> bool:
     except (OSError, dns.exception.DNSException):
         return False
     return response.rcode() == dns.rcode.NOERROR and bool(response.answer)
-
-
-@contextmanager
-def serving(count: int, **settings: Any) -> Iterator[ZoneServer]:
-    """A started :class:`ZoneServer` with ``count`` zones, closed at the end."""
-    server = ZoneServer(count, **settings)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
-
-
-def wait_for(check: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.01)
-    return False

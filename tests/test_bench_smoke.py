@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 import bench
+from bench import bulk
+from bench import daemon as daemon_bench
 from bench.__main__ import print_table, record
 from bench.propagation import Settings, measure
 from tests.servers.topology import Topology
@@ -66,3 +68,39 @@ async def test_the_api_benchmark_runs_against_the_daemon_without_errors(tmp_path
     assert values["api.errors"] == 0, result.error_kinds
     for key in ("api.p50_ms", "api.p99_ms", "api.requests_per_second"):
         assert isinstance(values[key], float), key
+
+
+@pytest.mark.servers
+def test_the_bulk_benchmark_runs_at_twenty_zones(tmp_path: Path) -> None:
+    """Every tool publishes the 20 zones (each checked by the benchmark itself); the re-sync
+    writes nothing. octoDNS may be skipped where it cannot be installed (no PyPI)."""
+    figures = bulk.measure(bulk.Settings.quick(), progress=lambda line: None)
+    values = {f.key: f.value for f in figures}
+    for tool in ("dnsauto", "nsupdate", "raw", "dnsauto_wait"):
+        assert isinstance(values[f"bulk_publish.n20.{tool}_s"], float), tool
+        assert isinstance(values[f"bulk_publish.n20.{tool}_cpu_s"], float), tool
+    octodns = next(f for f in figures if f.key == "bulk_publish.n20.octodns_s")
+    assert isinstance(octodns.value, float) or "skipped" in octodns.meaning
+    for ratio in ("speedup_vs_nsupdate", "slowdown_vs_raw"):
+        assert isinstance(values[f"bulk_publish.n20.{ratio}"], float), ratio
+    assert values["bulk_publish.n20.rrsets"] == 20 * 19
+    assert values["resync.n20.writes"] == 0
+    assert values["resync.n20.wait_writes"] == 0
+    assert values["resync.n20.transfers_per_zone"] == 1.0
+    assert isinstance(values["resync.n20.queries_per_rrset"], float)
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"resync.n1000.writes": 5, "propagation.rtt_ms": 1}))
+    record(results, "bulk", figures, quick=True, prefixes=("bulk_publish", "resync", "scaling"))
+    written = json.loads(results.read_text())
+    assert "resync.n1000.writes" not in written
+    assert written["propagation.rtt_ms"] == 1
+    assert written["resync.n20.writes"] == 0
+
+
+@pytest.mark.servers
+def test_the_daemon_benchmark_runs() -> None:
+    figures = daemon_bench.measure(daemon_bench.DaemonSettings.quick())
+    values = {f.key: f.value for f in figures}
+    assert isinstance(values["daemon.help_ms"], float)
+    assert isinstance(values["daemon.idle_rss_mb"], float)

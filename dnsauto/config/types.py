@@ -79,18 +79,25 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return timedelta(milliseconds=value)
+        return _milliseconds(value)
     if isinstance(value, str):
         text = value.strip().lower()
         if text.isdigit():
-            return timedelta(milliseconds=int(text))
+            return _milliseconds(int(text))
         if not _WHOLE.match(text):
             raise ValueError(
                 f"{value!r} is not a duration: use e.g. '500ms', '30s', '5m', '1h', '1d'"
             )
         total = sum(float(n) * _UNIT_MS[u] for n, u in _PART.findall(text))
-        return timedelta(milliseconds=round(total))
+        return _milliseconds(total)
     raise ValueError("a duration must be text like '30s' or integer milliseconds")
+
+
+def _milliseconds(value: float) -> timedelta:
+    try:
+        return timedelta(milliseconds=round(value))
+    except OverflowError:
+        raise ValueError("a duration cannot be longer than 999999999 days") from None
 
 
 def format_duration(value: timedelta) -> str:

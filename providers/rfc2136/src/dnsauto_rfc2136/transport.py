@@ -243,7 +243,9 @@ class Transport:
         sock = await backend.make_socket(  # type: ignore[no-untyped-call]
             af, socket.SOCK_STREAM, 0, None, destination, self.endpoint.timeout
         )
-        records: dict[tuple[dns.name.Name, int], tuple[int, list[dns.rdata.Rdata]]] = {}
+        # The parts of each RRset, by (lower-case labels, type): dnspython hashes a Name one
+        # character at a time in Python, which was a good part of reading a zone.
+        records: dict[tuple[tuple[bytes, ...], int], list[dns.rrset.RRset]] = {}
         soa_seen = 0
         first = True
         try:
@@ -251,8 +253,10 @@ class Transport:
             await dns.asyncquery.send_tcp(sock, wire, time.time() + self.endpoint.timeout)
             while soa_seen < 2:
                 answer = await _read_message(sock, expiration)
+                # xfr=True keeps the opening and the closing SOA apart (dnspython then gives
+                # each record after an SOA an RRset of its own; they are merged below).
                 message = dns.message.from_wire(
-                    answer, keyring=False, one_rr_per_rrset=True, ignore_trailing=True
+                    answer, keyring=False, xfr=True, ignore_trailing=True
                 )
                 if message.id != query.id:
                     raise TransferError(f"answer has id {message.id}, the query had {query.id}")
@@ -273,16 +277,19 @@ class Transport:
                         soa_seen += 1
                         if soa_seen == 2:
                             break
-                    ttl, rdatas = records.get((rrset.name, rrset.rdtype), (rrset.ttl, []))
-                    rdatas.extend(rrset)
-                    records[(rrset.name, rrset.rdtype)] = (min(ttl, rrset.ttl), rdatas)
+                    key = (tuple(label.lower() for label in rrset.name.labels), rrset.rdtype)
+                    records.setdefault(key, []).append(rrset)
                 if soa_seen == 0:
                     raise TransferError("the zone transfer does not start with the zone's SOA")
         finally:
             await sock.close()
         return [
-            dns.rrset.from_rdata_list(name, ttl, rdatas)
-            for (name, _), (ttl, rdatas) in records.items()
+            parts[0]
+            if len(parts) == 1
+            else dns.rrset.from_rdata_list(
+                parts[0].name, min(p.ttl for p in parts), [rd for p in parts for rd in p]
+            )
+            for parts in records.values()
         ]
 
 
