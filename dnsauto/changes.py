@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dns.name
+import dns.rdata
 import dns.rdatatype
 import dns.rrset
 
-__all__ = ["Change", "Create", "Delete", "Update", "rrset_values"]
+__all__ = ["Change", "Create", "Delete", "Update", "comparable_value", "rrset_values"]
 
 
 def rrset_values(rrset: dns.rrset.RRset | None) -> list[str]:
@@ -20,6 +21,15 @@ def rrset_values(rrset: dns.rrset.RRset | None) -> list[str]:
     if rrset is None:
         return []
     return sorted(rdata.to_text() for rdata in rrset)
+
+
+def comparable_value(rdata: dns.rdata.Rdata) -> str:
+    """Rdata as comparable text: TXT by its joined strings, however they were split; other
+    types in canonical form (RFC 4034 §6.2: the names inside MX, SRV, CNAME, ... lowercased)."""
+    if rdata.rdtype in (dns.rdatatype.TXT, dns.rdatatype.SPF):
+        return b"".join(rdata.strings).decode("utf-8", "backslashreplace")  # type: ignore[attr-defined]
+    wire = rdata.to_digestable()
+    return dns.rdata.from_wire(rdata.rdclass, rdata.rdtype, wire, 0, len(wire)).to_text()
 
 
 @dataclass(frozen=True)

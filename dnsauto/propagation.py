@@ -36,7 +36,7 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
-from dnsauto.changes import Change, Delete, Update
+from dnsauto.changes import Change, Delete, Update, comparable_value
 from dnsauto.config.daemon import DnsSettings, parse_host_port
 from dnsauto.errors import DnsautoError
 from dnsauto.plan import leaves_unchanged
@@ -60,15 +60,6 @@ _UNANSWERED = "no answer yet"
 Pair = tuple["Nameserver", "Expectation"]
 
 
-def _canonical(rdata: dns.rdata.Rdata) -> str:
-    """Rdata as comparable text: TXT by its joined strings, however they were split; other
-    types in canonical form (RFC 4034 §6.2: the names inside MX, SRV, CNAME, ... lowercased)."""
-    if rdata.rdtype in (dns.rdatatype.TXT, dns.rdatatype.SPF):
-        return b"".join(rdata.strings).decode("utf-8", "backslashreplace")  # type: ignore[attr-defined]
-    wire = rdata.to_digestable()
-    return dns.rdata.from_wire(rdata.rdclass, rdata.rdtype, wire, 0, len(wire)).to_text()
-
-
 @dataclass(frozen=True)
 class Expectation:
     """What every nameserver must serve at (name, type).
@@ -90,14 +81,14 @@ class Expectation:
     def of(
         cls, rrset: dns.rrset.RRset, *, exact: bool = True, with_ttl: bool = False
     ) -> Expectation:
-        values = frozenset(_canonical(r) for r in rrset)
+        values = frozenset(comparable_value(r) for r in rrset)
         return cls(rrset.name, rrset.rdtype, values, exact, rrset.ttl if with_ttl else None)
 
     @classmethod
     def shared(cls, rrset: dns.rrset.RRset) -> Expectation:
         """The desired RRset at a shared name: met when a plan would leave the served RRset
         alone (the managed values present beside foreign ones, an SPF record merged)."""
-        values = frozenset(_canonical(r) for r in rrset)
+        values = frozenset(comparable_value(r) for r in rrset)
         return cls(rrset.name, rrset.rdtype, values, exact=False, merged_into=rrset)
 
     @classmethod
@@ -122,7 +113,7 @@ class Expectation:
             return leaves_unchanged(self.merged_into, served)
         if served is None:
             return self.met_by(frozenset())
-        return self.met_by(frozenset(_canonical(r) for r in served), served.ttl)
+        return self.met_by(frozenset(comparable_value(r) for r in served), served.ttl)
 
     def __str__(self) -> str:
         return f"{self.name} {dns.rdatatype.to_text(self.rdtype)}"
@@ -135,8 +126,8 @@ def expectations_for(changes: Iterable[Change]) -> list[Expectation]:
         if isinstance(change, Delete):
             expectations.append(Expectation.absent(change.name, change.rdtype))
             continue
-        ttl_only = isinstance(change, Update) and {_canonical(r) for r in change.old} == {
-            _canonical(r) for r in change.new
+        ttl_only = isinstance(change, Update) and {comparable_value(r) for r in change.old} == {
+            comparable_value(r) for r in change.new
         }
         expectations.append(Expectation.of(change.new, with_ttl=ttl_only))
     return expectations
@@ -351,7 +342,7 @@ class PropagationChecker:
             return True, ""
         if rrset is None:
             return False, "serves nothing" if rcode == dns.rcode.NOERROR else "answers NXDOMAIN"
-        shown = ", ".join(sorted(_canonical(r) for r in rrset))
+        shown = ", ".join(sorted(comparable_value(r) for r in rrset))
         if expectation.ttl is not None and rrset.ttl != expectation.ttl:
             shown += f" (TTL {rrset.ttl}, not {expectation.ttl})"
         return False, f"serves {shown}"

@@ -30,7 +30,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from dnsauto.changes import Change, Create, Delete, Update
+from dnsauto.changes import Change, Create, Delete, Update, comparable_value
 from dnsauto.plan import Key, ZonePlan
 from dnsauto.state import JournalEntry
 
@@ -79,22 +79,15 @@ def restore_targets(entries: Sequence[JournalEntry]) -> list[RestoreTarget]:
     return list(targets.values())
 
 
-def _canonical_rdata(rdata: dns.rdata.Rdata) -> str:
-    """Record data as comparable text: TXT by its joined strings, the rest as canonical wire."""
-    if rdata.rdtype == dns.rdatatype.TXT:
-        return b"".join(rdata.strings).decode("utf-8", "backslashreplace")  # type: ignore[attr-defined]
-    return rdata.to_digestable().hex()
-
-
 def _canonical(rdtype: dns.rdatatype.RdataType, values: Iterable[str]) -> frozenset[str]:
     """Zone-file values as comparable data (TXT joined; names case-folded)."""
     return frozenset(
-        _canonical_rdata(dns.rdata.from_text(dns.rdataclass.IN, rdtype, v)) for v in values
+        comparable_value(dns.rdata.from_text(dns.rdataclass.IN, rdtype, v)) for v in values
     )
 
 
 def _served(rrset: dns.rrset.RRset | None) -> frozenset[str]:
-    return frozenset(_canonical_rdata(r) for r in rrset) if rrset is not None else frozenset()
+    return frozenset(comparable_value(r) for r in rrset) if rrset is not None else frozenset()
 
 
 def plan_restore(
