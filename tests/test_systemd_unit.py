@@ -70,3 +70,15 @@ def test_systemd_analyze_security_rates_the_unit_two_or_lower() -> None:
     match = re.search(r"Overall exposure level for dnsauto\.service: (\d+\.\d+)", output)
     assert match is not None, output
     assert float(match.group(1)) <= 2.0, output
+
+
+def test_unit_bounds_memory_and_tasks() -> None:
+    # A runaway (a secret read without end, a flood of requests) hits these, not the host.
+    unit = settings()
+    (memory,) = unit["MemoryMax"]
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    limit = int(memory[:-1]) * units[memory[-1]] if memory[-1] in units else int(memory)
+    assert 256 << 20 <= limit <= 4 << 30  # the 5,000-zone bulk benchmark peaks at 180 MB
+    (tasks,) = unit["TasksMax"]
+    # The event loop's thread plus asyncio's default executor (at most 32 workers).
+    assert 33 < int(tasks) <= 256

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from dnsauto.config import DEFAULT_CONFIG_PATH
 from dnsauto.config.model import Config, build_config_model, check_references
-from dnsauto.config.types import iter_secrets
+from dnsauto.config.types import SECRET_FILE_BASE, iter_secrets
 from dnsauto.errors import ConfigError, ConfigProblem, SecretError
 from dnsauto.provider import Registry, load_registry
 
@@ -47,20 +47,29 @@ def load_config_file(path: str | os.PathLike[str], registry: Registry | None = N
     except OSError as exc:
         raise ConfigError(f"cannot read configuration: {exc.strerror}", source=source) from None
     document = _parse(raw, source, json_document=source.endswith(".json"))
-    config = load_config(document, registry=registry, source=source)
-    return _anchor_paths(config, Path(path).resolve().parent)
+    folder = Path(path).resolve().parent
+    config = load_config(document, registry=registry, source=source, base=folder)
+    return _anchor_paths(config, folder)
 
 
 def load_config(
-    document: Any, *, registry: Registry | None = None, source: str = "<config>"
+    document: Any,
+    *,
+    registry: Registry | None = None,
+    source: str = "<config>",
+    base: Path | None = None,
 ) -> Config:
-    """Validate a parsed configuration document; raises :class:`ConfigError`."""
+    """Validate a parsed configuration document; raises :class:`ConfigError`.
+
+    Relative secret ``filePath`` values are relative to ``base`` (the file's folder), if given.
+    """
     if not isinstance(document, Mapping):
         raise ConfigError("the configuration must be a table of settings", source=source)
     registry = registry if registry is not None else load_registry()
     model = config_model(registry)
+    context = {SECRET_FILE_BASE: str(base)} if base is not None else None
     try:
-        config = model.model_validate(document)
+        config = model.model_validate(document, context=context)
     except ValidationError as exc:
         problems = problems_from_validation_error(exc, document, registry, source)
         raise ConfigError(problems) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,7 +22,9 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     SerializationInfo,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -29,6 +32,8 @@ from dnsauto.errors import SecretError
 
 __all__ = [
     "REDACTED",
+    "SECRET_FILE_BASE",
+    "SECRET_FILE_MAX_BYTES",
     "Duration",
     "Model",
     "OptionalDuration",
@@ -181,15 +186,29 @@ class SecretEnvironmentVariable(Tagged):
         return f"environment variable {self.variable_name}"
 
 
+SECRET_FILE_MAX_BYTES = 64 * 1024
+"""The largest secret file read: keys and tokens are far smaller."""
+
+SECRET_FILE_BASE = "secret_file_base"
+"""The validation context key of the folder relative ``filePath`` values are relative to."""
+
+
 class SecretFile(Tagged):
-    """A secret read from a file; one trailing newline is dropped."""
+    """A secret read from a regular file of at most 64 KiB; one trailing newline is dropped."""
 
     type: Literal["File"] = Field(alias="@type")
     file_path: Annotated[str, Field(min_length=1)]
 
+    @field_validator("file_path")
+    @classmethod
+    def _anchor(cls, value: str, info: ValidationInfo) -> str:
+        base = (info.context or {}).get(SECRET_FILE_BASE)
+        return str(Path(base, value)) if base is not None else value
+
     def resolve(self) -> str:
         try:
-            text = Path(self.file_path).read_text(encoding="utf-8")
+            data = _read_regular_file(self.file_path, SECRET_FILE_MAX_BYTES)
+            text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = (
                 exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
@@ -199,6 +218,28 @@ class SecretFile(Tagged):
 
     def describe(self) -> str:
         return f"file {self.file_path}"
+
+
+def _read_regular_file(path: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; OSError with a reason otherwise.
+
+    Opened non-blocking, so a FIFO or a device is refused at once instead of waiting for a
+    writer or reading without end (``/dev/zero``).
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(0, "not a regular file")
+        data = b""
+        while chunk := os.read(descriptor, limit + 1 - len(data)):
+            data += chunk
+            if len(data) > limit:
+                break
+    finally:
+        os.close(descriptor)
+    if len(data) > limit:
+        raise OSError(0, f"larger than {limit // 1024} KiB")
+    return data
 
 
 class SecretNone(Tagged):
