@@ -761,10 +761,10 @@ def test_real_api_creates_shows_changes_lists_and_deletes_a_dns_server(
     status, out, _ = admin(real_api, "query", "DnsServer", "--where", "memberTenantId=tenant-7")
     assert (status, out) == (0, f"{server_id}\n")
 
-    status, out, _ = admin(real_api, "update", "DnsServer", server_id, "--field", "keyName=other")
+    status, out, _ = admin(real_api, "update", "DnsServer", server_id, "--field", "ttl=1h")
     assert status == 0
     assert out.startswith(f"updated DnsServer {server_id}")
-    assert shown(admin(real_api, "get", "DnsServer", server_id)[1])["keyName"] == "other"
+    assert shown(admin(real_api, "get", "DnsServer", server_id)[1])["ttl"] == "3600000"
 
     status, out, _ = admin(real_api, "delete", "DnsServer", "--ids", server_id)
     assert (status, out) == (0, f"deleted DnsServer {server_id}\n")

@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from dnsauto.config.daemon import ApiSettings
 from dnsauto.config.domain import AutomaticDns
 from dnsauto.config.loader import (
     error_locations,
@@ -35,7 +36,12 @@ from dnsauto.config.loader import (
     resolve_secrets,
 )
 from dnsauto.config.model import Config, check_references
-from dnsauto.config.types import REDACTED, iter_secrets
+from dnsauto.config.types import (
+    REDACTED,
+    SecretEnvironmentVariable,
+    SecretFile,
+    iter_secrets,
+)
 from dnsauto.errors import ConfigError, ConfigProblem, DnsautoError, SecretError
 from dnsauto.provider import Registry, load_registry
 from dnsauto.records.names import check_hostname
@@ -57,6 +63,21 @@ SINGLETON = "singleton"
 REVEAL = {"reveal_secrets": True}
 TOMBSTONE = "@destroyed"
 API_ID_PREFIX = "ds-"
+
+FOREIGN_SECRET = (
+    "over the API, a File secret must name a readable regular file (at most 64 KiB) in one of "
+    "daemon.api.allowedSecretDirectories, and an EnvironmentVariable secret a set variable "
+    "whose name starts with one of daemon.api.allowedSecretVariablePrefixes"
+)
+"""The one error for every File or EnvironmentVariable secret the API refuses: it says nothing
+of whether the file exists or the variable is set."""
+
+REDIRECTED_SECRET = (
+    "send the secret again: the stored one is not sent to another @type, host, port or key name"
+)
+
+_SECRET_DESTINATION = ("@type", "host", "port", "keyName", "signerName")
+"""The properties next to a secret that say where it goes; changing one needs the secret."""
 
 
 class Kind(StrEnum):
@@ -220,7 +241,7 @@ class Workspace:
     def update_bootstrap(self, patch: Mapping[str, Any]) -> None:
         current = _reveal(self.config.bootstrap)
         document = apply_patch(current, patch, object_id=SINGLETON)
-        self._commit(Kind.BOOTSTRAP, SINGLETON, ("bootstrap",), document, current)
+        self._commit(Kind.BOOTSTRAP, SINGLETON, ("bootstrap",), document, current, patch)
 
     # --- DnsServer ------------------------------------------------------------------------------
 
@@ -238,7 +259,8 @@ class Workspace:
             raise SetFailure("notFound", f"no DnsServer {object_id!r}")
         current = _reveal(server)
         document = apply_patch(current, patch, object_id=object_id)
-        self._commit(Kind.DNS_SERVER, object_id, ("dnsServer", object_id), document, current)
+        location = ("dnsServer", object_id)
+        self._commit(Kind.DNS_SERVER, object_id, location, document, current, patch)
 
     def destroy_dns_server(self, object_id: str) -> None:
         if object_id not in self.config.dns_server:
@@ -281,7 +303,7 @@ class Workspace:
         if "name" in patch and patch.pop("name") != object_id:
             raise _invalid([("name", "cannot change; create a new Domain instead")])
         document = apply_patch(current, patch, object_id=object_id)
-        self._commit(Kind.DOMAIN, object_id, ("domain", object_id), document, current)
+        self._commit(Kind.DOMAIN, object_id, ("domain", object_id), document, current, patch)
 
     def destroy_domain(self, object_id: str) -> None:
         if object_id not in self.config.domains:
@@ -302,9 +324,11 @@ class Workspace:
         location: tuple[str, ...],
         document: dict[str, Any] | None,
         current: dict[str, Any] | None,
+        patch: Mapping[str, Any] | None = None,
     ) -> None:
         """Validate the configuration with ``document`` at ``location`` (None: removed), then
-        keep it: in the store first, then as ``self.config``."""
+        keep it: in the store first, then as ``self.config``. ``current`` and ``patch`` are
+        the object before an update and the patch that made ``document``."""
         if document is not None:
             _keep_redacted_secrets(document, current)
         candidate = _place(config_document(self.config), location, document)
@@ -313,8 +337,8 @@ class Workspace:
             stored: dict[str, Any] = {TOMBSTONE: True}
         else:
             target = _at(config, location)
-            self._check_secrets(target)
             stored = _reveal(target)
+            self._check_secrets(target, stored, current, patch)
         self.store.put_object(kind.value, object_id, stored)
         self.config = config
         self.changed = True
@@ -353,15 +377,78 @@ class Workspace:
             raise _invalid(problems)
         return config
 
-    def _check_secrets(self, target: BaseModel) -> None:
+    def _check_secrets(
+        self,
+        target: BaseModel,
+        document: dict[str, Any],
+        current: dict[str, Any] | None,
+        patch: Mapping[str, Any] | None,
+    ) -> None:
+        """Every secret of ``target`` (``document`` as JSON) is usable and the client's to use:
+        one it sent is a value, or a file or variable ``[daemon.api]`` allows; one kept from
+        ``current`` stays with the destination it was given for."""
         problems = []
         for path, secret in iter_secrets(target):
+            tokens = path.split(".")
+            name = "/".join(tokens)
+            if current is not None and not _sent(patch or {}, tokens):
+                if _destination(document, tokens) != _destination(current, tokens):
+                    problems.append((name, REDIRECTED_SECRET))
+                    continue
+            elif not _may_read(secret, self.config.daemon.api):
+                problems.append((name, FOREIGN_SECRET))
+                continue
             try:
                 secret.resolve()
             except SecretError as exc:
-                problems.append((path.replace(".", "/"), exc.message))
+                sent = isinstance(secret, SecretFile | SecretEnvironmentVariable)
+                problems.append((name, FOREIGN_SECRET if sent else exc.message))
         if problems:
             raise _invalid(problems)
+
+
+def _may_read(secret: object, settings: ApiSettings) -> bool:
+    """Whether a secret sent over the API names a file or variable ``[daemon.api]`` allows."""
+    if isinstance(secret, SecretEnvironmentVariable):
+        name = secret.variable_name
+        return any(name.startswith(p) for p in settings.allowed_secret_variable_prefixes)
+    if isinstance(secret, SecretFile):
+        if not os.path.isabs(secret.file_path):
+            return False
+        real = os.path.realpath(secret.file_path)
+        return any(
+            os.path.commonpath([real, folder]) == folder and real != folder
+            for folder in map(os.path.realpath, settings.allowed_secret_directories)
+        )
+    return True
+
+
+def _sent(patch: Mapping[str, Any], tokens: list[str]) -> bool:
+    """Whether ``patch`` holds the secret at ``tokens`` itself (not left out, not redacted)."""
+    for pointer, value in patch.items():
+        parts = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")]
+        if tokens[: len(parts)] == parts:  # the secret itself, or an object holding it
+            for token in tokens[len(parts) :]:
+                value = value.get(token) if isinstance(value, dict) else None
+            return value is not None and not _redacted(value)
+        if parts[: len(tokens)] == tokens:  # a property of the secret, e.g. key/filePath
+            return True
+    return False
+
+
+def _redacted(node: Any) -> bool:
+    return (
+        isinstance(node, dict) and node.get("@type") == "Value" and node.get("secret") == REDACTED
+    )
+
+
+def _destination(document: Mapping[str, Any], tokens: list[str]) -> tuple[Any, ...] | None:
+    parent: Any = document
+    for token in tokens[:-1]:
+        parent = parent.get(token) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict):
+        return None
+    return tuple(parent.get(key) for key in _SECRET_DESTINATION)
 
 
 def _creation(properties: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -172,6 +173,20 @@ class ApiSettings(Model):
     keys: Annotated[
         tuple[ApiKey, ...], Field(description="The API keys ([[daemon.api.keys]])")
     ] = ()
+    allowed_secret_directories: Annotated[
+        tuple[str, ...],
+        Field(
+            description="Folders (absolute) whose files File secrets set over the API may "
+            "name; empty: File secrets are refused over the API"
+        ),
+    ] = ()
+    allowed_secret_variable_prefixes: Annotated[
+        tuple[Annotated[str, Field(min_length=1)], ...],
+        Field(
+            description="Name prefixes of the environment variables EnvironmentVariable "
+            "secrets set over the API may name; empty: refused over the API"
+        ),
+    ] = ()
 
     @field_validator("keys")
     @classmethod
@@ -180,6 +195,14 @@ class ApiSettings(Model):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"key names must be unique: {', '.join(repeated)}")
+        return value
+
+    @field_validator("allowed_secret_directories")
+    @classmethod
+    def _absolute_directories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        relative = [path for path in value if not os.path.isabs(path)]
+        if relative:
+            raise ValueError(f"must be absolute paths: {', '.join(map(repr, relative))}")
         return value
 
     @field_validator("auth_failure_window")
