@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import threading
+from pathlib import Path
 from typing import Any
 
+import dns.name
 import pytest
 from dnsauto_rfc2136.provider import Sig0Provider, TsigProvider
 from dnsauto_rfc2136.settings import Sig0DnsServer, TsigDnsServer
 
 from dnsauto.config.loader import load_config
+from dnsauto.config.types import SecretFile
 from dnsauto.errors import ConfigError, SecretError
 from dnsauto.provider import ProviderContext, load_registry
 
@@ -117,6 +121,25 @@ def test_tsig_key_from_a_variable_is_checked_when_resolved_naming_the_field(
     assert caught.value.problems[0].path == "dnsServer.primary.key"
     assert "base64" in str(caught.value)
     assert "%%%" not in str(caught.value)
+
+
+async def test_tsig_key_file_is_read_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    readers: list[int] = []
+    resolve = SecretFile.resolve
+
+    def watched(secret: SecretFile) -> str:
+        readers.append(threading.get_ident())
+        return resolve(secret)
+
+    monkeypatch.setattr(SecretFile, "resolve", watched)
+    server = load(tsig(key={"@type": "File", "filePath": str(tmp_path / "absent.key")}))
+    provider = TsigProvider(server.dns_server["primary"], ProviderContext(server_id="primary"))
+    with pytest.raises(SecretError, match=r"dnsServer\.primary\.key: cannot read secret file"):
+        await provider.find_zone(dns.name.from_text("example.test."))
+    assert readers
+    assert threading.get_ident() not in readers
 
 
 def test_gss_tsig_is_refused_at_load_because_it_needs_kerberos() -> None:

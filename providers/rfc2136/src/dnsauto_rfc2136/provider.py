@@ -125,10 +125,19 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
     @property
     def transport(self) -> Transport:
         if self._transport is None:
-            self._transport = Transport(
-                self.endpoint, self._signer(), retry=self.retry, clock=lambda: self.clock()
-            )
+            self._transport = self._new_transport(self._signer())
         return self._transport
+
+    async def _connect(self) -> None:
+        """Make the transport with the signer made off the event loop: it reads the secret,
+        perhaps from a file."""
+        if self._transport is None:
+            signer = await asyncio.to_thread(self._signer)
+            if self._transport is None:
+                self._transport = self._new_transport(signer)
+
+    def _new_transport(self, signer: RequestSigner) -> Transport:
+        return Transport(self.endpoint, signer, retry=self.retry, clock=lambda: self.clock())
 
     def _config_path(self, field: str) -> str:
         if self.context.server_id == BOOTSTRAP_SERVER_ID:
@@ -188,6 +197,7 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
         A referral, NXDOMAIN, REFUSED or NOTAUTH is not a zone; an answer that names the
         enclosing zone in its authority section lets the walk jump there.
         """
+        await self._connect()
         candidate = name
         refusals: list[str] = []
         while candidate != dns.name.root:
@@ -232,6 +242,7 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
         self, zone: Zone, names: Collection[dns.name.Name] | None = None
     ) -> list[dns.rrset.RRset]:
         """The zone's RRsets at ``names`` (or all): by AXFR if allowed, else per-name queries."""
+        await self._connect()
         wanted = set(names) if names is not None else None
         if zone.name not in self._no_transfer:
             where = self._where("AXFR", zone.name)
@@ -282,6 +293,7 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
         """Send ``changes`` as one prerequisite-guarded UPDATE (more only past 64 KiB)."""
         if not changes:
             return
+        await self._connect()
         messages = _rendered_updates(zone.name, changes)
         for index, (message, part, wire) in enumerate(messages, start=1):
             first = part[0]
