@@ -629,7 +629,7 @@ class Daemon:
             return False
         self.notifier.reloading()
         try:
-            config = self._loader()
+            config = await self._load(self._loader)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("reload refused: %s", problem)
@@ -648,6 +648,17 @@ class Daemon:
         self.metrics.reloads.labels("ok").inc()
         self.notifier.ready(f"reloaded; {len(self._slots)} domains")
         return True
+
+    async def _load(self, loader: Callable[[], Config]) -> Config:
+        """The loader's configuration, read in a worker thread (files, secrets, the store);
+        read again when the API changed the configuration meanwhile, as that change is in the
+        store but perhaps not in what was read."""
+        for _ in range(3):
+            before = self.config
+            config = await asyncio.to_thread(loader)
+            if self.config is before:
+                return config
+        return loader()  # changed at every try: once more, on the loop, uninterrupted
 
     def replace_config(self, config: Config, reason: str) -> str | None:
         """Run on ``config`` from now on, as a reload does (the API's changes); the run id of

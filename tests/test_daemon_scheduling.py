@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -305,6 +306,46 @@ async def test_reload_publishes_new_domains_and_unschedules_removed_ones(
     assert "b.test" not in daemon.next_runs()
     with pytest.raises(DnsautoError):
         daemon.trigger(["b.test"], "test")
+
+
+async def test_reload_reads_the_configuration_and_its_secrets_off_the_event_loop(
+    running: Start, tmp_path: Path, registry: Registry
+) -> None:
+    new = make_config(tmp_path, registry, ["a.test", "b.test"])
+    readers: list[int] = []
+
+    def loader() -> Config:
+        readers.append(threading.get_ident())
+        return new
+
+    daemon, engines = await running(loader=loader)
+    await until(lambda: len(engines.calls) == 2 and not daemon.syncing())
+    assert await daemon.reload() is True
+    assert readers
+    assert threading.get_ident() not in readers
+
+
+async def test_a_reload_does_not_undo_an_api_change_made_while_it_reads(
+    running: Start, tmp_path: Path, registry: Registry
+) -> None:
+    stale = make_config(tmp_path, registry, ["a.test", "b.test"])
+    fresh = make_config(tmp_path, registry, ["a.test", "b.test", "c.test"])
+    loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
+    changed = threading.Event()
+    answers = iter([stale, fresh])
+
+    def loader() -> Config:
+        assert threading.get_ident() != loop_thread, "waiting here would block the loop"
+        if not changed.is_set():  # the API changes the configuration while the file is read
+            loop.call_soon_threadsafe(lambda: (daemon.replace_config(fresh, "api"), changed.set()))
+            changed.wait()
+        return next(answers)
+
+    daemon, engines = await running(loader=loader)
+    await until(lambda: len(engines.calls) == 2 and not daemon.syncing())
+    assert await daemon.reload() is True
+    assert daemon.domains == ["a.test", "b.test", "c.test"]
 
 
 async def test_stop_waits_for_syncs_in_flight_and_starts_no_new_ones(running: Start) -> None:
