@@ -225,3 +225,25 @@ async def test_a_stored_bootstrap_dns_server_secret_is_not_sent_to_another_host(
     assert first["updated"] == {"singleton": None}, first
     assert moved["notUpdated"]["singleton"]["properties"] == ["dnsServer/key"]
     assert described["updated"] == {"singleton": None}, described
+
+
+async def test_a_file_secret_of_the_configuration_file_keeps_working_over_the_api(
+    tmp_path: Path,
+) -> None:
+    key_file = tmp_path / "primary.key"  # in no allowed folder: the file's author chose it
+    key_file.write_text(TSIG_SECRET)
+    text = CONFIG.replace(
+        f'key = {{ "@type" = "Value", secret = "{TSIG_SECRET}" }}',
+        f'key = {{ "@type" = "File", filePath = "{key_file}" }}',
+    )
+    async with api_client(write_config(tmp_path, text)) as (client, _, host):
+        patch = {"description": "renamed", "ttl": 60_000}
+        _, result = await call(client, "x:DnsServer/set", {"update": {"primary": patch}})
+        assert result["updated"] == {"primary": None}, result
+        key_file.unlink()
+        patch = {"description": "again"}
+        _, result = await call(client, "x:DnsServer/set", {"update": {"primary": patch}})
+    assert result["notUpdated"]["primary"]["description"] == (
+        f"key: cannot read secret file {key_file}: No such file or directory"
+    )
+    assert host.config.dns_server["primary"].description == "renamed"

@@ -36,12 +36,7 @@ from dnsauto.config.loader import (
     resolve_secrets,
 )
 from dnsauto.config.model import Config, check_references
-from dnsauto.config.types import (
-    REDACTED,
-    SecretEnvironmentVariable,
-    SecretFile,
-    iter_secrets,
-)
+from dnsauto.config.types import REDACTED, SecretEnvironmentVariable, SecretFile, iter_secrets
 from dnsauto.errors import ConfigError, ConfigProblem, DnsautoError, SecretError
 from dnsauto.provider import Registry, load_registry
 from dnsauto.records.names import check_hostname
@@ -391,8 +386,9 @@ class Workspace:
         for path, secret in iter_secrets(target):
             tokens = path.split(".")
             name = "/".join(tokens)
-            if current is not None and not _sent(patch or {}, tokens):
-                if _destination(document, tokens) != _destination(current, tokens):
+            sent = current is None or _sent(patch or {}, tokens)
+            if not sent:
+                if _destination(document, tokens) != _destination(current or {}, tokens):
                     problems.append((name, REDIRECTED_SECRET))
                     continue
             elif not _may_read(secret, self.config.daemon.api):
@@ -400,8 +396,7 @@ class Workspace:
                 continue
             try:
                 secret.resolve()
-            except SecretError as exc:
-                sent = isinstance(secret, SecretFile | SecretEnvironmentVariable)
+            except SecretError as exc:  # a sent value cannot fail: a sent file or variable did
                 problems.append((name, FOREIGN_SECRET if sent else exc.message))
         if problems:
             raise _invalid(problems)
