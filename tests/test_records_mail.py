@@ -217,8 +217,7 @@ def test_no_report_uri_means_no_dmarc_tls_rpt_or_iodef():
     ]
 
 
-def test_mta_sts_records_only_with_a_policy_id():
-    assert build(publish=["mtaSts"], server=mail_server(mtaStsPolicyId=None)) == []
+def test_mta_sts_records_with_the_configured_policy_id():
     assert lines(build(publish=["mtaSts"])) == [
         '_mta-sts.example.test. 300 IN TXT "v=STSv1; id=20260420T000000"',
         "mta-sts.example.test. 300 IN CNAME mail.example.test.",

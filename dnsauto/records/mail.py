@@ -57,6 +57,7 @@ from dnsauto.config.domain import AutomaticDns, DnsRecordType, Domain, ManualDns
 from dnsauto.config.mailserver import MailServer, Service, ServiceProtocol
 from dnsauto.errors import DnsautoError
 from dnsauto.records.dkim import DkimKey
+from dnsauto.records.mtasts import mta_sts_policy_id
 from dnsauto.records.names import check_hostname, to_name
 from dnsauto.records.txt import txt_rdata
 
@@ -64,6 +65,7 @@ __all__ = [
     "build_records",
     "certificate_authority",
     "load_certificate_chain",
+    "mta_sts_id",
     "pacc_document",
     "report_uri",
 ]
@@ -363,9 +365,10 @@ def build_records(
     if uri is not None and R.TLS_RPT in wanted:
         out.txt(f"_smtp._tls.{d}", f"v=TLSRPTv1; rua={report_uri(uri, d)}")
 
-    if R.MTA_STS in wanted and mail_server.mta_sts_policy_id:
+    policy_id = mta_sts_id(mail_server, [host for _, host in mxs])
+    if R.MTA_STS in wanted and policy_id is not None:
         out.cname(f"mta-sts.{d}", h)
-        out.txt(f"_mta-sts.{d}", f"v=STSv1; id={mail_server.mta_sts_policy_id}")
+        out.txt(f"_mta-sts.{d}", f"v=STSv1; id={policy_id}")
 
     if R.AUTO_CONFIG in wanted:
         digest = hashlib.sha256(pacc_document(h, mail_server.services)).digest()
@@ -391,6 +394,29 @@ def build_records(
         _add_tlsa(out, d, settings, mxs, services, mail_server)
 
     return out.rrsets(ttl)
+
+
+def mta_sts_id(mail_server: MailServer, mx_hosts: Sequence[str]) -> str | None:
+    """The MTA-STS policy's id: the configured one, else Stalwart's hash of the policy.
+
+    None when the policy has no mx pattern: Stalwart has a policy exactly when there is an MX.
+    """
+    if mail_server.mta_sts_mx is None:
+        patterns = list(mx_hosts)
+    else:
+        patterns = [_mx_pattern(p) for p in mail_server.mta_sts_mx]
+    if not patterns:
+        return None
+    if mail_server.mta_sts_policy_id:
+        return mail_server.mta_sts_policy_id
+    max_age = int(mail_server.mta_sts_max_age.total_seconds())
+    return mta_sts_policy_id(mail_server.mta_sts_mode, max_age, patterns)
+
+
+def _mx_pattern(pattern: str) -> str:
+    if pattern.startswith("*."):
+        return "*." + check_hostname(pattern[2:])
+    return check_hostname(pattern)
 
 
 def _add_caa(
