@@ -87,8 +87,12 @@ def mail_server(**fields):
     return MailServer.model_validate({**base, **fields})
 
 
+AUTOMATIC_CERTIFICATE = {"@type": "Automatic", "acmeProviderId": "b"}
+MANUAL_CERTIFICATE = {"@type": "Manual"}
+
+
 def domain(**fields):
-    return Domain.model_validate(fields)
+    return Domain.model_validate({"certificateManagement": AUTOMATIC_CERTIFICATE, **fields})
 
 
 def build(
@@ -96,9 +100,7 @@ def build(
     publish=DEFAULT_PUBLISH_RECORDS,
     settings=None,
     server=None,
-    tls=True,
     keys=(ED_KEY, RSA_KEY),
-    **extra,
 ):
     return build_records(
         domain=D,
@@ -106,10 +108,8 @@ def build(
         settings=settings or domain(),
         server_hostname=H,
         mail_server=server or mail_server(),
-        request_tls_certificate=tls,
         ttl=300,
         dkim_keys=keys,
-        **extra,
     )
 
 
@@ -246,11 +246,17 @@ def test_cleartext_services_also_get_plain_srv_records_and_webdav_managesieve_ge
     ]
 
 
-def test_caa_only_when_the_certificate_is_requested():
-    rrsets = build(tls=False)
+def test_no_caa_for_a_domain_whose_certificate_management_is_manual():
+    rrsets = build(settings=domain(certificateManagement=MANUAL_CERTIFICATE))
 
     assert not any(r.rdtype == dns.rdatatype.CAA for r in rrsets)
     assert not any(r.name.to_text().startswith("_validation-persist.") for r in rrsets)
+
+
+def test_certificate_management_is_manual_by_default_so_no_caa():
+    rrsets = build(publish=["caa"], settings=Domain.model_validate({}))
+
+    assert rrsets == []
 
 
 def test_caa_without_account_uri_has_a_plain_issuer_and_no_validation_persist():
@@ -262,8 +268,9 @@ def test_caa_without_account_uri_has_a_plain_issuer_and_no_validation_persist():
     ]
 
 
-def test_validation_persist_without_wildcard_policy():
-    rrsets = build(publish=["caa"], validation_wildcard=False)
+def test_validation_persist_without_wildcard_policy_when_the_certificate_has_extra_names():
+    certificate = {**AUTOMATIC_CERTIFICATE, "subjectAlternativeNames": ["imap.example.test"]}
+    rrsets = build(publish=["caa"], settings=domain(certificateManagement=certificate))
 
     assert values(rrsets, "_validation-persist.example.test.", "TXT") == [
         f'"letsencrypt.org; accounturi={ACCOUNT}"'
@@ -363,7 +370,6 @@ def test_invalid_domain_raises_value_error():
             settings=domain(),
             server_hostname=H,
             mail_server=mail_server(),
-            request_tls_certificate=True,
             ttl=300,
             dkim_keys=[],
         )

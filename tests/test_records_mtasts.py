@@ -39,7 +39,6 @@ def mta_sts_lines(**mail_server):
         settings=Domain.model_validate({}),
         server_hostname=H,
         mail_server=MailServer.model_validate(mail_server),
-        request_tls_certificate=False,
         ttl=300,
         dkim_keys=[],
     )
