@@ -362,6 +362,32 @@ def test_retired_dkim_keys_are_not_published():
     assert [r.name.to_text() for r in rrsets] == ["v1-ed25519-20260420._domainkey.example.test."]
 
 
+@pytest.mark.parametrize(
+    ("stage", "published"),
+    [
+        (DkimStage.PENDING, True),
+        (DkimStage.ACTIVE, True),
+        (DkimStage.RETIRING, True),
+        (DkimStage.RETIRED, False),
+    ],
+)
+def test_dkim_stage_decides_publication_where_stalwart_publishes_every_key(stage, published):
+    # A deliberate difference (README "Differences from Stalwart"): Stalwart's DNS task writes
+    # a record for every DkimSignature whatever its stage; dnsauto leaves a retired key out.
+    key = DkimKey(
+        selector="k",
+        algorithm=DkimAlgorithm.DKIM1_RSA_SHA256,
+        created=CREATED,
+        public_value="v=DKIM1; k=rsa; h=sha256; p=K",
+        private_pem="unused",
+        stage=stage,
+    )
+
+    rrsets = build(publish=["dkim"], keys=[key])
+
+    assert bool(rrsets) is published
+
+
 def test_invalid_domain_raises_value_error():
     with pytest.raises(ValueError, match="not a valid"):
         build_records(
