@@ -18,17 +18,19 @@ H = "mail.example.test"
 WEEK = 604800
 
 RUSTC_IDS = [
-    ("testing", WEEK, ["mail.example.test"], "17455372567108505423"),
-    ("testing", WEEK, ["mx2.example.org", "mx1.example.org"], "1864649749460420664"),
-    ("enforce", 86400, ["mail.example.com"], "1415482163114283094"),
-    ("none", WEEK, ["*.example.net", "a.example"], "5110388272887963200"),
+    ("testing", WEEK, ["mail.example.test"], "8430040749345519133"),
+    ("testing", WEEK, ["mx2.example.org", "mx1.example.org"], "12942536112359691423"),
+    ("enforce", 86400, ["mail.example.com"], "8993736953044437694"),
+    ("none", WEEK, ["*.example.net", "a.example"], "14115226269577281961"),
     (
         "enforce",
         31536000,
         ["mx.b.example", "*.a.example", "mx.a.example", "backup-mx.long-provider-name.example"],
-        "14403033230668752088",
+        "12963577961576982287",
     ),
-    ("testing", WEEK, ["example.org"], "757049593311248160"),
+    ("testing", WEEK, ["example.org"], "13267883735608379538"),
+    ("testing", WEEK, ["mx.example.org", "mx.example.org"], "4846053500619731031"),
+    ("enforce", WEEK, ["b.example", "*.z.example"], "17087090115333354193"),
 ]
 
 
@@ -52,7 +54,7 @@ def test_policy_id_equals_rust_default_hasher_of_stalwart_policy(mode, max_age, 
 
 def test_without_a_policy_id_mta_sts_records_carry_the_hash_of_testing_7d_and_the_mx_hosts():
     assert mta_sts_lines() == [
-        '_mta-sts.example.test. 300 IN TXT "v=STSv1; id=17455372567108505423"',
+        '_mta-sts.example.test. 300 IN TXT "v=STSv1; id=8430040749345519133"',
         "mta-sts.example.test. 300 IN CNAME mail.example.test.",
     ]
 
@@ -64,7 +66,7 @@ def test_policy_mode_max_age_and_mx_hosts_decide_the_id():
         mailExchangers=[{"priority": 10, "hostname": "mail.example.com"}],
     )
 
-    assert lines[0] == '_mta-sts.example.test. 300 IN TXT "v=STSv1; id=1415482163114283094"'
+    assert lines[0] == '_mta-sts.example.test. 300 IN TXT "v=STSv1; id=8993736953044437694"'
 
 
 def test_mx_hosts_are_hashed_sorted_whatever_their_priority_order():
@@ -75,13 +77,13 @@ def test_mx_hosts_are_hashed_sorted_whatever_their_priority_order():
         ]
     )
 
-    assert lines[0] == '_mta-sts.example.test. 300 IN TXT "v=STSv1; id=1864649749460420664"'
+    assert lines[0] == '_mta-sts.example.test. 300 IN TXT "v=STSv1; id=12942536112359691423"'
 
 
 def test_configured_mx_patterns_replace_the_mx_hosts_in_the_policy():
     lines = mta_sts_lines(mtaStsMode="none", mtaStsMx=["a.example", "*.example.net"])
 
-    assert lines[0] == '_mta-sts.example.test. 300 IN TXT "v=STSv1; id=5110388272887963200"'
+    assert lines[0] == '_mta-sts.example.test. 300 IN TXT "v=STSv1; id=14115226269577281961"'
 
 
 def test_a_configured_policy_id_is_published_as_it_is():

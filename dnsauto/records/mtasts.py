@@ -1,19 +1,15 @@
 """The MTA-STS policy id Stalwart publishes when none is configured.
 
-Stalwart hashes its policy with Rust's ``std::collections::hash_map::DefaultHasher`` (SipHash-1-3,
-keys 0 and 0) and prints the ``u64`` in decimal (``crates/common/src/config/smtp/resolver.rs``).
-reference/stalwart.md does not quote the struct; dnsauto assumes this one, hashed while ``id``
-is still empty and after the patterns are sorted by their derived ``Ord``::
-
-    #[derive(Hash)] struct Policy { id: String, mode: Mode, mx: Vec<MxPattern>, max_age: u64 }
-    #[derive(Hash)] enum Mode { Enforce, Testing, None }
-    #[derive(Hash, Ord)] enum MxPattern { Equals(String), StartsWith(String) }
-
-``*.d`` is ``StartsWith("d")``, any other host ``Equals(host)``. Derived ``Hash`` feeds the
-fields in order into one byte stream: a ``String`` as its UTF-8 bytes then ``0xff``, an enum's
-discriminant as an ``isize`` (8 bytes little-endian on 64-bit), a ``Vec`` its length as a
-``usize`` first, a ``u64`` its 8 bytes. tests/vectors/mta_sts_policy_id.rs is the same struct in
-Rust; the test's expected ids are what rustc's ``DefaultHasher`` printed for it.
+Stalwart (``Policy::try_parse`` and ``Policy::hash`` in
+``crates/common/src/config/smtp/resolver.rs``) sorts the MX host strings, removes duplicates,
+maps ``*.d`` to ``MxPattern::StartsWith("d")`` and any other host to ``MxPattern::Equals(host)``,
+then feeds ``mode``, ``max_age`` and ``mx`` into Rust's
+``std::collections::hash_map::DefaultHasher``
+(SipHash-1-3, keys 0 and 0) and prints the ``u64`` in decimal. Derived ``Hash`` writes an enum's
+discriminant as an ``isize`` (8 bytes little-endian on 64-bit), a ``u64`` as its 8 bytes, a slice
+its length as a ``usize`` first, a ``String`` its UTF-8 bytes then ``0xff``.
+tests/vectors/mta_sts_policy_id.rs does the same in Rust with Stalwart's types; the test's
+expected ids are what rustc's ``DefaultHasher`` printed for it.
 """
 
 from __future__ import annotations
@@ -86,11 +82,10 @@ def _pattern(host: str) -> tuple[int, str]:
 
 def mta_sts_policy_id(mode: MtaStsMode | str, max_age_seconds: int, mx: Iterable[str]) -> str:
     """Stalwart's id for the policy (mode, max_age, MX host patterns) as a decimal ``u64``."""
-    patterns = sorted((_pattern(host) for host in mx), key=lambda p: (p[0], p[1].encode()))
-    stream = bytearray(_rust_str(""))  # ``id``, still empty when Stalwart hashes the policy
-    stream += _rust_usize(_MODE_DISCRIMINANT[MtaStsMode(mode)])
-    stream += _rust_usize(len(patterns))
-    for discriminant, value in patterns:
-        stream += _rust_usize(discriminant) + _rust_str(value)
+    hosts = sorted(set(mx), key=lambda host: host.encode())
+    stream = bytearray(_rust_usize(_MODE_DISCRIMINANT[MtaStsMode(mode)]))
     stream += struct.pack("<Q", max_age_seconds)
+    stream += _rust_usize(len(hosts))
+    for discriminant, value in map(_pattern, hosts):
+        stream += _rust_usize(discriminant) + _rust_str(value)
     return str(siphash13(bytes(stream)))

@@ -3,11 +3,12 @@
 // Run: rustc -O tests/vectors/mta_sts_policy_id.rs -o /tmp/mta_sts_policy_id && /tmp/mta_sts_policy_id
 // The numbers it prints are the literals in tests/test_records_mtasts.py.
 //
-// Assumed shape of Stalwart's policy (crates/common/src/config/smtp/resolver.rs; not quoted in
-// reference/stalwart.md): the struct below with derive(Hash), its mx patterns sorted by their
-// derived Ord, hashed with std's DefaultHasher (SipHash-1-3, keys 0, 0) while `id` is still the
-// empty string, the u64 printed in decimal. A host `*.d` is MxPattern::StartsWith("d"), any
-// other host MxPattern::Equals(host).
+// Stalwart's policy (crates/common/src/config/smtp/resolver.rs, read at HEAD): `Policy::try_parse`
+// sorts the MX host strings (`sort_unstable`) and removes duplicates, maps `*.d` to
+// MxPattern::StartsWith("d") and any other host to MxPattern::Equals(host), and `Policy::hash`
+// feeds `mode`, then `max_age`, then `mx` (a boxed slice) into std's DefaultHasher
+// (SipHash-1-3, keys 0, 0); the u64 is printed in decimal. The types below are Stalwart's, with
+// their derives.
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
@@ -25,13 +26,6 @@ enum MxPattern {
     StartsWith(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Policy {
-    id: String,
-    mode: Mode,
-    mx: Vec<MxPattern>,
-    max_age: u64,
-}
 
 fn pattern(host: &str) -> MxPattern {
     match host.strip_prefix("*.") {
@@ -41,11 +35,14 @@ fn pattern(host: &str) -> MxPattern {
 }
 
 fn policy_id(mode: Mode, max_age: u64, hosts: &[&str]) -> String {
-    let mut mx: Vec<MxPattern> = hosts.iter().map(|h| pattern(h)).collect();
-    mx.sort_unstable();
-    let policy = Policy { id: String::new(), mode, mx, max_age };
+    let mut sorted: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mx: Box<[MxPattern]> = sorted.iter().map(|h| pattern(h)).collect();
     let mut hasher = DefaultHasher::new();
-    policy.hash(&mut hasher);
+    mode.hash(&mut hasher);
+    max_age.hash(&mut hasher);
+    mx.hash(&mut hasher);
     hasher.finish().to_string()
 }
 
@@ -62,6 +59,8 @@ fn main() {
             &["mx.b.example", "*.a.example", "mx.a.example", "backup-mx.long-provider-name.example"],
         ),
         ("testing 7d apex host", Mode::Testing, 604800, &["example.org"]),
+        ("testing 7d duplicate host", Mode::Testing, 604800, &["mx.example.org", "mx.example.org"]),
+        ("enforce 7d wildcard sorts as text", Mode::Enforce, 604800, &["b.example", "*.z.example"]),
     ];
     for (label, mode, max_age, hosts) in cases {
         println!("{label}: {}", policy_id(*mode, *max_age, hosts));
