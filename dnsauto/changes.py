@@ -6,11 +6,14 @@ translates them into its API's calls.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import dns.name
 import dns.rdata
 import dns.rdatatype
+import dns.rdtypes.ANY.CAA
 import dns.rrset
 
 __all__ = ["Change", "Create", "Delete", "Update", "comparable_value", "rrset_values"]
@@ -24,12 +27,37 @@ def rrset_values(rrset: dns.rrset.RRset | None) -> list[str]:
 
 
 def comparable_value(rdata: dns.rdata.Rdata) -> str:
-    """Rdata as comparable text: TXT by its joined strings, however they were split; other
-    types in canonical form (RFC 4034 §6.2: the names inside MX, SRV, CNAME, ... lowercased)."""
+    """Rdata as comparable text: TXT by its joined strings, however they were split; CAA with
+    the blanks RFC 8659 §4.2 allows in an ``issue`` value removed (``ca; accounturi=x`` is
+    ``ca;accounturi=x``); other types in canonical form (RFC 4034 §6.2: the names inside MX,
+    SRV, CNAME, ... lowercased)."""
     if rdata.rdtype in (dns.rdatatype.TXT, dns.rdatatype.SPF):
         return b"".join(rdata.strings).decode("utf-8", "backslashreplace")  # type: ignore[attr-defined]
+    if rdata.rdtype == dns.rdatatype.CAA:
+        return _comparable_caa(rdata)
     wire = rdata.to_digestable()
     return dns.rdata.from_wire(rdata.rdclass, rdata.rdtype, wire, 0, len(wire)).to_text()
+
+
+def _comparable_caa(rdata: dns.rdata.Rdata) -> str:
+    tag = bytes(rdata.tag).lower()  # type: ignore[attr-defined]
+    value = bytes(rdata.value)  # type: ignore[attr-defined]
+    if tag in (b"issue", b"issuewild"):
+        value = _issue_value(value)
+    flags: int = rdata.flags  # type: ignore[attr-defined]
+    caa = cast(Callable[..., dns.rdata.Rdata], dns.rdtypes.ANY.CAA.CAA)  # untyped constructor
+    return caa(rdata.rdclass, rdata.rdtype, flags, tag, value).to_text()
+
+
+def _issue_value(value: bytes) -> bytes:
+    """``issuer;tag=value;...`` without the blanks around ``;`` and ``=``, issuer lowercased."""
+    issuer, semicolon, parameters = value.partition(b";")
+    parts = [issuer.strip(b" \t").lower()]
+    if semicolon:
+        for parameter in parameters.split(b";"):
+            key, equals, text = parameter.partition(b"=")
+            parts.append(key.strip(b" \t") + equals + text.strip(b" \t"))
+    return b";".join(parts)
 
 
 @dataclass(frozen=True)

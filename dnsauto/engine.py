@@ -22,8 +22,7 @@ import dns.rrset
 from dnsauto.changes import Change
 from dnsauto.config.dnsserver import DnsServerBase, ManualDnsServer
 from dnsauto.config.domain import (
-    BOOTSTRAP_PUBLISH_RECORDS,
-    DEFAULT_PUBLISH_RECORDS,
+    ZONE_FILE_RECORDS,
     AutomaticDkim,
     AutomaticDns,
     DnsRecordType,
@@ -124,12 +123,10 @@ def _job(config: Config, name: str, settings: Domain) -> DomainJob:
     if isinstance(dns, AutomaticDns):
         server = config.servers[dns.dns_server_id]
         return DomainJob(name, settings, dns.dns_server_id, server, dns.publish_records, dns.origin)
-    is_bootstrap_default = name == config.bootstrap.default_domain and name not in config.domain
-    publish = BOOTSTRAP_PUBLISH_RECORDS if is_bootstrap_default else DEFAULT_PUBLISH_RECORDS
     server = config.bootstrap.dns_server
     if not isinstance(server, ManualDnsServer):
         server = ManualDnsServer.model_validate({"@type": "Manual"})
-    return DomainJob(name, settings, MANUAL_SERVER_ID, server, publish)
+    return DomainJob(name, settings, MANUAL_SERVER_ID, server, ZONE_FILE_RECORDS)
 
 
 def _managed_dkim(job: DomainJob) -> AutomaticDkim | None:
@@ -161,7 +158,6 @@ def desired_records(
         settings=job.settings,
         server_hostname=config.bootstrap.server_hostname,
         mail_server=config.mail_server,
-        request_tls_certificate=config.bootstrap.request_tls_certificate,
         ttl=job.server.ttl_seconds,
         dkim_keys=list(dkim_keys),
     )

@@ -5,7 +5,7 @@
 * Shared names keep every foreign value. TXT at a name dnsauto does not own (the apex, MX hosts)
   is replaced by family, the ``v=`` tag of each value; SPF is merged into the one ``v=spf1``
   record already there rather than replacing it. CAA ``issue``/``issuewild`` values are replaced
-  by issuer and ``iodef`` by URL; other CAs' values stay.
+  by issuer and ``iodef`` by URL; other CAs' values stay; blanks after ``;`` do not count.
 * Nothing is deleted unless the caller names it.
 """
 
@@ -19,7 +19,7 @@ import dns.rdata
 import dns.rdatatype
 import dns.rrset
 
-from dnsauto.changes import Change, Create, Delete, Update, rrset_values
+from dnsauto.changes import Change, Create, Delete, Update, comparable_value, rrset_values
 from dnsauto.errors import UnsafePlanError
 from dnsauto.records.spf import count_dns_lookups, is_spf, merge_spf
 from dnsauto.records.txt import txt_rdata
@@ -260,7 +260,11 @@ def _merge_caa(
 ) -> list[dns.rdata.Rdata]:
     wanted_keys = {_caa_key(r) for r in wanted}
     kept = [r for r in existing if _caa_key(r) not in wanted_keys]
-    return [*kept, *wanted]
+    # A value already there in another spelling (``ca; accounturi=`` for ``ca;accounturi=``)
+    # is kept as it is: rewriting it would change nothing but churn the RRset every sync.
+    present = {comparable_value(r): r for r in existing}
+    ours = [present.get(comparable_value(r), r) for r in wanted]
+    return [*kept, *ours]
 
 
 def _warn_spf(rrset: dns.rrset.RRset, warnings: list[str]) -> None:

@@ -108,6 +108,22 @@ def test_foreign_caa_iodef_url_survives_beside_ours() -> None:
     assert len(change.new) == 2
 
 
+def test_caa_issue_with_a_blank_after_the_semicolon_is_the_value_already_there() -> None:
+    # Stalwart writes "; accounturi=" through some providers and ";accounturi=" through others.
+    have = rr("@", "CAA", '0 issue "letsencrypt.org; accounturi=https://ca.test/acct/1"')
+    want = rr("@", "CAA", '0 issue "letsencrypt.org;accounturi=https://ca.test/acct/1"')
+    assert plan_zone(ZONE, [want], [have]).changes == []
+
+
+def test_caa_issue_for_another_account_is_still_replaced_whatever_its_blanks() -> None:
+    have = rr("@", "CAA", '0 issue "letsencrypt.org; accounturi=https://ca.test/acct/1"')
+    want = rr("@", "CAA", '0 issue "letsencrypt.org;accounturi=https://ca.test/acct/2"')
+    (change,) = plan_zone(ZONE, [want], [have]).changes
+    assert rrset_values(change.new) == [
+        '0 issue "letsencrypt.org;accounturi=https://ca.test/acct/2"'
+    ]
+
+
 def test_cname_is_not_published_over_foreign_records() -> None:
     have = rr("autoconfig", "A", "192.0.2.1")
     plan = plan_zone(ZONE, [rr("autoconfig", "CNAME", "mail.example.test.")], [have])

@@ -30,6 +30,15 @@ def test_names_inside_records_are_compared_without_case() -> None:
     assert Expectation.of(desired).met_by_rrset(served)
 
 
+def test_caa_issue_is_compared_without_the_blanks_after_semicolons() -> None:
+    desired = make_rrset(APEX, "CAA", 300, '0 issue "letsencrypt.org;accounturi=https://ca.test/a"')
+    served = make_rrset(APEX, "CAA", 300, '0 issue "letsencrypt.org; accounturi=https://ca.test/a"')
+    other = make_rrset(APEX, "CAA", 300, '0 issue "letsencrypt.org; accounturi=https://ca.test/b"')
+    assert Expectation.of(desired).met_by_rrset(served)
+    assert Expectation.shared(desired).met_by_rrset(served)
+    assert not Expectation.of(desired).met_by_rrset(other)
+
+
 def test_a_shared_name_is_judged_as_the_planner_would() -> None:
     desired = Expectation.shared(txt_rrset(APEX, 300, ["v=spf1 mx -all"]))
     merged = make_rrset(APEX, "TXT", 300, '"v=spf1 include:x.test mx ~all"', '"verification=1"')

@@ -87,8 +87,12 @@ def mail_server(**fields):
     return MailServer.model_validate({**base, **fields})
 
 
+AUTOMATIC_CERTIFICATE = {"@type": "Automatic", "acmeProviderId": "b"}
+MANUAL_CERTIFICATE = {"@type": "Manual"}
+
+
 def domain(**fields):
-    return Domain.model_validate(fields)
+    return Domain.model_validate({"certificateManagement": AUTOMATIC_CERTIFICATE, **fields})
 
 
 def build(
@@ -96,9 +100,7 @@ def build(
     publish=DEFAULT_PUBLISH_RECORDS,
     settings=None,
     server=None,
-    tls=True,
     keys=(ED_KEY, RSA_KEY),
-    **extra,
 ):
     return build_records(
         domain=D,
@@ -106,10 +108,8 @@ def build(
         settings=settings or domain(),
         server_hostname=H,
         mail_server=server or mail_server(),
-        request_tls_certificate=tls,
         ttl=300,
         dkim_keys=keys,
-        **extra,
     )
 
 
@@ -217,8 +217,7 @@ def test_no_report_uri_means_no_dmarc_tls_rpt_or_iodef():
     ]
 
 
-def test_mta_sts_records_only_with_a_policy_id():
-    assert build(publish=["mtaSts"], server=mail_server(mtaStsPolicyId=None)) == []
+def test_mta_sts_records_with_the_configured_policy_id():
     assert lines(build(publish=["mtaSts"])) == [
         '_mta-sts.example.test. 300 IN TXT "v=STSv1; id=20260420T000000"',
         "mta-sts.example.test. 300 IN CNAME mail.example.test.",
@@ -247,11 +246,17 @@ def test_cleartext_services_also_get_plain_srv_records_and_webdav_managesieve_ge
     ]
 
 
-def test_caa_only_when_the_certificate_is_requested():
-    rrsets = build(tls=False)
+def test_no_caa_for_a_domain_whose_certificate_management_is_manual():
+    rrsets = build(settings=domain(certificateManagement=MANUAL_CERTIFICATE))
 
     assert not any(r.rdtype == dns.rdatatype.CAA for r in rrsets)
     assert not any(r.name.to_text().startswith("_validation-persist.") for r in rrsets)
+
+
+def test_certificate_management_is_manual_by_default_so_no_caa():
+    rrsets = build(publish=["caa"], settings=Domain.model_validate({}))
+
+    assert rrsets == []
 
 
 def test_caa_without_account_uri_has_a_plain_issuer_and_no_validation_persist():
@@ -263,8 +268,9 @@ def test_caa_without_account_uri_has_a_plain_issuer_and_no_validation_persist():
     ]
 
 
-def test_validation_persist_without_wildcard_policy():
-    rrsets = build(publish=["caa"], validation_wildcard=False)
+def test_validation_persist_without_wildcard_policy_when_the_certificate_has_extra_names():
+    certificate = {**AUTOMATIC_CERTIFICATE, "subjectAlternativeNames": ["imap.example.test"]}
+    rrsets = build(publish=["caa"], settings=domain(certificateManagement=certificate))
 
     assert values(rrsets, "_validation-persist.example.test.", "TXT") == [
         f'"letsencrypt.org; accounturi={ACCOUNT}"'
@@ -356,6 +362,32 @@ def test_retired_dkim_keys_are_not_published():
     assert [r.name.to_text() for r in rrsets] == ["v1-ed25519-20260420._domainkey.example.test."]
 
 
+@pytest.mark.parametrize(
+    ("stage", "published"),
+    [
+        (DkimStage.PENDING, True),
+        (DkimStage.ACTIVE, True),
+        (DkimStage.RETIRING, True),
+        (DkimStage.RETIRED, False),
+    ],
+)
+def test_dkim_stage_decides_publication_where_stalwart_publishes_every_key(stage, published):
+    # A deliberate difference (README "Differences from Stalwart"): Stalwart's DNS task writes
+    # a record for every DkimSignature whatever its stage; dnsauto leaves a retired key out.
+    key = DkimKey(
+        selector="k",
+        algorithm=DkimAlgorithm.DKIM1_RSA_SHA256,
+        created=CREATED,
+        public_value="v=DKIM1; k=rsa; h=sha256; p=K",
+        private_pem="unused",
+        stage=stage,
+    )
+
+    rrsets = build(publish=["dkim"], keys=[key])
+
+    assert bool(rrsets) is published
+
+
 def test_invalid_domain_raises_value_error():
     with pytest.raises(ValueError, match="not a valid"):
         build_records(
@@ -364,7 +396,6 @@ def test_invalid_domain_raises_value_error():
             settings=domain(),
             server_hostname=H,
             mail_server=mail_server(),
-            request_tls_certificate=True,
             ttl=300,
             dkim_keys=[],
         )

@@ -14,13 +14,17 @@ __all__ = [
     "BOOTSTRAP_PUBLISH_RECORDS",
     "DEFAULT_PUBLISH_RECORDS",
     "DEFAULT_SELECTOR_TEMPLATE",
+    "ZONE_FILE_RECORDS",
+    "AutomaticCertificate",
     "AutomaticDkim",
     "AutomaticDns",
+    "CertificateManagement",
     "DkimAlgorithm",
     "DkimManagement",
     "DnsManagement",
     "DnsRecordType",
     "Domain",
+    "ManualCertificate",
     "ManualDkim",
     "ManualDns",
 ]
@@ -55,6 +59,9 @@ BOOTSTRAP_PUBLISH_RECORDS: tuple[DnsRecordType, ...] = (
     R.AUTO_CONFIG, R.AUTO_CONFIG_LEGACY, R.AUTO_DISCOVER,
 )  # fmt: skip
 """What Stalwart's Bootstrap publishes for the default domain: no MX and no CAA."""
+
+ZONE_FILE_RECORDS: tuple[DnsRecordType, ...] = tuple(DnsRecordType)
+"""Every family, in Stalwart's order: its ``dnsZoneFile``, what a Manual domain is given."""
 
 
 class DkimAlgorithm(StrEnum):
@@ -128,11 +135,39 @@ class ManualDkim(Tagged):
 DkimManagement = Annotated[AutomaticDkim | ManualDkim, Field(discriminator="type")]
 
 
+class ManualCertificate(Tagged):
+    """The domain's TLS certificate is obtained outside Stalwart's ACME: no CAA records."""
+
+    type: Literal["Manual"] = Field(alias="@type")
+
+
+class AutomaticCertificate(Tagged):
+    """Stalwart obtains the certificate with ACME; CAA records allow ``mailServer.acme``'s CA."""
+
+    type: Literal["Automatic"] = Field(alias="@type")
+    acme_provider_id: Annotated[
+        str | None,
+        Field(description="Stalwart's AcmeProvider; kept, dnsauto uses mailServer.acme"),
+    ] = None
+    subject_alternative_names: Annotated[
+        tuple[str, ...],
+        Field(description="The certificate's extra names; none: CAA persist allows wildcards"),
+    ] = ()
+
+
+CertificateManagement = Annotated[
+    ManualCertificate | AutomaticCertificate, Field(discriminator="type")
+]
+
+
 class Domain(Model):
     """A mail domain whose records dnsauto keeps published."""
 
     dns_management: DnsManagement = ManualDns.model_validate({"@type": "Manual"})
     dkim_management: DkimManagement = AutomaticDkim.model_validate({"@type": "Automatic"})
+    certificate_management: CertificateManagement = ManualCertificate.model_validate(
+        {"@type": "Manual"}
+    )
     report_address_uri: Annotated[
         str | None,
         Field(description="Where DMARC and TLS reports go; no DMARC/TLS-RPT record when unset"),

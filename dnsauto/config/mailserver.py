@@ -6,14 +6,15 @@ its ACME provider and its certificates; dnsauto reads them from ``[mailServer]``
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field
 
-from dnsauto.config.types import Model
+from dnsauto.config.types import Duration, Model
 
-__all__ = ["Acme", "MailExchanger", "MailServer", "Service", "ServiceProtocol"]
+__all__ = ["Acme", "MailExchanger", "MailServer", "MtaStsMode", "Service", "ServiceProtocol"]
 
 
 class MailExchanger(Model):
@@ -45,6 +46,14 @@ class Service(Model):
 DEFAULT_SERVICES: tuple[Service, ...] = tuple(Service(protocol=p) for p in ServiceProtocol)
 
 
+class MtaStsMode(StrEnum):
+    """RFC 8461 policy modes, in the order of the variants of Stalwart's ``Mode`` enum."""
+
+    ENFORCE = "enforce"
+    TESTING = "testing"
+    NONE = "none"
+
+
 class Acme(Model):
     """The ACME CA that issues the server's certificates; it is what CAA records allow."""
 
@@ -63,7 +72,20 @@ class MailServer(Model):
         str | None,
         Field(
             pattern=r"^[A-Za-z0-9]{1,32}$",
-            description="The MTA-STS policy id; MTA-STS records are published only when set",
+            description="The MTA-STS policy id; unset: Stalwart's hash of the policy",
+        ),
+    ] = None
+    mta_sts_mode: Annotated[
+        MtaStsMode, Field(description="The MTA-STS policy's mode (RFC 8461)")
+    ] = MtaStsMode.TESTING
+    mta_sts_max_age: Annotated[
+        Duration, Field(description="The MTA-STS policy's max_age (whole seconds count)")
+    ] = timedelta(days=7)
+    mta_sts_mx: Annotated[
+        tuple[str, ...] | None,
+        Field(
+            description="The MTA-STS policy's mx patterns (`*.example.com` allowed); unset: the "
+            "mail exchangers' hosts; empty: no MTA-STS policy, so no MTA-STS records"
         ),
     ] = None
     acme: Acme = Acme()

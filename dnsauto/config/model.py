@@ -72,10 +72,12 @@ class Config(Model):
             if self.bootstrap.generate_dkim_keys
             else ManualDkim.model_validate({"@type": "Manual"})
         )
+        certificate = "Automatic" if self.bootstrap.request_tls_certificate else "Manual"
         return Domain.model_validate(
             {
                 "dnsManagement": dns.model_dump(by_alias=True),
                 "dkimManagement": dkim.model_dump(by_alias=True),
+                "certificateManagement": {"@type": certificate},
             }
         )
 

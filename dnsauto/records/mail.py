@@ -6,18 +6,16 @@ hostname below.
 
 Where dnsauto has less to go on than Stalwart, it decides as follows:
 
-* CAA (``caa``) is published when the server requests its TLS certificate with ACME
-  (``requestTlsCertificate``), for the CA of ``mailServer.acme.directory``. ``{ca}`` is the
+* CAA (``caa``) is published when the domain's ``certificateManagement`` is ``Automatic``
+  (Stalwart: its AcmeProvider exists), for the CA of ``mailServer.acme.directory``. ``{ca}`` is the
   registrable domain of the directory URL's host by the Public Suffix List shipped in
   ``publicsuffixlist`` (Stalwart: ``psl::domain_str``); a host that is an IP address or
   ``localhost`` has none, and then no CAA record is made, as in Stalwart when ``domain_str``
   fails. Without an ``accountUri`` the issue record is plain ``"{ca}"`` and no
   ``_validation-persist`` record is made: ACME DNS-PERSIST-01 binds an account, so the record
   means nothing without one.
-* ``_validation-persist`` gets ``; policy=wildcard`` when the certificate has no subject
-  alternative names configured. dnsauto does not know the certificate's SANs; Stalwart's
-  Bootstrap creates the certificate management with none (``subject_alternative_names:
-  Default::default()``), so the default here is ``validation_wildcard=True``.
+* ``_validation-persist`` gets ``; policy=wildcard`` when the certificate management has no
+  ``subjectAlternativeNames`` (Stalwart's Bootstrap creates it with none).
 * PACC (``_ua-auto-config``) is Stalwart's document for the configured services, with the
   OAuth issuer ``https://{jmap hostname or H}``, Stalwart's ``http.url_https`` when no public
   URL is set. dnsauto knows neither a public URL nor per-domain OIDC directories.
@@ -53,10 +51,17 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from publicsuffixlist import PublicSuffixList
 
-from dnsauto.config.domain import AutomaticDns, DnsRecordType, Domain, ManualDns
+from dnsauto.config.domain import (
+    AutomaticCertificate,
+    AutomaticDns,
+    DnsRecordType,
+    Domain,
+    ManualDns,
+)
 from dnsauto.config.mailserver import MailServer, Service, ServiceProtocol
 from dnsauto.errors import DnsautoError
 from dnsauto.records.dkim import DkimKey
+from dnsauto.records.mtasts import mta_sts_policy_id
 from dnsauto.records.names import check_hostname, to_name
 from dnsauto.records.txt import txt_rdata
 
@@ -64,6 +69,7 @@ __all__ = [
     "build_records",
     "certificate_authority",
     "load_certificate_chain",
+    "mta_sts_id",
     "pacc_document",
     "report_uri",
 ]
@@ -306,10 +312,8 @@ def build_records(
     settings: Domain,
     server_hostname: str,
     mail_server: MailServer,
-    request_tls_certificate: bool,
     ttl: int,
     dkim_keys: Sequence[DkimKey],
-    validation_wildcard: bool = True,
 ) -> list[dns.rrset.RRset]:
     """The RRsets of the record families in ``publish``, as Stalwart 0.16 builds them.
 
@@ -317,12 +321,11 @@ def build_records(
 
     :param domain: the mail domain ``D``.
     :param publish: which families to build (``DnsRecordType`` values).
-    :param settings: the domain's settings (report URI, DNS management for TLSA).
+    :param settings: the domain's settings (report URI, DNS management for TLSA, certificate
+        management for CAA).
     :param server_hostname: ``H``, the default for every unset MX and service hostname.
-    :param request_tls_certificate: whether ACME issues the certificate (CAA is built only then).
     :param ttl: the TTL of every RRset, in seconds.
     :param dkim_keys: the domain's DKIM keys; those in a published stage get a record.
-    :param validation_wildcard: append ``; policy=wildcard`` to ``_validation-persist``.
     :raises ValueError: a domain or host name is not valid.
     :raises DnsautoError: a TLSA certificate chain cannot be read.
     """
@@ -363,9 +366,10 @@ def build_records(
     if uri is not None and R.TLS_RPT in wanted:
         out.txt(f"_smtp._tls.{d}", f"v=TLSRPTv1; rua={report_uri(uri, d)}")
 
-    if R.MTA_STS in wanted and mail_server.mta_sts_policy_id:
+    policy_id = mta_sts_id(mail_server, [host for _, host in mxs])
+    if R.MTA_STS in wanted and policy_id is not None:
         out.cname(f"mta-sts.{d}", h)
-        out.txt(f"_mta-sts.{d}", f"v=STSv1; id={mail_server.mta_sts_policy_id}")
+        out.txt(f"_mta-sts.{d}", f"v=STSv1; id={policy_id}")
 
     if R.AUTO_CONFIG in wanted:
         digest = hashlib.sha256(pacc_document(h, mail_server.services)).digest()
@@ -384,13 +388,38 @@ def build_records(
                 if index == 1 or service.cleartext:
                     out.srv(f"_{name}._tcp.{d}", port, host)
 
-    if R.CAA in wanted and request_tls_certificate:
-        _add_caa(out, d, mail_server, uri, validation_wildcard)
+    certificate = settings.certificate_management
+    if R.CAA in wanted and isinstance(certificate, AutomaticCertificate):
+        wildcard = not certificate.subject_alternative_names
+        _add_caa(out, d, mail_server, uri, wildcard)
 
     if R.TLSA in wanted:
         _add_tlsa(out, d, settings, mxs, services, mail_server)
 
     return out.rrsets(ttl)
+
+
+def mta_sts_id(mail_server: MailServer, mx_hosts: Sequence[str]) -> str | None:
+    """The MTA-STS policy's id: the configured one, else Stalwart's hash of the policy.
+
+    None when the policy has no mx pattern: Stalwart has a policy exactly when there is an MX.
+    """
+    if mail_server.mta_sts_mx is None:
+        patterns = list(mx_hosts)
+    else:
+        patterns = [_mx_pattern(p) for p in mail_server.mta_sts_mx]
+    if not patterns:
+        return None
+    if mail_server.mta_sts_policy_id:
+        return mail_server.mta_sts_policy_id
+    max_age = int(mail_server.mta_sts_max_age.total_seconds())
+    return mta_sts_policy_id(mail_server.mta_sts_mode, max_age, patterns)
+
+
+def _mx_pattern(pattern: str) -> str:
+    if pattern.startswith("*."):
+        return "*." + check_hostname(pattern[2:])
+    return check_hostname(pattern)
 
 
 def _add_caa(
