@@ -435,3 +435,36 @@ def test_timestamps_come_back_in_utc_whatever_zone_they_were_given_in(tmp_path: 
     assert entry.time == eastern
     assert entry.time.tzinfo is UTC
     assert dns.name.from_text(entry.name) == dns.name.from_text("_dmarc.example.test.")
+
+
+# --- one process, one store: SQLite's locks stay SQLite's ----------------------------------------
+
+OPEN_AND_CLOSE = "import sys; from dnsauto.state import StateStore; StateStore(sys.argv[1]).close()"
+
+
+def deleted_wal_files(pid: int) -> list[str]:
+    """The ``-wal`` files process ``pid`` holds open although they were deleted."""
+    fd_dir = Path(f"/proc/{pid}/fd")
+    targets = []
+    for fd in fd_dir.iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:  # closed meanwhile
+            continue
+    return [t for t in targets if t.endswith("-wal (deleted)")]
+
+
+def test_a_second_open_in_a_process_leaves_the_first_stores_wal_in_place(tmp_path: Path) -> None:
+    """Opening the store again in a process that holds it open (the daemon's reload did) must
+    not drop the process's POSIX locks on the file: another process closing the store would
+    then delete the ``-wal`` the first store goes on writing into (SQLite's "How To Corrupt
+    Your Database", §2.2)."""
+    state = tmp_path / "state"
+    with StateStore(state) as store:
+        store.put_object("Domain", "before.test", {"n": 1})
+        StateStore(state).close()
+        subprocess.run([sys.executable, "-c", OPEN_AND_CLOSE, str(state)], cwd=ROOT, check=True)
+        assert deleted_wal_files(os.getpid()) == []
+        store.put_object("Domain", "after.test", {"n": 2})
+    with StateStore(state) as reopened:
+        assert set(reopened.objects("Domain")) == {"before.test", "after.test"}
