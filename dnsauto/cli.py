@@ -140,8 +140,9 @@ def cli(ctx: click.Context, verbose: int) -> None:
     works out the records (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV, autoconfig, CAA,
     TLSA), and publishes them through a DNS provider plugin, keeping every foreign record.
 
-    records, plan, sync, check and restore run on what `dnsauto run` runs on: the file, with
-    the objects set over the API (kept in the state store) winning; those are named on stderr.
+    records, plan, sync, check, restore and status run on what `dnsauto run` runs on: the
+    file, with the objects set over the API (kept in the state store) winning; those are named
+    on stderr.
     """
     ctx.ensure_object(dict)
     level = logging.WARNING - 10 * min(verbose, 2)

@@ -76,11 +76,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """Per domain: the last run and its result, changes, propagation time, the next run.
 
     Reads the state store and the schedule the daemon writes; works whether or not the daemon
-    runs. Exit 0 when the last sync of every configured domain succeeded, 1 otherwise.
+    runs. The configured domains include those set over the API (named on stderr). Exit 0 when
+    the last sync of every configured domain succeeded, 1 otherwise.
     """
-    from dnsauto.cli import load
+    from dnsauto.cli import _with_api_objects, load
 
-    config, _ = load(ctx)
+    config, registry = load(ctx)
+    config, overrides = _with_api_objects(config, registry)
+    for line in overrides:
+        click.echo(f"note: {line} (wins over the file)", err=True)
     document = status_document(config.daemon.state_dir, list(config.domains))
     if as_json:
         echo_json(document)

@@ -189,6 +189,17 @@ def test_restore_runs_on_the_domains_set_over_the_api_and_says_so(
     assert memory_plugins.zones[dns.name.from_text("other.test.")] == {}
 
 
+def test_status_counts_the_domains_set_over_the_api_as_configured(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = write_config(MEMORY_CONFIG)
+    create_domain_over_the_api(path, "other.test")
+    _, out, err = run("status", "-c", str(path), "--json")
+    domains = {d["domain"]: d for d in json.loads(out)["domains"]}
+    assert domains["other.test"]["configured"] is True
+    assert API_NOTE in err.splitlines()
+
+
 def test_a_file_without_objects_set_over_the_api_prints_no_note(
     write_config: Callable[[str], Path],
 ) -> None:
