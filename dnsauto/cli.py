@@ -24,6 +24,7 @@ from dnsauto.errors import ConfigError, DnsautoError
 if TYPE_CHECKING:
     from dnsauto.config.model import Config
     from dnsauto.provider import Registry
+    from dnsauto.state import StateStore
 
 __all__ = ["main"]
 
@@ -97,6 +98,28 @@ def load(ctx: click.Context) -> tuple[Config, Registry]:
     return load_config_file(_config_path(ctx), registry), registry
 
 
+def load_merged(ctx: click.Context) -> tuple[Config, Registry, StateStore]:
+    """What the daemon runs on: the file, with the objects set over the API (kept in the state
+    store) winning object by object; each of them is named on stderr.
+
+    The state store stays open for the command, which closes it: a process keeps one store.
+    """
+    from dnsauto.api.objects import describe_overrides, effective_config
+    from dnsauto.state import StateStore
+
+    config, registry = load(ctx)
+    store = StateStore(config.daemon.state_dir)
+    try:
+        merged = effective_config(config, store, registry=registry)
+        overrides = describe_overrides(store)
+    except BaseException:
+        store.close()
+        raise
+    for line in overrides:
+        click.echo(f"note: {line} (wins over the file)", err=True)
+    return merged, registry, store
+
+
 def on_terminal() -> bool:
     return sys.stdout.isatty()
 
@@ -116,6 +139,10 @@ def cli(ctx: click.Context, verbose: int) -> None:
     dnsauto reads Stalwart-style Bootstrap, DnsServer and Domain objects from a TOML file,
     works out the records (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV, autoconfig, CAA,
     TLSA), and publishes them through a DNS provider plugin, keeping every foreign record.
+
+    records, plan, sync, check, restore and status run on what `dnsauto run` runs on: the
+    file, with the objects set over the API (kept in the state store) winning; those are named
+    on stderr.
     """
     ctx.ensure_object(dict)
     level = logging.WARNING - 10 * min(verbose, 2)
@@ -285,12 +312,11 @@ def records(ctx: click.Context, domains: Sequence[str], fmt: str) -> None:
     from dnsauto.output import records_json
     from dnsauto.records.dkim import DkimKeyStore
     from dnsauto.records.zonefile import to_zone_text
-    from dnsauto.state import StateStore
 
-    config, _ = load(ctx)
+    config, _, store = load_merged(ctx)
     everything = []
-    with StateStore(config.daemon.state_dir) as state:
-        keys = DkimKeyStore(state)
+    with store:
+        keys = DkimKeyStore(store)
         for job in domain_jobs(config, domains):
             rrsets = desired_records(config, job, keys)
             if fmt == "zone":
@@ -311,8 +337,9 @@ def plan(ctx: click.Context, domains: Sequence[str], as_json: bool) -> None:
     """Show the changes a sync would make, without writing anything."""
     from dnsauto.output import plan_json, print_plan
 
-    config, registry = load(ctx)
-    results = _run(config, registry, domains, apply=False)
+    config, registry, store = load_merged(ctx)
+    with store:
+        results = _run(config, registry, store, domains, apply=False)
     if as_json:
         echo_json(plan_json(results))
     else:
@@ -345,10 +372,17 @@ def sync(
     """
     from dnsauto.output import print_sync, sync_json
 
-    config, registry = load(ctx)
-    results = _run(
-        config, registry, domains, apply=not dry_run, force=force, wait=not (dry_run or no_wait)
-    )
+    config, registry, store = load_merged(ctx)
+    with store:
+        results = _run(
+            config,
+            registry,
+            store,
+            domains,
+            apply=not dry_run,
+            force=force,
+            wait=not (dry_run or no_wait),
+        )
     if as_json:
         echo_json(sync_json(results))
     else:
@@ -360,6 +394,7 @@ def sync(
 def _run(
     config: Config,
     registry: Registry,
+    store: StateStore,
     domains: Sequence[str],
     *,
     apply: bool,
@@ -373,7 +408,7 @@ def _run(
     jobs = domain_jobs(config, domains)
 
     async def go() -> list[Any]:
-        async with Engine(config, registry) as engine:
+        async with Engine(config, registry, store=store) as engine:
             with progress(len(jobs), enabled=on_terminal()):
                 if check_only:
                     return await engine.check(jobs)
@@ -396,8 +431,9 @@ def check(ctx: click.Context, domains: Sequence[str], as_json: bool) -> None:
     """
     from dnsauto.output import check_json, print_check
 
-    config, registry = load(ctx)
-    results = _run(config, registry, domains, apply=False, check_only=True)
+    config, registry, store = load_merged(ctx)
+    with store:
+        results = _run(config, registry, store, domains, apply=False, check_only=True)
     if as_json:
         echo_json(check_json(results))
     else:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import os
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dnsauto.cli import ExitStatus, _config_path, cli, config_option, echo_json, handle_errors
+
+if TYPE_CHECKING:
+    from dnsauto.config.model import Config
 
 __all__ = ["run", "status", "status_document"]
 
@@ -42,6 +45,7 @@ def run(ctx: click.Context, log_format: str) -> None:
     from dnsauto.daemon import Daemon
     from dnsauto.logs import setup_logging
     from dnsauto.provider import load_registry
+    from dnsauto.state import StateStore
 
     path = _config_path(ctx)
     registry = load_registry()
@@ -49,11 +53,18 @@ def run(ctx: click.Context, log_format: str) -> None:
     verbose = int(ctx.find_root().params.get("verbose") or 0)
     setup_logging("json" if log_format == "json" else "text", verbose)
 
-    async def serve() -> int:
-        daemon = Daemon(config, registry, loader=lambda: load_effective(path, registry))
-        return await daemon.serve()
+    # One store for the whole process: the daemon, its API and every reload use this one.
+    with StateStore(config.daemon.state_dir) as store:
 
-    raise ExitStatus(asyncio.run(serve()))
+        def reload() -> Config:
+            return load_effective(path, registry, store)
+
+        async def serve() -> int:
+            daemon = Daemon(config, registry, loader=reload, store=store)
+            return await daemon.serve()
+
+        status = asyncio.run(serve())
+    raise ExitStatus(status)
 
 
 @cli.command("status")
@@ -65,11 +76,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """Per domain: the last run and its result, changes, propagation time, the next run.
 
     Reads the state store and the schedule the daemon writes; works whether or not the daemon
-    runs. Exit 0 when the last sync of every configured domain succeeded, 1 otherwise.
+    runs. The configured domains include those set over the API (named on stderr). Exit 0 when
+    the last sync of every configured domain succeeded, 1 otherwise.
     """
-    from dnsauto.cli import load
+    from dnsauto.cli import _with_api_objects, load
 
-    config, _ = load(ctx)
+    config, registry = load(ctx)
+    config, overrides = _with_api_objects(config, registry)
+    for line in overrides:
+        click.echo(f"note: {line} (wins over the file)", err=True)
     document = status_document(config.daemon.state_dir, list(config.domains))
     if as_json:
         echo_json(document)

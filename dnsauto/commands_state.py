@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dnsauto.cli import ExitStatus, cli, config_option, echo_json, handle_errors, load
+from dnsauto.cli import (
+    ExitStatus,
+    cli,
+    config_option,
+    echo_json,
+    handle_errors,
+    load,
+    load_merged,
+)
 
 if TYPE_CHECKING:
     from dnsauto.engine import DomainResult
@@ -146,14 +154,15 @@ def restore(ctx: click.Context, run_id: str, dry_run: bool, wait: bool, as_json:
     """
     from dnsauto.engine import Engine
 
-    config, registry = load(ctx)
+    config, registry, store = load_merged(ctx)
 
     async def go() -> tuple[str, list[DomainResult]]:
-        async with Engine(config, registry) as engine:
+        async with Engine(config, registry, store=store) as engine:
             results = await engine.restore(run_id, apply=not dry_run, wait=wait and not dry_run)
             return engine.run_id, results
 
-    restored_by, results = asyncio.run(go())
+    with store:
+        restored_by, results = asyncio.run(go())
     if as_json:
         echo_json(restore_json(run_id, None if dry_run else restored_by, results))
     else:

@@ -555,14 +555,19 @@ def _prepare_files(state_dir: Path, path: Path) -> None:
     """Make the state directory (0700 when new) and the database file (0600) before SQLite.
 
     SQLite gives its ``-wal`` and ``-shm`` files the database file's mode, so making the file
-    first with 0600 covers all three.
+    first with 0600 covers all three. An existing file is never opened here: closing any
+    descriptor of it would drop every POSIX lock this process holds on it through SQLite, and
+    another process closing the store would then delete the ``-wal`` still in use (SQLite's
+    "How To Corrupt Your Database", §2.2). Its mode is set by path; a new file is created with
+    ``O_EXCL``, so the descriptor closed is always one of a file nobody had open.
     """
     try:
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            os.fchmod(fd, 0o600)
-        finally:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            os.chmod(path, 0o600)
+        else:
             os.close(fd)
     except OSError as exc:
         raise DnsautoError(f"cannot create the state store {path}: {exc.strerror}") from None

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import dns.name
+import dns.rdatatype
 import pytest
 from click.testing import CliRunner
 
@@ -116,6 +118,94 @@ def test_sync_json_reports_changes_then_zero_on_the_second_run(
     assert set(first) >= {"domain", "changes", "propagated", "seconds", "error"}
     (second,) = json.loads(run("sync", "-c", path, "--json", "--no-wait")[1])["domains"]
     assert second["changes"] == 0
+
+
+def create_domain_over_the_api(config_path: Path, name: str) -> None:
+    """Keep a Domain in the state store exactly as the API's ``x:Domain/set`` does."""
+    from dnsauto.api.objects import Workspace
+    from dnsauto.config.loader import load_config_file
+    from dnsauto.state import StateStore
+
+    registry = memory_registry()
+    config = load_config_file(config_path, registry)
+    with StateStore(config.daemon.state_dir) as store:
+        managed = {"@type": "Automatic", "dnsServerId": "bootstrap"}
+        Workspace(config, store, registry).create_domain({"name": name, "dnsManagement": managed})
+
+
+API_NOTE = "note: domain.other.test: set over the API (wins over the file)"
+
+
+def test_plan_and_sync_run_on_the_domains_set_over_the_api_and_say_so(
+    write_config: Callable[[str], Path], memory_plugins: MemoryHost
+) -> None:
+    memory_plugins.add_zone("other.test.")
+    path = write_config(MEMORY_CONFIG)
+    create_domain_over_the_api(path, "other.test")
+
+    status, out, err = run("plan", "-c", str(path), "--json")
+    assert status == 0
+    planned = {d["domain"]: d["changes"] for d in json.loads(out)["domains"]}
+    assert set(planned) == {"example.test", "other.test"}
+    assert planned["other.test"], "the API's domain has records to publish"
+    assert API_NOTE in err.splitlines()
+
+    status, out, err = run("sync", "-c", str(path), "--json", "--no-wait")
+    assert status == 0
+    synced = {d["domain"]: d for d in json.loads(out)["domains"]}
+    assert synced["other.test"]["error"] is None
+    assert synced["other.test"]["changes"] > 0
+    assert API_NOTE in err.splitlines()
+    other = memory_plugins.zones[dns.name.from_text("other.test.")]
+    assert (dns.name.from_text("_dmarc.other.test."), dns.rdatatype.TXT) in other
+
+
+def test_records_run_on_the_domains_set_over_the_api_and_say_so(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = write_config(MEMORY_CONFIG)
+    create_domain_over_the_api(path, "other.test")
+    status, out, err = run("records", "-c", str(path), "--format", "json")
+    assert status == 0
+    assert "_dmarc.other.test." in {r["name"] for r in json.loads(out)}
+    assert API_NOTE in err.splitlines()
+
+
+def test_restore_runs_on_the_domains_set_over_the_api_and_says_so(
+    write_config: Callable[[str], Path], memory_plugins: MemoryHost
+) -> None:
+    memory_plugins.add_zone("other.test.")
+    path = write_config(MEMORY_CONFIG)
+    create_domain_over_the_api(path, "other.test")
+    assert run("sync", "-c", str(path), "--domain", "other.test", "--no-wait")[0] == 0
+    (run_id,) = {e["run"] for e in json.loads(run("journal", "-c", str(path), "--json")[1])}
+
+    status, out, err = run("restore", "-c", str(path), "--run", run_id, "--json")
+    assert status == 0, (out, err)
+    (restored,) = json.loads(out)["domains"]
+    assert restored["domain"] == "other.test"
+    assert restored["error"] is None
+    assert API_NOTE in err.splitlines()
+    assert memory_plugins.zones[dns.name.from_text("other.test.")] == {}
+
+
+def test_status_counts_the_domains_set_over_the_api_as_configured(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = write_config(MEMORY_CONFIG)
+    create_domain_over_the_api(path, "other.test")
+    _, out, err = run("status", "-c", str(path), "--json")
+    domains = {d["domain"]: d for d in json.loads(out)["domains"]}
+    assert domains["other.test"]["configured"] is True
+    assert API_NOTE in err.splitlines()
+
+
+def test_a_file_without_objects_set_over_the_api_prints_no_note(
+    write_config: Callable[[str], Path],
+) -> None:
+    status, _, err = run("plan", "-c", str(write_config(MEMORY_CONFIG)))
+    assert status == 0
+    assert "note:" not in err
 
 
 def test_sync_dry_run_writes_nothing(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from dnsauto.records.rotation import (
     plan_activation,
     plan_rotation,
 )
-from dnsauto.state import DkimKeyRow, StateStore
+from dnsauto.state import DB_FILE, DkimKeyRow, StateStore
 from tests.memory_provider import MemoryHost, MemoryProvider
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -392,3 +393,94 @@ def test_custom_durations_are_honoured() -> None:
     plan = plan_rotation(rows, fast, T0 + timedelta(days=1))
     assert plan.delete_files == ["a"]
     assert [k.stage for k in plan.create] == [DkimStage.PENDING]
+
+
+# --- a lost state store -----------------------------------------------------------------------
+
+
+def lose_the_store(rig: Rig, how: str) -> None:
+    """The state store is deleted (or emptied) under the keys; a fresh one takes its place."""
+    state_dir = rig.store.state_dir
+    rig.store.close()
+    for path in state_dir.glob(f"{DB_FILE}*"):
+        if how == "deleted" or path.name != DB_FILE:
+            path.unlink()
+        else:
+            path.write_bytes(b"")
+    rig.store = StateStore(state_dir, clock=rig.clock)
+
+
+def dkim_values(rig: Rig) -> dict[str, set[str]]:
+    return {
+        name.labels[0].decode(): {r.to_text() for r in rrset}
+        for (name, rdtype), rrset in rig.host.zones[ZONE].items()
+        if b"_domainkey" in name.labels and rdtype.name == "TXT"
+    }
+
+
+@pytest.mark.parametrize("how", ["deleted", "emptied"])
+@pytest.mark.parametrize(
+    ("template", "later"),
+    [
+        ("s{version}-{algorithm}", {"days": 3}),
+        ("v{version}-{algorithm}-{date-%Y%m%d}", {"hours": 2}),  # the default, same day
+        ("v{version}-{algorithm}-{date-%Y%m%d}", {"days": 3}),  # the default, another day
+    ],
+)
+async def test_key_files_survive_a_lost_state_store_and_stay_the_published_keys(
+    rig: Rig, tmp_path: Path, registry: Registry, template: str, later: dict[str, float], how: str
+) -> None:
+    rig.config = make_config(tmp_path, registry, selectorTemplate=template)
+    await rig.sync()
+    ((selector, _),) = rig.stages()
+    pem = rig.key_file(selector).read_bytes()
+    published = dkim_values(rig)
+
+    lose_the_store(rig, how)
+    try:
+        rig.clock.advance(**later)
+        result = await rig.sync()
+        assert rig.key_file(selector).read_bytes() == pem, "the MTA's key was overwritten"
+        assert dkim_values(rig) == published, "the published key was swapped"
+        assert result.changes == []
+        assert rig.stages() == [(selector, "active")]
+        assert sorted(p.name for p in rig.key_file(selector).parent.glob("*.pem")) == [
+            f"{selector}.pem"
+        ]
+    finally:
+        rig.store.close()
+
+
+async def test_an_adopted_key_is_replaced_only_through_the_pending_stage(rig: Rig) -> None:
+    await rig.sync()
+    os.utime(rig.key_file(FIRST), (T0.timestamp(), T0.timestamp()))  # made at T0, on this clock
+    lose_the_store(rig, "deleted")
+    try:
+        rig.clock.advance(days=90)
+        rig.checker.lagging = True
+        await rig.sync(ok=False)
+        assert rig.stages() == [(FIRST, "active"), (SECOND, "pending")]
+        assert rig.published_selectors() == [FIRST, SECOND]
+    finally:
+        rig.store.close()
+
+
+async def test_a_key_file_the_store_does_not_know_is_moved_aside_not_overwritten(
+    rig: Rig, tmp_path: Path, registry: Registry
+) -> None:
+    """A crash between writing a new key's file and committing its row leaves such a file."""
+    rig.config = make_config(tmp_path, registry, selectorTemplate="s{version}-{algorithm}")
+    await rig.sync()
+    directory = rig.key_file("s1-ed25519").parent
+    leftover = b"-----BEGIN PRIVATE KEY-----\nleft by a crash\n-----END PRIVATE KEY-----\n"
+    (directory / "s2-ed25519.pem").write_bytes(leftover)
+
+    both = ["Dkim1Ed25519Sha256", "Dkim2Ed25519Sha256"]
+    rig.config = make_config(
+        tmp_path, registry, selectorTemplate="s{version}-{algorithm}", algorithms=both
+    )
+    await rig.sync()
+    assert rig.stages() == [("s1-ed25519", "active"), ("s2-ed25519", "active")]
+    (aside,) = directory.glob("s2-ed25519.pem.unknown-*")
+    assert aside.read_bytes() == leftover
+    assert rig.key_file("s2-ed25519").read_bytes() != leftover

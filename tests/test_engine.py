@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ from dnsauto.config.model import Config
 from dnsauto.engine import DomainResult, Engine, domain_jobs
 from dnsauto.errors import ConfigError, ProviderError
 from dnsauto.provider import Registry
-from dnsauto.state import StateStore
+from dnsauto.state import DB_FILE, StateStore
 from dnsauto.testing import make_rrset
 from tests.memory_provider import MemoryHost, MemoryProvider
 
@@ -93,19 +96,46 @@ async def test_foreign_records_survive_a_sync(
     assert published[("www.example.test.", "A")] == {"192.0.2.1"}
 
 
+JournalView = dict[tuple[str, str], tuple[str, str, list[str], int | None]]
+
+
+def committed_journal(state_dir: Path) -> JournalView:
+    """The journal as another process sees it (a plain SQLite connection of its own, so only
+    committed rows): (name, type) -> (action, status, old values, old TTL)."""
+    query = "SELECT name, type, action, status, old, old_ttl FROM journal"
+    with contextlib.closing(sqlite3.connect(state_dir / DB_FILE)) as plain:
+        rows = plain.execute(query).fetchall()
+    return {
+        (name, rdtype): (action, status, json.loads(old), ttl)
+        for name, rdtype, action, status, old, ttl in rows
+    }
+
+
 async def test_replaced_values_are_journaled_before_they_are_applied(
-    host: MemoryHost, tmp_path: Path, registry: Registry
+    host: MemoryHost, tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     host.put(make_rrset("_dmarc.example.test.", "TXT", 300, '"v=DMARC1; p=none"'))
-    config = make_config(tmp_path, registry)
-    await sync(config, registry)
+    seen_at_apply: list[JournalView] = []
+    original = MemoryProvider.apply
+
+    async def look_at_the_journal_first(self: MemoryProvider, zone: Any, changes: Any) -> None:
+        seen_at_apply.append(committed_journal(tmp_path / "state"))
+        await original(self, zone, changes)
+
+    monkeypatch.setattr(MemoryProvider, "apply", look_at_the_journal_first)
+    await sync(make_config(tmp_path, registry), registry)
+
+    assert seen_at_apply, "the provider was asked to apply something"
+    for batch, journal in zip(host.apply_calls, seen_at_apply, strict=True):
+        for change in batch:
+            key = (change.name.to_text(), change.rdtype.name)
+            assert journal[key][:2] == (change.action, "pending"), change
+    (before, *_) = seen_at_apply
+    dmarc = before[("_dmarc.example.test.", "TXT")]
+    assert dmarc == ("update", "pending", ['"v=DMARC1; p=none"'], 300)
     with StateStore(tmp_path / "state") as store:
         entries = store.journal(domain="example.test")
-    dmarc = next(e for e in entries if e.name == "_dmarc.example.test.")
-    assert dmarc.action == "update"
-    assert dmarc.old == ['"v=DMARC1; p=none"']
-    assert dmarc.old_ttl == 300
-    assert dmarc.status == "applied"
+    assert {e.status for e in entries} == {"applied"}
 
 
 async def test_changes_are_applied_in_batches_of_the_provider_limit(

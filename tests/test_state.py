@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -11,12 +12,14 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dns.name
 import pytest
+import sqlalchemy as sa
 
 from dnsauto.changes import Create, Delete, Update
 from dnsauto.config.loader import load_config
@@ -95,6 +98,46 @@ async def test_a_batch_is_journaled_as_pending_before_the_provider_is_called(
     for batch, pending in zip(host.apply_calls, seen, strict=True):
         assert sorted(name for name, _ in pending) == sorted(c.name.to_text() for c in batch)
     assert {e.status for e in store.journal()} == {"applied"}
+
+
+@contextlib.contextmanager
+def synchronous_of_journal_inserts() -> Iterator[list[int]]:
+    """The ``PRAGMA synchronous`` in force on each commit that inserted journal rows, read on
+    that connection just before it commits (2 is FULL: the commit is fsynced)."""
+    levels: list[int] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO JOURNAL"):
+            conn.info["inserted_journal_rows"] = True
+
+    def on_commit(conn: Any) -> None:
+        if conn.info.pop("inserted_journal_rows", False):
+            raw = conn.connection.dbapi_connection
+            levels.append(raw.execute("PRAGMA synchronous").fetchone()[0])
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", on_execute)
+    sa.event.listen(sa.engine.Engine, "commit", on_commit)
+    try:
+        yield levels
+    finally:
+        sa.event.remove(sa.engine.Engine, "commit", on_commit)
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", on_execute)
+
+
+def test_the_before_apply_commit_is_fsynced_even_after_commits_that_are_not(
+    store: StateStore,
+) -> None:
+    """The journal's promise (an entry committed before the provider call survives a power
+    cut) needs ``synchronous=FULL`` for that commit, also on a connection whose previous
+    commits (marking a batch applied, a domain's result) used ``NORMAL``."""
+    with synchronous_of_journal_inserts() as levels:
+        for attempt in range(3):
+            ids = store.journal_before_apply(
+                f"run{attempt}", "example.test", "example.test.", [Create(dmarc(f"v{attempt}"))]
+            )
+            store.journal_after_apply(ids, None)
+            store.save_result(f"run{attempt}", DomainResult(domain="example.test", server_id="m"))
+    assert levels == [2, 2, 2]
 
 
 async def test_a_failed_batch_leaves_its_entries_marked_failed_with_the_error(
@@ -435,3 +478,36 @@ def test_timestamps_come_back_in_utc_whatever_zone_they_were_given_in(tmp_path: 
     assert entry.time == eastern
     assert entry.time.tzinfo is UTC
     assert dns.name.from_text(entry.name) == dns.name.from_text("_dmarc.example.test.")
+
+
+# --- one process, one store: SQLite's locks stay SQLite's ----------------------------------------
+
+OPEN_AND_CLOSE = "import sys; from dnsauto.state import StateStore; StateStore(sys.argv[1]).close()"
+
+
+def deleted_wal_files(pid: int) -> list[str]:
+    """The ``-wal`` files process ``pid`` holds open although they were deleted."""
+    fd_dir = Path(f"/proc/{pid}/fd")
+    targets = []
+    for fd in fd_dir.iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:  # closed meanwhile
+            continue
+    return [t for t in targets if t.endswith("-wal (deleted)")]
+
+
+def test_a_second_open_in_a_process_leaves_the_first_stores_wal_in_place(tmp_path: Path) -> None:
+    """Opening the store again in a process that holds it open (the daemon's reload did) must
+    not drop the process's POSIX locks on the file: another process closing the store would
+    then delete the ``-wal`` the first store goes on writing into (SQLite's "How To Corrupt
+    Your Database", §2.2)."""
+    state = tmp_path / "state"
+    with StateStore(state) as store:
+        store.put_object("Domain", "before.test", {"n": 1})
+        StateStore(state).close()
+        subprocess.run([sys.executable, "-c", OPEN_AND_CLOSE, str(state)], cwd=ROOT, check=True)
+        assert deleted_wal_files(os.getpid()) == []
+        store.put_object("Domain", "after.test", {"n": 2})
+    with StateStore(state) as reopened:
+        assert set(reopened.objects("Domain")) == {"before.test", "after.test"}

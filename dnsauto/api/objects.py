@@ -164,14 +164,24 @@ def describe_overrides(store: StateStore) -> list[str]:
     return lines
 
 
-def load_effective(path: str | os.PathLike[str], registry: Registry) -> Config:
-    """What ``dnsauto run`` runs on: the file, the API's objects, every secret readable."""
+def load_effective(
+    path: str | os.PathLike[str], registry: Registry, store: StateStore | None = None
+) -> Config:
+    """What ``dnsauto run`` runs on: the file, the API's objects, every secret readable.
+
+    A running daemon passes its own ``store``: a process keeps one store open, never a second
+    one beside it (see :func:`dnsauto.state._prepare_files`). Without one, the store of the
+    file's ``daemon.stateDir`` is opened for the merge and closed again.
+    """
     config = load_config_file(path, registry)
     problems = resolve_secrets(config, str(path))
     if problems:
         raise ConfigError(problems)
-    with StateStore(config.daemon.state_dir) as store:
+    if store is not None:
         merged = effective_config(config, store, registry=registry)
+    else:
+        with StateStore(config.daemon.state_dir) as opened:
+            merged = effective_config(config, opened, registry=registry)
     problems = resolve_secrets(merged, "objects set over the API")
     if problems:
         raise ConfigError(problems)

@@ -205,7 +205,9 @@ class DkimKeyStore:
     Everything else about a key (selector, algorithm, creation, stage and stage times, the
     published TXT value) lives in the :class:`~dnsauto.state.StateStore`, where a stage change
     is one transaction. An ``index.json`` left by an older dnsauto is imported into the store
-    the first time the domain is read, then renamed ``index.json.migrated``.
+    the first time the domain is read, then renamed ``index.json.migrated``. Key files of a
+    domain the store knows nothing of (the store was lost) are adopted the same way, as the
+    keys in use; no key file is ever overwritten.
 
     Creating keys holds the domain's lock file, so a daemon and a CLI command never both make
     a key. Problems with the stored state raise :class:`~dnsauto.errors.DnsautoError` naming
@@ -262,7 +264,7 @@ class DkimKeyStore:
         moment = self._now(now)
         directory = self.domain_dir(domain)
         with self._locked(directory):
-            rows = self._rows(directory, moment)
+            rows = self._known_rows(directory, management, moment)
             missing = missing_keys(rows, management)
             if missing:
                 rows += self._create(directory, rows, missing, management.selector_template, moment)
@@ -294,7 +296,8 @@ class DkimKeyStore:
         moment = self._now(now)
         directory = self.domain_dir(domain)
         with self._locked(directory):
-            return self._rotate_rows(directory, self._rows(directory, moment), management, moment)
+            rows = self._known_rows(directory, management, moment)
+            return self._rotate_rows(directory, rows, management, moment)
 
     def for_sync(
         self,
@@ -317,7 +320,7 @@ class DkimKeyStore:
         notes: list[str] = []
         error: str | None = None
         with self._locked(directory):
-            rows = self._rows(directory, moment)
+            rows = self._known_rows(directory, management, moment)
             if rotate:
                 try:
                     notes = self._rotate_rows(directory, rows, management, moment)
@@ -411,6 +414,69 @@ class DkimKeyStore:
             log.warning("cannot rename %s after importing it: %s", index, exc.strerror)
         return self.state.dkim_keys(directory.name)
 
+    def _known_rows(
+        self, directory: Path, management: AutomaticDkim, now: datetime
+    ) -> list[DkimKeyRow]:
+        """The domain's rows; when the store knows no key of the domain, the key files in its
+        directory are adopted first (see :meth:`_adopt`)."""
+        rows = self._rows(directory, now)
+        if rows:
+            return rows
+        adopted = self._adopt(directory, management, now)
+        if not adopted:
+            return rows
+        self.state.save_dkim_keys(add=adopted)
+        return self.state.dkim_keys(directory.name)
+
+    def _adopt(self, directory: Path, management: AutomaticDkim, now: datetime) -> list[DkimKeyRow]:
+        """Rows for the key files of a domain the store knows nothing of (it was lost, or
+        emptied): each key keeps its selector and its public key.
+
+        These keys are what the MTA signs with and what DNS serves, so none is replaced at
+        once: per configured algorithm the newest file (by modification time) is the active
+        key, older ones are retiring (still published for ``retireAfter``), as are keys of
+        algorithms no longer configured. A file that is no private key is moved aside.
+        """
+        found: list[tuple[datetime, str, DkimAlgorithm, str]] = []
+        for path in sorted(directory.glob("*.pem")):
+            selector = path.name.removesuffix(".pem")
+            try:
+                _check_selector(selector)
+                private_pem = path.read_text(encoding="ascii")
+                algorithm = _algorithm_of(private_pem, management)
+                modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                log.warning("DKIM key file %s is not a usable key (%s); moving it aside", path, exc)
+                _move_aside(path, now)
+                continue
+            found.append((min(modified, now), selector, algorithm, private_pem))
+        found.sort()
+        configured = {DkimAlgorithm(a) for a in management.algorithms}
+        newest = {algorithm: selector for _, selector, algorithm, _ in found}
+        rows = []
+        for modified, selector, algorithm, private_pem in found:
+            active = algorithm in configured and newest[algorithm] == selector
+            public = public_key_base64(private_pem, algorithm)
+            rows.append(
+                DkimKeyRow(
+                    domain=directory.name,
+                    selector=selector,
+                    algorithm=algorithm.value,
+                    stage=(DkimStage.ACTIVE if active else DkimStage.RETIRING).value,
+                    public_value=dkim_txt_value(algorithm, public),
+                    created=modified,
+                    active_at=modified if active else None,
+                    retiring_at=None if active else now,
+                )
+            )
+            log.warning(
+                "DKIM key %s of %s was on disk but not in the state store: adopted as %s",
+                selector,
+                directory.name,
+                rows[-1].stage,
+            )
+        return rows
+
     def _migrated_row(self, directory: Path, entry: dict[str, str], now: datetime) -> DkimKeyRow:
         key = self._load_key(
             directory,
@@ -447,8 +513,9 @@ class DkimKeyStore:
     ) -> list[DkimKeyRow]:
         """Write the new keys' files, then add their rows (and ``updates``) in one commit.
 
-        A crash between the two leaves a key file without a row, which the next attempt at
-        the same selector overwrites; never a row without its file.
+        A crash between the two leaves a key file without a row, never a row without its
+        file. Such a file (the store knows other keys of the domain, so it is not a lost
+        store's key, which :meth:`_known_rows` adopts) is moved aside, never overwritten.
         """
         used = {row.selector for row in rows}
         made: list[DkimKeyRow] = []
@@ -456,7 +523,9 @@ class DkimKeyStore:
             selector = self._selector(directory, template, key.algorithm, now, used)
             used.add(selector)
             private_pem = generate_private_key(key.algorithm)
-            _write_private(directory / f"{selector}.pem", private_pem.encode("ascii"))
+            path = directory / f"{selector}.pem"
+            _move_aside(path, now)
+            _write_private(path, private_pem.encode("ascii"))
             public = public_key_base64(private_pem, key.algorithm)
             made.append(
                 DkimKeyRow(
@@ -598,6 +667,44 @@ def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def _algorithm_of(private_pem: str, management: AutomaticDkim) -> DkimAlgorithm:
+    """The algorithm of a key file: the first configured one of its key type, else DKIM1's.
+
+    :raises ValueError: the PEM is no RSA or Ed25519 private key.
+    """
+    try:
+        key = serialization.load_pem_private_key(
+            private_pem.encode("ascii"), password=None, unsafe_skip_rsa_key_validation=True
+        )
+    except (ValueError, TypeError, UnicodeEncodeError) as exc:
+        raise ValueError(f"not a readable unencrypted PEM private key: {exc}") from None
+    if isinstance(key, rsa.RSAPrivateKey):
+        rsa_key = True
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        rsa_key = False
+    else:
+        raise ValueError(f"neither an RSA nor an Ed25519 key: {type(key).__name__}")
+    for value in management.algorithms:
+        if is_rsa(value) == rsa_key:
+            return DkimAlgorithm(value)
+    return DkimAlgorithm.DKIM1_RSA_SHA256 if rsa_key else DkimAlgorithm.DKIM1_ED25519_SHA256
+
+
+def _move_aside(path: Path, now: datetime) -> None:
+    """Rename a key file the store does not know to ``<name>.unknown-<UTC time>``, so that no
+    key is ever overwritten; nothing to do when there is no such file."""
+    aside = path.with_name(f"{path.name}.unknown-{now:%Y%m%dT%H%M%S%fZ}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DnsautoError(
+            f"cannot move aside the unknown key file {path}: {exc.strerror}"
+        ) from None
+    log.warning("DKIM key file %s was not in the state store: moved aside to %s", path, aside.name)
 
 
 def _make_private_dir(path: Path, *, tighten: bool = True) -> None:
