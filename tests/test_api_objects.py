@@ -440,6 +440,48 @@ async def test_domain_create_errors(api: Api) -> None:
     assert errors["typo"]["properties"] == ["dkimManagement/@type"]
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    ["OTHER.TEST.", "oth\u200ber.test", "\uff4f\uff54\uff48\uff45\uff52.test", "Other.Test"],
+)
+async def test_domain_create_with_another_spelling_of_an_existing_domain_is_already_exists(
+    api: Api, spelling: str
+) -> None:
+    client, _, host = api
+    before = host.config
+    result = await ok(client, "x:Domain/set", {"create": {"dup": {"name": spelling}}})
+    assert result["notCreated"]["dup"]["type"] == "alreadyExists"
+    assert result["notCreated"]["dup"]["existingId"] == "other.test"
+    assert host.config == before
+
+
+async def test_domain_create_keeps_the_canonical_a_label(api: Api) -> None:
+    client, _, host = api
+    result = await ok(client, "x:Domain/set", {"create": {"u": {"name": "B\u00fccher.Test."}}})
+    assert result["created"]["u"]["id"] == "xn--bcher-kva.test"
+    assert "xn--bcher-kva.test" in host.config.domain
+
+
+async def test_domain_create_refuses_a_code_point_idna_disallows_naming_name(api: Api) -> None:
+    client, _, _ = api
+    result = await ok(client, "x:Domain/set", {"create": {"s": {"name": "\u2603.test"}}})
+    error = result["notCreated"]["s"]
+    assert (error["type"], error["properties"]) == ("invalidProperties", ["name"])
+
+
+async def test_domain_report_address_that_would_leak_into_dmarc_is_refused(api: Api) -> None:
+    client, _, host = api
+    before = host.config
+    result = await ok(
+        client,
+        "x:Domain/set",
+        {"update": {"other.test": {"reportAddressUri": "mailto:d@other.test; p=none"}}},
+    )
+    error = result["notUpdated"]["other.test"]
+    assert (error["type"], error["properties"]) == ("invalidProperties", ["reportAddressUri"])
+    assert host.config == before
+
+
 async def test_domain_update_of_the_implied_default_domain_makes_it_explicit(api: Api) -> None:
     client, _, host = api
     result = await ok(

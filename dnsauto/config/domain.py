@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from dnsauto.config.types import Duration, Model, Tagged
+from dnsauto.records.names import ReportUri
 
 __all__ = [
     "BOOTSTRAP_PUBLISH_RECORDS",
@@ -134,6 +135,6 @@ class Domain(Model):
     dns_management: DnsManagement = ManualDns.model_validate({"@type": "Manual"})
     dkim_management: DkimManagement = AutomaticDkim.model_validate({"@type": "Automatic"})
     report_address_uri: Annotated[
-        str | None,
+        ReportUri | None,
         Field(description="Where DMARC and TLS reports go; no DMARC/TLS-RPT record when unset"),
     ] = "mailto:postmaster"

@@ -171,6 +171,8 @@ def _strip_tags(loc: Sequence[int | str], document: Any) -> list[int | str]:
     path: list[int | str] = []
     node = document
     for part in loc:
+        if part == "[key]":  # the error is about the key that the path already ends in
+            continue
         if isinstance(node, Mapping):
             if part in node:
                 node = node[part]

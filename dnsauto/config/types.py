@@ -38,6 +38,7 @@ __all__ = [
     "Tagged",
     "format_duration",
     "parse_duration",
+    "quoted",
     "reveal",
 ]
 
@@ -61,6 +62,18 @@ class Model(BaseModel):
 
 class Tagged(Model):
     """A variant of a Stalwart enum object, told apart by its ``@type`` property."""
+
+
+QUOTE_LIMIT = 80
+"""How many characters of a value an error message shows."""
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 12]}… ({len(str(value))} characters)"
 
 
 # --- durations --------------------------------------------------------------------------------
