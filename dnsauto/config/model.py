@@ -147,7 +147,7 @@ def check_references(config: Config) -> list[ConfigProblem]:
             problems.append(
                 ConfigProblem(
                     f"{path}.dnsManagement.dnsServerId",
-                    f"no DnsServer {dns.dns_server_id!r} (defined: {known})",
+                    f"no DnsServer {quoted(dns.dns_server_id)} (defined: {known})",
                 )
             )
     if BOOTSTRAP_SERVER_ID in config.dns_server:

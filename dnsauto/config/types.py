@@ -7,6 +7,7 @@ combinations such as ``"1h30m"``) or integer milliseconds, the JMAP wire form.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from datetime import timedelta
@@ -28,6 +29,7 @@ from pydantic.alias_generators import to_camel
 from dnsauto.errors import SecretError
 
 __all__ = [
+    "MAX_DURATION",
     "REDACTED",
     "Duration",
     "Model",
@@ -96,21 +98,27 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, str):
         text = value.strip().lower()
         if text.isdigit():
-            return _milliseconds(int(text))
+            return _milliseconds(int(text) if len(text) < 20 else math.inf)
         if not _WHOLE.match(text):
             raise ValueError(
-                f"{value!r} is not a duration: use e.g. '500ms', '30s', '5m', '1h', '1d'"
+                f"{quoted(value)} is not a duration: use e.g. '500ms', '30s', '5m', '1h', '1d'"
             )
         total = sum(float(n) * _UNIT_MS[u] for n, u in _PART.findall(text))
         return _milliseconds(total)
     raise ValueError("a duration must be text like '30s' or integer milliseconds")
 
 
+MAX_DURATION = timedelta(days=36500)
+"""The longest duration of any setting: ``now + MAX_DURATION`` (and sums of a few) stay
+dates Python can represent, so what ``config check`` accepts ``run`` can schedule."""
+
+
 def _milliseconds(value: float) -> timedelta:
-    try:
-        return timedelta(milliseconds=round(value))
-    except OverflowError:
-        raise ValueError("a duration cannot be longer than 999999999 days") from None
+    if not value <= MAX_DURATION / timedelta(milliseconds=1):
+        raise ValueError(
+            f"a duration cannot be longer than {format_duration(MAX_DURATION)} (100 years)"
+        )
+    return timedelta(milliseconds=round(value))
 
 
 def format_duration(value: timedelta) -> str:
