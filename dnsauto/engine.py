@@ -479,7 +479,7 @@ class Engine:
         if not apply or not plan.changes:
             return
         if not force:
-            plan.raise_if_unsafe()
+            plan.raise_if_unsafe(owned=self._written_by_dnsauto(job, zone))
         try:
             await self._apply(provider, job, zone, plan.changes, result)
         except ConflictError as exc:
@@ -488,10 +488,25 @@ class Engine:
             plan.warnings.extend(rotation_warnings)
             result.plan = plan
             if not force:
-                plan.raise_if_unsafe()
+                plan.raise_if_unsafe(owned=self._written_by_dnsauto(job, zone))
             await self._apply(provider, job, zone, plan.changes, result)
         if provider.capabilities.requires_person:
             result.instructions.extend(provider.context.instructions)
+
+    def _written_by_dnsauto(self, job: DomainJob, zone: Zone) -> dict[Key, set[str]]:
+        """The values at each (name, type) of the zone that dnsauto wrote and has not replaced
+        since, by the journal: each change owns what it added (``new`` minus ``old``) and keeps
+        owning what is still in its ``new``. Failed changes wrote nothing; a pending one (a
+        crash mid-call) may have, so it counts."""
+        owned: dict[Key, set[str]] = {}
+        zone_text = str(zone)
+        for entry in self.store.journal(domain=job.domain):
+            if entry.zone != zone_text or entry.status == "failed":
+                continue
+            key = (to_name(entry.name), dns.rdatatype.from_text(entry.type))
+            new = set(entry.new)
+            owned[key] = (owned.get(key, set()) | (new - set(entry.old))) & new
+        return owned
 
     async def _plan(
         self,
