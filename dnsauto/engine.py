@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,7 +30,7 @@ from dnsauto.config.domain import (
     Domain,
 )
 from dnsauto.config.model import Config
-from dnsauto.errors import ConfigError, ConflictError, DnsautoError
+from dnsauto.errors import ConfigError, ConflictError, DnsautoError, UnsafePlanError
 from dnsauto.plan import Key, ZonePlan, is_shared, plan_zone
 from dnsauto.propagation import (
     Expectation,
@@ -91,6 +91,8 @@ class DomainResult:
     """RRsets a restore left alone because they changed after the run it undoes."""
     provider_rrsets: list[dns.rrset.RRset] = field(default_factory=list)
     """What the provider held at the desired (name, type)s when the plan was made."""
+    unsafe_plan: str | None = None
+    """The id of the plan the unsafe-plan stop refused; an approval of it lets it through."""
 
     @property
     def changes(self) -> list[Change]:
@@ -238,9 +240,18 @@ class Engine:
         apply: bool,
         force: bool = False,
         wait: bool = False,
+        approved: Mapping[str, str] | None = None,
     ) -> list[DomainResult]:
-        """Plan every job; apply the plans when ``apply``; then wait for them when ``wait``."""
-        tasks = [self._guarded(job, apply=apply, force=force, wait=wait) for job in jobs]
+        """Plan every job; apply the plans when ``apply``; then wait for them when ``wait``.
+
+        ``approved`` maps a domain to the id of a plan a person approved: that plan, and no
+        other, passes the unsafe-plan stop (as ``force`` lets every plan pass).
+        """
+        approved = approved or {}
+        tasks = [
+            self._guarded(job, apply=apply, force=force or approved.get(job.domain), wait=wait)
+            for job in jobs
+        ]
         return list(await asyncio.gather(*tasks))
 
     async def restore(
@@ -314,7 +325,7 @@ class Engine:
         return list(await asyncio.gather(*(self._checked(job) for job in jobs)))
 
     async def _guarded(
-        self, job: DomainJob, *, apply: bool, force: bool, wait: bool
+        self, job: DomainJob, *, apply: bool, force: bool | str | None, wait: bool
     ) -> DomainResult:
         result = DomainResult(domain=job.domain, server_id=job.server_id)
         started = time.monotonic()
@@ -467,7 +478,7 @@ class Engine:
             )
 
     async def _run_one(
-        self, job: DomainJob, result: DomainResult, *, apply: bool, force: bool
+        self, job: DomainJob, result: DomainResult, *, apply: bool, force: bool | str | None
     ) -> None:
         provider = self._provider(job)
         desired, delete, rotation_warnings = self._desired(job, provider, rotate=apply)
@@ -478,8 +489,7 @@ class Engine:
         result.plan = plan
         if not apply or not plan.changes:
             return
-        if not force:
-            plan.raise_if_unsafe(owned=self._written_by_dnsauto(job, zone))
+        self._check_safe(job, zone, plan, result, force=force)
         try:
             await self._apply(provider, job, zone, plan.changes, result)
         except ConflictError as exc:
@@ -487,11 +497,28 @@ class Engine:
             plan = await self._plan(provider, zone, desired, result, delete=delete)
             plan.warnings.extend(rotation_warnings)
             result.plan = plan
-            if not force:
-                plan.raise_if_unsafe(owned=self._written_by_dnsauto(job, zone))
+            self._check_safe(job, zone, plan, result, force=force)
             await self._apply(provider, job, zone, plan.changes, result)
         if provider.capabilities.requires_person:
             result.instructions.extend(provider.context.instructions)
+
+    def _check_safe(
+        self,
+        job: DomainJob,
+        zone: Zone,
+        plan: ZonePlan,
+        result: DomainResult,
+        *,
+        force: bool | str | None,
+    ) -> None:
+        """The unsafe-plan stop; ``force`` True passes every plan, a plan id only that plan."""
+        if force is True or (isinstance(force, str) and force == plan.plan_id()):
+            return
+        try:
+            plan.raise_if_unsafe(owned=self._written_by_dnsauto(job, zone))
+        except UnsafePlanError:
+            result.unsafe_plan = plan.plan_id()
+            raise
 
     def _written_by_dnsauto(self, job: DomainJob, zone: Zone) -> dict[Key, set[str]]:
         """The values at each (name, type) of the zone that dnsauto wrote and has not replaced

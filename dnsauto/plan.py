@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -65,6 +67,16 @@ class ZonePlan:
 
     def __bool__(self) -> bool:
         return bool(self.changes)
+
+    def plan_id(self) -> str:
+        """A short digest of the changes: the same plan made again has the same id, so an
+        approval of a refused plan lets that plan through and no other."""
+        digest = hashlib.sha256(self.zone.to_text().encode())
+        for change in self.changes:
+            parts = [change.action, change.name.to_text(), change.rdtype.name]
+            parts += [*rrset_values(change.old), "->", *rrset_values(change.new)]
+            digest.update(json.dumps(parts).encode())
+        return digest.hexdigest()[:16]
 
     def removed_values(self, owned: Mapping[Key, set[str]] | None = None) -> int:
         """Values that the plan deletes or replaces; with ``owned``, only those not in it."""

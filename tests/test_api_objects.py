@@ -13,7 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from dnsauto.api.server import ApiServer
+from dnsauto.api.tasks import TaskTracker
 from dnsauto.config.types import REDACTED
+from dnsauto.engine import DomainResult
 from tests.api_server_helpers import (
     ADMIN_TOKEN,
     READER_TOKEN,
@@ -480,6 +482,50 @@ async def test_domain_report_address_that_would_leak_into_dmarc_is_refused(api: 
     error = result["notUpdated"]["other.test"]
     assert (error["type"], error["properties"]) == ("invalidProperties", ["reportAddressUri"])
     assert host.config == before
+
+
+async def test_domain_approve_lets_the_refused_plan_run_once(api: Api) -> None:
+    client, _, host = api
+    host.awaiting["other.test"] = "plan0123456789ab"
+    result = await ok(client, "x:Domain/approve", {"id": "other.test"})
+    assert result["planId"] == "plan0123456789ab"
+    assert host.waiting()["other.test"] == result["runId"]
+    assert host.approved == [("other.test", "plan0123456789ab", "api: x:Domain/approve by admin")]
+
+
+async def test_domain_approve_of_another_plan_or_of_none_is_an_error(api: Api) -> None:
+    client, _, host = api
+    host.awaiting["other.test"] = "plan0123456789ab"
+    answer, result = await call(
+        client, "x:Domain/approve", {"id": "other.test", "planId": "someotherplan"}
+    )
+    assert (answer, result["type"]) == ("error", "stateMismatch")
+    answer, result = await call(client, "x:Domain/approve", {"id": "example.test"})
+    assert (answer, result["type"]) == ("error", "invalidArguments")
+    assert host.approved == []
+
+
+async def test_domain_approve_needs_the_domain_update_permission(api: Api) -> None:
+    client, _, host = api
+    host.awaiting["other.test"] = "plan0123456789ab"
+    answer, result = await call(
+        client, "x:Domain/approve", {"id": "other.test"}, token=READER_TOKEN
+    )
+    assert (answer, result["type"]) == ("error", "forbidden")
+    assert host.approved == []
+
+
+def test_task_shows_a_domain_whose_plan_awaits_approval() -> None:
+    tracker = TaskTracker()
+    tracker.record_result(
+        "run1",
+        DomainResult("other.test", "bootstrap", error="too much", unsafe_plan="plan0123456789ab"),
+    )
+    view = tracker.view("run1", waiting={}, syncing={}, last_results={})
+    assert view is not None
+    assert view["status"] == "awaitingApproval"
+    assert view["domains"]["other.test"]["status"] == "awaitingApproval"
+    assert view["domains"]["other.test"]["planId"] == "plan0123456789ab"
 
 
 async def test_domain_update_of_the_implied_default_domain_makes_it_explicit(api: Api) -> None:
