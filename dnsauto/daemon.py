@@ -57,6 +57,7 @@ from dnsauto.errors import ConfigError, DnsautoError
 from dnsauto.logs import log_context
 from dnsauto.metrics import CountingRegistry, Metrics, MetricsServer
 from dnsauto.provider import Registry
+from dnsauto.records.names import lookup_key
 from dnsauto.sdnotify import Notifier, watchdog_interval
 from dnsauto.state import StateStore
 
@@ -866,7 +867,7 @@ def _new_run_id() -> str:
 
 
 def _domain_key(name: str) -> str:
-    return name.rstrip(".").lower()
+    return lookup_key(name)
 
 
 def _iso(when: float) -> str:

@@ -42,7 +42,7 @@ from dnsauto.propagation import (
 from dnsauto.provider import Provider, ProviderContext, Registry, Zone
 from dnsauto.records.dkim import DkimKey, DkimKeyStore
 from dnsauto.records.mail import build_records
-from dnsauto.records.names import to_name
+from dnsauto.records.names import lookup_key, to_name
 from dnsauto.records.txt import txt_rdata
 from dnsauto.restore import RestoreTarget, plan_restore, restore_targets
 from dnsauto.state import StateStore
@@ -106,7 +106,7 @@ class DomainResult:
 def domain_jobs(config: Config, only: Sequence[str] = ()) -> list[DomainJob]:
     """The domains of the configuration (or the chosen ones), each with its DnsServer."""
     domains = config.domains
-    wanted = [d.rstrip(".").lower() for d in only]
+    wanted = [lookup_key(d) for d in only]
     unknown = [d for d in wanted if d not in domains]
     if unknown:
         raise ConfigError(

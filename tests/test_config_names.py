@@ -139,3 +139,12 @@ def test_acme_account_uri_must_be_an_https_uri(registry: Registry, uri: str) -> 
         registry=registry,
     )
     assert config.mail_server.acme.account_uri == "https://acme.test/acct/7"
+
+
+def test_the_zone_origin_of_a_domain_is_canonical(registry: Registry) -> None:
+    dns = {"@type": "Automatic", "dnsServerId": "bootstrap", "origin": "Example.ORG."}
+    config = load_config(
+        {"bootstrap": BOOT, "domain": {"mail.example.org": {"dnsManagement": dns}}},
+        registry=registry,
+    )
+    assert config.domain["mail.example.org"].dns_management.origin == "example.org"  # type: ignore[union-attr]

@@ -248,3 +248,9 @@ async def test_plan_only_writes_nothing(
 def test_unknown_domain_option_is_a_config_error(tmp_path: Path, registry: Registry) -> None:
     with pytest.raises(ConfigError, match=r"--domain example\.net: not a configured domain"):
         domain_jobs(make_config(tmp_path, registry), ["example.net"])
+
+
+def test_domain_option_finds_a_domain_by_any_spelling(tmp_path: Path, registry: Registry) -> None:
+    config = make_config(tmp_path, registry)
+    (job,) = domain_jobs(config, ["\uff25xample.TEST."])
+    assert job.domain == "example.test"

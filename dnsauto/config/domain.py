@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from dnsauto.config.types import Duration, Model, Tagged
-from dnsauto.records.names import ReportUri
+from dnsauto.records.names import HostName, ReportUri
 
 __all__ = [
     "BOOTSTRAP_PUBLISH_RECORDS",
@@ -82,7 +82,7 @@ class AutomaticDns(Tagged):
     type: Literal["Automatic"] = Field(alias="@type")
     dns_server_id: Annotated[str, Field(min_length=1, description="The DnsServer to publish with")]
     origin: Annotated[
-        str | None,
+        HostName | None,
         Field(description="The zone that holds the domain's records (found by SOA when unset)"),
     ] = None
     publish_records: Annotated[

@@ -21,6 +21,7 @@ __all__ = [
     "check_hostname",
     "check_https_uri",
     "check_report_uri",
+    "lookup_key",
     "to_name",
 ]
 
@@ -48,6 +49,15 @@ def check_hostname(value: str) -> str:
     if len(name.labels) < 3:
         raise ValueError(f"{quoted(value)} must have at least two labels, e.g. example.org")
     return ascii_name
+
+
+def lookup_key(value: str) -> str:
+    """The name to look a domain up by: its canonical form, or (not a valid name, so never
+    found) the text as given, lower case without a trailing dot."""
+    try:
+        return check_hostname(value)
+    except ValueError:
+        return value.rstrip(".").lower()
 
 
 HostName = Annotated[str, AfterValidator(check_hostname)]
