@@ -1,4 +1,4 @@
-"""``dnsauto get|create|update|delete|query``: manage a running dnsauto over its JMAP API.
+"""``dnsauto get|create|update|delete|query|approve``: manage a running dnsauto over its JMAP API.
 
 The commands mirror ``stalwart-cli``: each is one JMAP request (RFC 8620) to ``POST <url>/api``
 of ``dnsauto run`` (``daemon.api.listen``), authenticated with ``Authorization: Bearer``::
@@ -8,6 +8,7 @@ of ``dnsauto run`` (``daemon.api.listen``), authenticated with ``Authorization: 
     dnsauto create DnsServer/Tsig --field host=192.0.2.1 --field 'key={"@type":"Value",...}'
     dnsauto query DnsServer --where memberTenantId=t1
     dnsauto delete DnsServer --ids a,b
+    dnsauto approve --domain example.org
 
 Registered on the ``dnsauto`` group by importing this module from :mod:`dnsauto.cli`; aiohttp
 is imported inside the commands, so ``dnsauto --help`` stays quick. The API key is sent in the
@@ -651,6 +652,35 @@ def query(
     def show(arguments: dict[str, Any]) -> list[str]:
         for object_id in _list(arguments, "ids"):
             click.echo(one_line(object_id))
+        return []
+
+    _finish(reply, call, as_json, show)
+
+
+@cli.command("approve")
+@api_options
+@click.option("--domain", "-d", required=True, metavar="DOMAIN", help="The domain.")
+@click.option("--plan", "plan_id", metavar="ID", help="Approve only if this plan is waiting.")
+@handle_errors
+def approve(
+    domain: str, plan_id: str | None, url: str, token: str | None, timeout: float, as_json: bool
+) -> None:
+    """Let the plan the unsafe-plan stop refused for DOMAIN run once, now (x:Domain/approve).
+
+    `dnsauto status` and the run's Task show the refused plan's id; check it with
+    `dnsauto plan --domain DOMAIN` first. A later, different plan is refused again.
+    """
+    arguments: dict[str, Any] = {"id": domain}
+    if plan_id is not None:
+        arguments["planId"] = plan_id
+    call = method_call("Domain", "approve", arguments)
+    reply = _client(url, token, timeout).call(call)
+
+    def show(arguments: dict[str, Any]) -> list[str]:
+        click.echo(
+            f"approved plan {one_line(arguments.get('planId'))} of {one_line(domain)}"
+            f"{_run_note(arguments)}"
+        )
         return []
 
     _finish(reply, call, as_json, show)

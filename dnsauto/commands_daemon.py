@@ -125,6 +125,7 @@ def status_document(state_dir: str, configured: list[str]) -> dict[str, Any]:
                 "seconds": last.seconds if last else None,
                 "propagationSeconds": plan.get("lastPropagationSeconds"),
                 "consecutiveFailures": plan.get("consecutiveFailures", 0),
+                "awaitingApproval": plan.get("awaitingApproval") if running else None,
                 "syncing": plan.get("syncing") if running else None,
                 "nextRun": plan.get("nextRun") if running else None,
                 "nextReason": plan.get("nextReason") if running else None,
@@ -176,6 +177,11 @@ def _print_status(document: dict[str, Any]) -> None:
             result = f"failed: {entry['error']}"
         if entry["consecutiveFailures"] > 1:
             result += f" ({entry['consecutiveFailures']} in a row)"
+        if entry["awaitingApproval"]:
+            result += (
+                f" (plan {entry['awaitingApproval']} awaits approval: "
+                f"dnsauto approve --domain {entry['domain']})"
+            )
         if not entry["configured"]:
             result += " (no longer configured)"
         propagation = "-"

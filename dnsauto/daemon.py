@@ -41,7 +41,7 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +57,7 @@ from dnsauto.errors import ConfigError, DnsautoError
 from dnsauto.logs import log_context
 from dnsauto.metrics import CountingRegistry, Metrics, MetricsServer
 from dnsauto.provider import Registry
+from dnsauto.records.names import lookup_key
 from dnsauto.sdnotify import Notifier, watchdog_interval
 from dnsauto.state import StateStore
 
@@ -82,7 +83,13 @@ class EngineLike(Protocol):
     """What the daemon needs of :class:`~dnsauto.engine.Engine` (tests give a fake)."""
 
     async def run(
-        self, jobs: Sequence[DomainJob], *, apply: bool, force: bool = False, wait: bool = False
+        self,
+        jobs: Sequence[DomainJob],
+        *,
+        apply: bool,
+        force: bool = False,
+        wait: bool = False,
+        approved: Mapping[str, str] | None = None,
     ) -> list[DomainResult]: ...
 
     async def aclose(self) -> None: ...
@@ -125,6 +132,10 @@ class _Slot:
     last_propagation: float | None = None
     instructions: list[str] = field(default_factory=list)
     """What a person was last told to enter (``Manual``), logged again only when it changes."""
+    awaiting_approval: str | None = None
+    """The id of the plan the unsafe-plan stop refused: not retried until a person approves."""
+    approved_plan: str | None = None
+    """The plan a person approved, for the next run only."""
 
 
 class Daemon:
@@ -316,6 +327,35 @@ class Daemon:
         delay = self.config.daemon.trigger_delay.total_seconds()
         return self._request(names, reason, delay=delay)
 
+    def awaiting_approval(self) -> dict[str, str]:
+        """The domains whose plan the unsafe-plan stop refused, with the plan's id."""
+        return {
+            name: slot.awaiting_approval
+            for name, slot in self._slots.items()
+            if slot.awaiting_approval is not None
+        }
+
+    def approve(self, domain: str, plan_id: str | None = None, reason: str = "approved") -> str:
+        """Let the plan the unsafe-plan stop refused for ``domain`` through, in one run now;
+        the run id. ``plan_id``, when given, must be that plan's id.
+
+        :raises DnsautoError: no plan of the domain waits for approval, or another one does.
+        """
+        name = _domain_key(domain)
+        slot = self._slots.get(name)
+        if slot is None:
+            raise DnsautoError(f"not a configured domain: {name}")
+        waiting = slot.awaiting_approval
+        if waiting is None:
+            raise DnsautoError(f"no plan of {name} waits for approval")
+        if plan_id is not None and plan_id != waiting:
+            raise DnsautoError(f"plan {plan_id} of {name} is not the one waiting ({waiting})")
+        if self._stopping:
+            raise DnsautoError("the daemon is stopping")
+        slot.approved_plan = waiting
+        log.info("plan %s approved (%s)", waiting, reason, extra={"domain": name})
+        return self._request([name], reason, delay=0.0)
+
     def _request(
         self, names: Sequence[str], reason: str, *, delay: float, respect_backoff: bool = False
     ) -> str:
@@ -457,8 +497,9 @@ class Daemon:
                     return None
                 self.metrics.in_flight.inc()
                 try:
+                    approved, slot.approved_plan = slot.approved_plan, None  # one run only
                     with log_context(domain=domain, run_id=run_id):
-                        result = await self._sync(engine, slot.job)
+                        result = await self._sync(engine, slot.job, approved)
                 finally:
                     self.metrics.in_flight.dec()
                 self._finished(slot, run_id, result)
@@ -466,9 +507,15 @@ class Daemon:
         finally:
             self._release(slot, run_id)
 
-    async def _sync(self, engine: EngineLike, job: DomainJob) -> DomainResult:
+    async def _sync(
+        self, engine: EngineLike, job: DomainJob, approved: str | None = None
+    ) -> DomainResult:
         try:
-            (result,) = await engine.run([job], apply=True, wait=True)
+            if approved is None:
+                (result,) = await engine.run([job], apply=True, wait=True)
+            else:
+                approval = {job.domain: approved}
+                (result,) = await engine.run([job], apply=True, wait=True, approved=approval)
         except DnsautoError as exc:
             return DomainResult(job.domain, job.server_id, error=exc.message)
         except Exception as exc:  # a bug: keep the daemon and the other domains going
@@ -493,6 +540,7 @@ class Daemon:
             listener(run_id, result)
         ok = result.error is None
         slot.failures = 0 if ok else slot.failures + 1
+        slot.awaiting_approval = result.unsafe_plan
         propagation = result.propagation.seconds if result.propagation is not None else None
         if propagation is not None and result.applied:
             slot.last_propagation = propagation
@@ -524,6 +572,15 @@ class Daemon:
             return
         if slot.request is not None or self._stopping:
             log.warning("failed (%d in a row): %s", slot.failures, result.error, extra=labels)
+            return
+        if result.unsafe_plan is not None:  # a retry would be refused again: a person decides
+            log.warning(
+                "stopped: %s; to apply this plan (%s) once: dnsauto approve --domain %s",
+                result.error,
+                result.unsafe_plan,
+                domain,
+                extra=labels,
+            )
             return
         delay = self._backoff(slot.failures)
         slot.request = _Request(_new_run_id(), self.clock() + delay, ["retry"])
@@ -774,6 +831,7 @@ class Daemon:
                 "syncing": slot.running,
                 "consecutiveFailures": slot.failures,
                 "lastPropagationSeconds": slot.last_propagation,
+                "awaitingApproval": slot.awaiting_approval,
             }
         periodic = self._next_fire("reconcile")
         document = {
@@ -820,7 +878,7 @@ def _new_run_id() -> str:
 
 
 def _domain_key(name: str) -> str:
-    return name.rstrip(".").lower()
+    return lookup_key(name)
 
 
 def _iso(when: float) -> str:

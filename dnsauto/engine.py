@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,7 @@ from dnsauto.config.domain import (
     Domain,
 )
 from dnsauto.config.model import Config
-from dnsauto.errors import ConfigError, ConflictError, DnsautoError
+from dnsauto.errors import ConfigError, ConflictError, DnsautoError, UnsafePlanError
 from dnsauto.plan import Key, ZonePlan, is_shared, plan_zone
 from dnsauto.propagation import (
     Expectation,
@@ -41,7 +41,7 @@ from dnsauto.propagation import (
 from dnsauto.provider import Provider, ProviderContext, Registry, Zone
 from dnsauto.records.dkim import DkimKey, DkimKeyStore
 from dnsauto.records.mail import build_records
-from dnsauto.records.names import to_name
+from dnsauto.records.names import lookup_key, to_name
 from dnsauto.records.txt import txt_rdata
 from dnsauto.restore import RestoreTarget, plan_restore, restore_targets
 from dnsauto.state import StateStore
@@ -90,6 +90,8 @@ class DomainResult:
     """RRsets a restore left alone because they changed after the run it undoes."""
     provider_rrsets: list[dns.rrset.RRset] = field(default_factory=list)
     """What the provider held at the desired (name, type)s when the plan was made."""
+    unsafe_plan: str | None = None
+    """The id of the plan the unsafe-plan stop refused; an approval of it lets it through."""
 
     @property
     def changes(self) -> list[Change]:
@@ -103,7 +105,7 @@ class DomainResult:
 def domain_jobs(config: Config, only: Sequence[str] = ()) -> list[DomainJob]:
     """The domains of the configuration (or the chosen ones), each with its DnsServer."""
     domains = config.domains
-    wanted = [d.rstrip(".").lower() for d in only]
+    wanted = [lookup_key(d) for d in only]
     unknown = [d for d in wanted if d not in domains]
     if unknown:
         raise ConfigError(
@@ -234,9 +236,18 @@ class Engine:
         apply: bool,
         force: bool = False,
         wait: bool = False,
+        approved: Mapping[str, str] | None = None,
     ) -> list[DomainResult]:
-        """Plan every job; apply the plans when ``apply``; then wait for them when ``wait``."""
-        tasks = [self._guarded(job, apply=apply, force=force, wait=wait) for job in jobs]
+        """Plan every job; apply the plans when ``apply``; then wait for them when ``wait``.
+
+        ``approved`` maps a domain to the id of a plan a person approved: that plan, and no
+        other, passes the unsafe-plan stop (as ``force`` lets every plan pass).
+        """
+        approved = approved or {}
+        tasks = [
+            self._guarded(job, apply=apply, force=force or approved.get(job.domain), wait=wait)
+            for job in jobs
+        ]
         return list(await asyncio.gather(*tasks))
 
     async def restore(
@@ -310,7 +321,7 @@ class Engine:
         return list(await asyncio.gather(*(self._checked(job) for job in jobs)))
 
     async def _guarded(
-        self, job: DomainJob, *, apply: bool, force: bool, wait: bool
+        self, job: DomainJob, *, apply: bool, force: bool | str | None, wait: bool
     ) -> DomainResult:
         result = DomainResult(domain=job.domain, server_id=job.server_id)
         started = time.monotonic()
@@ -463,7 +474,7 @@ class Engine:
             )
 
     async def _run_one(
-        self, job: DomainJob, result: DomainResult, *, apply: bool, force: bool
+        self, job: DomainJob, result: DomainResult, *, apply: bool, force: bool | str | None
     ) -> None:
         provider = self._provider(job)
         desired, delete, rotation_warnings = self._desired(job, provider, rotate=apply)
@@ -474,8 +485,7 @@ class Engine:
         result.plan = plan
         if not apply or not plan.changes:
             return
-        if not force:
-            plan.raise_if_unsafe()
+        self._check_safe(job, zone, plan, result, force=force)
         try:
             await self._apply(provider, job, zone, plan.changes, result)
         except ConflictError as exc:
@@ -483,11 +493,43 @@ class Engine:
             plan = await self._plan(provider, zone, desired, result, delete=delete)
             plan.warnings.extend(rotation_warnings)
             result.plan = plan
-            if not force:
-                plan.raise_if_unsafe()
+            self._check_safe(job, zone, plan, result, force=force)
             await self._apply(provider, job, zone, plan.changes, result)
         if provider.capabilities.requires_person:
             result.instructions.extend(provider.context.instructions)
+
+    def _check_safe(
+        self,
+        job: DomainJob,
+        zone: Zone,
+        plan: ZonePlan,
+        result: DomainResult,
+        *,
+        force: bool | str | None,
+    ) -> None:
+        """The unsafe-plan stop; ``force`` True passes every plan, a plan id only that plan."""
+        if force is True or (isinstance(force, str) and force == plan.plan_id()):
+            return
+        try:
+            plan.raise_if_unsafe(owned=self._written_by_dnsauto(job, zone))
+        except UnsafePlanError:
+            result.unsafe_plan = plan.plan_id()
+            raise
+
+    def _written_by_dnsauto(self, job: DomainJob, zone: Zone) -> dict[Key, set[str]]:
+        """The values at each (name, type) of the zone that dnsauto wrote and has not replaced
+        since, by the journal: each change owns what it added (``new`` minus ``old``) and keeps
+        owning what is still in its ``new``. Failed changes wrote nothing; a pending one (a
+        crash mid-call) may have, so it counts."""
+        owned: dict[Key, set[str]] = {}
+        zone_text = str(zone)
+        for entry in self.store.journal(domain=job.domain):
+            if entry.zone != zone_text or entry.status == "failed":
+                continue
+            key = (to_name(entry.name), dns.rdatatype.from_text(entry.type))
+            new = set(entry.new)
+            owned[key] = (owned.get(key, set()) | (new - set(entry.old))) & new
+        return owned
 
     async def _plan(
         self,

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dns.name
@@ -60,29 +62,58 @@ class ZonePlan:
     warnings: list[str] = field(default_factory=list)
     existing_values: int = 0
     """How many record values the planner saw at the names it read."""
+    existing: dict[Key, list[str]] = field(default_factory=dict)
+    """Those values, by (name, type)."""
 
     def __bool__(self) -> bool:
         return bool(self.changes)
 
-    def removed_values(self) -> int:
-        """Values that the plan deletes or replaces (foreign or not)."""
+    def plan_id(self) -> str:
+        """A short digest of the changes: the same plan made again has the same id, so an
+        approval of a refused plan lets that plan through and no other."""
+        digest = hashlib.sha256(self.zone.to_text().encode())
+        for change in self.changes:
+            parts = [change.action, change.name.to_text(), change.rdtype.name]
+            parts += [*rrset_values(change.old), "->", *rrset_values(change.new)]
+            digest.update(json.dumps(parts).encode())
+        return digest.hexdigest()[:16]
+
+    def removed_values(self, owned: Mapping[Key, set[str]] | None = None) -> int:
+        """Values that the plan deletes or replaces; with ``owned``, only those not in it."""
+        owned = owned or {}
         removed = 0
         for change in self.changes:
-            if isinstance(change, Delete):
-                removed += len(change.old)
-            elif isinstance(change, Update):
-                removed += len(set(rrset_values(change.old)) - set(rrset_values(change.new)))
+            gone = set(rrset_values(change.old)) - set(rrset_values(change.new))
+            removed += len(gone - owned.get((change.name, change.rdtype), set()))
         return removed
 
-    def raise_if_unsafe(self, max_share: float = 0.3, min_existing: int = 10) -> None:
-        """Refuse a plan removing more than ``max_share`` of at least ``min_existing`` values."""
-        if self.existing_values < min_existing:
+    def raise_if_unsafe(
+        self,
+        max_share: float = 0.3,
+        min_existing: int = 10,
+        *,
+        owned: Mapping[Key, set[str]] | None = None,
+    ) -> None:
+        """Refuse a plan removing more than ``max_share`` of at least ``min_existing`` values.
+
+        With ``owned`` (the values dnsauto wrote, by (name, type)), only the other values count:
+        the stop protects what dnsauto did not write, so a change of dnsauto's own records (a
+        new ``serverHostname``) goes through however much it replaces.
+        """
+        if owned is None:
+            existing, whose = self.existing_values, ""
+        else:
+            existing = sum(
+                len(set(values) - owned.get(key, set())) for key, values in self.existing.items()
+            )
+            whose = " dnsauto did not write"
+        if existing < min_existing:
             return
-        share = self.removed_values() / self.existing_values
+        share = self.removed_values(owned) / existing
         if share > max_share:
             raise UnsafePlanError(
                 f"zone {self.zone.to_text()}: the plan removes or replaces {share:.0%} of the "
-                f"{self.existing_values} existing values at the names it touches, more than "
+                f"{existing} existing values{whose} at the names it touches, more than "
                 f"{max_share:.0%}; check it with 'dnsauto plan' and rerun with --force"
             )
 
@@ -137,6 +168,7 @@ def plan_zone(
             continue
         if have is not None:
             plan.existing_values += len(have)
+            plan.existing[key] = rrset_values(have)
         change = _change_for(want, have, plan.warnings)
         if change is not None:
             plan.changes.append(change)
@@ -144,6 +176,7 @@ def plan_zone(
         have = current_by_key.get(key)
         if key not in touched and have is not None:
             plan.existing_values += len(have)
+            plan.existing[key] = rrset_values(have)
             plan.changes.append(Delete(have))
     return plan
 

@@ -102,6 +102,8 @@ class FakeHost:
         self._waiting: dict[str, str] = {}
         self._syncing: dict[str, str] = {}
         self._ids = (f"run{n}" for n in itertools.count(1))
+        self.awaiting: dict[str, str] = {}
+        self.approved: list[tuple[str, str | None, str]] = []
 
     @property
     def registry(self) -> Registry:
@@ -126,6 +128,14 @@ class FakeHost:
         for domain in domains:
             self._waiting.setdefault(domain, run_id)
         return run_id
+
+    def awaiting_approval(self) -> dict[str, str]:
+        return dict(self.awaiting)
+
+    def approve(self, domain: str, plan_id: str | None = None, reason: str = "approved") -> str:
+        self.approved.append((domain, plan_id, reason))
+        self.awaiting.pop(domain)
+        return self._request([domain])
 
     def trigger(self, domains: Iterable[str] | None = None, reason: str = "trigger") -> str:
         names = list(self.config.domains) if domains is None else list(domains)

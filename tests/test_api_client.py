@@ -355,6 +355,20 @@ def test_update_bootstrap_patches_the_singleton_and_shows_the_run(fake_api: Fake
     assert out == "updated Bootstrap (run r1)\n"
 
 
+def test_approve_sends_a_domain_approve_and_shows_the_plan_and_run(fake_api: FakeApi) -> None:
+    fake_api.handler = answer(
+        "x:Domain/approve", {"id": "example.org", "planId": "p1", "runId": "r2"}
+    )
+    status, out, _ = dnsauto(fake_api, "approve", "--domain", "example.org", "--plan", "p1")
+    assert status == 0
+    assert only_call(fake_api) == [
+        "x:Domain/approve",
+        {"id": "example.org", "planId": "p1"},
+        "c1",
+    ]
+    assert out == "approved plan p1 of example.org (run r2)\n"
+
+
 def test_update_of_a_dnsserver_sends_a_patch_of_that_id(fake_api: FakeApi) -> None:
     fake_api.handler = answer("x:DnsServer/set", {"updated": {"bind": None}})
     status, out, _ = dnsauto(

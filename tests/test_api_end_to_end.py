@@ -24,13 +24,15 @@ from tests.servers._common import free_port
 pytestmark = pytest.mark.servers
 
 DOMAIN = "sub.example.test"
-ZONES = ["example.test.", f"{DOMAIN}."]
+MOVED = "moved.example.test"
+"""The domain whose server moves (a zone of its own: no other test's records are there)."""
+ZONES = ["example.test.", f"{DOMAIN}.", f"{MOVED}."]
 
 
 @pytest.fixture(scope="module")
 def bind() -> Iterator[RunningServer]:
-    """A BIND of its own (``example.test.`` and ``sub.example.test.``), so the records this test
-    publishes meet no other test's."""
+    """A BIND of its own (``example.test.``, ``sub.example.test.``, ``moved.example.test.``), so
+    the records these tests publish meet no other test's."""
     try:
         server = start_bind_zones(ZONES)
     except ServerUnavailable as exc:
@@ -94,13 +96,13 @@ def tsig_server(bind: RunningServer) -> dict[str, Any]:
     }
 
 
-def wait_for_first_run(dnsauto: Outputs, timeout: float = 30) -> None:
+def wait_for_first_run(dnsauto: Outputs, timeout: float = 30, domain: str = DOMAIN) -> None:
     """Until the run the daemon makes at start (the Manual one) has a result."""
     deadline = time.monotonic() + timeout
     while True:
         # Exit 1 while the Manual domain's last run is not a success: the JSON tells.
         status = dnsauto.json("status", "--config", str(dnsauto.config), check=False)
-        if any(d["domain"] == DOMAIN and d["lastRun"] for d in status["domains"]):
+        if any(d["domain"] == domain and d["lastRun"] for d in status["domains"]):
             return
         assert time.monotonic() < deadline, f"no first run after {timeout}s: {status}"
         time.sleep(0.2)
@@ -112,7 +114,12 @@ def wait_for_task(dnsauto: Outputs, run_id: str, timeout: float = 90) -> dict[st
     while True:
         answer = dnsauto.json("get", "Task", run_id)
         tasks = answer["list"]
-        if tasks and tasks[0]["status"] in ("succeeded", "failed", "superseded"):
+        if tasks and tasks[0]["status"] in (
+            "succeeded",
+            "failed",
+            "superseded",
+            "awaitingApproval",
+        ):
             task: dict[str, Any] = tasks[0]
             return task
         assert time.monotonic() < deadline, f"run {run_id} still {answer} after {timeout}s"
@@ -185,3 +192,25 @@ def test_a_bootstrap_update_over_the_api_publishes_the_default_domain_at_bind(
     everything = "\n".join([*dnsauto.printed, log])
     assert secret not in everything
     assert api.token not in everything
+
+
+def test_the_seeds_server_hostname_update_replaces_dnsauto_own_records_at_bind(
+    bind: RunningServer, tmp_path: Path
+) -> None:
+    """The seed page's own example: most of dnsauto's values change (every SRV target, the
+    autoconfig CNAMEs), none of them foreign, so the unsafe-plan stop lets it through."""
+    api_port = free_port()
+    config = manual_config(tmp_path / "state", api_port, domain=MOVED, dns_port=bind.port)
+    with start_api_daemon(tmp_path, config=config, port=api_port) as api:
+        dnsauto = Outputs(api.url, api.token, api.config)
+        wait_for_first_run(dnsauto, domain=MOVED)
+        field = f"dnsServer={json.dumps(tsig_server(bind))}"
+        first = dnsauto.json("update", "Bootstrap", "--field", field)["runId"]
+        assert wait_for_task(dnsauto, first)["status"] == "succeeded"
+        assert served(bind, f"_imaps._tcp.{MOVED}.", "SRV") == {f"0 1 993 mail.{MOVED}."}
+
+        moved = dnsauto.json("update", "Bootstrap", "--field", f"serverHostname=mx.{MOVED}")
+        task = wait_for_task(dnsauto, moved["runId"])
+        assert task["status"] == "succeeded", task
+        assert served(bind, f"_imaps._tcp.{MOVED}.", "SRV") == {f"0 1 993 mx.{MOVED}."}
+        assert served(bind, f"autoconfig.{MOVED}.", "CNAME") == {f"mx.{MOVED}."}

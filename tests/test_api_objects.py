@@ -14,7 +14,9 @@ from aiohttp.test_utils import TestClient
 
 from dnsauto.api.objects import FOREIGN_SECRET
 from dnsauto.api.server import ApiServer
+from dnsauto.api.tasks import TaskTracker
 from dnsauto.config.types import REDACTED
+from dnsauto.engine import DomainResult
 from tests.api_server_helpers import (
     ADMIN_TOKEN,
     READER_TOKEN,
@@ -439,6 +441,92 @@ async def test_domain_create_errors(api: Api) -> None:
     assert errors["none"]["properties"] == ["name"]
     assert errors["ref"]["properties"] == ["dnsManagement/dnsServerId"]
     assert errors["typo"]["properties"] == ["dkimManagement/@type"]
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["OTHER.TEST.", "oth\u200ber.test", "\uff4f\uff54\uff48\uff45\uff52.test", "Other.Test"],
+)
+async def test_domain_create_with_another_spelling_of_an_existing_domain_is_already_exists(
+    api: Api, spelling: str
+) -> None:
+    client, _, host = api
+    before = host.config
+    result = await ok(client, "x:Domain/set", {"create": {"dup": {"name": spelling}}})
+    assert result["notCreated"]["dup"]["type"] == "alreadyExists"
+    assert result["notCreated"]["dup"]["existingId"] == "other.test"
+    assert host.config == before
+
+
+async def test_domain_create_keeps_the_canonical_a_label(api: Api) -> None:
+    client, _, host = api
+    result = await ok(client, "x:Domain/set", {"create": {"u": {"name": "B\u00fccher.Test."}}})
+    assert result["created"]["u"]["id"] == "xn--bcher-kva.test"
+    assert "xn--bcher-kva.test" in host.config.domain
+
+
+async def test_domain_create_refuses_a_code_point_idna_disallows_naming_name(api: Api) -> None:
+    client, _, _ = api
+    result = await ok(client, "x:Domain/set", {"create": {"s": {"name": "\u2603.test"}}})
+    error = result["notCreated"]["s"]
+    assert (error["type"], error["properties"]) == ("invalidProperties", ["name"])
+
+
+async def test_domain_report_address_that_would_leak_into_dmarc_is_refused(api: Api) -> None:
+    client, _, host = api
+    before = host.config
+    result = await ok(
+        client,
+        "x:Domain/set",
+        {"update": {"other.test": {"reportAddressUri": "mailto:d@other.test; p=none"}}},
+    )
+    error = result["notUpdated"]["other.test"]
+    assert (error["type"], error["properties"]) == ("invalidProperties", ["reportAddressUri"])
+    assert host.config == before
+
+
+async def test_domain_approve_lets_the_refused_plan_run_once(api: Api) -> None:
+    client, _, host = api
+    host.awaiting["other.test"] = "plan0123456789ab"
+    result = await ok(client, "x:Domain/approve", {"id": "other.test"})
+    assert result["planId"] == "plan0123456789ab"
+    assert host.waiting()["other.test"] == result["runId"]
+    assert host.approved == [("other.test", "plan0123456789ab", "api: x:Domain/approve by admin")]
+
+
+async def test_domain_approve_of_another_plan_or_of_none_is_an_error(api: Api) -> None:
+    client, _, host = api
+    host.awaiting["other.test"] = "plan0123456789ab"
+    answer, result = await call(
+        client, "x:Domain/approve", {"id": "other.test", "planId": "someotherplan"}
+    )
+    assert (answer, result["type"]) == ("error", "stateMismatch")
+    answer, result = await call(client, "x:Domain/approve", {"id": "example.test"})
+    assert (answer, result["type"]) == ("error", "invalidArguments")
+    assert host.approved == []
+
+
+async def test_domain_approve_needs_the_domain_update_permission(api: Api) -> None:
+    client, _, host = api
+    host.awaiting["other.test"] = "plan0123456789ab"
+    answer, result = await call(
+        client, "x:Domain/approve", {"id": "other.test"}, token=READER_TOKEN
+    )
+    assert (answer, result["type"]) == ("error", "forbidden")
+    assert host.approved == []
+
+
+def test_task_shows_a_domain_whose_plan_awaits_approval() -> None:
+    tracker = TaskTracker()
+    tracker.record_result(
+        "run1",
+        DomainResult("other.test", "bootstrap", error="too much", unsafe_plan="plan0123456789ab"),
+    )
+    view = tracker.view("run1", waiting={}, syncing={}, last_results={})
+    assert view is not None
+    assert view["status"] == "awaitingApproval"
+    assert view["domains"]["other.test"]["status"] == "awaitingApproval"
+    assert view["domains"]["other.test"]["planId"] == "plan0123456789ab"
 
 
 async def test_domain_update_of_the_implied_default_domain_makes_it_explicit(api: Api) -> None:

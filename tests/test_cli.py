@@ -311,3 +311,67 @@ def test_help_describes_every_command() -> None:
     assert result.returncode == 0
     for command in ("config", "plan", "providers", "records", "schema", "sync"):
         assert command in result.stdout
+
+
+def test_an_integer_too_long_to_read_exits_2_with_its_field_path(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = write_config(MEMORY_CONFIG + "maxConcurrentDomains = " + "9" * 5000 + "\n")
+    status, _, err = run("config", "check", "-c", str(path))
+    assert status == 2
+    assert err.startswith(f"{path}: daemon.maxConcurrentDomains: ")
+    assert "5000 digits" in err
+    assert len(err) < 300
+
+
+@pytest.mark.parametrize("command", [("config", "check"), ("run",)])
+def test_a_duration_too_long_to_run_exits_2_for_check_and_run_alike(
+    write_config: Callable[[str], Path], command: tuple[str, ...]
+) -> None:
+    manual = MEMORY_CONFIG.replace('"Memory", description = "memory"', '"Manual"')
+    path = write_config(manual + 'dkimCheckInterval = "3000000d"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "dnsauto", *command, "-c", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"{path}: daemon.dkimCheckInterval: a duration cannot be longer than 36500d (100 years)\n"
+    )
+
+
+def test_the_longest_duration_allowed_is_accepted(write_config: Callable[[str], Path]) -> None:
+    path = write_config(MEMORY_CONFIG + 'dkimCheckInterval = "36500d"\n')
+    status, _, err = run("config", "check", "-c", str(path))
+    assert status == 0
+    assert err.endswith("config.toml: valid\n")
+
+
+@pytest.mark.parametrize(
+    ("setting", "path"),
+    [
+        ('serverHostname = "{}.example.test"', "bootstrap.serverHostname"),
+        ('dnsServer = {{ "@type" = "{}" }}', "bootstrap.dnsServer.@type"),
+        ('dnsServer = {{ "@type" = "Memory", description = "m", ttl = "{}s" }}',
+         "bootstrap.dnsServer.ttl"),
+    ],
+)  # fmt: skip
+def test_an_error_quotes_a_huge_value_to_about_80_characters(
+    write_config: Callable[[str], Path], setting: str, path: str
+) -> None:
+    text = (
+        "[bootstrap]\n"
+        'serverHostname = "mail.example.test"\n'
+        'defaultDomain = "example.test"\n'
+        'dnsServer = { "@type" = "Memory", description = "memory" }\n'
+    )
+    key = setting.split(" = ")[0]
+    lines = [line for line in text.splitlines() if not line.startswith(f"{key} =")]
+    file = write_config("\n".join([*lines, setting.format("x" * 1_000_000)]) + "\n")
+    status, _, err = run("config", "check", "-c", str(file))
+    assert status == 2
+    assert f": {path}: " in err
+    assert len(err) < 300, err[:400]

@@ -138,6 +138,64 @@ async def test_replaced_values_are_journaled_before_they_are_applied(
     assert {e.status for e in entries} == {"applied"}
 
 
+FOREIGN_SRV = [f"0 1 993 imap{n}.elsewhere.example." for n in range(12)]
+"""Twelve SRV values dnsauto did not write, at a name whose RRset dnsauto replaces."""
+
+
+async def test_a_sync_replacing_most_foreign_records_is_stopped(
+    host: MemoryHost, tmp_path: Path, registry: Registry
+) -> None:
+    host.put(make_rrset("_imaps._tcp.example.test.", "SRV", 300, *FOREIGN_SRV))
+    (result,) = await sync(make_config(tmp_path, registry), registry)
+    assert result.error is not None
+    assert "removes or replaces" in result.error
+    assert host.apply_calls == []
+    assert len(records_at(host, "example.test.")[("_imaps._tcp.example.test.", "SRV")]) == 12
+
+
+async def test_force_applies_a_plan_the_unsafe_plan_stop_refuses(
+    host: MemoryHost, tmp_path: Path, registry: Registry
+) -> None:
+    host.put(make_rrset("_imaps._tcp.example.test.", "SRV", 300, *FOREIGN_SRV))
+    config = make_config(tmp_path, registry)
+    async with Engine(config, registry) as engine:
+        (result,) = await engine.run(domain_jobs(config), apply=True, force=True)
+    assert result.error is None
+    assert records_at(host, "example.test.")[("_imaps._tcp.example.test.", "SRV")] == {
+        "0 1 993 mail.example.test."
+    }
+
+
+async def test_foreign_records_added_after_a_sync_are_still_protected_by_the_stop(
+    host: MemoryHost, tmp_path: Path, registry: Registry
+) -> None:
+    config = make_config(tmp_path, registry)
+    await sync(config, registry)
+    host.put(
+        make_rrset(
+            "_imaps._tcp.example.test.", "SRV", 300, "0 1 993 mail.example.test.", *FOREIGN_SRV
+        )
+    )
+    (result,) = await sync(config, registry)
+    assert result.error is not None
+    assert "dnsauto did not write" in result.error
+
+
+async def test_a_server_hostname_change_replaces_dnsauto_own_records_without_a_stop(
+    host: MemoryHost, tmp_path: Path, registry: Registry
+) -> None:
+    config = make_config(tmp_path, registry)
+    await sync(config, registry)
+    bootstrap = config.bootstrap.model_copy(update={"server_hostname": "mx.example.test"})
+    (result,) = await sync(config.model_copy(update={"bootstrap": bootstrap}), registry)
+    assert result.error is None
+    replaced = sum(1 for change in result.changes if change.action == "update")
+    assert replaced * 10 > 3 * len(records_at(host, "example.test."))  # the >30% case
+    assert records_at(host, "example.test.")[("_imaps._tcp.example.test.", "SRV")] == {
+        "0 1 993 mx.example.test."
+    }
+
+
 async def test_changes_are_applied_in_batches_of_the_provider_limit(
     host: MemoryHost, tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,3 +278,9 @@ async def test_plan_only_writes_nothing(
 def test_unknown_domain_option_is_a_config_error(tmp_path: Path, registry: Registry) -> None:
     with pytest.raises(ConfigError, match=r"--domain example\.net: not a configured domain"):
         domain_jobs(make_config(tmp_path, registry), ["example.net"])
+
+
+def test_domain_option_finds_a_domain_by_any_spelling(tmp_path: Path, registry: Registry) -> None:
+    config = make_config(tmp_path, registry)
+    (job,) = domain_jobs(config, ["\uff25xample.TEST."])
+    assert job.domain == "example.test"

@@ -159,6 +159,25 @@ def test_names_outside_the_zone_are_a_warning_not_a_change() -> None:
     assert "outside zone" in plan.warnings[0]
 
 
+def test_foreign_txt_of_another_v_family_at_a_shared_name_survives() -> None:
+    have = rr("@", "TXT", '"v=spf1 -all"', '"v=verify1 token"', '"v=STSv1; id=foreign"')
+    want = rr("@", "TXT", '"v=spf1 mx -all"')
+    (change,) = plan_zone(ZONE, [want], [have]).changes
+    assert set(rrset_values(change.new)) == {
+        '"v=spf1 mx -all"',
+        '"v=verify1 token"',
+        '"v=STSv1; id=foreign"',
+    }
+
+
+def test_unsafe_share_counts_only_values_dnsauto_did_not_write() -> None:
+    have = rr("_dmarc", "TXT", *[f'"v{n}"' for n in range(12)])
+    plan = plan_zone(ZONE, [rr("_dmarc", "TXT", '"v=DMARC1; p=reject"')], [have])
+    plan.raise_if_unsafe(owned={(have.name, have.rdtype): set(rrset_values(have))})
+    with pytest.raises(UnsafePlanError, match=r"100% of the 10 existing values dnsauto did not"):
+        plan.raise_if_unsafe(owned={(have.name, have.rdtype): {'"v0"', '"v1"'}})
+
+
 def test_plan_replacing_most_of_many_values_is_unsafe() -> None:
     have = rr("_dmarc", "TXT", *[f'"v{n}"' for n in range(12)])
     plan = plan_zone(ZONE, [rr("_dmarc", "TXT", '"v=DMARC1; p=reject"')], [have])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,3 +90,24 @@ def test_run_refuses_a_configuration_with_problems_listing_each(
     result = CliRunner().invoke(cli, ["run", "--config", str(path)])
     assert result.exit_code == 2
     assert "daemon.bogus: unknown key" in result.output
+
+
+def test_status_says_which_plan_awaits_approval_and_how_to_approve_it(config: Path) -> None:
+    state = config.parent / "state"
+    with StateStore(state) as store:
+        store.save_result("run1", DomainResult("example.test", "manual", error="removes 90%"))
+    (state / STATUS_FILE).write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "running": True,
+                "domains": {"example.test": {"awaitingApproval": "0123456789abcdef"}},
+            }
+        )
+    )
+    code, output = status(config)
+    assert code == 1
+    assert "plan 0123456789abcdef awaits approval: dnsauto approve --domain example.test" in output
+    code, output = status(config, "--json")
+    entries = {d["domain"]: d for d in json.loads(output)["domains"]}
+    assert entries["example.test"]["awaitingApproval"] == "0123456789abcdef"

@@ -290,7 +290,7 @@ class Workspace:
         if not isinstance(name, str):
             raise _invalid([("name", "missing required field (the domain name)")])
         try:
-            name = check_hostname(name.rstrip(".").lower())
+            name = check_hostname(name)
         except ValueError as exc:
             raise _invalid([("name", str(exc))]) from None
         if name in self.config.domains:

@@ -31,6 +31,8 @@ class _DomainOutcome:
     changes: int
     propagated: bool
     finished_at: str
+    awaiting_approval: str | None = None
+    """The id of the plan the unsafe-plan stop refused (``x:Domain/approve`` lets it run)."""
 
 
 @dataclass
@@ -70,6 +72,7 @@ class TaskTracker:
             changes=result.applied,
             propagated=result.propagated,
             finished_at=_iso(time.time()),
+            awaiting_approval=result.unsafe_plan,
         )
 
     def ids(self, waiting: Mapping[str, str], syncing: Mapping[str, str]) -> list[str]:
@@ -111,12 +114,14 @@ class TaskTracker:
         for name, outcome in sorted(names.items()):
             if outcome is not None:
                 domains[name] = {
-                    "status": "succeeded" if outcome.ok else "failed",
+                    "status": _finished_status(outcome),
                     "error": outcome.error,
                     "changes": outcome.changes,
                     "propagated": outcome.propagated,
                     "finishedAt": outcome.finished_at,
                 }
+                if outcome.awaiting_approval is not None:
+                    domains[name]["planId"] = outcome.awaiting_approval
                 continue
             if syncing.get(name) == run_id:
                 state = "running"
@@ -140,6 +145,12 @@ class TaskTracker:
         }
 
 
+def _finished_status(outcome: _DomainOutcome) -> str:
+    if outcome.ok:
+        return "succeeded"
+    return "failed" if outcome.awaiting_approval is None else "awaitingApproval"
+
+
 def _overall(states: list[str]) -> str:
     if "running" in states:
         return "running"
@@ -147,6 +158,8 @@ def _overall(states: list[str]) -> str:
         return "waiting"
     if "failed" in states:
         return "failed"
+    if "awaitingApproval" in states:
+        return "awaitingApproval"
     if "succeeded" in states or not states:
         return "succeeded"
     return "superseded"

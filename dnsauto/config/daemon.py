@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
-from dnsauto.config.types import Duration, Model, OptionalDuration, SecretKey
+from dnsauto.config.types import Duration, Model, OptionalDuration, SecretKey, quoted
 
 __all__ = [
     "ApiKey",
@@ -31,18 +31,18 @@ def parse_host_port(value: str, default_port: int = 53) -> tuple[str, int]:
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"{value!r} is not host:port")
+            raise ValueError(f"{quoted(value)} is not host:port")
         port_text = rest[1:]
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"{value!r} does not start with an IP address") from None
+        raise ValueError(f"{quoted(value)} does not start with an IP address") from None
     port = default_port
     if port_text:
         if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-            raise ValueError(f"{value!r} has no valid port (1-65535)")
+            raise ValueError(f"{quoted(value)} has no valid port (1-65535)")
         port = int(port_text)
     return str(address), port
 
@@ -57,7 +57,7 @@ HostPort = Annotated[str, AfterValidator(_check_host_port)]
 
 def _check_listen(value: str) -> str:
     if parse_host_port(value, default_port=0)[1] == 0:
-        raise ValueError(f"{value!r} has no port: write host:port, e.g. 127.0.0.1:9153")
+        raise ValueError(f"{quoted(value)} has no port: write host:port, e.g. 127.0.0.1:9153")
     return value
 
 

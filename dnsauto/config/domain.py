@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from dnsauto.config.types import Duration, Model, Tagged
+from dnsauto.records.names import HostName, ReportUri
 
 __all__ = [
     "BOOTSTRAP_PUBLISH_RECORDS",
@@ -88,7 +89,7 @@ class AutomaticDns(Tagged):
     type: Literal["Automatic"] = Field(alias="@type")
     dns_server_id: Annotated[str, Field(min_length=1, description="The DnsServer to publish with")]
     origin: Annotated[
-        str | None,
+        HostName | None,
         Field(description="The zone that holds the domain's records (found by SOA when unset)"),
     ] = None
     publish_records: Annotated[
@@ -169,6 +170,6 @@ class Domain(Model):
         {"@type": "Manual"}
     )
     report_address_uri: Annotated[
-        str | None,
+        ReportUri | None,
         Field(description="Where DMARC and TLS reports go; no DMARC/TLS-RPT record when unset"),
     ] = "mailto:postmaster"

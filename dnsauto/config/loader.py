@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from dnsauto.config import DEFAULT_CONFIG_PATH
 from dnsauto.config.model import Config, build_config_model, check_references
-from dnsauto.config.types import SECRET_FILE_BASE, iter_secrets
+from dnsauto.config.types import SECRET_FILE_BASE, iter_secrets, quoted
 from dnsauto.errors import ConfigError, ConfigProblem, SecretError
 from dnsauto.provider import Registry, load_registry
 
@@ -103,6 +104,49 @@ def _parse(raw: bytes, source: str, *, json_document: bool) -> Any:
         raise ConfigError(f"invalid TOML: {exc}", source=source) from None
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(f"invalid JSON: {exc}", source=source) from None
+    except ValueError:  # Python reads no integer of more than 4300 digits (int_max_str_digits)
+        raise _integers_too_long(text, source, json_document=json_document) from None
+
+
+_LONG_INTEGER = re.compile(r"[0-9][0-9_]{4000,}")
+_PLACEHOLDER = "dnsauto-long-integer-{}"
+
+
+def _integers_too_long(text: str, source: str, *, json_document: bool) -> ConfigError:
+    """The error for integers too long to read, at their paths: each is read again as a
+    placeholder string, to find where it is."""
+    digits: list[int] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        digits.append(len(match.group().replace("_", "")))
+        return json.dumps(_PLACEHOLDER.format(len(digits) - 1))
+
+    try:
+        readable = _LONG_INTEGER.sub(placeholder, text).encode()
+        document = _parse(readable, source, json_document=json_document)
+    except ConfigError:
+        document = None
+    problems = [
+        ConfigProblem(
+            format_path(path), f"an integer of {digits[i]} digits is out of range", source
+        )
+        for path, i in _placeholders(document, [])
+    ]
+    if not problems:
+        return ConfigError("an integer is too long to read (more than 4300 digits)", source=source)
+    return ConfigError(problems)
+
+
+def _placeholders(node: Any, path: list[int | str]) -> list[tuple[list[int | str], int]]:
+    if isinstance(node, str) and node.startswith(_PLACEHOLDER.format("")):
+        return [(path, int(node.removeprefix(_PLACEHOLDER.format(""))))]
+    if isinstance(node, Mapping):
+        return [
+            found for key, value in node.items() for found in _placeholders(value, [*path, key])
+        ]
+    if isinstance(node, list):
+        return [found for i, value in enumerate(node) for found in _placeholders(value, [*path, i])]
+    return []
 
 
 def _anchor_paths(config: Config, base: Path) -> Config:
@@ -120,6 +164,8 @@ def _anchor_paths(config: Config, base: Path) -> Config:
 
 
 # --- turning pydantic's errors into problems ----------------------------------------------------
+
+_MESSAGE_LIMIT = 300
 
 _MESSAGES = {
     "extra_forbidden": "unknown key",
@@ -160,12 +206,14 @@ def _message(error: Any, registry: Registry, parts: Sequence[int | str]) -> str:
         expected = ctx.get("expected_tags", ctx.get("expected", ""))
         if registry.get(tag) is None and (tag in _known_types() or tag in registry.broken):
             return registry.missing_message(tag)
-        return f"unknown @type {tag!r}; expected one of {expected}"
+        return f"unknown @type {quoted(tag)}; expected one of {expected}"
     if kind in _MESSAGES:
         return _MESSAGES[kind]
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
+    if len(message) > _MESSAGE_LIMIT:  # a message that echoes its input whole
+        message = f"{message[:_MESSAGE_LIMIT]}… ({len(message)} characters)"
     return message
 
 
@@ -180,6 +228,8 @@ def _strip_tags(loc: Sequence[int | str], document: Any) -> list[int | str]:
     path: list[int | str] = []
     node = document
     for part in loc:
+        if part == "[key]":  # the error is about the key that the path already ends in
+            continue
         if isinstance(node, Mapping):
             if part in node:
                 node = node[part]

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import Field
 
 from dnsauto.config.types import Duration, Model
+from dnsauto.records.names import HostName, HttpsUri
 
 __all__ = ["Acme", "MailExchanger", "MailServer", "MtaStsMode", "Service", "ServiceProtocol"]
 
@@ -21,7 +22,7 @@ class MailExchanger(Model):
     """One MX host of the domains; ``hostname`` defaults to the Bootstrap's ``serverHostname``."""
 
     priority: Annotated[int, Field(ge=0, le=65535)] = 10
-    hostname: str | None = None
+    hostname: HostName | None = None
 
 
 class ServiceProtocol(StrEnum):
@@ -39,7 +40,7 @@ class Service(Model):
     """A client-facing service; SRV records are published for it (fixed ports, as Stalwart)."""
 
     protocol: ServiceProtocol
-    hostname: str | None = None
+    hostname: HostName | None = None
     cleartext: bool = False
 
 
@@ -59,7 +60,7 @@ class Acme(Model):
 
     directory: str = "https://acme-v02.api.letsencrypt.org/directory"
     account_uri: Annotated[
-        str | None, Field(description="RFC 8657 accounturi bound into the CAA issue record")
+        HttpsUri | None, Field(description="RFC 8657 accounturi bound into the CAA issue record")
     ] = None
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Annotated, Any, Union, cast
 
-from pydantic import Field, create_model
+from pydantic import Field, create_model, field_validator
 
 from dnsauto.config.bootstrap import Bootstrap
 from dnsauto.config.daemon import Daemon
@@ -20,9 +21,9 @@ from dnsauto.config.domain import (
     ManualDns,
 )
 from dnsauto.config.mailserver import MailServer
-from dnsauto.config.types import Model
+from dnsauto.config.types import Model, quoted
 from dnsauto.errors import ConfigProblem
-from dnsauto.records.names import check_hostname
+from dnsauto.records.names import HostName, check_hostname
 
 __all__ = ["BOOTSTRAP_SERVER_ID", "Config", "build_config_model", "check_references"]
 
@@ -35,9 +36,24 @@ class Config(Model):
 
     bootstrap: Bootstrap
     dns_server: dict[str, DnsServerBase] = Field(default_factory=dict)
-    domain: dict[str, Domain] = Field(default_factory=dict)
+    domain: dict[HostName, Domain] = Field(default_factory=dict)
     mail_server: MailServer = MailServer()
     daemon: Daemon = Daemon()
+
+    @field_validator("domain", mode="before")
+    @classmethod
+    def _one_spelling_per_domain(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        spellings: dict[str, list[str]] = {}
+        for key in value:
+            with contextlib.suppress(ValueError, TypeError):
+                spellings.setdefault(check_hostname(key), []).append(key)
+        for name, keys in spellings.items():
+            if len(keys) > 1:
+                shown = " and ".join(quoted(k) for k in keys)
+                raise ValueError(f"{name} is spelled twice: {shown}; keep one")
+        return value
 
     @property
     def servers(self) -> dict[str, DnsServerBase]:
@@ -133,7 +149,7 @@ def check_references(config: Config) -> list[ConfigProblem]:
             problems.append(
                 ConfigProblem(
                     f"{path}.dnsManagement.dnsServerId",
-                    f"no DnsServer {dns.dns_server_id!r} (defined: {known})",
+                    f"no DnsServer {quoted(dns.dns_server_id)} (defined: {known})",
                 )
             )
     if BOOTSTRAP_SERVER_ID in config.dns_server:

@@ -7,6 +7,7 @@ combinations such as ``"1h30m"``) or integer milliseconds, the JMAP wire form.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -31,6 +32,7 @@ from pydantic.alias_generators import to_camel
 from dnsauto.errors import SecretError
 
 __all__ = [
+    "MAX_DURATION",
     "REDACTED",
     "SECRET_FILE_BASE",
     "SECRET_FILE_MAX_BYTES",
@@ -43,6 +45,7 @@ __all__ = [
     "Tagged",
     "format_duration",
     "parse_duration",
+    "quoted",
     "reveal",
 ]
 
@@ -68,6 +71,18 @@ class Tagged(Model):
     """A variant of a Stalwart enum object, told apart by its ``@type`` property."""
 
 
+QUOTE_LIMIT = 80
+"""How many characters of a value an error message shows."""
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 12]}… ({len(str(value))} characters)"
+
+
 # --- durations --------------------------------------------------------------------------------
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -88,21 +103,27 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, str):
         text = value.strip().lower()
         if text.isdigit():
-            return _milliseconds(int(text))
+            return _milliseconds(int(text) if len(text) < 20 else math.inf)
         if not _WHOLE.match(text):
             raise ValueError(
-                f"{value!r} is not a duration: use e.g. '500ms', '30s', '5m', '1h', '1d'"
+                f"{quoted(value)} is not a duration: use e.g. '500ms', '30s', '5m', '1h', '1d'"
             )
         total = sum(float(n) * _UNIT_MS[u] for n, u in _PART.findall(text))
         return _milliseconds(total)
     raise ValueError("a duration must be text like '30s' or integer milliseconds")
 
 
+MAX_DURATION = timedelta(days=36500)
+"""The longest duration of any setting: ``now + MAX_DURATION`` (and sums of a few) stay
+dates Python can represent, so what ``config check`` accepts ``run`` can schedule."""
+
+
 def _milliseconds(value: float) -> timedelta:
-    try:
-        return timedelta(milliseconds=round(value))
-    except OverflowError:
-        raise ValueError("a duration cannot be longer than 999999999 days") from None
+    if not value <= MAX_DURATION / timedelta(milliseconds=1):
+        raise ValueError(
+            f"a duration cannot be longer than {format_duration(MAX_DURATION)} (100 years)"
+        )
+    return timedelta(milliseconds=round(value))
 
 
 def format_duration(value: timedelta) -> str:

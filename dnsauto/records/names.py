@@ -3,29 +3,123 @@
 from __future__ import annotations
 
 import functools
+import re
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 import dns.exception
 import dns.name
+import idna
+from pydantic import AfterValidator
 
-__all__ = ["check_hostname", "to_name"]
+from dnsauto.config.types import quoted
+
+__all__ = [
+    "HostName",
+    "HttpsUri",
+    "ReportUri",
+    "check_hostname",
+    "check_https_uri",
+    "check_report_uri",
+    "lookup_key",
+    "to_name",
+]
 
 
 @functools.lru_cache(maxsize=4096)
 def check_hostname(value: str) -> str:
-    """Normalise a host or domain name (lower case, no trailing dot) or raise ``ValueError``."""
-    text = value.strip().rstrip(".").lower()
-    if not text:
+    """The canonical form of a host or domain name, or ``ValueError``.
+
+    IDNA 2008 with UTS #46 mapping, so every spelling of one name (upper case, a trailing dot,
+    fullwidth letters, ignorable code points such as U+200B) gives the same text: the A-label
+    form, lower case, without a trailing dot. Code points IDNA disallows are refused.
+    """
+    text = value.strip()
+    if not text.rstrip("."):
         raise ValueError("must be a domain name")
     try:
-        name = dns.name.from_text(text)
+        ascii_name = idna.encode(text, uts46=True, transitional=False).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(f"{quoted(value)} is not a valid domain name: {exc}") from None
+    ascii_name = ascii_name.removesuffix(".")
+    try:
+        name = dns.name.from_text(ascii_name)
     except dns.exception.DNSException as exc:
-        raise ValueError(f"{value!r} is not a valid domain name: {exc}") from None
-    for label in name.labels[:-1]:
-        if not label or not all(c in b"abcdefghijklmnopqrstuvwxyz0123456789-_" for c in label):
-            raise ValueError(f"{value!r} is not a valid host name")
+        raise ValueError(f"{quoted(value)} is not a valid domain name: {exc}") from None
     if len(name.labels) < 3:
-        raise ValueError(f"{value!r} must have at least two labels, e.g. example.org")
-    return text
+        raise ValueError(f"{quoted(value)} must have at least two labels, e.g. example.org")
+    return ascii_name
+
+
+def lookup_key(value: str) -> str:
+    """The name to look a domain up by: its canonical form, or (not a valid name, so never
+    found) the text as given, lower case without a trailing dot."""
+    try:
+        return check_hostname(value)
+    except ValueError:
+        return value.rstrip(".").lower()
+
+
+HostName = Annotated[str, AfterValidator(check_hostname)]
+"""A host or domain name in the configuration, kept in its canonical form."""
+
+_URI_LIMIT = 2048
+_LOCAL_PART = re.compile(r"[A-Za-z0-9_%+=-]+(?:\.[A-Za-z0-9_%+=-]+)*")
+# What may follow the host of an https: URI: no ';', ',', '!' or white space, which would
+# end the URI inside a DMARC or TLS-RPT record and start a tag of the caller's choosing.
+_URI_REST = re.compile(r"[A-Za-z0-9\-._~/?#@&=+:%]*")
+
+
+def check_report_uri(value: str) -> str:
+    """A report address: ``mailto:`` with a valid address (the domain may be left out, as
+    Stalwart then appends the domain's own) or an ``https:`` URI; raises ``ValueError``."""
+    scheme, colon, rest = value.partition(":")
+    if colon and scheme.lower() == "mailto":
+        return "mailto:" + _mail_address(value, rest)
+    if colon and scheme.lower() == "https":
+        return check_https_uri(value)
+    raise ValueError(f"{quoted(value)} must be a mailto: address or an https: URI")
+
+
+def _mail_address(value: str, address: str) -> str:
+    local, at, domain = address.rpartition("@") if "@" in address else (address, "", "")
+    if not _LOCAL_PART.fullmatch(local):
+        raise ValueError(f"{quoted(value)} is not a valid mailto: address")
+    if not at:
+        return local
+    try:
+        return f"{local}@{check_hostname(domain)}"
+    except ValueError as exc:
+        raise ValueError(f"{quoted(value)} is not a valid mailto: address: {exc}") from None
+
+
+def check_https_uri(value: str) -> str:
+    """An ``https:`` URI with a valid host name (canonical) and no separator characters."""
+    if len(value) > _URI_LIMIT:
+        raise ValueError(f"{quoted(value)} is longer than {_URI_LIMIT} characters")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{quoted(value)} is not a valid https: URI") from None
+    if parts.scheme.lower() != "https" or not parts.hostname or "@" in parts.netloc:
+        raise ValueError(f"{quoted(value)} must be an https: URI with a host name")
+    rest = urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+    if not _URI_REST.fullmatch(rest):
+        raise ValueError(f"{quoted(value)} holds characters an https: URI may not have here")
+    try:
+        host = check_hostname(parts.hostname)
+    except ValueError as exc:
+        raise ValueError(f"{quoted(value)} is not a valid https: URI: {exc}") from None
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit(("https", netloc, parts.path, parts.query, parts.fragment))
+
+
+ReportUri = Annotated[str, AfterValidator(check_report_uri)]
+"""Where DMARC and TLS-RPT reports go (also the CAA ``iodef``)."""
+
+HttpsUri = Annotated[str, AfterValidator(check_https_uri)]
+"""An ``https:`` URI, such as the ACME account bound into CAA records."""
 
 
 def to_name(value: str | dns.name.Name) -> dns.name.Name:

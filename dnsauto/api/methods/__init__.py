@@ -29,6 +29,7 @@ METHODS: dict[str, tuple[str, Handler]] = {
     "x:Domain/get": (STALWART, domain.get),
     "x:Domain/set": (STALWART, domain.set_),
     "x:Domain/query": (STALWART, domain.query),
+    "x:Domain/approve": (STALWART, domain.approve),
     "x:Task/get": (STALWART, task.get),
 }
 """Method name -> (the capability it needs in ``using``, the handler)."""

@@ -57,6 +57,14 @@ class ApiHost(Protocol):
 
     def syncing(self) -> dict[str, str]: ...
 
+    def awaiting_approval(self) -> dict[str, str]:
+        """The domains whose plan the unsafe-plan stop refused, with the plan's id."""
+        ...
+
+    def approve(self, domain: str, plan_id: str | None = None, reason: str = "approved") -> str:
+        """Let that refused plan of ``domain`` through in one run now; the run id."""
+        ...
+
 
 class States:
     """State strings (RFC 8620 §1.6.2) and the views of the objects, per configuration.

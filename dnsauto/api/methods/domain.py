@@ -3,6 +3,8 @@
 The Bootstrap's default domain is listed as the Bootstrap implies it (or as configured); it
 cannot be destroyed. ``dnsManagement/dnsServerId`` may be a ``#creationId`` of a DnsServer
 created earlier in the same request.
+
+``x:Domain/approve`` lets a plan the unsafe-plan stop refused run once (see the README).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from dnsauto.api.methods.common import (
     Context,
     SetOperations,
+    check_arguments,
     hand_over,
     require,
     standard_get,
@@ -20,10 +23,11 @@ from dnsauto.api.methods.common import (
     standard_set,
 )
 from dnsauto.api.objects import Kind, Workspace
+from dnsauto.api.protocol import ACCOUNT_ID, MethodError
 from dnsauto.config.daemon import ApiPermission as P
 from dnsauto.config.domain import Domain
 
-__all__ = ["get", "properties", "query", "set_"]
+__all__ = ["approve", "get", "properties", "query", "set_"]
 
 SERVER_REFERENCE = "dnsServerId"
 
@@ -96,3 +100,31 @@ def query(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
         conditions={"name": _name, SERVER_REFERENCE: _server},
         sort_properties={"id", "name"},
     )
+
+
+def approve(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Approve the plan the unsafe-plan stop refused for one domain: it runs once, now.
+
+    Arguments: ``id`` (the domain), ``planId?`` (when given, it must be the refused plan's id,
+    as the Task shows it; else ``stateMismatch``). Response: ``id``, ``planId``, ``runId``.
+    """
+    require(ctx, P.DOMAIN_UPDATE)
+    check_arguments(arguments, ("id", "planId"))
+    name, plan_id = arguments.get("id"), arguments.get("planId")
+    if not isinstance(name, str):
+        raise MethodError("invalidArguments", "id must be the name of a Domain")
+    if plan_id is not None and not isinstance(plan_id, str):
+        raise MethodError("invalidArguments", "planId must be a string or null")
+    if name not in ctx.host.config.domains:
+        raise MethodError("invalidArguments", f"no Domain {name!r}")
+    waiting = ctx.host.awaiting_approval().get(name)
+    if waiting is None:
+        raise MethodError("invalidArguments", f"no plan of Domain {name!r} waits for approval")
+    if plan_id is not None and plan_id != waiting:
+        raise MethodError(
+            "stateMismatch", f"plan {plan_id!r} is not the one waiting for approval ({waiting})"
+        )
+    reason = f"api: x:Domain/approve by {ctx.client.name}"
+    run_id = ctx.host.approve(name, waiting, reason)
+    ctx.tasks.requested(run_id, [name], reason)
+    return {"accountId": ACCOUNT_ID, "id": name, "planId": waiting, "runId": run_id}
