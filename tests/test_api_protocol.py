@@ -63,13 +63,54 @@ async def problem(response: Any, status: int, kind: str) -> dict[str, Any]:
         b'{"using": [], "methodCalls": [], "n": Infinity}',
         b"\xff\xfe{}",
         b"[" * 20_000 + b"]" * 20_000,
+        b'{"using": [], "methodCalls": [], "n": -Infinity}',
+        b'{"using": [], "methodCalls": [], "n": 1e999}',
+        b'{"using": [], "methodCalls": [], "n": -1e999}',
+        b'{"using": [], "methodCalls": [["Core/echo", {"s": "\\ud800"}, "c1"]]}',
+        b'{"using": [], "methodCalls": [["Core/echo", {"s": ["a\\udfffb"]}, "c1"]]}',
+        b'{"using": [], "methodCalls": [["Core/echo", {"\\udbff": 1}, "c1"]]}',
     ],
-    ids=["truncated", "text", "empty", "duplicate-key", "nan", "infinity", "not-utf8", "deep"],
+    ids=[
+        "truncated",
+        "text",
+        "empty",
+        "duplicate-key",
+        "nan",
+        "infinity",
+        "not-utf8",
+        "deep",
+        "minus-infinity",
+        "overflowing-number",
+        "overflowing-negative-number",
+        "lone-high-surrogate",
+        "lone-low-surrogate-in-an-array",
+        "lone-surrogate-in-a-key",
+    ],
 )
 async def test_a_body_that_is_not_i_json_is_not_json(api: Api, raw: bytes) -> None:
     client, _, _ = api
     response = await post(client, None, raw=raw)
     await problem(response, 400, URN + "notJSON")
+
+
+async def test_a_surrogate_pair_is_one_character_and_accepted(api: Api) -> None:
+    client, _, _ = api
+    raw = b'{"using": %s, "methodCalls": [["Core/echo", {"s": "\\ud83d\\ude00"}, "c1"]]}'
+    response = await post(client, None, raw=raw % json.dumps(USING).encode())
+    assert response.status == 200, await response.text()
+    assert (await response.json())["methodResponses"][0][1] == {"s": "\U0001f600"}
+
+
+async def test_a_lone_surrogate_in_a_set_is_not_json_and_never_stored(api: Api) -> None:
+    client, server, host = api
+    created = {"create": {"n": {"@type": "Manual", "description": "SURROGATE"}}}
+    body = json.dumps(request(("x:DnsServer/set", created)))
+    raw = body.replace("SURROGATE", "\\ud800").encode()
+    await problem(await post(client, None, raw=raw), 400, URN + "notJSON")
+    assert host.replaced == []
+    assert server.store.objects("DnsServer") == {}
+    answer, _ = await call(client, "x:DnsServer/get", {"ids": None})
+    assert answer == "x:DnsServer/get"
 
 
 async def test_a_content_type_other_than_json_is_not_json(api: Api) -> None:

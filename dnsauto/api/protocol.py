@@ -7,6 +7,8 @@ Nothing here knows HTTP beyond status codes: :mod:`dnsauto.api.server` turns a
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,18 +125,48 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} is out of range for a number")
+    return value
+
+
+def _no_lone_surrogates(document: Any) -> None:
+    """An escaped lone surrogate (``"\\ud800"``) parses into a string no UTF-8 can carry."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value):
+                raise ValueError(f"a string holds a lone surrogate: {ascii(value)[:40]}")
+        elif isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def parse_json(body: bytes) -> Any:
-    """The I-JSON (RFC 7493) document in ``body``: UTF-8, no duplicate keys, no NaN."""
+    """The I-JSON (RFC 7493) document in ``body``: UTF-8, no duplicate keys, no NaN or
+    infinite numbers, no lone surrogates (so whatever is parsed can be stored and sent)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProblemError.jmap("notJSON", f"the body is not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=_object, parse_constant=_no_constant)
+        document = json.loads(
+            text, object_pairs_hook=_object, parse_constant=_no_constant, parse_float=_finite
+        )
+        _no_lone_surrogates(document)
     except RecursionError:
         raise ProblemError.jmap("notJSON", "the JSON is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, duplicate keys, NaN, huge integers
+    except ValueError as exc:  # JSONDecodeError, duplicate keys, NaN, huge numbers, surrogates
         raise ProblemError.jmap("notJSON", f"the body is not I-JSON: {_short(exc)}") from None
+    return document
 
 
 def parse_request(document: Any, *, max_calls: int) -> Request:

@@ -114,6 +114,8 @@ class ApiServer:
                 response = process(parsed, ctx)
             finally:
                 self._in_flight -= 1
+            response["sessionState"] = self._session_state(client)
+            text = dumps(response).encode("utf-8")
         except ProblemError as problem:
             return _problem(problem)
         except Exception as exc:
@@ -121,8 +123,7 @@ class ApiServer:
             return _problem(
                 ProblemError(500, "about:blank", "Internal Server Error", "the request failed")
             )
-        response["sessionState"] = self._session_state(client)
-        return web.Response(text=dumps(response), content_type="application/json")
+        return web.Response(body=text, content_type="application/json", charset="utf-8")
 
     async def handle_session(self, request: web.Request) -> web.StreamResponse:
         try:
