@@ -1,8 +1,8 @@
 """The aiohttp application: ``POST /api`` and ``GET /.well-known/jmap``.
 
 Started by the daemon when ``daemon.api.listen`` is set and keys are declared. Each request is
-handled in order: rate limit of the client address, bearer key, concurrency limit, content type,
-size, JSON, request object, then the calls (all synchronous on the event loop, so a /set sees
+handled in order: bearer key (wrong ones rate-limited per address), concurrency limit, content
+type, size, JSON, request object, then the calls (all synchronous on the event loop, so a /set sees
 and leaves one consistent configuration). Errors before the calls are problem details; no
 response ever holds a traceback or a secret, and nothing of a request body is logged.
 """
@@ -137,18 +137,17 @@ class ApiServer:
 
     def _authenticate(self, request: web.Request) -> Client:
         address = request.remote or "unknown"
-        wait = self.auth.blocked(address)
-        if wait is not None:
-            raise ProblemError(
-                429,
-                "about:blank",
-                "Too Many Requests",
-                f"too many failed authentications from {address}; retry in {wait}s",
-                headers={"Retry-After": str(wait)},
-            )
         try:
             return self.auth.authenticate(request.headers.get("Authorization"), address)
         except AuthFailure as failure:
+            if failure.retry_after is not None:
+                raise ProblemError(
+                    429,
+                    "about:blank",
+                    "Too Many Requests",
+                    failure.detail,
+                    headers={"Retry-After": str(failure.retry_after)},
+                ) from None
             challenge = REALM
             if failure.error is not None:
                 challenge += f', error="{failure.error}", error_description="{failure.detail}"'

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import math
+import string
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -12,6 +14,7 @@ from pydantic import AfterValidator, Field, field_validator
 from dnsauto.config.types import Duration, Model, OptionalDuration, SecretKey
 
 __all__ = [
+    "MIN_API_KEY_BITS",
     "ApiKey",
     "ApiPermission",
     "ApiSettings",
@@ -19,6 +22,7 @@ __all__ = [
     "DnsSettings",
     "HostPort",
     "MetricsSettings",
+    "api_key_strength_problem",
     "parse_host_port",
 ]
 
@@ -132,6 +136,44 @@ class ApiKey(Model):
     @classmethod
     def _no_repeats(cls, value: tuple[ApiPermission, ...]) -> tuple[ApiPermission, ...]:
         return tuple(dict.fromkeys(value))
+
+
+MIN_API_KEY_BITS = 128
+"""An API key's least strength: guessing it is hopeless however many wrong keys are tried."""
+
+_KEY_ALPHABETS = (
+    (frozenset(string.digits), 10),
+    (frozenset(string.hexdigits), 16),
+    (frozenset(string.ascii_lowercase), 26),
+    (frozenset(string.ascii_uppercase), 26),
+    (frozenset(string.ascii_lowercase + string.digits), 36),
+    (frozenset(string.ascii_uppercase + string.digits), 36),
+    (frozenset(string.ascii_letters), 52),
+    (frozenset(string.ascii_letters + string.digits + "-_+/="), 64),
+    (frozenset(string.printable), 95),
+)
+
+
+def _key_bits(secret: str) -> float:
+    """The strength of a random secret written in the smallest alphabet it fits in (hex
+    digits, base64, printable ASCII; any other character counts as 8 bits of UTF-8)."""
+    characters = set(secret)
+    for alphabet, size in _KEY_ALPHABETS:
+        if characters <= alphabet:
+            return len(secret) * math.log2(size)
+    return len(secret.encode("utf-8")) * 8.0
+
+
+def api_key_strength_problem(name: str, secret: str) -> str | None:
+    """Why the secret of the API key ``name`` is too weak, or None (never shows the secret)."""
+    bits = _key_bits(secret)
+    if bits >= MIN_API_KEY_BITS:
+        return None
+    return (
+        f"the API key {name!r} is too weak: about {int(bits)} bits, at least "
+        f"{MIN_API_KEY_BITS} bits are needed (32 hex digits or 22 base64 characters of random: "
+        "openssl rand -hex 16)"
+    )
 
 
 def _check_optional_listen(value: str) -> str:
