@@ -186,6 +186,25 @@ async def test_a_method_the_key_lacks_the_permission_for_is_forbidden_and_change
     assert host.replaced == []
 
 
+TASKS_ONLY_TOKEN = "tasks-only-Xr4mQ8vN2kLp7Wc3Zt"
+
+
+@pytest.mark.parametrize("name", ["x:Bootstrap/get", "x:DnsServer/get", "x:Domain/get"])
+async def test_reading_objects_needs_the_get_permission(tmp_path: Path, name: str) -> None:
+    text = CONFIG + (
+        '\n[[daemon.api.keys]]\nname = "tasks-only"\n'
+        f'secret = {{ "@type" = "Value", secret = "{TASKS_ONLY_TOKEN}" }}\n'
+        'permissions = ["sysTaskGet", "sysBootstrapUpdate", "sysDnsServerQuery", '
+        '"sysDomainQuery", "sysDnsServerUpdate", "sysDomainUpdate"]\n'
+    )
+    async with api_client(write_config(tmp_path, text)) as (client, _, _):
+        for ids in (None, ["singleton", "primary", "other.test"]):
+            answer, error = await call(client, name, {"ids": ids}, token=TASKS_ONLY_TOKEN)
+            assert (answer, error["type"]) == ("error", "forbidden")
+            assert "Get" in error["description"]
+            assert "list" not in error
+
+
 @pytest.mark.parametrize(
     ("name", "arguments"),
     [
