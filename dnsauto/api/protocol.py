@@ -22,6 +22,7 @@ __all__ = [
     "MethodError",
     "ProblemError",
     "Request",
+    "ResponseBudget",
     "dumps",
     "evaluate_pointer",
     "limit_error",
@@ -292,6 +293,86 @@ def _walk(value: Any, tokens: list[str]) -> Any:
             raise KeyError(f"no property {token!r}")
         return _walk(value[token], rest)
     raise ValueError(f"cannot go into {type(value).__name__} with {token!r}")
+
+
+# --- the size of what a request makes ----------------------------------------------------------
+
+
+class ResponseBudget:
+    """What one request may produce: its method responses and the arguments its result
+    references expand to, in bytes of JSON, together at most ``limit``.
+
+    Result references share the values they point to, so a few small calls can describe an
+    exponentially large document (each call referring twice to the one before). Sizes are
+    therefore computed once per shared value, never by serializing: the cost of measuring is
+    that of the distinct values held in memory, whatever size they describe.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0
+        self._sizes: dict[int, tuple[Any, int]] = {}
+        """id -> (the container, kept alive so the id stays its own; its JSON size)."""
+
+    def spend(self, value: Any, what: str) -> None:
+        """Count ``value``; a ``limit`` error (maxSizeResponse) once the total passes the limit."""
+        self.spent += self.size(value)
+        if self.spent > self.limit:
+            raise limit_error(
+                "maxSizeResponse",
+                f"{what} would make the response larger than {self.limit} bytes "
+                "(maxResponseBytes); ask for less per request",
+            )
+
+    def size(self, value: Any) -> int:
+        """The length of ``value`` as compact JSON in UTF-8."""
+        if not isinstance(value, dict | list):
+            return self._scalar_size(value)
+        pending: list[tuple[Any, bool]] = [(value, False)]
+        while pending:
+            node, children_done = pending.pop()
+            if id(node) in self._sizes:
+                continue
+            items = list(node.items()) if isinstance(node, dict) else [(None, v) for v in node]
+            if not children_done:
+                pending.append((node, True))
+                pending.extend(
+                    (child, False)
+                    for _, child in items
+                    if isinstance(child, dict | list) and id(child) not in self._sizes
+                )
+                continue
+            total = 2 + max(0, len(items) - 1)
+            for key, child in items:
+                if key is not None:
+                    total += self._scalar_size(key) + 1
+                total += (
+                    self._sizes[id(child)][1]
+                    if isinstance(child, dict | list)
+                    else self._scalar_size(child)
+                )
+            self._sizes[id(node)] = (node, total)
+        return self._sizes[id(value)][1]
+
+    def _scalar_size(self, value: Any) -> int:
+        if isinstance(value, str):
+            if len(value) < 64:
+                return _string_size(value)
+            known = self._sizes.get(id(value))  # one long string may be referred to often
+            if known is None:
+                known = self._sizes[id(value)] = (value, _string_size(value))
+            return known[1]
+        if value is None or value is True:
+            return 4
+        if value is False:
+            return 5
+        return len(repr(value))
+
+
+def _string_size(value: str) -> int:
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return len(value) + 2
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
 # --- output -------------------------------------------------------------------------------------

@@ -191,6 +191,15 @@ class ApiSettings(Model):
     max_request_bytes: Annotated[
         int, Field(ge=1024, le=1 << 30, description="maxSizeRequest: the largest request body")
     ] = 10_000_000
+    max_response_bytes: Annotated[
+        int,
+        Field(
+            ge=1024,
+            le=1 << 30,
+            description="The largest response, and the most the result references of one "
+            "request may expand to",
+        ),
+    ] = 10_000_000
     max_calls_in_request: Annotated[
         int, Field(ge=1, le=10_000, description="maxCallsInRequest: method calls per request")
     ] = 16
