@@ -209,6 +209,25 @@ class ApiSettings(Model):
     max_objects: Annotated[
         int, Field(ge=1, le=100_000, description="maxObjectsInGet and maxObjectsInSet")
     ] = 1000
+    max_connections: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=100_000,
+            description="Connections open at once (at most half the open-files limit); more "
+            "get 503",
+        ),
+    ] = 256
+    header_timeout: Annotated[
+        Duration,
+        Field(description="A new connection's request, or a request begun, has its headers in"),
+    ] = timedelta(seconds=10)
+    body_timeout: Annotated[
+        Duration, Field(description="A request's body arrives within this of its headers (408)")
+    ] = timedelta(seconds=30)
+    keep_alive_timeout: Annotated[
+        Duration, Field(description="An idle connection is closed this long after a response")
+    ] = timedelta(seconds=30)
     max_auth_failures: Annotated[
         int,
         Field(
@@ -233,7 +252,7 @@ class ApiSettings(Model):
             raise ValueError(f"key names must be unique: {', '.join(repeated)}")
         return value
 
-    @field_validator("auth_failure_window")
+    @field_validator("auth_failure_window", "header_timeout", "body_timeout", "keep_alive_timeout")
     @classmethod
     def _positive_window(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
