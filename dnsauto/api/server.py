@@ -2,14 +2,17 @@
 
 Started by the daemon when ``daemon.api.listen`` is set and keys are declared. Each request is
 handled in order: bearer key (wrong ones rate-limited per address), concurrency limit, content
-type, size, JSON, request object, then the calls (all synchronous on the event loop, so a /set sees
-and leaves one consistent configuration). Errors before the calls are problem details; no
+type, size, JSON, request object, then the calls: on the event loop, except that a request
+with a /set runs in the one worker thread for /set (so sets run one at a time, each seeing and
+leaving one consistent configuration, while other requests are answered); what a /set keeps
+and hands to the daemon is done back on the loop. Errors before the calls are problem details; no
 response ever holds a traceback or a secret, and nothing of a request body is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import resource
@@ -26,6 +29,7 @@ from dnsauto.api.protocol import (
     CORE,
     STALWART,
     ProblemError,
+    Request,
     dumps,
     limit_error,
     parse_json,
@@ -166,6 +170,7 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self.connections = _Connections(self.settings)
+        self._set_worker = concurrent.futures.ThreadPoolExecutor(1, "dnsauto-api-set")
         self.address: str | None = None
 
     def settings(self) -> ApiSettings:
@@ -217,6 +222,7 @@ class ApiServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self._set_worker.shutdown(wait=False)
 
     @web.middleware
     async def _track_request(
@@ -255,7 +261,7 @@ class ApiServer:
                     settings=settings,
                     client=client,
                 )
-                response = process(parsed, ctx)
+                response = await self._process(parsed, ctx)
             finally:
                 self._in_flight -= 1
             response["sessionState"] = self._session_state(client)
@@ -268,6 +274,17 @@ class ApiServer:
                 ProblemError(500, "about:blank", "Internal Server Error", "the request failed")
             )
         return web.Response(body=text, content_type="application/json", charset="utf-8")
+
+    async def _process(self, parsed: Request, ctx: Context) -> dict[str, Any]:
+        if not any(name.endswith("/set") for name, _, _ in parsed.method_calls):
+            return process(parsed, ctx)
+        loop = asyncio.get_running_loop()
+
+        def on_loop(function: Callable[[], Any]) -> Any:
+            return asyncio.run_coroutine_threadsafe(_call(function), loop).result()
+
+        ctx.on_loop = on_loop
+        return await loop.run_in_executor(self._set_worker, process, parsed, ctx)
 
     async def handle_session(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -376,6 +393,10 @@ class ApiServer:
             "&ping={ping}",
             "state": self._session_state(client),
         }
+
+
+async def _call(function: Callable[[], Any]) -> Any:
+    return function()
 
 
 def _problem(problem: ProblemError) -> web.Response:
