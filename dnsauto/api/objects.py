@@ -13,8 +13,10 @@ Every change is validated the way the file is, by the same pydantic model: each 
 own as it comes (with the Bootstrap, and its DnsServer reference checked), so a bad one is a
 SetError naming its properties (``invalidProperties``) and the others go on; its secrets must
 resolve. Then, once per call, the whole configuration with every change in place goes through
-the model and :func:`~dnsauto.config.model.check_references`; the changes are kept in one
-transaction (:meth:`Workspace.save`). A /set of n objects costs O(n), not O(n²).
+:func:`~dnsauto.config.model.check_references`; the changes are kept in one transaction
+(:meth:`Workspace.save`). A /set of n objects costs O(n), not O(n²), and no step handles the
+whole configuration in one call into pydantic's core (which would hold the GIL, stalling the
+event loop while a worker thread runs the /set).
 """
 
 from __future__ import annotations
@@ -344,20 +346,10 @@ class Workspace:
         self.changed = True
 
     def finish(self) -> None:
-        """Validate the configuration with every change in place, once; a SetFailure when the
-        changes do not fit together."""
-        if not self.changed:
-            return
-        candidate = config_document(self.config)
-        try:
-            config = type(self.config).model_validate(candidate)
-        except ValidationError as exc:
-            problems = error_locations(exc, candidate, self.registry)
-            raise _invalid(
-                [("", f"{_dotted(parts)}: {message}") for parts, message in problems]
-            ) from None
-        self._check_references(config)
-        self.config = config
+        """Check the configuration with every change in place, once (each object has been
+        validated as it came): a SetFailure when the changes do not fit together."""
+        if self.changed:
+            self._check_references(self.config)
 
     def save(self) -> None:
         """Keep every change in the store, in one transaction."""

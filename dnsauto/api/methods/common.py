@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from dnsauto.api.auth import Client
 from dnsauto.api.objects import (
     Kind,
     SetFailure,
     Workspace,
-    config_document,
     object_view,
     object_views,
 )
@@ -81,14 +82,17 @@ class States:
         hit = self._states.get(kind)
         if hit is not None and hit[0] is config:
             return hit[1]
-        document = config_document(config)
+        # object by object: one dump of everything would hold the GIL for all of it
         if kind is Kind.BOOTSTRAP:
-            content: Any = document["bootstrap"]
+            content: Any = _revealed(config.bootstrap)
         elif kind is Kind.DNS_SERVER:
-            content = document["dnsServer"]
+            content = {name: _revealed(server) for name, server in config.dns_server.items()}
         else:
-            content = [document["domain"], config.bootstrap_domain().model_dump(mode="json")]
-            content.append(document["bootstrap"]["defaultDomain"])
+            content = [
+                {name: _revealed(domain) for name, domain in config.domain.items()},
+                config.bootstrap_domain().model_dump(mode="json"),
+                config.bootstrap.default_domain,
+            ]
         text = json.dumps(content, sort_keys=True, separators=(",", ":"))
         state = self.digest(text)
         self._states[kind] = (config, state)
@@ -106,6 +110,10 @@ class States:
         return views
 
 
+def _revealed(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", context={"reveal_secrets": True})
+
+
 @dataclass
 class Context:
     """One request's view of the server."""
@@ -120,7 +128,7 @@ class Context:
     """Creation id -> id, for ``#creationId`` references (the request's ``createdIds`` too)."""
     on_loop: Callable[[Callable[[], Any]], Any] = lambda function: function()
     """Runs ``function`` on the event loop and returns its result: a request with a /set runs
-    in a worker thread, but the daemon and the store are the loop's."""
+    in a worker thread (which keeps the changes in the store), but the daemon is the loop's."""
 
     def resolve_id(self, value: str) -> str:
         if value.startswith("#"):
@@ -323,8 +331,10 @@ def standard_set(
             ctx.created_ids.pop(creation_id, None)
         created, updated, destroyed = {}, {}, []
         workspace.changed = False
+    if workspace.changed:
+        workspace.save()
     if workspace.changed or (updated and kind is Kind.BOOTSTRAP):
-        run_id = ctx.on_loop(lambda: _keep(ctx, workspace, after))
+        run_id = ctx.on_loop(lambda: after(ctx, workspace))
     response: dict[str, Any] = {
         "accountId": ACCOUNT_ID,
         "oldState": old_state,
@@ -339,14 +349,6 @@ def standard_set(
     if run_id is not None:
         response["runId"] = run_id
     return response
-
-
-def _keep(
-    ctx: Context, workspace: Workspace, after: Callable[[Context, Workspace], str | None]
-) -> str | None:
-    """Store the changes (one transaction), then hand the configuration to the daemon."""
-    workspace.save()
-    return after(ctx, workspace)
 
 
 def hand_over(
