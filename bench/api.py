@@ -56,6 +56,9 @@ class Settings:
 
     set_calls: int = 16
     set_objects: int = 1000
+    set_dkim: str = "Manual"
+    """The created Domains' dkimManagement: ``Automatic`` adds the syncs' DKIM key generation,
+    which runs on the daemon's event loop (not the API's doing)."""
     amplified_calls: int = 16
 
     @classmethod
@@ -146,7 +149,11 @@ async def set_stall(url: str, token: str, settings: Settings) -> list[Figure]:
             "x:Domain/set",
             {
                 "create": {
-                    f"n{c}-{n}": {"name": f"b{c}-{n}.test", "dnsManagement": {"@type": "Manual"}}
+                    f"n{c}-{n}": {
+                        "name": f"b{c}-{n}.test",
+                        "dnsManagement": {"@type": "Manual"},
+                        "dkimManagement": {"@type": settings.set_dkim},
+                    }
                     for n in range(settings.set_objects)
                 }
             },
