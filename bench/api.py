@@ -10,6 +10,15 @@ method response that is not ``error``. Latency is from sending a request to havi
 whole answer. Quick mode: 100 requests from 10 clients.
 
 Target: no error. p99 latency and throughput are reported.
+
+Then, on the same daemon, the two largest requests the defaults allow:
+
+- **amplification**: ``maxCallsInRequest`` Core/echo calls, each referring twice to the one
+  before, with the largest padding whose response stays under ``maxResponseBytes``; its
+  response size and time (one more byte of padding is a ``limit`` error).
+- **the largest /set**: ``maxCallsInRequest`` x:Domain/set calls of ``maxObjects`` creates each
+  (quick: 2 of 100), while one client sends Core/echo after Core/echo; the slowest echo during
+  the /set is the event loop's stall (target: under 100 ms).
 """
 
 from __future__ import annotations
@@ -45,9 +54,16 @@ class Settings:
     """Requests sent (and not counted) before the measured ones: every client's connection is
     open and the server's code paths warm when the measurement starts."""
 
+    set_calls: int = 16
+    set_objects: int = 1000
+    set_dkim: str = "Manual"
+    """The created Domains' dkimManagement: ``Automatic`` adds the syncs' DKIM key generation,
+    which runs on the daemon's event loop (not the API's doing)."""
+    amplified_calls: int = 16
+
     @classmethod
     def quick(cls) -> Settings:
-        return cls(requests=100, clients=10, warmup=20)
+        return cls(requests=100, clients=10, warmup=20, set_calls=2, set_objects=100)
 
 
 @dataclass(frozen=True)
@@ -68,7 +84,139 @@ def run(quick: bool) -> list[Figure]:
         start_api_daemon(Path(directory)) as daemon,
     ):
         result = asyncio.run(load(daemon.url, daemon.token, settings))
-    return figures(result, settings)
+        amplified = asyncio.run(largest_amplification(daemon.url, daemon.token, settings))
+        stall = asyncio.run(set_stall(daemon.url, daemon.token, settings))
+    return figures(result, settings) + amplified + stall
+
+
+def _doubling_echoes(calls: int, pad: int) -> dict[str, Any]:
+    first = ["Core/echo", {"pad": "x" * pad}, "c0"]
+    rest = [
+        [
+            "Core/echo",
+            {
+                f"#{half}": {"resultOf": f"c{n - 1}", "name": "Core/echo", "path": ""}
+                for half in ("a", "b")
+            },
+            f"c{n}",
+        ]
+        for n in range(1, calls)
+    ]
+    return {"using": USING, "methodCalls": [first, *rest]}
+
+
+async def largest_amplification(url: str, token: str, settings: Settings) -> list[Figure]:
+    """The largest doubling-echo request that is answered: its response size and time."""
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    timeout = aiohttp.ClientTimeout(total=120)
+    best: tuple[int, float, int] | None = None
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        low, high = 1, 10_000  # the padding: binary search for the largest answered
+        while low <= high:
+            pad = (low + high) // 2
+            body = _doubling_echoes(settings.amplified_calls, pad)
+            started = time.perf_counter()
+            async with session.post(f"{url}/api", json=body, headers=headers) as response:
+                content = await response.read()
+                seconds = time.perf_counter() - started
+            if response.status == 200:
+                best = (len(content), seconds, pad)
+                low = pad + 1
+            else:
+                high = pad - 1
+    size, seconds, pad = best if best is not None else (0, 0.0, 0)
+    return [
+        Figure(
+            "api.amplified_response_bytes",
+            size,
+            "B",
+            f"largest answered {settings.amplified_calls}-call doubling Core/echo request "
+            f"(padding {pad} B); more is a limit error",
+        ),
+        Figure("api.amplified_response_ms", _ms(seconds), "ms", "its time, sent -> read"),
+    ]
+
+
+async def set_stall(url: str, token: str, settings: Settings) -> list[Figure]:
+    """Core/echo latencies while the largest /set runs."""
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    calls = [
+        [
+            "x:Domain/set",
+            {
+                "create": {
+                    f"n{c}-{n}": {
+                        "name": f"b{c}-{n}.test",
+                        "dnsManagement": {"@type": "Manual"},
+                        "dkimManagement": {"@type": settings.set_dkim},
+                    }
+                    for n in range(settings.set_objects)
+                }
+            },
+            f"s{c}",
+        ]
+        for c in range(settings.set_calls)
+    ]
+    echo = {"using": USING, "methodCalls": [["Core/echo", {"ping": 1}, "e"]]}
+    timeout = aiohttp.ClientTimeout(total=3600)
+    latencies: list[float] = []
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as setter,
+        aiohttp.ClientSession(timeout=timeout) as prober,
+    ):
+
+        async def the_set() -> tuple[int, int, float]:
+            started = time.perf_counter()
+            body = {"using": USING, "methodCalls": calls}
+            async with setter.post(f"{url}/api", json=body, headers=headers) as response:
+                document = await response.json(content_type=None)
+            created = sum(
+                len(answer[1].get("created") or {})
+                for answer in document.get("methodResponses", [])
+            )
+            return response.status, created, time.perf_counter() - started
+
+        task = asyncio.create_task(the_set())
+        while not task.done():
+            started = time.perf_counter()
+            async with prober.post(f"{url}/api", json=echo, headers=headers) as response:
+                await response.read()
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(0.005)
+        status, created, seconds = await task
+    expected = settings.set_calls * settings.set_objects
+    worst = max(latencies) if latencies else None
+    return [
+        Figure(
+            "api.set_objects",
+            created,
+            "",
+            f"Domains created by one request of {settings.set_calls} x:Domain/set calls "
+            f"(HTTP {status})",
+            f"== {expected}",
+            created == expected,
+        ),
+        Figure("api.set_seconds", round(seconds, 2), "s", "that request, sent -> read"),
+        Figure("api.echoes_during_set", len(latencies), "", "Core/echo answered meanwhile"),
+        Figure(
+            "api.echo_during_set_max_ms",
+            _ms(worst),
+            "ms",
+            "slowest Core/echo during the /set: the event loop's stall",
+            "< 100",
+            worst is not None and worst < 0.1,
+        ),
+        Figure(
+            "api.echo_during_set_p99_ms",
+            _ms(_percentile(latencies, 0.99)),
+            "ms",
+            "Core/echo during the /set, 99th percentile",
+        ),
+    ]
 
 
 async def load(url: str, token: str, settings: Settings) -> LoadResult:

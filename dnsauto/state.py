@@ -470,6 +470,19 @@ class StateStore:
                 {"json": document, "updated_at": self.clock()},
             )
 
+    def put_objects(self, objects: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        """Create or replace several ``(kind, id, document)`` objects in one transaction."""
+        if not objects:
+            return
+        with self._write() as conn:
+            for kind, object_id, value in objects:
+                _upsert(
+                    conn,
+                    objects_table,
+                    {"kind": kind, "id": object_id},
+                    {"json": json.dumps(value, sort_keys=True), "updated_at": self.clock()},
+                )
+
     def get_object(self, kind: str, object_id: str) -> dict[str, Any] | None:
         query = sa.select(objects_table.c.json).where(
             objects_table.c.kind == kind, objects_table.c.id == object_id

@@ -22,8 +22,9 @@ from dnsauto.state import StateStore
 
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 
-ADMIN_TOKEN = "admin-token-Zq3v9XkT"
-READER_TOKEN = "reader-token-Jh4wP2mB"
+ADMIN_TOKEN = "admin-token-Zq3v9XkT7pLm2Nc8Rw"
+READER_TOKEN = "reader-token-Jh4wP2mB5sDf9Gk3Ty"
+EXPIRED_TOKEN = "expired-token-Vb7nC1xQ4hJk8Lp2Wz"
 TSIG_SECRET = "c2VjcmV0LXRzaWcta2V5LWZvci10ZXN0cw=="
 """The DnsServer secret the tests send; it must never come back or be logged."""
 
@@ -79,7 +80,7 @@ permissions = ["sysBootstrapGet", "sysDnsServerGet", "sysDnsServerQuery", "sysDo
 
 [[daemon.api.keys]]
 name = "expired"
-secret = {{ "@type" = "Value", secret = "expired-token" }}
+secret = {{ "@type" = "Value", secret = "{EXPIRED_TOKEN}" }}
 permissions = {json.dumps(ALL_PERMISSIONS)}
 expiresAt = 2001-01-01T00:00:00Z
 """

@@ -4,6 +4,7 @@ and the rate limit of failed attempts per client address."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,15 @@ from aiohttp.test_utils import TestClient
 from dnsauto.api.auth import Authenticator, AuthFailure, RateLimiter
 from dnsauto.api.server import ApiServer
 from dnsauto.config.daemon import ApiSettings
+from dnsauto.config.loader import load_config_file, resolve_secrets
+from dnsauto.provider import load_registry
 from tests.api_server_helpers import (
-    ADMIN_TOKEN,
     CONFIG,
+    EXPIRED_TOKEN,
     READER_TOKEN,
     FakeHost,
     api_client,
+    auth,
     call,
     post,
     request,
@@ -66,32 +70,44 @@ async def test_a_wrong_key_is_401_invalid_token_and_never_echoed(api: Api) -> No
 
 async def test_an_expired_key_is_refused(api: Api) -> None:
     client, _, _ = api
-    document = await refused(await post(client, BODY, token="expired-token"))
+    document = await refused(await post(client, BODY, token=EXPIRED_TOKEN))
     assert "expired" in document["detail"]
 
 
 async def test_a_key_read_from_the_environment_works(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DNSAUTO_TEST_ENV_KEY", "from-the-environment")
+    monkeypatch.setenv("DNSAUTO_TEST_ENV_KEY", "from-the-environment-Kq8Zr2Xw5mN")
     text = CONFIG + (
         '\n[[daemon.api.keys]]\nname = "env"\n'
         'secret = { "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_ENV_KEY" }\n'
         'permissions = ["sysBootstrapGet"]\n'
     )
     async with api_client(write_config(tmp_path, text)) as (client, _, _):
-        name, _ = await call(client, "x:Bootstrap/get", {}, token="from-the-environment")
+        name, _ = await call(
+            client, "x:Bootstrap/get", {}, token="from-the-environment-Kq8Zr2Xw5mN"
+        )
         assert name == "x:Bootstrap/get"
 
 
-async def test_too_many_failures_from_one_address_get_429_even_with_the_right_key(
+async def test_a_valid_key_is_never_refused_for_the_failures_of_others_from_its_address(
     api: Api,
 ) -> None:
     client, server, _ = api
     limit = server.settings().max_auth_failures
+    for _ in range(limit * 3):
+        await post(client, BODY, token="guess")
+    assert (await post(client, BODY)).status == 200
+    response = await client.get("/.well-known/jmap", headers=auth())
+    assert response.status == 200
+
+
+async def test_wrong_keys_beyond_max_auth_failures_get_429_with_retry_after(api: Api) -> None:
+    client, server, _ = api
+    limit = server.settings().max_auth_failures
     for _ in range(limit):
         await refused(await post(client, BODY, token="guess"))
-    for token in ("guess", ADMIN_TOKEN):
+    for token in ("guess", EXPIRED_TOKEN):
         response = await post(client, BODY, token=token)
         assert response.status == 429
         assert response.content_type == "application/problem+json"
@@ -130,12 +146,12 @@ def test_a_key_whose_secret_cannot_be_read_is_left_out_and_the_others_work(
                     "name": "gone",
                     "secret": {"@type": "EnvironmentVariable", "variableName": "DNSAUTO_NO_SUCH"},
                 },
-                {"name": "ok", "secret": {"@type": "Value", "secret": "s3cret-ok"}},
+                {"name": "ok", "secret": {"@type": "Value", "secret": "s3cret-ok-8fJ2kQ9wXz4Lm7"}},
             ]
         }
     )
     auth = Authenticator(lambda: settings)
-    assert auth.authenticate("Bearer s3cret-ok", "127.0.0.1").name == "ok"
+    assert auth.authenticate("Bearer s3cret-ok-8fJ2kQ9wXz4Lm7", "127.0.0.1").name == "ok"
     with pytest.raises(AuthFailure):
         auth.authenticate("Bearer ", "127.0.0.1")
     assert "'gone' left out" in caplog.text
@@ -170,6 +186,25 @@ async def test_a_method_the_key_lacks_the_permission_for_is_forbidden_and_change
     assert host.replaced == []
 
 
+TASKS_ONLY_TOKEN = "tasks-only-Xr4mQ8vN2kLp7Wc3Zt"
+
+
+@pytest.mark.parametrize("name", ["x:Bootstrap/get", "x:DnsServer/get", "x:Domain/get"])
+async def test_reading_objects_needs_the_get_permission(tmp_path: Path, name: str) -> None:
+    text = CONFIG + (
+        '\n[[daemon.api.keys]]\nname = "tasks-only"\n'
+        f'secret = {{ "@type" = "Value", secret = "{TASKS_ONLY_TOKEN}" }}\n'
+        'permissions = ["sysTaskGet", "sysBootstrapUpdate", "sysDnsServerQuery", '
+        '"sysDomainQuery", "sysDnsServerUpdate", "sysDomainUpdate"]\n'
+    )
+    async with api_client(write_config(tmp_path, text)) as (client, _, _):
+        for ids in (None, ["singleton", "primary", "other.test"]):
+            answer, error = await call(client, name, {"ids": ids}, token=TASKS_ONLY_TOKEN)
+            assert (answer, error["type"]) == ("error", "forbidden")
+            assert "Get" in error["description"]
+            assert "list" not in error
+
+
 @pytest.mark.parametrize(
     ("name", "arguments"),
     [
@@ -193,3 +228,40 @@ async def test_an_empty_set_needs_no_operation_permission(api: Api) -> None:
     answer, result = await call(client, "x:DnsServer/set", {}, token=READER_TOKEN)
     assert answer == "x:DnsServer/set"
     assert result["created"] is None
+
+
+# --- key strength ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "weak",
+    ["hunter2", "0123456789abcdef0123456789abcde", "correcthorsebatterystaple", "Zq3v9XkT-mB"],
+    ids=["short", "31-hex-digits", "25-lower-case-letters", "11-mixed"],
+)
+def test_an_api_key_under_128_bits_is_a_config_error_naming_the_key(
+    tmp_path: Path, weak: str
+) -> None:
+    text = CONFIG + (
+        '\n[[daemon.api.keys]]\nname = "weak"\n'
+        f'secret = {{ "@type" = "Value", secret = "{weak}" }}\n'
+    )
+    path = write_config(tmp_path, text)
+    problems = resolve_secrets(load_config_file(path, load_registry()), str(path))
+    assert [p.path for p in problems] == ["daemon.api.keys[3].secret"]
+    assert "128 bits" in problems[0].message
+    assert "'weak'" in problems[0].message
+    assert weak not in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "strong",
+    [secrets.token_hex(16), secrets.token_urlsafe(16), "base64+/" + "A1b2C3d4E5f6G7h8"],
+    ids=["32-hex-digits", "22-url-safe-base64", "mixed"],
+)
+def test_an_api_key_of_128_bits_or_more_loads(tmp_path: Path, strong: str) -> None:
+    text = CONFIG + (
+        '\n[[daemon.api.keys]]\nname = "strong"\n'
+        f'secret = {{ "@type" = "Value", secret = "{strong}" }}\n'
+    )
+    path = write_config(tmp_path, text)
+    assert resolve_secrets(load_config_file(path, load_registry()), str(path)) == []

@@ -13,10 +13,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from dnsauto.api import methods
-from dnsauto.api.protocol import evaluate_pointer
+from dnsauto.api.protocol import ResponseBudget, evaluate_pointer
 from dnsauto.api.server import ApiServer
 from tests.api_server_helpers import (
     ADMIN_TOKEN,
+    CONFIG,
     TSIG_SECRET,
     USING,
     FakeHost,
@@ -63,13 +64,54 @@ async def problem(response: Any, status: int, kind: str) -> dict[str, Any]:
         b'{"using": [], "methodCalls": [], "n": Infinity}',
         b"\xff\xfe{}",
         b"[" * 20_000 + b"]" * 20_000,
+        b'{"using": [], "methodCalls": [], "n": -Infinity}',
+        b'{"using": [], "methodCalls": [], "n": 1e999}',
+        b'{"using": [], "methodCalls": [], "n": -1e999}',
+        b'{"using": [], "methodCalls": [["Core/echo", {"s": "\\ud800"}, "c1"]]}',
+        b'{"using": [], "methodCalls": [["Core/echo", {"s": ["a\\udfffb"]}, "c1"]]}',
+        b'{"using": [], "methodCalls": [["Core/echo", {"\\udbff": 1}, "c1"]]}',
     ],
-    ids=["truncated", "text", "empty", "duplicate-key", "nan", "infinity", "not-utf8", "deep"],
+    ids=[
+        "truncated",
+        "text",
+        "empty",
+        "duplicate-key",
+        "nan",
+        "infinity",
+        "not-utf8",
+        "deep",
+        "minus-infinity",
+        "overflowing-number",
+        "overflowing-negative-number",
+        "lone-high-surrogate",
+        "lone-low-surrogate-in-an-array",
+        "lone-surrogate-in-a-key",
+    ],
 )
 async def test_a_body_that_is_not_i_json_is_not_json(api: Api, raw: bytes) -> None:
     client, _, _ = api
     response = await post(client, None, raw=raw)
     await problem(response, 400, URN + "notJSON")
+
+
+async def test_a_surrogate_pair_is_one_character_and_accepted(api: Api) -> None:
+    client, _, _ = api
+    raw = b'{"using": %s, "methodCalls": [["Core/echo", {"s": "\\ud83d\\ude00"}, "c1"]]}'
+    response = await post(client, None, raw=raw % json.dumps(USING).encode())
+    assert response.status == 200, await response.text()
+    assert (await response.json())["methodResponses"][0][1] == {"s": "\U0001f600"}
+
+
+async def test_a_lone_surrogate_in_a_set_is_not_json_and_never_stored(api: Api) -> None:
+    client, server, host = api
+    created = {"create": {"n": {"@type": "Manual", "description": "SURROGATE"}}}
+    body = json.dumps(request(("x:DnsServer/set", created)))
+    raw = body.replace("SURROGATE", "\\ud800").encode()
+    await problem(await post(client, None, raw=raw), 400, URN + "notJSON")
+    assert host.replaced == []
+    assert server.store.objects("DnsServer") == {}
+    answer, _ = await call(client, "x:DnsServer/get", {"ids": None})
+    assert answer == "x:DnsServer/get"
 
 
 async def test_a_content_type_other_than_json_is_not_json(api: Api) -> None:
@@ -132,6 +174,62 @@ async def test_a_body_over_max_request_bytes_is_a_413_limit_error(api: Api) -> N
     headers = {**auth(), "Content-Type": "application/json"}
     response = await client.post("/api", data=chunks(), headers=headers)
     assert (await problem(response, 413, URN + "limit"))["limit"] == "maxSizeRequest"
+
+
+def doubling_echoes(calls: int) -> dict[str, Any]:
+    """Core/echo calls each referring twice to the previous one: 2**calls times the first."""
+    first = ("Core/echo", {"pad": "x" * 500}, "c0")
+    rest = [
+        (
+            "Core/echo",
+            {
+                f"#{half}": {"resultOf": f"c{n - 1}", "name": "Core/echo", "path": ""}
+                for half in ("a", "b")
+            },
+            f"c{n}",
+        )
+        for n in range(1, calls)
+    ]
+    return request(first, *rest)
+
+
+async def test_result_references_that_amplify_past_max_response_bytes_are_a_limit_error(
+    tmp_path: Path,
+) -> None:
+    text = CONFIG.replace("maxCallsInRequest = 8", "maxCallsInRequest = 16")
+    async with api_client(write_config(tmp_path, text)) as (client, server, _):
+        limit = server.settings().max_response_bytes
+        body = doubling_echoes(16)
+        assert len(json.dumps(body)) < 4096
+        document = await problem(await post(client, body), 400, URN + "limit")
+        assert document["limit"] == "maxSizeResponse"
+        assert str(limit) in document["detail"]
+        assert (await post(client, request(("Core/echo", {})))).status == 200
+
+
+async def test_a_call_whose_references_expand_past_max_response_bytes_never_runs(
+    tmp_path: Path,
+) -> None:
+    text = CONFIG.replace("maxAuthFailures = 3", "maxAuthFailures = 3\nmaxResponseBytes = 100000")
+    async with api_client(write_config(tmp_path, text)) as (client, server, host):
+        created = {"@type": "Manual", "description": "x" * 60_000}
+        echo = ("Core/echo", {"create": {"n": created}}, "c0")
+        reference = {"resultOf": "c0", "name": "Core/echo", "path": "/create"}
+        body = request(echo, ("x:DnsServer/set", {"#create": reference}, "c1"))
+        document = await problem(await post(client, body), 400, URN + "limit")
+        assert document["limit"] == "maxSizeResponse"
+        assert "methodCalls[1]" in document["detail"]
+        assert host.replaced == []
+        assert server.store.objects("DnsServer") == {}
+
+
+async def test_a_response_within_max_response_bytes_is_answered_in_full(tmp_path: Path) -> None:
+    text = CONFIG.replace("maxAuthFailures = 3", "maxAuthFailures = 3\nmaxResponseBytes = 100000")
+    async with api_client(write_config(tmp_path, text)) as (client, _, _):
+        response = await post(client, doubling_echoes(6))
+        assert response.status == 200, await response.text()
+        answers = (await response.json())["methodResponses"]
+        assert [name for name, _, _ in answers] == ["Core/echo"] * 6
 
 
 async def test_requests_over_max_concurrent_requests_are_a_limit_error(api: Api) -> None:
@@ -336,3 +434,22 @@ async def test_the_session_resource_needs_a_key(api: Api) -> None:
     response = await client.get("/.well-known/jmap")
     assert response.status == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [1, 2.5, True, False, None, 'q"\\\n\u0001é€😀' * 30], "": {}},
+        ["x" * 100, {"k\u00e9": ["é" * 70]}],
+    ],
+)
+def test_the_response_budget_counts_json_bytes_exactly(value: Any) -> None:
+    expected = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    assert ResponseBudget(10**9).size(value) == expected
+
+
+def test_the_response_budget_measures_shared_values_once() -> None:
+    value: Any = {"pad": "x" * 100}
+    for _ in range(200):  # 2**200 times the pad as JSON; measured in 200 steps
+        value = {"a": value, "b": value}
+    assert ResponseBudget(10**9).size(value) > 2**200

@@ -130,7 +130,9 @@ def create_domain_over_the_api(config_path: Path, name: str) -> None:
     config = load_config_file(config_path, registry)
     with StateStore(config.daemon.state_dir) as store:
         managed = {"@type": "Automatic", "dnsServerId": "bootstrap"}
-        Workspace(config, store, registry).create_domain({"name": name, "dnsManagement": managed})
+        workspace = Workspace(config, store, registry)
+        workspace.create_domain({"name": name, "dnsManagement": managed})
+        workspace.save()
 
 
 API_NOTE = "note: domain.other.test: set over the API (wins over the file)"

@@ -6,7 +6,10 @@ resolved when the keys change (a reload), not per request; a key whose secret ca
 is left out, with a warning naming the key only.
 
 An address with ``maxAuthFailures`` wrong or expired tokens within ``authFailureWindow`` gets
-429 for every request, right token or not, until the oldest failure leaves the window.
+429 for every further wrong or expired token until the oldest failure leaves the window. A
+valid key is never refused because of failures from its address (anyone behind the same proxy
+could lock its holder out otherwise): the keys are long enough (128 bits, checked at load) that
+slowing the guesses is enough.
 """
 
 from __future__ import annotations
@@ -43,12 +46,14 @@ class Client:
 
 
 class AuthFailure(Exception):
-    """The request is not authenticated; ``error`` is RFC 6750's code (None: no token)."""
+    """The request is not authenticated; ``error`` is RFC 6750's code (None: no token).
+    ``retry_after``: the address has failed too often, seconds until it may try again."""
 
-    def __init__(self, detail: str, error: str | None) -> None:
+    def __init__(self, detail: str, error: str | None, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.error = error
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -129,16 +134,27 @@ class Authenticator:
         for entry in self._keys():
             if hmac.compare_digest(digest, entry.digest):
                 found = entry.key
-        window = self._settings().auth_failure_window.total_seconds()
         if found is None:
-            self.limiter.failed(address, window)
+            self._failed(address)
             log.warning("API: unknown key from %s", address)
             raise AuthFailure("unknown API key", "invalid_token")
         if found.expires_at is not None and found.expires_at <= datetime.now(UTC):
-            self.limiter.failed(address, window)
+            self._failed(address)
             log.warning("API: expired key %r from %s", found.name, address)
             raise AuthFailure("the API key has expired", "invalid_token")
         return Client(found.name, frozenset(ApiPermission(p) for p in found.permissions))
+
+    def _failed(self, address: str) -> None:
+        """Count a wrong token; once the address is over the limit, refuse it with a wait
+        (not counted, so the wait ends when the earlier failures leave the window)."""
+        wait = self.blocked(address)
+        if wait is not None:
+            raise AuthFailure(
+                f"too many failed authentications from {address}; retry in {wait}s",
+                "invalid_token",
+                retry_after=wait,
+            )
+        self.limiter.failed(address, self._settings().auth_failure_window.total_seconds())
 
 
 def _resolve(keys: Sequence[ApiKey]) -> list[_Resolved]:

@@ -9,10 +9,14 @@ Objects the API never touched follow the file. :func:`effective_config` does the
 ``dnsauto run`` (at start and on SIGHUP) and for ``dnsauto config check``, which also names the
 overridden objects (:func:`describe_overrides`).
 
-Every change is validated the way the file is: the whole configuration document, with the
-changed object in place, goes through the same pydantic model, then through
-:func:`~dnsauto.config.model.check_references`, and the object's secrets must resolve. What
-fails becomes a SetError naming the properties (``invalidProperties``).
+Every change is validated the way the file is, by the same pydantic model: each object on its
+own as it comes (with the Bootstrap, and its DnsServer reference checked), so a bad one is a
+SetError naming its properties (``invalidProperties``) and the others go on; its secrets must
+resolve. Then, once per call, the whole configuration with every change in place goes through
+:func:`~dnsauto.config.model.check_references`; the changes are kept in one transaction
+(:meth:`Workspace.save`). A /set of n objects costs O(n), not O(n²), and no step handles the
+whole configuration in one call into pydantic's core (which would hold the GIL, stalling the
+event loop while a worker thread runs the /set).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from dnsauto.config.daemon import ApiSettings
-from dnsauto.config.domain import AutomaticDns
+from dnsauto.config.domain import AutomaticDns, Domain
 from dnsauto.config.loader import (
     error_locations,
     load_config_file,
@@ -51,6 +55,7 @@ __all__ = [
     "describe_overrides",
     "effective_config",
     "load_effective",
+    "object_view",
     "object_views",
 ]
 
@@ -206,6 +211,16 @@ def object_views(config: Config, kind: Kind) -> dict[str, dict[str, Any]]:
     }
 
 
+def object_view(config: Config, kind: Kind, object_id: str) -> dict[str, Any]:
+    """One object of ``kind`` as :func:`object_views` shows it."""
+    if kind is Kind.BOOTSTRAP:
+        return object_views(config, kind)[object_id]
+    if kind is Kind.DNS_SERVER:
+        return {"id": object_id, **config.dns_server[object_id].model_dump(mode="json")}
+    domain = config.domain.get(object_id) or config.domains[object_id]
+    return {"id": object_id, "name": object_id, **domain.model_dump(mode="json")}
+
+
 # --- changes ------------------------------------------------------------------------------------
 
 
@@ -230,7 +245,8 @@ def _invalid(problems: list[tuple[str, str]]) -> SetFailure:
 
 @dataclass
 class Workspace:
-    """One /set call's changes: applied one by one to ``config``, each persisted in ``store``.
+    """One /set call's changes: applied one by one to ``config``, checked as a whole by
+    :meth:`finish`, then kept in ``store`` by :meth:`save`.
 
     ``config`` is the effective configuration as changed so far.
     """
@@ -240,6 +256,9 @@ class Workspace:
     registry: Registry
     changed: bool = False
     new_id: Callable[[], str] = field(default=lambda: API_ID_PREFIX + random.token_hex(4))
+    pending: dict[tuple[Kind, str], dict[str, Any]] = field(default_factory=dict)
+    """What :meth:`save` writes: the stored form of each changed object (or a tombstone)."""
+    _bootstrap_document: dict[str, Any] | None = None
 
     # --- Bootstrap ------------------------------------------------------------------------------
 
@@ -331,22 +350,68 @@ class Workspace:
         current: dict[str, Any] | None,
         patch: Mapping[str, Any] | None = None,
     ) -> None:
-        """Validate the configuration with ``document`` at ``location`` (None: removed), then
-        keep it: in the store first, then as ``self.config``. ``current`` and ``patch`` are
-        the object before an update and the patch that made ``document``."""
+        """Validate ``document`` as the object at ``location`` (None: removed) and put it in
+        ``self.config``; :meth:`save` keeps it. ``current`` and ``patch`` are the object before
+        an update and the patch that made ``document``."""
         if document is not None:
             _keep_redacted_secrets(document, current)
-        candidate = _place(config_document(self.config), location, document)
-        config = self._validate(candidate, location)
+        if location == ("bootstrap",):  # shared by every domain: the whole configuration
+            candidate = _place(config_document(self.config), location, document)
+            config = self._validate(candidate, location)
+            self._check_references(config)
+            self._bootstrap_document = None
+        elif document is None:
+            config = _replace(self.config, location, None)
+        else:
+            config = _replace(self.config, location, self._validate_object(location, document))
         if document is None:
             stored: dict[str, Any] = {TOMBSTONE: True}
         else:
             target = _at(config, location)
             stored = _reveal(target)
             self._check_secrets(target, stored, current, patch)
-        self.store.put_object(kind.value, object_id, stored)
+        self.pending[(kind, object_id)] = stored
         self.config = config
         self.changed = True
+
+    def finish(self) -> None:
+        """Check the configuration with every change in place, once (each object has been
+        validated as it came): a SetFailure when the changes do not fit together."""
+        if self.changed:
+            self._check_references(self.config)
+
+    def save(self) -> None:
+        """Keep every change in the store, in one transaction."""
+        self.store.put_objects(
+            [(kind.value, object_id, stored) for (kind, object_id), stored in self.pending.items()]
+        )
+        self.pending = {}
+
+    def _validate_object(self, location: tuple[str, ...], document: dict[str, Any]) -> BaseModel:
+        """The object ``document`` validated on its own (with the Bootstrap, which domains'
+        defaults come from); its DnsServer reference must exist."""
+        if self._bootstrap_document is None:
+            self._bootstrap_document = _reveal(self.config.bootstrap)
+        candidate = _place({"bootstrap": self._bootstrap_document}, location, document)
+        target = _at(self._validate(candidate, location), location)
+        if isinstance(target, Domain):
+            dns = target.dns_management
+            if isinstance(dns, AutomaticDns) and dns.dns_server_id not in self.config.servers:
+                known = ", ".join(sorted(self.config.servers))
+                raise _invalid(
+                    [
+                        (
+                            "dnsManagement/dnsServerId",
+                            f"no DnsServer {dns.dns_server_id!r} (defined: {known})",
+                        )
+                    ]
+                )
+        return target
+
+    def _check_references(self, config: Config) -> None:
+        problems = [("", f"{p.path}: {p.message}") for p in check_references(config)]
+        if problems:
+            raise _invalid(problems)
 
     def _validate(self, candidate: dict[str, Any], location: tuple[str, ...]) -> Config:
         try:
@@ -364,22 +429,6 @@ class Workspace:
             raise _invalid(problems) from None
         except RecursionError:
             raise _invalid([("", "nested too deeply")]) from None
-        problems = []
-        domain = config.domain.get(location[1]) if location[0] == "domain" else None
-        if domain is not None:
-            dns = domain.dns_management
-            if isinstance(dns, AutomaticDns) and dns.dns_server_id not in config.servers:
-                known = ", ".join(sorted(config.servers))
-                problems.append(
-                    (
-                        "dnsManagement/dnsServerId",
-                        f"no DnsServer {dns.dns_server_id!r} (defined: {known})",
-                    )
-                )
-        if not problems:
-            problems = [("", f"{p.path}: {p.message}") for p in check_references(config)]
-        if problems:
-            raise _invalid(problems)
         return config
 
     def _check_secrets(
@@ -531,6 +580,19 @@ def _place(
     else:
         parent[location[-1]] = value
     return document
+
+
+def _replace(config: Config, location: tuple[str, ...], target: BaseModel | None) -> Config:
+    """``config`` with the DnsServer or Domain at ``location`` replaced (None: removed); the
+    other objects are shared, not copied or validated again."""
+    section, object_id = location
+    name = "dns_server" if section == "dnsServer" else "domain"
+    objects: dict[str, Any] = dict(getattr(config, name))
+    if target is None:
+        objects.pop(object_id, None)
+    else:
+        objects[object_id] = target
+    return config.model_copy(update={name: objects})
 
 
 def _at(config: Config, location: tuple[str, ...]) -> BaseModel:

@@ -7,6 +7,8 @@ Nothing here knows HTTP beyond status codes: :mod:`dnsauto.api.server` turns a
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,7 @@ __all__ = [
     "MethodError",
     "ProblemError",
     "Request",
+    "ResponseBudget",
     "dumps",
     "evaluate_pointer",
     "limit_error",
@@ -123,18 +126,48 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} is out of range for a number")
+    return value
+
+
+def _no_lone_surrogates(document: Any) -> None:
+    """An escaped lone surrogate (``"\\ud800"``) parses into a string no UTF-8 can carry."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value):
+                raise ValueError(f"a string holds a lone surrogate: {ascii(value)[:40]}")
+        elif isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def parse_json(body: bytes) -> Any:
-    """The I-JSON (RFC 7493) document in ``body``: UTF-8, no duplicate keys, no NaN."""
+    """The I-JSON (RFC 7493) document in ``body``: UTF-8, no duplicate keys, no NaN or
+    infinite numbers, no lone surrogates (so whatever is parsed can be stored and sent)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProblemError.jmap("notJSON", f"the body is not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=_object, parse_constant=_no_constant)
+        document = json.loads(
+            text, object_pairs_hook=_object, parse_constant=_no_constant, parse_float=_finite
+        )
+        _no_lone_surrogates(document)
     except RecursionError:
         raise ProblemError.jmap("notJSON", "the JSON is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, duplicate keys, NaN, huge integers
+    except ValueError as exc:  # JSONDecodeError, duplicate keys, NaN, huge numbers, surrogates
         raise ProblemError.jmap("notJSON", f"the body is not I-JSON: {_short(exc)}") from None
+    return document
 
 
 def parse_request(document: Any, *, max_calls: int) -> Request:
@@ -260,6 +293,86 @@ def _walk(value: Any, tokens: list[str]) -> Any:
             raise KeyError(f"no property {token!r}")
         return _walk(value[token], rest)
     raise ValueError(f"cannot go into {type(value).__name__} with {token!r}")
+
+
+# --- the size of what a request makes ----------------------------------------------------------
+
+
+class ResponseBudget:
+    """What one request may produce: its method responses and the arguments its result
+    references expand to, in bytes of JSON, together at most ``limit``.
+
+    Result references share the values they point to, so a few small calls can describe an
+    exponentially large document (each call referring twice to the one before). Sizes are
+    therefore computed once per shared value, never by serializing: the cost of measuring is
+    that of the distinct values held in memory, whatever size they describe.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0
+        self._sizes: dict[int, tuple[Any, int]] = {}
+        """id -> (the container, kept alive so the id stays its own; its JSON size)."""
+
+    def spend(self, value: Any, what: str) -> None:
+        """Count ``value``; a ``limit`` error (maxSizeResponse) once the total passes the limit."""
+        self.spent += self.size(value)
+        if self.spent > self.limit:
+            raise limit_error(
+                "maxSizeResponse",
+                f"{what} would make the response larger than {self.limit} bytes "
+                "(maxResponseBytes); ask for less per request",
+            )
+
+    def size(self, value: Any) -> int:
+        """The length of ``value`` as compact JSON in UTF-8."""
+        if not isinstance(value, dict | list):
+            return self._scalar_size(value)
+        pending: list[tuple[Any, bool]] = [(value, False)]
+        while pending:
+            node, children_done = pending.pop()
+            if id(node) in self._sizes:
+                continue
+            items = list(node.items()) if isinstance(node, dict) else [(None, v) for v in node]
+            if not children_done:
+                pending.append((node, True))
+                pending.extend(
+                    (child, False)
+                    for _, child in items
+                    if isinstance(child, dict | list) and id(child) not in self._sizes
+                )
+                continue
+            total = 2 + max(0, len(items) - 1)
+            for key, child in items:
+                if key is not None:
+                    total += self._scalar_size(key) + 1
+                total += (
+                    self._sizes[id(child)][1]
+                    if isinstance(child, dict | list)
+                    else self._scalar_size(child)
+                )
+            self._sizes[id(node)] = (node, total)
+        return self._sizes[id(value)][1]
+
+    def _scalar_size(self, value: Any) -> int:
+        if isinstance(value, str):
+            if len(value) < 64:
+                return _string_size(value)
+            known = self._sizes.get(id(value))  # one long string may be referred to often
+            if known is None:
+                known = self._sizes[id(value)] = (value, _string_size(value))
+            return known[1]
+        if value is None or value is True:
+            return 4
+        if value is False:
+            return 5
+        return len(repr(value))
+
+
+def _string_size(value: str) -> int:
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return len(value) + 2
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
 # --- output -------------------------------------------------------------------------------------

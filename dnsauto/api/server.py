@@ -1,19 +1,26 @@
 """The aiohttp application: ``POST /api`` and ``GET /.well-known/jmap``.
 
 Started by the daemon when ``daemon.api.listen`` is set and keys are declared. Each request is
-handled in order: rate limit of the client address, bearer key, concurrency limit, content type,
-size, JSON, request object, then the calls (all synchronous on the event loop, so a /set sees
-and leaves one consistent configuration). Errors before the calls are problem details; no
+handled in order: bearer key (wrong ones rate-limited per address), concurrency limit, content
+type, size, JSON, request object, then the calls: on the event loop, except that a request
+with a /set runs in the one worker thread for /set (so sets run one at a time, each seeing and
+leaving one consistent configuration, while other requests are answered); what a /set keeps
+and hands to the daemon is done back on the loop. Errors before the calls are problem details; no
 response ever holds a traceback or a secret, and nothing of a request body is logged.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import logging
-from typing import Any
+import resource
+from collections.abc import Callable
+from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.typedefs import Handler as AiohttpHandler
 
 from dnsauto.api.auth import Authenticator, AuthFailure, Client
 from dnsauto.api.methods import ApiHost, Context, States, process
@@ -22,6 +29,7 @@ from dnsauto.api.protocol import (
     CORE,
     STALWART,
     ProblemError,
+    Request,
     dumps,
     limit_error,
     parse_json,
@@ -38,6 +46,115 @@ log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "application/problem+json"
 REALM = 'Bearer realm="dnsauto"'
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 26\r\n"
+    b"Connection: close\r\nRetry-After: 1\r\n\r\ntoo many open connections\n"
+)
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: aiohttp's protocol (``inner``) inside a guard that closes it
+    when it holds the server without asking: no complete headers within ``headerTimeout`` of
+    its opening or of a request's first byte, nothing within ``keepAliveTimeout`` after a
+    response. Connections over ``maxConnections`` get a 503 and are closed at once."""
+
+    def __init__(self, inner: asyncio.Protocol, guard: _Connections) -> None:
+        self.inner = inner
+        self.guard = guard
+        self.transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._busy = False
+        self._idle = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        if not self.guard.admit(self):
+            self.transport.write(BUSY)
+            self.transport.close()
+            return
+        self._arm(self.guard.settings().header_timeout.total_seconds())
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._idle:  # the next request begins: its headers have headerTimeout
+            self._idle = False
+            self._arm(self.guard.settings().header_timeout.total_seconds())
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self.guard.release(self):
+            self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def request_started(self) -> None:
+        self._busy, self._idle = True, False
+        self._disarm()
+
+    def request_finished(self) -> None:
+        self._busy, self._idle = False, True
+        self._arm(self.guard.settings().keep_alive_timeout.total_seconds())
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._expire)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        self._timer = None
+        if not self._busy and self.transport is not None:
+            self.transport.abort()
+
+
+class _Connections:
+    """The open connections of one API server, at most ``maxConnections`` (and half the
+    process's open-files limit, so syncs and reloads always have files to open)."""
+
+    def __init__(self, settings: Callable[[], ApiSettings]) -> None:
+        self.settings = settings
+        self.open: dict[asyncio.Transport, _Connection] = {}
+        self._refusals = 0
+
+    def limit(self) -> int:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        cap = self.settings().max_connections
+        return cap if soft == resource.RLIM_INFINITY else max(1, min(cap, soft // 2))
+
+    def admit(self, connection: _Connection) -> bool:
+        assert connection.transport is not None
+        if len(self.open) >= self.limit():
+            self._refusals += 1
+            if self._refusals in (1, 10) or self._refusals % 1000 == 0:
+                log.warning(
+                    "API: %d connections open, the most allowed; refused %d so far",
+                    len(self.open),
+                    self._refusals,
+                )
+            return False
+        self.open[connection.transport] = connection
+        return True
+
+    def release(self, connection: _Connection) -> bool:
+        """Forget ``connection``; whether it had been admitted."""
+        return connection.transport is not None and (
+            self.open.pop(connection.transport, None) is not None
+        )
+
+    def of(self, request: web.BaseRequest) -> _Connection | None:
+        transport = request.transport
+        return None if transport is None else self.open.get(transport)
 
 
 class ApiServer:
@@ -51,6 +168,9 @@ class ApiServer:
         self.auth = Authenticator(self.settings)
         self._in_flight = 0
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self.connections = _Connections(self.settings)
+        self._set_worker = concurrent.futures.ThreadPoolExecutor(1, "dnsauto-api-set")
         self.address: str | None = None
 
     def settings(self) -> ApiSettings:
@@ -59,7 +179,10 @@ class ApiServer:
     # --- life cycle -----------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=1 << 62)  # the handler enforces the limit
+        app = web.Application(
+            client_max_size=1 << 62,  # the handler enforces the limit
+            middlewares=[self._track_request],
+        )
         app.router.add_post("/api", self.handle_api)
         app.router.add_get("/.well-known/jmap", self.handle_session)
         return app
@@ -67,26 +190,53 @@ class ApiServer:
     async def start(self, listen: str) -> str:
         """Listen on ``host:port`` (port 0: any); the address, with the port chosen."""
         host, port = parse_host_port(listen, default_port=0)
-        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        # aiohttp's own idle timer only backs up the connection guard's
+        runner = web.AppRunner(
+            self.app(), access_log=None, handle_signals=False, keepalive_timeout=3600
+        )
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        server = runner.server
+        assert server is not None
         try:
-            await site.start()
+            self._listener = await asyncio.get_running_loop().create_server(
+                lambda: _Connection(server(), self.connections), host, port, reuse_address=True
+            )
         except OSError as exc:
             await runner.cleanup()
             raise DnsautoError(
                 f"daemon.api.listen {listen}: cannot listen there: {exc.strerror or exc}"
             ) from None
         self._runner = runner
-        bound = runner.addresses[0][1] if runner.addresses else port
+        bound = self._listener.sockets[0].getsockname()[1] if self._listener.sockets else port
         self.address = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
         log.info("JMAP API on http://%s/api", self.address)
         return self.address
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            for transport in list(self.connections.open):
+                transport.abort()
+            await self._listener.wait_closed()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self._set_worker.shutdown(wait=False)
+
+    @web.middleware
+    async def _track_request(
+        self, request: web.Request, handler: AiohttpHandler
+    ) -> web.StreamResponse:
+        """A connection handling a request is not idle; it is again once answered."""
+        connection = self.connections.of(request)
+        if connection is not None:
+            connection.request_started()
+        try:
+            return await handler(request)
+        finally:
+            if connection is not None:
+                connection.request_finished()
 
     # --- handlers -------------------------------------------------------------------------------
 
@@ -111,9 +261,11 @@ class ApiServer:
                     settings=settings,
                     client=client,
                 )
-                response = process(parsed, ctx)
+                response = await self._process(parsed, ctx)
             finally:
                 self._in_flight -= 1
+            response["sessionState"] = self._session_state(client)
+            text = dumps(response).encode("utf-8")
         except ProblemError as problem:
             return _problem(problem)
         except Exception as exc:
@@ -121,8 +273,18 @@ class ApiServer:
             return _problem(
                 ProblemError(500, "about:blank", "Internal Server Error", "the request failed")
             )
-        response["sessionState"] = self._session_state(client)
-        return web.Response(text=dumps(response), content_type="application/json")
+        return web.Response(body=text, content_type="application/json", charset="utf-8")
+
+    async def _process(self, parsed: Request, ctx: Context) -> dict[str, Any]:
+        if not any(name.endswith("/set") for name, _, _ in parsed.method_calls):
+            return process(parsed, ctx)
+        loop = asyncio.get_running_loop()
+
+        def on_loop(function: Callable[[], Any]) -> Any:
+            return asyncio.run_coroutine_threadsafe(_call(function), loop).result()
+
+        ctx.on_loop = on_loop
+        return await loop.run_in_executor(self._set_worker, process, parsed, ctx)
 
     async def handle_session(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -136,18 +298,17 @@ class ApiServer:
 
     def _authenticate(self, request: web.Request) -> Client:
         address = request.remote or "unknown"
-        wait = self.auth.blocked(address)
-        if wait is not None:
-            raise ProblemError(
-                429,
-                "about:blank",
-                "Too Many Requests",
-                f"too many failed authentications from {address}; retry in {wait}s",
-                headers={"Retry-After": str(wait)},
-            )
         try:
             return self.auth.authenticate(request.headers.get("Authorization"), address)
         except AuthFailure as failure:
+            if failure.retry_after is not None:
+                raise ProblemError(
+                    429,
+                    "about:blank",
+                    "Too Many Requests",
+                    failure.detail,
+                    headers={"Retry-After": str(failure.retry_after)},
+                ) from None
             challenge = REALM
             if failure.error is not None:
                 challenge += f', error="{failure.error}", error_description="{failure.detail}"'
@@ -171,14 +332,25 @@ class ApiServer:
             raise too_large
         chunks: list[bytes] = []
         size = 0
-        while True:
-            chunk = await request.content.readany()
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(settings.body_timeout.total_seconds()):
+                while True:
+                    chunk = await request.content.readany()
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise ProblemError(
+                408,
+                "about:blank",
+                "Request Timeout",
+                f"the request body did not arrive within {settings.body_timeout.total_seconds()}s "
+                "(bodyTimeout)",
+                headers={"Connection": "close"},
+            ) from None
         return b"".join(chunks)
 
     def _capabilities(self) -> dict[str, Any]:
@@ -223,10 +395,17 @@ class ApiServer:
         }
 
 
+async def _call(function: Callable[[], Any]) -> Any:
+    return function()
+
+
 def _problem(problem: ProblemError) -> web.Response:
-    return web.Response(
+    response = web.Response(
         status=problem.status,
         text=dumps(problem.document()),
         content_type=PROBLEM_TYPE,
         headers=problem.headers,
     )
+    if problem.headers.get("Connection") == "close":
+        response.force_close()
+    return response

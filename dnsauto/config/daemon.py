@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
+import string
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -13,6 +15,7 @@ from pydantic import AfterValidator, Field, field_validator
 from dnsauto.config.types import Duration, Model, OptionalDuration, SecretKey, quoted
 
 __all__ = [
+    "MIN_API_KEY_BITS",
     "ApiKey",
     "ApiPermission",
     "ApiSettings",
@@ -20,6 +23,7 @@ __all__ = [
     "DnsSettings",
     "HostPort",
     "MetricsSettings",
+    "api_key_strength_problem",
     "parse_host_port",
 ]
 
@@ -135,6 +139,44 @@ class ApiKey(Model):
         return tuple(dict.fromkeys(value))
 
 
+MIN_API_KEY_BITS = 128
+"""An API key's least strength: guessing it is hopeless however many wrong keys are tried."""
+
+_KEY_ALPHABETS = (
+    (frozenset(string.digits), 10),
+    (frozenset(string.hexdigits), 16),
+    (frozenset(string.ascii_lowercase), 26),
+    (frozenset(string.ascii_uppercase), 26),
+    (frozenset(string.ascii_lowercase + string.digits), 36),
+    (frozenset(string.ascii_uppercase + string.digits), 36),
+    (frozenset(string.ascii_letters), 52),
+    (frozenset(string.ascii_letters + string.digits + "-_+/="), 64),
+    (frozenset(string.printable), 95),
+)
+
+
+def _key_bits(secret: str) -> float:
+    """The strength of a random secret written in the smallest alphabet it fits in (hex
+    digits, base64, printable ASCII; any other character counts as 8 bits of UTF-8)."""
+    characters = set(secret)
+    for alphabet, size in _KEY_ALPHABETS:
+        if characters <= alphabet:
+            return len(secret) * math.log2(size)
+    return len(secret.encode("utf-8")) * 8.0
+
+
+def api_key_strength_problem(name: str, secret: str) -> str | None:
+    """Why the secret of the API key ``name`` is too weak, or None (never shows the secret)."""
+    bits = _key_bits(secret)
+    if bits >= MIN_API_KEY_BITS:
+        return None
+    return (
+        f"the API key {name!r} is too weak: about {int(bits)} bits, at least "
+        f"{MIN_API_KEY_BITS} bits are needed (32 hex digits or 22 base64 characters of random: "
+        "openssl rand -hex 16)"
+    )
+
+
 def _check_optional_listen(value: str) -> str:
     return _check_listen(value) if value.strip() else ""
 
@@ -150,6 +192,15 @@ class ApiSettings(Model):
     max_request_bytes: Annotated[
         int, Field(ge=1024, le=1 << 30, description="maxSizeRequest: the largest request body")
     ] = 10_000_000
+    max_response_bytes: Annotated[
+        int,
+        Field(
+            ge=1024,
+            le=1 << 30,
+            description="The largest response, and the most the result references of one "
+            "request may expand to",
+        ),
+    ] = 10_000_000
     max_calls_in_request: Annotated[
         int, Field(ge=1, le=10_000, description="maxCallsInRequest: method calls per request")
     ] = 16
@@ -159,6 +210,25 @@ class ApiSettings(Model):
     max_objects: Annotated[
         int, Field(ge=1, le=100_000, description="maxObjectsInGet and maxObjectsInSet")
     ] = 1000
+    max_connections: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=100_000,
+            description="Connections open at once (at most half the open-files limit); more "
+            "get 503",
+        ),
+    ] = 256
+    header_timeout: Annotated[
+        Duration,
+        Field(description="A new connection's request, or a request begun, has its headers in"),
+    ] = timedelta(seconds=10)
+    body_timeout: Annotated[
+        Duration, Field(description="A request's body arrives within this of its headers (408)")
+    ] = timedelta(seconds=30)
+    keep_alive_timeout: Annotated[
+        Duration, Field(description="An idle connection is closed this long after a response")
+    ] = timedelta(seconds=30)
     max_auth_failures: Annotated[
         int,
         Field(
@@ -205,7 +275,7 @@ class ApiSettings(Model):
             raise ValueError(f"must be absolute paths: {', '.join(map(repr, relative))}")
         return value
 
-    @field_validator("auth_failure_window")
+    @field_validator("auth_failure_window", "header_timeout", "body_timeout", "keep_alive_timeout")
     @classmethod
     def _positive_window(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dnsauto.config import DEFAULT_CONFIG_PATH
+from dnsauto.config.daemon import api_key_strength_problem
 from dnsauto.config.model import Config, build_config_model, check_references
 from dnsauto.config.types import SECRET_FILE_BASE, iter_secrets, quoted
 from dnsauto.errors import ConfigError, ConfigProblem, SecretError
@@ -90,6 +91,19 @@ def resolve_secrets(config: Config, source: str = "") -> list[ConfigProblem]:
             secret.resolve()
         except SecretError as exc:
             problems.append(ConfigProblem(path, exc.message, source))
+    return problems + _weak_api_keys(config, source)
+
+
+def _weak_api_keys(config: Config, source: str) -> list[ConfigProblem]:
+    problems = []
+    for index, key in enumerate(config.daemon.api.keys):
+        try:
+            secret = key.secret.resolve()
+        except SecretError:
+            continue  # reported with the other secrets
+        message = api_key_strength_problem(key.name, secret)
+        if message is not None:
+            problems.append(ConfigProblem(f"daemon.api.keys[{index}].secret", message, source))
     return problems
 
 

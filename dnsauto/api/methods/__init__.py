@@ -8,7 +8,15 @@ from typing import Any
 
 from dnsauto.api.methods import bootstrap, dnsserver, domain, task
 from dnsauto.api.methods.common import ApiHost, Context, Handler, States
-from dnsauto.api.protocol import CORE, STALWART, MethodError, Request, resolve_references
+from dnsauto.api.protocol import (
+    CORE,
+    STALWART,
+    MethodError,
+    ProblemError,
+    Request,
+    ResponseBudget,
+    resolve_references,
+)
 
 __all__ = ["METHODS", "ApiHost", "Context", "States", "process"]
 
@@ -37,11 +45,14 @@ METHODS: dict[str, tuple[str, Handler]] = {
 
 def process(request: Request, ctx: Context) -> dict[str, Any]:
     """Run the calls in order; the response object. A call's failure is its error response
-    and never stops the others."""
+    and never stops the others. What the request makes is bounded by ``maxResponseBytes``
+    (a :class:`~dnsauto.api.protocol.ProblemError`): a call whose result references expand
+    past it never runs."""
     if request.created_ids:
         ctx.created_ids.update(request.created_ids)
+    budget = ResponseBudget(ctx.settings.max_response_bytes)
     responses: list[tuple[str, dict[str, Any], str]] = []
-    for name, arguments, call_id in request.method_calls:
+    for index, (name, arguments, call_id) in enumerate(request.method_calls):
         try:
             entry = METHODS.get(name)
             if entry is None or entry[0] not in request.using:
@@ -51,10 +62,15 @@ def process(request: Request, ctx: Context) -> dict[str, Any]:
                     if entry is None
                     else f"{name} needs {entry[0]!r} in 'using'",
                 )
-            result = entry[1](resolve_references(arguments, responses), ctx)
+            resolved = resolve_references(arguments, responses)
+            if any(key.startswith("#") for key in arguments):
+                budget.spend(resolved, f"the result references of methodCalls[{index}]")
+            result = entry[1](resolved, ctx)
         except MethodError as exc:
             responses.append(("error", exc.arguments(), call_id))
             continue
+        except ProblemError:
+            raise
         except Exception as exc:  # a bug or a broken store: the client gets serverFail only
             log.error(
                 "API call %s failed: %s\n%s",
@@ -66,6 +82,7 @@ def process(request: Request, ctx: Context) -> dict[str, Any]:
                 ("error", {"type": "serverFail", "description": type(exc).__name__}, call_id)
             )
             continue
+        budget.spend(result, f"the response to methodCalls[{index}]")
         responses.append((name, result, call_id))
     response: dict[str, Any] = {"methodResponses": [list(r) for r in responses]}
     if request.created_ids is not None:

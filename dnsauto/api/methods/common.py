@@ -11,8 +11,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from dnsauto.api.auth import Client
-from dnsauto.api.objects import Kind, SetFailure, Workspace, config_document, object_views
+from dnsauto.api.objects import (
+    Kind,
+    SetFailure,
+    Workspace,
+    object_view,
+    object_views,
+)
 from dnsauto.api.protocol import ACCOUNT_ID, MethodError
 from dnsauto.api.tasks import TaskTracker
 from dnsauto.config.daemon import ApiPermission, ApiSettings
@@ -82,14 +90,17 @@ class States:
         hit = self._states.get(kind)
         if hit is not None and hit[0] is config:
             return hit[1]
-        document = config_document(config)
+        # object by object: one dump of everything would hold the GIL for all of it
         if kind is Kind.BOOTSTRAP:
-            content: Any = document["bootstrap"]
+            content: Any = _revealed(config.bootstrap)
         elif kind is Kind.DNS_SERVER:
-            content = document["dnsServer"]
+            content = {name: _revealed(server) for name, server in config.dns_server.items()}
         else:
-            content = [document["domain"], config.bootstrap_domain().model_dump(mode="json")]
-            content.append(document["bootstrap"]["defaultDomain"])
+            content = [
+                {name: _revealed(domain) for name, domain in config.domain.items()},
+                config.bootstrap_domain().model_dump(mode="json"),
+                config.bootstrap.default_domain,
+            ]
         text = json.dumps(content, sort_keys=True, separators=(",", ":"))
         state = self.digest(text)
         self._states[kind] = (config, state)
@@ -107,6 +118,10 @@ class States:
         return views
 
 
+def _revealed(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", context={"reveal_secrets": True})
+
+
 @dataclass
 class Context:
     """One request's view of the server."""
@@ -119,6 +134,9 @@ class Context:
     client: Client
     created_ids: dict[str, str] = field(default_factory=dict)
     """Creation id -> id, for ``#creationId`` references (the request's ``createdIds`` too)."""
+    on_loop: Callable[[Callable[[], Any]], Any] = lambda function: function()
+    """Runs ``function`` on the event loop and returns its result: a request with a /set runs
+    in a worker thread (which keeps the changes in the store), but the daemon is the loop's."""
 
     def resolve_id(self, value: str) -> str:
         if value.startswith("#"):
@@ -277,43 +295,54 @@ def standard_set(
     destroyed: list[str] = []
     not_destroyed: dict[str, Any] = {}
     run_id = None
+    for creation_id, value in create.items():
+        try:
+            if operations.create is None:
+                raise SetFailure("forbidden", operations.refuse)
+            if not isinstance(value, dict):
+                raise SetFailure("invalidProperties", "the object must be a JSON object")
+            object_id = operations.create(workspace, operations.prepare(ctx, value))
+        except SetFailure as failure:
+            not_created[creation_id] = failure.error()
+            continue
+        ctx.created_ids[creation_id] = object_id
+        view = object_view(workspace.config, kind, object_id)
+        created[creation_id] = {k: v for k, v in view.items() if k == "id" or k not in value}
+    for asked, patch in update.items():
+        object_id = ctx.resolve_id(asked)
+        try:
+            if not isinstance(patch, dict):
+                raise SetFailure("invalidPatch", "the patch must be a JSON object")
+            operations.update(workspace, object_id, operations.prepare(ctx, patch))
+        except SetFailure as failure:
+            not_updated[asked] = failure.error()
+            continue
+        updated[object_id] = None
+    for asked in destroy:
+        object_id = ctx.resolve_id(asked)
+        try:
+            if operations.destroy is None:
+                raise SetFailure("forbidden", operations.refuse)
+            operations.destroy(workspace, object_id)
+        except SetFailure as failure:
+            not_destroyed[asked] = failure.error()
+            continue
+        destroyed.append(object_id)
     try:
-        for creation_id, value in create.items():
-            try:
-                if operations.create is None:
-                    raise SetFailure("forbidden", operations.refuse)
-                if not isinstance(value, dict):
-                    raise SetFailure("invalidProperties", "the object must be a JSON object")
-                object_id = operations.create(workspace, operations.prepare(ctx, value))
-            except SetFailure as failure:
-                not_created[creation_id] = failure.error()
-                continue
-            ctx.created_ids[creation_id] = object_id
-            view = object_views(workspace.config, kind)[object_id]
-            created[creation_id] = {k: v for k, v in view.items() if k == "id" or k not in value}
-        for asked, patch in update.items():
-            object_id = ctx.resolve_id(asked)
-            try:
-                if not isinstance(patch, dict):
-                    raise SetFailure("invalidPatch", "the patch must be a JSON object")
-                operations.update(workspace, object_id, operations.prepare(ctx, patch))
-            except SetFailure as failure:
-                not_updated[asked] = failure.error()
-                continue
-            updated[object_id] = None
-        for asked in destroy:
-            object_id = ctx.resolve_id(asked)
-            try:
-                if operations.destroy is None:
-                    raise SetFailure("forbidden", operations.refuse)
-                operations.destroy(workspace, object_id)
-            except SetFailure as failure:
-                not_destroyed[asked] = failure.error()
-                continue
-            destroyed.append(object_id)
-    finally:
-        if workspace.changed or (updated and kind is Kind.BOOTSTRAP):
-            run_id = after(ctx, workspace)
+        workspace.finish()
+    except SetFailure as failure:  # the changes do not fit together: none is kept
+        error = failure.error()
+        not_created.update(dict.fromkeys(created, error))
+        not_updated.update(dict.fromkeys(updated, error))
+        not_destroyed.update(dict.fromkeys(destroyed, error))
+        for creation_id in created:
+            ctx.created_ids.pop(creation_id, None)
+        created, updated, destroyed = {}, {}, []
+        workspace.changed = False
+    if workspace.changed:
+        workspace.save()
+    if workspace.changed or (updated and kind is Kind.BOOTSTRAP):
+        run_id = ctx.on_loop(lambda: after(ctx, workspace))
     response: dict[str, Any] = {
         "accountId": ACCOUNT_ID,
         "oldState": old_state,

@@ -1,0 +1,101 @@
+"""A large /set costs one validation of the configuration and one transaction, and runs off the
+event loop: other requests are answered while it works."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dnsauto.api import objects
+from dnsauto.api.methods import domain
+from dnsauto.api.objects import Workspace
+from dnsauto.state import StateStore
+from tests.api_server_helpers import api_client, call, post, request, write_config
+
+GUARD = 20.0
+"""Seconds before a wait gives up: a hang (the event loop blocked), not a slow answer."""
+
+
+def domains(count: int) -> dict[str, Any]:
+    return {
+        f"n{n}": {"name": f"d{n}.test", "dnsManagement": {"@type": "Manual"}} for n in range(count)
+    }
+
+
+@contextlib.contextmanager
+def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
+    counts = {"check_references": 0, "transactions": 0}
+    check_references = objects.check_references
+    write = StateStore._write
+
+    def counted_check(config: Any) -> Any:
+        counts["check_references"] += 1
+        return check_references(config)
+
+    def counted_write(self: StateStore, **kwargs: Any) -> Any:
+        counts["transactions"] += 1
+        return write(self, **kwargs)
+
+    monkeypatch.setattr(objects, "check_references", counted_check)
+    monkeypatch.setattr(StateStore, "_write", counted_write)
+    yield counts
+
+
+async def test_a_set_of_many_creates_checks_the_configuration_once_in_one_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with api_client(write_config(tmp_path)) as (client, server, host):
+        with counting(monkeypatch) as counts:
+            answer, result = await call(client, "x:Domain/set", {"create": domains(50)})
+        assert answer == "x:Domain/set"
+        assert sorted(result["created"]) == sorted(domains(50))
+        assert counts == {"check_references": 1, "transactions": 1}
+        assert len(server.store.objects("Domain")) == 50
+        assert {f"d{n}.test" for n in range(50)} <= set(host.config.domains)
+        assert len(host.replaced) == 1
+
+
+async def test_one_bad_create_fails_alone_and_the_others_are_kept(tmp_path: Path) -> None:
+    async with api_client(write_config(tmp_path)) as (client, server, host):
+        create = domains(3)
+        create["n1"]["dnsManagement"] = {"@type": "Automatic", "dnsServerId": "nope"}
+        _, result = await call(client, "x:Domain/set", {"create": create})
+        assert sorted(result["created"]) == ["n0", "n2"]
+        assert result["notCreated"]["n1"]["properties"] == ["dnsManagement/dnsServerId"]
+        assert set(server.store.objects("Domain")) == {"d0.test", "d2.test"}
+        assert "d1.test" not in host.config.domains
+
+
+async def test_a_core_echo_is_answered_while_a_set_is_still_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_running = threading.Event()
+    echo_answered = threading.Event()
+    create_domain = Workspace.create_domain
+
+    def slow_create(self: Workspace, properties: Any) -> str:
+        set_running.set()
+        echo_answered.wait(GUARD)  # holds the /set until the echo has its answer
+        return create_domain(self, properties)
+
+    monkeypatch.setattr(domain.OPERATIONS, "create", slow_create)
+    async with api_client(write_config(tmp_path)) as (client, _, _):
+        big_set = asyncio.create_task(
+            post(client, request(("x:Domain/set", {"create": domains(3)})))
+        )
+        assert await asyncio.to_thread(set_running.wait, GUARD)
+        echo = await asyncio.wait_for(post(client, request(("Core/echo", {"a": 1}))), GUARD)
+        set_was_running = not big_set.done() and not echo_answered.is_set()
+        echo_answered.set()
+        assert echo.status == 200
+        assert set_was_running
+        response = await asyncio.wait_for(big_set, GUARD)
+        assert response.status == 200
+        (answer,) = (await response.json())["methodResponses"]
+        assert sorted(answer[1]["created"]) == ["n0", "n1", "n2"]
