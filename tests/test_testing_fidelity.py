@@ -30,8 +30,6 @@ def test_every_list_item_is_compared_with_the_recorded_items():
 def test_the_shared_cassettes_are_found_from_the_repository():
     folder = cassette_dir("cloudflare")
     assert folder is not None
-    interactions = load_cassette(
-        folder / "test_provider_authenticate.yaml", base_path="/client/v4"
-    )
+    interactions = load_cassette(folder / "test_provider_authenticate.yaml", base_path="/client/v4")
     assert interactions[0].path == "/zones?page=1&per_page=100"
     assert interactions[0].status == 200
