@@ -25,11 +25,14 @@ def settings(**fields: Any) -> CloudflareDnsServer:
     )
 
 
-def make_provider(fake: FakeCloudflare, **fields: Any) -> CloudflareProvider:
+def make_provider(fake: FakeCloudflare, *, http: Any = None, **fields: Any) -> CloudflareProvider:
     return CloudflareProvider(
-        settings(**fields), ProviderContext(server_id="cf"), base_url=fake.base_url,
+        settings(**fields),
+        ProviderContext(server_id="cf"),
+        base_url=fake.base_url,
         clock=FakeClock(),
-    )  # fmt: skip
+        **(http or {}),
+    )
 
 
 @pytest.fixture

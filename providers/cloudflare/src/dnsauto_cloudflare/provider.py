@@ -152,8 +152,8 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
             except ProviderError as exc:
                 if exc.transient:
                     raise
-                refused.append(f"{item.get('type', 'delete')} {item.get('name', item['id'])}: "
-                               f"{exc.message}")  # fmt: skip
+                what = item.get("name") or f"record {item.get('id')}"
+                refused.append(f"{kind[:-1]} {item.get('type', '')} {what}: {exc.message}")
         if refused:
             raise ProviderError(f"{len(refused)} of {len(ops)} records refused: "
                                 + "; ".join(refused), provider="Cloudflare")  # fmt: skip

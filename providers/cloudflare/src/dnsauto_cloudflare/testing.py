@@ -241,6 +241,8 @@ class FakeCloudflare(FakeApi):
             "settings": {}, "meta": {}, "comment": fields.get("comment"),
             "tags": list(fields.get("tags") or []), "created_on": _STAMP, "modified_on": _STAMP,
         }  # fmt: skip
+        if rdtype == "CNAME":
+            record["settings"] = {"flatten_cname": False}
         if rdtype in ("MX", "SRV", "URI"):
             record["priority"] = int((data or fields).get("priority") or 0)
         if data:
