@@ -16,6 +16,7 @@ import asyncio
 import email.utils
 import json as jsonlib
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -45,6 +46,7 @@ __all__ = [
     "RetryPolicy",
     "SystemClock",
     "TokenBucket",
+    "api_url",
     "error_class",
     "parse_retry_after",
     "redact_headers",
@@ -74,6 +76,15 @@ STATUS_ERRORS: dict[int, type[ProviderError]] = {
 RETRIED_STATUSES = frozenset({408, 425, 429})
 
 log = logging.getLogger(__name__)
+
+
+def api_url(type_name: str, default: str) -> str:
+    """The provider API's base URL: ``default``, unless ``DNSAUTO_API_URL_<TYPE>`` names another.
+
+    The override exists so that the tests and benchmarks can point any provider at its fake
+    server on loopback; the settings models keep Stalwart's fields and have no URL field.
+    """
+    return os.environ.get(f"DNSAUTO_API_URL_{type_name.upper()}", default)
 
 
 def error_class(status: int) -> type[ProviderError]:

@@ -47,7 +47,11 @@ stateDir = "{state}"
 
 
 async def sync(config: Path, fake: FakeCloudflare) -> dict[str, Any]:
-    env = {**os.environ, "DNSAUTO_CLOUDFLARE_URL": fake.base_url, "DNSAUTO_TEST_CF_TOKEN": TOKEN}
+    env = {
+        **os.environ,
+        "DNSAUTO_API_URL_CLOUDFLARE": fake.base_url,
+        "DNSAUTO_TEST_CF_TOKEN": TOKEN,
+    }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "dnsauto", "sync", "--no-wait", "--json", "--config", str(config),
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -7,7 +7,6 @@ records are read a zone at a time, every page; changes go out as ``POST
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Sequence
 from typing import Annotated, Any, Literal
 
@@ -30,7 +29,7 @@ from dnsauto.plugin import (
     reveal,
 )
 from dnsauto.plugin import rdata_forms as forms
-from dnsauto.plugin.http import HttpClient, RateLimit
+from dnsauto.plugin.http import HttpClient, RateLimit, api_url
 from dnsauto.plugin.record_ids import NewRecord, RecordIds, RecordUpdate, record_calls
 from dnsauto.plugin.zones import Page, all_pages, zone_for
 
@@ -66,7 +65,7 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
         super().__init__(settings, context)
         self.http = HttpClient(
             **{
-                "base_url": os.environ.get("DNSAUTO_CLOUDFLARE_URL", API_URL),
+                "base_url": api_url("Cloudflare", API_URL),
                 "provider": "Cloudflare",
                 "server_id": context.server_id,
                 "timeout": settings.timeout.total_seconds(),
