@@ -19,6 +19,7 @@ from dnsauto.plugin.http import (
     RateLimit,
     RetryPolicy,
     error_class,
+    next_link,
     parse_retry_after,
 )
 from dnsauto.testing.fake_http import FakeApi, FakeClock, Fault
@@ -160,6 +161,30 @@ async def test_the_rate_limit_holds_back_requests_past_the_bucket(api, clock):
     await http.aclose()
     assert http.counters.rate_limited == 1
     assert clock.sleeps == [pytest.approx(1 / 3)]
+
+
+async def test_keyed_limits_hold_back_only_requests_of_the_same_key(api, clock):
+    http = client(api, clock)
+    writes = [RateLimit(2, 1.0), RateLimit(15, 60.0)]
+    for key in ("a.test", "a.test", "b.test", "a.test"):
+        await http.request("POST", "/thing", json={}, limits=writes, limit_key=key)
+    await http.aclose()
+    assert http.counters.rate_limited == 1
+    assert clock.sleeps == [pytest.approx(0.5)]
+
+
+def test_the_next_link_is_read_from_a_link_header():
+    header = '<https://x.test/r/?cursor=>; rel="prev", <https://x.test/r/?cursor=abc>; rel="next"'
+    assert next_link({"Link": header}) == "https://x.test/r/?cursor=abc"
+    assert next_link({"Link": '<https://x.test/r/?cursor=>; rel="first"'}) is None
+    assert next_link({}) is None
+
+
+async def test_a_next_page_url_on_another_host_is_refused(api, clock):
+    http = client(api, clock)
+    assert http.relative(api.base_url + "/thing?page=2") == "/thing?page=2"
+    with pytest.raises(ProviderError, match="outside"):
+        http.relative("https://elsewhere.test/thing?page=2")
 
 
 async def test_credentials_are_never_in_repr_errors_or_logs(api, clock, caplog):

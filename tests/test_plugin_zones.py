@@ -7,7 +7,7 @@ import pytest
 
 from dnsauto.errors import ZoneNotFoundError
 from dnsauto.plugin import Zone
-from dnsauto.plugin.zones import Page, all_pages, longest_zone, zone_for
+from dnsauto.plugin.zones import Page, all_linked, all_pages, longest_zone, zone_for
 
 ZONES = [Zone(dns.name.from_text(n), n) for n in ("example.com.", "sub.example.com.", "org.")]
 
@@ -40,3 +40,16 @@ async def test_every_page_is_read_until_the_last():
         return pages[number]
 
     assert await all_pages(fetch) == [1, 2, 3]
+
+
+async def test_linked_pages_are_followed_until_one_names_no_next():
+    pages = {
+        "/r": ([1, 2], "/r?cursor=b"),
+        "/r?cursor=b": ([3], "/r?cursor=c"),
+        "/r?cursor=c": ([], None),
+    }
+
+    async def fetch(path: str) -> tuple[list[int], str | None]:
+        return pages[path]
+
+    assert await all_linked(fetch, "/r") == [1, 2, 3]

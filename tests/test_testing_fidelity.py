@@ -33,3 +33,11 @@ def test_the_shared_cassettes_are_found_from_the_repository():
     interactions = load_cassette(folder / "test_provider_authenticate.yaml", base_path="/client/v4")
     assert interactions[0].path == "/zones?page=1&per_page=100"
     assert interactions[0].status == 200
+
+
+def test_python2_tagged_cassettes_load_as_plain_strings():
+    folder = cassette_dir("digitalocean")
+    assert folder is not None
+    interactions = load_cassette(folder / "test_provider_authenticate.yaml", base_path="/v2")
+    assert interactions[0].path == "/domains/foxwoodswebsites.com"
+    assert interactions[0].answer["domain"]["name"] == "foxwoodswebsites.com"

@@ -18,8 +18,9 @@ import json as jsonlib
 import logging
 import os
 import random
+import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,11 +44,13 @@ __all__ = [
     "HttpResponse",
     "HttpStatusError",
     "RateLimit",
+    "RateLimits",
     "RetryPolicy",
     "SystemClock",
     "TokenBucket",
     "api_url",
     "error_class",
+    "next_link",
     "parse_retry_after",
     "redact_headers",
 ]
@@ -199,6 +202,34 @@ class TokenBucket:
             return waited
 
 
+class RateLimits:
+    """Token buckets by key, several limits each: deSEC allows 2 writes/s, 15/min, 100/h and
+    300/day per domain; a request takes a token from every bucket of its key."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._buckets: dict[tuple[str, RateLimit], TokenBucket] = {}
+
+    async def take(self, key: str, limits: Sequence[RateLimit]) -> float:
+        """Take a token for ``key`` under each of ``limits``; returns the seconds waited."""
+        waited = 0.0
+        for limit in limits:
+            bucket = self._buckets.get((key, limit))
+            if bucket is None:
+                bucket = self._buckets[(key, limit)] = TokenBucket(limit, self._clock)
+            waited += await bucket.take()
+        return waited
+
+
+def next_link(headers: Mapping[str, str]) -> str | None:
+    """The ``rel="next"`` URL of an RFC 8288 ``Link`` header, if there is one."""
+    for part in headers.get("Link", "").split(","):
+        url, _, params = part.strip().partition(";")
+        if re.search(r"""\brel="?next"?""", params) and url.strip().startswith("<"):
+            return url.strip()[1:-1]
+    return None
+
+
 @dataclass
 class HttpCounters:
     """What one client did, for the metrics."""
@@ -277,6 +308,7 @@ class HttpClient:
         self.base_url = self.base_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
         self._bucket = TokenBucket(self.rate_limit, self.clock) if self.rate_limit else None
+        self._keyed = RateLimits(self.clock)
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -294,6 +326,18 @@ class HttpClient:
     async def get(self, path: str, **kwargs: Any) -> Any:
         return (await self.request("GET", path, **kwargs)).body
 
+    def relative(self, url: str) -> str:
+        """A next-page URL the API gave, as a path under :attr:`base_url`.
+
+        Raises ``ProviderError`` for a URL elsewhere: the credentials go only to the API.
+        """
+        if not url.startswith(self.base_url + "/"):
+            raise ProviderError(
+                f"the API sent a next page outside {self.base_url}: {url[:120]}",
+                provider=self.provider,
+            )
+        return url[len(self.base_url) :]
+
     async def request(
         self,
         method: str,
@@ -303,17 +347,21 @@ class HttpClient:
         json: Any = None,
         errors: Mapping[int, type[ProviderError]] | None = None,
         retry_unsafe: bool = True,
+        limits: Sequence[RateLimit] = (),
+        limit_key: str = "",
     ) -> HttpResponse:
         """Send one request, retrying transient failures within :attr:`retry`.
 
         ``errors`` overrides :data:`STATUS_ERRORS` for this call (a 404 on a zone path means
         ``ZoneNotFoundError``). With ``retry_unsafe`` false only 429 is retried: for calls the
-        server may have carried out before failing. Raises a :class:`ProviderError`.
+        server may have carried out before failing. ``limits`` are rate limits of this kind
+        of call, kept per ``limit_key`` (e.g. writes per domain) besides :attr:`rate_limit`.
+        Raises a :class:`ProviderError`.
         """
         started = self.clock.monotonic()
         retries = 0
         while True:
-            await self._wait_for_rate_limit()
+            await self._wait_for_rate_limit(limits, limit_key)
             failure: Exception
             retry_after: float | None = None
             try:
@@ -357,10 +405,9 @@ class HttpClient:
             self.counters.waited_seconds += delay
             await self.clock.sleep(delay)
 
-    async def _wait_for_rate_limit(self) -> None:
-        if self._bucket is None:
-            return
-        waited = await self._bucket.take()
+    async def _wait_for_rate_limit(self, limits: Sequence[RateLimit], key: str) -> None:
+        waited = await self._bucket.take() if self._bucket is not None else 0.0
+        waited += await self._keyed.take(key, limits)
         if waited:
             self.counters.rate_limited += 1
             self.counters.waited_seconds += waited

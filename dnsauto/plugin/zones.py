@@ -16,7 +16,7 @@ import dns.name
 from dnsauto.errors import ProviderError, ZoneNotFoundError
 from dnsauto.provider import Zone
 
-__all__ = ["Page", "all_pages", "longest_zone", "zone_for"]
+__all__ = ["Page", "all_linked", "all_pages", "longest_zone", "zone_for"]
 
 T = TypeVar("T")
 
@@ -41,6 +41,22 @@ async def all_pages(fetch: Callable[[int], Awaitable[Page[T]]], first: int = 1) 
         items.extend(page.items)
         if not page.more or not page.items:
             return items
+    raise ProviderError(f"the listing did not end after {MAX_PAGES} pages")
+
+
+async def all_linked(
+    fetch: Callable[[str], Awaitable[tuple[list[T], str | None]]], first: str
+) -> list[T]:
+    """Every item of a listing whose pages name the next one (a ``Link: rel="next"`` header,
+    DigitalOcean's ``links.pages.next``): ``fetch(path)`` returns a page's items and the path
+    of the next page, ``None`` after the last."""
+    items: list[T] = []
+    path: str | None = first
+    for _ in range(MAX_PAGES):
+        if path is None:
+            return items
+        page, path = await fetch(path)
+        items.extend(page)
     raise ProviderError(f"the listing did not end after {MAX_PAGES} pages")
 
 

@@ -76,8 +76,12 @@ def _json(text: Any) -> Any:
 
 
 def load_cassette(path: Path, base_path: str = "") -> list[Interaction]:
-    """The interactions of a vcrpy cassette, paths relative to ``base_path``."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """The interactions of a vcrpy cassette, paths relative to ``base_path``.
+
+    Cassettes recorded under Python 2 tag their strings ``!!python/unicode``; the tag is dropped.
+    """
+    text = path.read_text(encoding="utf-8").replace("!!python/unicode ", "")
+    data = yaml.safe_load(text)
     found = []
     for item in data["interactions"]:
         request, response = item["request"], item["response"]
@@ -136,13 +140,18 @@ def _learn_ids(recorded: Any, actual: Any, ids: dict[str, str]) -> None:
     if isinstance(recorded, dict) and isinstance(actual, dict):
         for key in recorded.keys() & actual.keys():
             r, a = recorded[key], actual[key]
-            if key == "id" and isinstance(r, str) and isinstance(a, str) and r != a:
-                ids[r] = a
+            if key == "id" and _is_id(r) and type(r) is type(a) and r != a:
+                ids[str(r)] = str(a)
             else:
                 _learn_ids(r, a, ids)
     elif isinstance(recorded, list) and isinstance(actual, list):
         for r, a in zip(recorded, actual, strict=False):
             _learn_ids(r, a, ids)
+
+
+def _is_id(value: Any) -> bool:
+    """Ids are strings (Cloudflare) or integers (DigitalOcean)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _substitute(text: str, ids: dict[str, str]) -> str:
