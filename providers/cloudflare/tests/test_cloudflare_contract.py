@@ -7,7 +7,7 @@ from typing import Any
 
 import dns.name
 import pytest
-from conftest import ZONE, make_provider
+from cloudflare_helpers import ZONE, make_provider
 from dnsauto_cloudflare.testing import FakeCloudflare
 
 from dnsauto.plugin import Provider

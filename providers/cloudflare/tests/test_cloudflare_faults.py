@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dns.name
 import pytest
-from conftest import ZONE, make_provider
+from cloudflare_helpers import ZONE, make_provider
 from dnsauto_cloudflare.testing import FakeCloudflare
 
 from dnsauto.plugin import AuthenticationError, Create, ProviderError, TransientError, Update

@@ -7,7 +7,7 @@ from typing import Any
 
 import dns.name
 import pytest
-from conftest import ZONE, make_provider
+from desec_helpers import ZONE, make_provider
 from dnsauto_desec.testing import FakeDesec
 
 from dnsauto.plugin import Provider

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dns.name
 import pytest
-from conftest import ZONE, make_provider
+from desec_helpers import ZONE, make_provider
 from dnsauto_desec.testing import THROTTLED, FakeDesec
 
 from dnsauto.plugin import AuthenticationError, Create, Delete, ProviderError, TransientError

@@ -7,7 +7,7 @@ from typing import Any
 
 import dns.name
 import pytest
-from conftest import ZONE, make_provider
+from digitalocean_helpers import ZONE, make_provider
 from dnsauto_digitalocean.testing import FakeDigitalOcean
 
 from dnsauto.plugin import Provider

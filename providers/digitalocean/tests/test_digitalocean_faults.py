@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dns.name
 import pytest
-from conftest import ZONE, make_provider
+from digitalocean_helpers import ZONE, make_provider
 from dnsauto_digitalocean.testing import THROTTLED, FakeDigitalOcean
 
 from dnsauto.plugin import (
