@@ -548,7 +548,7 @@ class Engine:
         current = [r for r in listed if r.name in wanted]
         keys = {(r.name, r.rdtype) for r in desired}
         result.provider_rrsets = [r for r in current if (r.name, r.rdtype) in keys]
-        return plan_zone(zone.name, desired, current, delete=delete)
+        return plan_zone(zone.name, desired, current, delete=delete, min_ttl=zone.min_ttl)
 
     async def _apply(
         self,

@@ -82,6 +82,9 @@ class PluginError(DnsautoError):
 class ProviderError(DnsautoError):
     """The DNS provider reported an error."""
 
+    transient: bool = False
+    """Whether retrying later can help; a permanent error needs a person to act."""
+
     def __init__(
         self,
         message: str | None = None,
@@ -123,6 +126,10 @@ class ConflictError(ProviderError):
 
 class TransientError(ProviderError):
     """The DNS provider failed in a way that may pass; retry later."""
+
+    transient = True
+    retry_after: float | None = None
+    """Seconds the provider asked us to wait before trying again, when it said."""
 
 
 class UnsupportedError(ProviderError):

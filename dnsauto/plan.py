@@ -33,6 +33,7 @@ __all__ = [
     "is_shared",
     "leaves_unchanged",
     "plan_zone",
+    "raise_ttls",
     "txt_family",
 ]
 
@@ -141,12 +142,13 @@ def plan_zone(
     current: Iterable[dns.rrset.RRset],
     *,
     delete: Iterable[Key] = (),
+    min_ttl: int | None = None,
 ) -> ZonePlan:
     """Compare ``desired`` with ``current`` and return the changes ``zone`` needs.
 
     ``current`` may hold RRsets at other names; only the names in ``desired`` and ``delete``
     are considered. ``delete`` names (name, type) RRsets that dnsauto created and no longer
-    wants.
+    wants. A desired TTL below the provider's ``min_ttl`` is raised to it, with a warning.
     """
     current_by_key: dict[Key, dns.rrset.RRset] = {(r.name, r.rdtype): r for r in current}
     types_at_name: dict[dns.name.Name, set[dns.rdatatype.RdataType]] = {}
@@ -154,6 +156,8 @@ def plan_zone(
         types_at_name.setdefault(name, set()).add(rdtype)
 
     plan = ZonePlan(zone)
+    if min_ttl is not None:
+        desired = raise_ttls(desired, min_ttl, plan.warnings)
     touched: set[Key] = set()
     for want in sorted(desired, key=lambda r: (r.name, r.rdtype)):
         key = (want.name, want.rdtype)
@@ -179,6 +183,22 @@ def plan_zone(
             plan.existing[key] = rrset_values(have)
             plan.changes.append(Delete(have))
     return plan
+
+
+def raise_ttls(
+    rrsets: Iterable[dns.rrset.RRset], min_ttl: int, warnings: list[str]
+) -> list[dns.rrset.RRset]:
+    """``rrsets`` with every TTL below ``min_ttl`` raised to it, each raise said in ``warnings``."""
+    raised: list[dns.rrset.RRset] = []
+    for rrset in rrsets:
+        if rrset.ttl < min_ttl:
+            warnings.append(
+                f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}: TTL {rrset.ttl}s is below "
+                f"the provider's minimum; published with {min_ttl}s"
+            )
+            rrset = dns.rrset.from_rdata_list(rrset.name, min_ttl, list(rrset))
+        raised.append(rrset)
+    return raised
 
 
 def _cname_clash(want: dns.rrset.RRset, present: set[dns.rdatatype.RdataType]) -> str | None:

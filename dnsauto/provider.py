@@ -86,6 +86,8 @@ class Zone:
 
     name: dns.name.Name
     id: str = ""
+    min_ttl: int | None = None
+    """The lowest TTL the provider accepts in this zone; lower TTLs are raised (and said)."""
 
     def __str__(self) -> str:
         return self.name.to_text()

@@ -1,0 +1,469 @@
+"""The HTTP client every cloud provider plugin uses: one aiohttp session per provider instance.
+
+It carries what each provider would otherwise get wrong on its own: the DnsServer ``timeout``
+on every request, a ``User-Agent`` naming dnsauto, bounded retries with exponential backoff and
+jitter on 429, 5xx and connection errors (``Retry-After`` honoured, in seconds or as an HTTP
+date), a client-side rate limit (token bucket) at the API's documented rate, counters for the
+metrics, and one table mapping status codes to dnsauto's errors. Credentials are headers the
+client adds itself; they never appear in logs, errors or ``repr``.
+
+Time goes through a :class:`Clock`, so tests drive retries and the rate limit without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json as jsonlib
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+
+from dnsauto import __version__
+from dnsauto.errors import (
+    AuthenticationError,
+    ConflictError,
+    ProviderError,
+    TransientError,
+)
+
+__all__ = [
+    "REDACTED_HEADERS",
+    "STATUS_ERRORS",
+    "USER_AGENT",
+    "Clock",
+    "HttpClient",
+    "HttpCounters",
+    "HttpResponse",
+    "HttpStatusError",
+    "RateLimit",
+    "RateLimits",
+    "RetryPolicy",
+    "SystemClock",
+    "TokenBucket",
+    "api_url",
+    "error_class",
+    "next_link",
+    "parse_retry_after",
+    "redact_headers",
+]
+
+USER_AGENT = f"dnsauto/{__version__}"
+
+REDACTED_HEADERS = frozenset(
+    {"authorization", "x-auth-key", "x-auth-email", "x-api-key", "accesskey", "cookie"}
+)
+"""Headers whose values are replaced by ``********`` wherever headers are shown."""
+
+STATUS_ERRORS: dict[int, type[ProviderError]] = {
+    400: ProviderError,
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: ProviderError,
+    408: TransientError,
+    409: ConflictError,
+    412: ConflictError,
+    422: ProviderError,
+    425: TransientError,
+    429: TransientError,
+}
+"""The error each HTTP status means; any other 5xx is transient, any other 4xx permanent."""
+
+RETRIED_STATUSES = frozenset({408, 425, 429})
+
+log = logging.getLogger(__name__)
+
+
+def api_url(type_name: str, default: str) -> str:
+    """The provider API's base URL: ``default``, unless ``DNSAUTO_API_URL_<TYPE>`` names another.
+
+    The override exists so that the tests and benchmarks can point any provider at its fake
+    server on loopback; the settings models keep Stalwart's fields and have no URL field.
+    """
+    return os.environ.get(f"DNSAUTO_API_URL_{type_name.upper()}", default)
+
+
+def error_class(status: int) -> type[ProviderError]:
+    """The dnsauto error for an HTTP status (see :data:`STATUS_ERRORS`)."""
+    if status in STATUS_ERRORS:
+        return STATUS_ERRORS[status]
+    return TransientError if status >= 500 else ProviderError
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` with the values of credential headers replaced."""
+    return {k: "********" if k.lower() in REDACTED_HEADERS else v for k, v in headers.items()}
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP date), if valid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+class Clock(Protocol):
+    """Where the client reads time and waits; tests give one that does not wait."""
+
+    def monotonic(self) -> float: ...
+
+    def time(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long one request is retried."""
+
+    attempts: int = 5
+    """Tries in total, the first one included."""
+    base_delay: float = 0.5
+    """The wait before the first retry; it doubles with each further retry."""
+    max_delay: float = 30.0
+    """The longest wait between two tries without ``Retry-After``."""
+    budget: float = 120.0
+    """The most seconds one request may spend waiting between tries; past it, it fails."""
+    jitter: float = 0.5
+    """The share of each backoff wait drawn at random, so clients do not retry in step."""
+
+    def backoff(self, retry: int, rng: random.Random) -> float:
+        delay: float = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
+        return delay * (1 - self.jitter * rng.random())
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` per ``seconds``, e.g. Cloudflare's 1,200 per 300 s."""
+
+    requests: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+class TokenBucket:
+    """A token bucket of ``limit.requests`` tokens refilled at ``limit.per_second``."""
+
+    def __init__(self, limit: RateLimit, clock: Clock) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._tokens = float(limit.requests)
+        self._updated = clock.monotonic()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock.monotonic()
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(
+            float(self.limit.requests), self._tokens + elapsed * self.limit.per_second
+        )
+        self._updated = now
+
+    async def take(self) -> float:
+        """Take one token, waiting for it if the bucket is empty; returns the seconds waited."""
+        async with self._lock:
+            self._refill()
+            waited = 0.0
+            if self._tokens < 1:
+                waited = (1 - self._tokens) / self.limit.per_second
+                await self._clock.sleep(waited)
+                self._refill()
+            self._tokens = max(0.0, self._tokens - 1)
+            return waited
+
+
+class RateLimits:
+    """Token buckets by key, several limits each: deSEC allows 2 writes/s, 15/min, 100/h and
+    300/day per domain; a request takes a token from every bucket of its key."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._buckets: dict[tuple[str, RateLimit], TokenBucket] = {}
+
+    async def take(self, key: str, limits: Sequence[RateLimit]) -> float:
+        """Take a token for ``key`` under each of ``limits``; returns the seconds waited."""
+        waited = 0.0
+        for limit in limits:
+            bucket = self._buckets.get((key, limit))
+            if bucket is None:
+                bucket = self._buckets[(key, limit)] = TokenBucket(limit, self._clock)
+            waited += await bucket.take()
+        return waited
+
+
+def next_link(headers: Mapping[str, str]) -> str | None:
+    """The ``rel="next"`` URL of an RFC 8288 ``Link`` header, if there is one."""
+    for part in headers.get("Link", "").split(","):
+        url, _, params = part.strip().partition(";")
+        if re.search(r"""\brel="?next"?""", params) and url.strip().startswith("<"):
+            return url.strip()[1:-1]
+    return None
+
+
+@dataclass
+class HttpCounters:
+    """What one client did, for the metrics."""
+
+    requests: int = 0
+    """Requests sent, retries included."""
+    retries: int = 0
+    """Requests sent again after a transient failure."""
+    throttled: int = 0
+    """429 answers received."""
+    rate_limited: int = 0
+    """Requests held back by the client-side rate limit."""
+    waited_seconds: float = 0.0
+    """Seconds spent in backoff and rate-limit waits."""
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A response read whole: status, headers and the body as JSON (``None`` if not JSON)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+    text: str
+
+
+class HttpStatusError(Exception):
+    """An HTTP answer with an error status; the mapped dnsauto error is raised ``from`` it."""
+
+    def __init__(self, method: str, path: str, response: HttpResponse, detail: str) -> None:
+        self.method = method
+        self.path = path
+        self.response = response
+        self.detail = detail
+        super().__init__(
+            f"{method} {path}: HTTP {response.status}{': ' + detail if detail else ''}"
+        )
+
+
+def default_error_detail(body: Any) -> str:
+    """The error text of a JSON body in the common shapes (``message``, ``detail``, ``errors``)."""
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error", "errors"):
+            if body.get(key):
+                return default_error_detail(body[key])
+        return ""
+    if isinstance(body, list):
+        return "; ".join(d for d in (default_error_detail(item) for item in body) if d)
+    return str(body)[:300] if body is not None else ""
+
+
+@dataclass
+class HttpClient:
+    """An API's base URL, credentials and limits; one session, opened at first use.
+
+    ``auth`` returns the credential headers when the session opens (secrets are resolved at
+    use, not at load). ``provider`` and ``server_id`` name the DnsServer in errors;
+    ``credential_fields`` are the settings fields a person must check when the API refuses
+    the credentials.
+    """
+
+    base_url: str
+    provider: str
+    server_id: str
+    timeout: float
+    auth: Callable[[], Mapping[str, str]] = field(repr=False, default=dict)
+    credential_fields: Collection[str] = ("secret",)
+    rate_limit: RateLimit | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    clock: Clock = field(default_factory=SystemClock, repr=False)
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+    error_detail: Callable[[Any], str] = field(default=default_error_detail, repr=False)
+    counters: HttpCounters = field(default_factory=HttpCounters)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        self._bucket = TokenBucket(self.rate_limit, self.clock) if self.rate_limit else None
+        self._keyed = RateLimits(self.clock)
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **self.auth()}
+            self._session = aiohttp.ClientSession(
+                headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout)
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get(self, path: str, **kwargs: Any) -> Any:
+        return (await self.request("GET", path, **kwargs)).body
+
+    def relative(self, url: str) -> str:
+        """A next-page URL the API gave, as a path under :attr:`base_url`.
+
+        Raises ``ProviderError`` for a URL elsewhere: the credentials go only to the API.
+        """
+        if not url.startswith(self.base_url + "/"):
+            raise ProviderError(
+                f"the API sent a next page outside {self.base_url}: {url[:120]}",
+                provider=self.provider,
+            )
+        return url[len(self.base_url) :]
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        errors: Mapping[int, type[ProviderError]] | None = None,
+        retry_unsafe: bool = True,
+        limits: Sequence[RateLimit] = (),
+        limit_key: str = "",
+    ) -> HttpResponse:
+        """Send one request, retrying transient failures within :attr:`retry`.
+
+        ``errors`` overrides :data:`STATUS_ERRORS` for this call (a 404 on a zone path means
+        ``ZoneNotFoundError``). With ``retry_unsafe`` false only 429 is retried: for calls the
+        server may have carried out before failing. ``limits`` are rate limits of this kind
+        of call, kept per ``limit_key`` (e.g. writes per domain) besides :attr:`rate_limit`.
+        Raises a :class:`ProviderError`.
+        """
+        started = self.clock.monotonic()
+        retries = 0
+        while True:
+            await self._wait_for_rate_limit(limits, limit_key)
+            failure: Exception
+            retry_after: float | None = None
+            try:
+                response = await self._send(method, path, params, json)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                failure = exc
+                retryable = retry_unsafe
+            else:
+                if response.status < 400:
+                    return response
+                failure = HttpStatusError(
+                    method, path, response, self.error_detail(response.body) or response.text[:300]
+                )
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"), self.clock.time()
+                )
+                if response.status == 429:
+                    self.counters.throttled += 1
+                retryable = response.status == 429 or (
+                    retry_unsafe and (response.status >= 500 or response.status in RETRIED_STATUSES)
+                )
+                if not retryable or not error_class(response.status).transient:
+                    raise self._error(failure, errors, retry_after) from failure
+            retries += 1
+            delay = (
+                retry_after if retry_after is not None else self.retry.backoff(retries, self.rng)
+            )
+            spent = self.clock.monotonic() - started
+            if not retryable or retries >= self.retry.attempts or spent + delay > self.retry.budget:
+                raise self._error(failure, errors, retry_after) from failure
+            log.info(
+                "%s: %s %s failed (%s); retry %d in %.1fs",
+                self.provider,
+                method,
+                path,
+                _short(failure),
+                retries,
+                delay,
+            )
+            self.counters.retries += 1
+            self.counters.waited_seconds += delay
+            await self.clock.sleep(delay)
+
+    async def _wait_for_rate_limit(self, limits: Sequence[RateLimit], key: str) -> None:
+        waited = await self._bucket.take() if self._bucket is not None else 0.0
+        waited += await self._keyed.take(key, limits)
+        if waited:
+            self.counters.rate_limited += 1
+            self.counters.waited_seconds += waited
+
+    async def _send(
+        self, method: str, path: str, params: Mapping[str, str | int] | None, json: Any
+    ) -> HttpResponse:
+        session = self._open()
+        self.counters.requests += 1
+        query = {k: str(v) for k, v in params.items()} if params else None
+        async with session.request(method, self.base_url + path, params=query, json=json) as resp:
+            data = await resp.read()
+            text = data.decode("utf-8", "replace")
+            try:
+                body = jsonlib.loads(text) if text.strip() else None
+            except ValueError:
+                body = None
+            log.debug("%s: %s %s -> %d", self.provider, method, path, resp.status)
+            return HttpResponse(resp.status, dict(resp.headers), body, text)
+
+    def _error(
+        self,
+        failure: Exception,
+        overrides: Mapping[int, type[ProviderError]] | None,
+        retry_after: float | None,
+    ) -> ProviderError:
+        if not isinstance(failure, HttpStatusError):
+            return TransientError(
+                f"{failure_kind(failure)} talking to {self.base_url} for DnsServer "
+                f"{self.server_id!r}",
+                provider=self.provider,
+            )
+        status = failure.response.status
+        cls = (overrides or {}).get(status) or error_class(status)
+        what = f"{failure.method} {failure.path} answered HTTP {status}"
+        if failure.detail:
+            what += f": {failure.detail}"
+        if issubclass(cls, AuthenticationError):
+            fields = " and ".join(repr(f) for f in self.credential_fields)
+            what += f"; check {fields} of DnsServer {self.server_id!r}"
+        error = cls(what, provider=self.provider)
+        if isinstance(error, TransientError):
+            error.retry_after = retry_after
+        return error
+
+
+def failure_kind(exc: BaseException) -> str:
+    """A short, secret-free description of a connection failure."""
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return f"connection failed ({type(exc).__name__})"
+    return type(exc).__name__
+
+
+def _short(failure: Exception) -> str:
+    if isinstance(failure, HttpStatusError):
+        return f"HTTP {failure.response.status}"
+    return failure_kind(failure)

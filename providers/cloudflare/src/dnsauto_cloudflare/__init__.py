@@ -1,0 +1,1 @@
+"""dnsauto provider for the Cloudflare API v4 (Stalwart ``@type`` ``Cloudflare``)."""

@@ -1,0 +1,1 @@
+"""dnsauto provider for deSEC: Stalwart @type DeSEC."""

@@ -1,0 +1,1 @@
+"""dnsauto provider for DigitalOcean: Stalwart @type DigitalOcean."""

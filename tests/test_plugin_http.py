@@ -1,0 +1,213 @@
+"""The toolkit's HTTP client: retries, rate limit, error mapping and redaction, at a fake API."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from dnsauto import __version__
+from dnsauto.errors import AuthenticationError, ConflictError, ProviderError, TransientError
+from dnsauto.plugin.http import (
+    STATUS_ERRORS,
+    HttpClient,
+    HttpStatusError,
+    RateLimit,
+    RetryPolicy,
+    error_class,
+    next_link,
+    parse_retry_after,
+)
+from dnsauto.testing.fake_http import FakeApi, FakeClock, Fault
+
+TOKEN = "tok-very-secret-123"
+
+
+class EchoApi(FakeApi):
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/thing", self._thing)
+        router.add_post("/thing", self._thing)
+
+    async def _thing(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[EchoApi]:
+    async with EchoApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def client(api: FakeApi, clock: FakeClock, **kwargs: object) -> HttpClient:
+    options: dict[str, object] = {
+        "base_url": api.base_url,
+        "provider": "Example",
+        "server_id": "dns1",
+        "timeout": 5.0,
+        "auth": lambda: {"Authorization": f"Bearer {TOKEN}"},
+        "clock": clock,
+        "rng": random.Random(7),
+        **kwargs,
+    }
+    return HttpClient(**options)  # type: ignore[arg-type]
+
+
+async def test_every_request_names_dnsauto_and_its_version(api: EchoApi, clock: FakeClock):
+    http = client(api, clock)
+    await http.get("/thing")
+    await http.aclose()
+    assert api.requests[0].headers["User-Agent"] == f"dnsauto/{__version__}"
+
+
+async def test_a_429_with_retry_after_seconds_is_retried_after_that_wait(api, clock):
+    api.fail_next(Fault(status=429, headers={"Retry-After": "7"}, body={"errors": ["slow"]}))
+    http = client(api, clock)
+    assert await http.get("/thing") == {"ok": True}
+    await http.aclose()
+    assert clock.sleeps == [7.0]
+    assert (http.counters.requests, http.counters.retries, http.counters.throttled) == (2, 1, 1)
+
+
+async def test_a_retry_after_http_date_is_waited_until(api, clock):
+    when = email.utils.formatdate(clock.time() + 30, usegmt=True)
+    api.fail_next(Fault(status=503, headers={"Retry-After": when}))
+    http = client(api, clock)
+    await http.get("/thing")
+    await http.aclose()
+    assert 29 <= clock.sleeps[0] <= 30
+
+
+async def test_5xx_without_retry_after_backs_off_exponentially_with_jitter(api, clock):
+    api.fail_next(Fault(status=502, times=3))
+    http = client(api, clock, retry=RetryPolicy(attempts=5, base_delay=1.0, jitter=0.5))
+    await http.get("/thing")
+    await http.aclose()
+    assert len(clock.sleeps) == 3
+    for retry, wait in enumerate(clock.sleeps, 1):
+        assert 2 ** (retry - 1) * 0.5 <= wait <= 2 ** (retry - 1)
+
+
+async def test_retries_are_bounded_in_count_and_end_in_a_transient_error(api, clock):
+    api.fail_next(Fault(status=500, times=10))
+    http = client(api, clock, retry=RetryPolicy(attempts=3))
+    with pytest.raises(TransientError) as caught:
+        await http.get("/thing")
+    await http.aclose()
+    assert api.count("GET") == 3
+    assert isinstance(caught.value.__cause__, HttpStatusError)
+
+
+async def test_a_retry_after_past_the_time_budget_fails_at_once_saying_when(api, clock):
+    api.fail_next(Fault(status=429, headers={"Retry-After": "300"}))
+    http = client(api, clock, retry=RetryPolicy(budget=60))
+    with pytest.raises(TransientError) as caught:
+        await http.get("/thing")
+    await http.aclose()
+    assert caught.value.retry_after == 300
+    assert clock.sleeps == []
+
+
+async def test_refused_credentials_are_permanent_naming_server_and_field(api, clock):
+    api.fail_next(Fault(status=403, body={"message": "Authentication error"}, times=5))
+    http = client(api, clock, credential_fields=("secret",))
+    with pytest.raises(AuthenticationError) as caught:
+        await http.get("/thing")
+    await http.aclose()
+    assert api.count("GET") == 1
+    assert not caught.value.transient
+    assert "'secret'" in caught.value.message
+    assert "'dns1'" in caught.value.message
+
+
+async def test_a_connection_reset_is_retried(api, clock):
+    api.fail_next(Fault(reset=True))
+    http = client(api, clock)
+    assert (await http.request("POST", "/thing", json={})).body == {"ok": True}
+    await http.aclose()
+    assert http.counters.retries == 1
+
+
+async def test_a_timeout_is_a_transient_error(api, clock):
+    api.fail_next(Fault(stall=True, times=2))
+    http = client(api, clock, timeout=0.2, retry=RetryPolicy(attempts=2))
+    with pytest.raises(TransientError, match="timeout"):
+        await http.get("/thing")
+    await http.aclose()
+
+
+async def test_an_unsafe_call_is_not_retried_after_a_5xx_but_is_after_a_429(api, clock):
+    api.fail_next(Fault(status=429, match="POST"))
+    api.fail_next(Fault(status=500, match="POST"))
+    http = client(api, clock)
+    with pytest.raises(TransientError):
+        await http.request("POST", "/thing", json={}, retry_unsafe=False)
+    await http.aclose()
+    assert api.count("POST") == 2
+
+
+async def test_the_rate_limit_holds_back_requests_past_the_bucket(api, clock):
+    http = client(api, clock, rate_limit=RateLimit(3, 1.0))
+    for _ in range(4):
+        await http.get("/thing")
+    await http.aclose()
+    assert http.counters.rate_limited == 1
+    assert clock.sleeps == [pytest.approx(1 / 3)]
+
+
+async def test_keyed_limits_hold_back_only_requests_of_the_same_key(api, clock):
+    http = client(api, clock)
+    writes = [RateLimit(2, 1.0), RateLimit(15, 60.0)]
+    for key in ("a.test", "a.test", "b.test", "a.test"):
+        await http.request("POST", "/thing", json={}, limits=writes, limit_key=key)
+    await http.aclose()
+    assert http.counters.rate_limited == 1
+    assert clock.sleeps == [pytest.approx(0.5)]
+
+
+def test_the_next_link_is_read_from_a_link_header():
+    header = '<https://x.test/r/?cursor=>; rel="prev", <https://x.test/r/?cursor=abc>; rel="next"'
+    assert next_link({"Link": header}) == "https://x.test/r/?cursor=abc"
+    assert next_link({"Link": '<https://x.test/r/?cursor=>; rel="first"'}) is None
+    assert next_link({}) is None
+
+
+async def test_a_next_page_url_on_another_host_is_refused(api, clock):
+    http = client(api, clock)
+    assert http.relative(api.base_url + "/thing?page=2") == "/thing?page=2"
+    with pytest.raises(ProviderError, match="outside"):
+        http.relative("https://elsewhere.test/thing?page=2")
+
+
+async def test_credentials_are_never_in_repr_errors_or_logs(api, clock, caplog):
+    caplog.set_level(logging.DEBUG)
+    api.fail_next(Fault(status=500, times=2))
+    api.fail_next(Fault(status=401, body={"message": "bad token"}))
+    http = client(api, clock)
+    with pytest.raises(AuthenticationError) as caught:
+        await http.get("/thing")
+    await http.aclose()
+    seen = [repr(http), str(caught.value), repr(caught.value), caplog.text]
+    assert all(TOKEN not in text for text in seen)
+
+
+def test_status_codes_map_to_errors_in_one_table():
+    assert STATUS_ERRORS[401] is AuthenticationError
+    assert error_class(409) is ConflictError
+    assert error_class(503) is TransientError
+    assert error_class(418) is ProviderError
+    assert error_class(429) is TransientError
+
+
+def test_retry_after_is_read_as_seconds_or_a_date_and_garbage_is_ignored():
+    assert parse_retry_after("12", now=0) == 12
+    assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now=40) == 60
+    assert parse_retry_after("soon", now=0) is None

@@ -1,0 +1,87 @@
+"""RRset changes as the fewest per-record calls, for record-id APIs."""
+
+from __future__ import annotations
+
+import dns.name
+import dns.rdatatype
+import pytest
+
+from dnsauto.changes import Create, Delete, Update
+from dnsauto.errors import ConflictError
+from dnsauto.plugin.record_ids import RecordIds, record_calls
+from dnsauto.testing import make_rrset
+
+NAME = dns.name.from_text("example.com.")
+
+
+def known(*rrsets_and_ids):
+    ids = RecordIds()
+    records = []
+    for rrset, record_ids in rrsets_and_ids:
+        for rdata, record_id in zip(sorted(rrset, key=str), record_ids, strict=True):
+            records.append((rrset.name, rrset.rdtype, rdata, record_id))
+    ids.learn(records)
+    return ids
+
+
+def test_adding_a_second_mx_creates_only_the_new_record():
+    old = make_rrset(NAME, "MX", 300, "10 mx1.example.com.")
+    new = make_rrset(NAME, "MX", 300, "10 mx1.example.com.", "20 mx2.example.com.")
+    calls = record_calls([Update(old, new)], known((old, ["r1"])))
+    assert (calls.deletes, calls.updates) == ([], [])
+    assert [c.rdata.to_text() for c in calls.creates] == ["20 mx2.example.com."]
+
+
+def test_deleting_an_rrset_deletes_every_record_by_id():
+    old = make_rrset(NAME, "TXT", 300, '"a"', '"b"', '"c"')
+    calls = record_calls([Delete(old)], known((old, ["r1", "r2", "r3"])))
+    assert sorted(d.id for d in calls.deletes) == ["r1", "r2", "r3"]
+    assert len(calls) == 3
+
+
+def test_a_replaced_value_is_rewritten_in_place():
+    old = make_rrset(NAME, "TXT", 300, '"v=spf1 -all"')
+    new = make_rrset(NAME, "TXT", 300, '"v=spf1 mx -all"')
+    calls = record_calls([Update(old, new)], known((old, ["r1"])))
+    assert [(u.id, u.rdata.to_text()) for u in calls.updates] == [("r1", '"v=spf1 mx -all"')]
+    assert len(calls) == 1
+
+
+def test_removed_values_beyond_the_added_ones_are_deleted():
+    old = make_rrset(NAME, "TXT", 300, '"a"', '"b"', '"c"')
+    new = make_rrset(NAME, "TXT", 300, '"a"', '"d"')
+    calls = record_calls([Update(old, new)], known((old, ["ra", "rb", "rc"])))
+    assert len(calls.updates) == 1
+    assert len(calls.deletes) == 1
+    assert {calls.updates[0].id, calls.deletes[0].id} == {"rb", "rc"}
+
+
+def test_a_ttl_change_rewrites_the_kept_records_with_the_new_ttl():
+    old = make_rrset(NAME, "TXT", 300, '"a"')
+    new = make_rrset(NAME, "TXT", 3600, '"a"')
+    calls = record_calls([Update(old, new)], known((old, ["ra"])))
+    assert [(u.id, u.ttl) for u in calls.updates] == [("ra", 3600)]
+
+
+def test_a_txt_split_differently_is_the_same_value():
+    old = make_rrset(NAME, "TXT", 300, '"abc" "def"')
+    new = make_rrset(NAME, "TXT", 300, '"abcdef"')
+    assert len(record_calls([Update(old, new)], known((old, ["r1"])))) == 0
+
+
+def test_creating_an_rrset_needs_no_ids():
+    new = make_rrset(NAME, "CAA", 300, '0 issue "letsencrypt.org"', '0 iodef "mailto:a@b.c"')
+    assert len(record_calls([Create(new)], RecordIds()).creates) == 2
+
+
+def test_a_value_without_a_known_id_is_a_conflict():
+    old = make_rrset(NAME, "TXT", 300, '"a"')
+    with pytest.raises(ConflictError):
+        record_calls([Delete(old)], RecordIds())
+
+
+def test_a_new_listing_of_a_name_replaces_what_was_known_there():
+    old = make_rrset(NAME, "TXT", 300, '"a"')
+    ids = known((old, ["r1"]))
+    ids.learn([], names=[NAME])
+    assert ids.ids_of(NAME, dns.rdatatype.TXT, next(iter(old))) == []
