@@ -86,6 +86,15 @@ async def test_a_retry_after_http_date_is_waited_until(api, clock):
     assert 29 <= clock.sleeps[0] <= 30
 
 
+async def test_a_429_without_retry_after_waits_until_the_quota_reset_header_says(api, clock):
+    reset = str(int(clock.time()) + 40)
+    api.fail_next(Fault(status=429, headers={"X-RateLimit-Reset": reset}))
+    http = client(api, clock, rate_limit_reset_header="x-ratelimit-reset")
+    await http.get("/thing")
+    await http.aclose()
+    assert clock.sleeps == [pytest.approx(40, abs=1)]
+
+
 async def test_5xx_without_retry_after_backs_off_exponentially_with_jitter(api, clock):
     api.fail_next(Fault(status=502, times=3))
     http = client(api, clock, retry=RetryPolicy(attempts=5, base_delay=1.0, jitter=0.5))

@@ -7,8 +7,8 @@ import dns.rdatatype
 import pytest
 
 from dnsauto.changes import Create, Delete, Update
-from dnsauto.errors import ConflictError
-from dnsauto.plugin.record_ids import RecordIds, record_calls
+from dnsauto.errors import ConflictError, TransientError
+from dnsauto.plugin.record_ids import RecordIds, record_calls, run_record_calls
 from dnsauto.testing import make_rrset
 
 NAME = dns.name.from_text("example.com.")
@@ -85,3 +85,52 @@ def test_a_new_listing_of_a_name_replaces_what_was_known_there():
     ids = known((old, ["r1"]))
     ids.learn([], names=[NAME])
     assert ids.ids_of(NAME, dns.rdatatype.TXT, next(iter(old))) == []
+
+
+async def test_running_the_calls_keeps_the_ids_known_for_the_next_change():
+    old = make_rrset(NAME, "MX", 300, "10 mx1.example.com.", "20 mx2.example.com.")
+    new = make_rrset(NAME, "MX", 300, "10 mx1.example.com.", "30 mx3.example.com.")
+    ids = known((old, ["r1", "r2"]))
+    made: list[str] = []
+
+    async def delete(call):
+        made.append(f"delete {call.id}")
+
+    async def write(call):
+        made.append(f"write {call.rdata}")
+        return "r3"
+
+    await run_record_calls(
+        record_calls([Update(old, new)], ids), ids, delete=delete, update=write, create=write
+    )
+    assert made == ["write 30 mx3.example.com."]
+    (rdata,) = [r for r in new if r.preference == 30]
+    assert ids.ids_of(NAME, dns.rdatatype.MX, rdata) == ["r3"]
+    calls = record_calls([Delete(new)], ids)
+    assert sorted(d.id for d in calls.deletes) == ["r1", "r3"]
+
+
+async def test_a_failing_call_names_the_calls_made_and_not_made():
+    rrset = make_rrset(NAME, "TXT", 300, '"one"', '"two"', '"three"')
+    ids = RecordIds()
+    count = 0
+
+    async def create(call):
+        nonlocal count
+        count += 1
+        if count == 2:
+            raise TransientError("HTTP 503")
+        return f"r{count}"
+
+    async def never(call):
+        raise AssertionError("not called")
+
+    with pytest.raises(TransientError) as caught:
+        await run_record_calls(
+            record_calls([Create(rrset)], ids), ids, delete=never, update=never, create=create
+        )
+    message = caught.value.message
+    assert message.startswith("HTTP 503 (at create example.com. TXT")
+    made, not_made = message.split("not made: ")
+    assert made.count("create ") == 2  # the failing one, and the one made before it
+    assert not_made.count("create ") == 2  # the failing one, and the one after it

@@ -298,6 +298,9 @@ class HttpClient:
     auth: Callable[[], Mapping[str, str]] = field(repr=False, default=dict)
     credential_fields: Collection[str] = ("secret",)
     rate_limit: RateLimit | None = None
+    rate_limit_reset_header: str | None = None
+    """A header giving, as Unix time, when a 429's quota refills (``X-RateLimit-Reset``): the
+    wait when the 429 has no ``Retry-After``."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Clock = field(default_factory=SystemClock, repr=False)
     rng: random.Random = field(default_factory=random.Random, repr=False)
@@ -380,6 +383,8 @@ class HttpClient:
                 )
                 if response.status == 429:
                     self.counters.throttled += 1
+                    if retry_after is None:
+                        retry_after = self._quota_reset(response)
                 retryable = response.status == 429 or (
                     retry_unsafe and (response.status >= 500 or response.status in RETRIED_STATUSES)
                 )
@@ -404,6 +409,13 @@ class HttpClient:
             self.counters.retries += 1
             self.counters.waited_seconds += delay
             await self.clock.sleep(delay)
+
+    def _quota_reset(self, response: HttpResponse) -> float | None:
+        wanted = (self.rate_limit_reset_header or "").lower()
+        value = next((v for k, v in response.headers.items() if k.lower() == wanted), "").strip()
+        if not wanted or not value.isdigit():
+            return None
+        return max(0.0, float(value) - self.clock.time())
 
     async def _wait_for_rate_limit(self, limits: Sequence[RateLimit], key: str) -> None:
         waited = await self._bucket.take() if self._bucket is not None else 0.0

@@ -13,8 +13,9 @@ second value is added (two MX, a CAA ``issue`` beside an ``iodef``).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dns.name
 import dns.rdata
@@ -22,7 +23,7 @@ import dns.rdatatype
 import dns.rrset
 
 from dnsauto.changes import Change, Create, Delete, comparable_value
-from dnsauto.errors import ConflictError
+from dnsauto.errors import ConflictError, ProviderError
 
 __all__ = [
     "NewRecord",
@@ -31,6 +32,7 @@ __all__ = [
     "RecordIds",
     "RecordUpdate",
     "record_calls",
+    "run_record_calls",
 ]
 
 _Key = tuple[dns.name.Name, dns.rdatatype.RdataType]
@@ -178,3 +180,65 @@ def _known_ids(rrset: dns.rrset.RRset, rdata: dns.rdata.Rdata, ids: RecordIds) -
             rdtype=dns.rdatatype.to_text(rrset.rdtype),
         )
     return found
+
+
+async def run_record_calls(
+    calls: RecordCalls,
+    ids: RecordIds,
+    *,
+    delete: Callable[[RecordDelete], Awaitable[None]],
+    update: Callable[[RecordUpdate], Awaitable[str]],
+    create: Callable[[NewRecord], Awaitable[str]],
+) -> None:
+    """Make ``calls`` one by one (deletes, updates, creates), keeping ``ids`` up to date;
+    ``update`` and ``create`` return the id of the record they wrote.
+
+    When a call fails its error is raised with the calls made before it and those not made
+    named, so what the zone now holds is said, not guessed.
+    """
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    for d in calls.deletes:
+        steps.append((_describe("delete", d), _deleting(d, ids, delete)))
+    for u in calls.updates:
+        steps.append((_describe("update", u), _writing(u, ids, update, u.id)))
+    for c in calls.creates:
+        steps.append((_describe("create", c), _writing(c, ids, create, None)))
+    for index, (what, step) in enumerate(steps):
+        try:
+            await step()
+        except ProviderError as exc:
+            made = [w for w, _ in steps[:index]] or ["none"]
+            exc.args = (
+                f"{exc.message} (at {what}; made before it: {', '.join(made)}; "
+                f"not made: {', '.join(w for w, _ in steps[index:])})",
+            )
+            raise
+
+
+def _describe(kind: str, call: RecordDelete | RecordUpdate | NewRecord) -> str:
+    return f"{kind} {call.name} {dns.rdatatype.to_text(call.rdtype)} {call.rdata.to_text()[:60]}"
+
+
+def _deleting(
+    call: RecordDelete, ids: RecordIds, delete: Callable[[RecordDelete], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    async def step() -> None:
+        await delete(call)
+        ids.forget(call.id)
+
+    return step
+
+
+def _writing(
+    call: RecordUpdate | NewRecord,
+    ids: RecordIds,
+    write: Callable[[Any], Awaitable[str]],
+    old_id: str | None,
+) -> Callable[[], Awaitable[None]]:
+    async def step() -> None:
+        new_id = await write(call)
+        if old_id is not None:
+            ids.forget(old_id)
+        ids.add(call.name, call.rdtype, call.rdata, new_id)
+
+    return step

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,7 @@ def _learn_ids(recorded: Any, actual: Any, ids: dict[str, str]) -> None:
     if isinstance(recorded, dict) and isinstance(actual, dict):
         for key in recorded.keys() & actual.keys():
             r, a = recorded[key], actual[key]
-            if key == "id" and _is_id(r) and type(r) is type(a) and r != a:
+            if key == "id" and _is_id(r) and _is_id(a) and r != a:
                 ids[str(r)] = str(a)
             else:
                 _learn_ids(r, a, ids)
@@ -150,13 +151,15 @@ def _learn_ids(recorded: Any, actual: Any, ids: dict[str, str]) -> None:
 
 
 def _is_id(value: Any) -> bool:
-    """Ids are strings (Cloudflare) or integers (DigitalOcean)."""
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    """Ids are strings or (DNSimple, DigitalOcean, Bunny) integers."""
+    return isinstance(value, str | int) and not isinstance(value, bool)
 
 
 def _substitute(text: str, ids: dict[str, str]) -> str:
+    """``text`` with each recorded id replaced by the fake's, as a whole word only: recorded
+    integer id 5 must not change the 5 inside 57894."""
     for recorded, fake in ids.items():
-        text = text.replace(recorded, fake)
+        text = re.sub(rf"(?<![\w-]){re.escape(recorded)}(?![\w-])", fake, text)
     return text
 
 

@@ -1,0 +1,1 @@
+"""dnsauto provider for the Bunny DNS API (Stalwart ``@type`` ``Bunny``)."""

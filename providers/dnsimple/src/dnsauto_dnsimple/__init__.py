@@ -1,0 +1,1 @@
+"""dnsauto provider for the DNSimple API v2 (Stalwart ``@type`` ``Dnsimple``)."""
