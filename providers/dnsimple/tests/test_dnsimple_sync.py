@@ -99,7 +99,7 @@ async def test_sync_publishes_the_mail_records_then_changes_nothing_and_keeps_fo
         (again,) = (await dnsauto(config, fake, "sync", "--no-wait"))["domains"]
         assert again["error"] is None
         resync = len(fake.requests) - first_publish
-        assert written(fake) == created + 3
+        assert written(fake) == created + 2
         assert resync == 2
 
         contents = [r["content"] for r in fake.records(DOMAIN)]
