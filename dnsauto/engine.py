@@ -29,7 +29,13 @@ from dnsauto.config.domain import (
     Domain,
 )
 from dnsauto.config.model import Config
-from dnsauto.errors import ConfigError, ConflictError, DnsautoError, UnsafePlanError
+from dnsauto.errors import (
+    ConfigError,
+    ConflictError,
+    DnsautoError,
+    PartialApplyError,
+    UnsafePlanError,
+)
 from dnsauto.plan import Key, ZonePlan, is_shared, plan_zone
 from dnsauto.propagation import (
     Expectation,
@@ -92,6 +98,8 @@ class DomainResult:
     """What the provider held at the desired (name, type)s when the plan was made."""
     unsafe_plan: str | None = None
     """The id of the plan the unsafe-plan stop refused; an approval of it lets it through."""
+    not_applied: list[Change] = field(default_factory=list)
+    """The plan's changes an apply that failed did not (or only partly) carry out."""
 
     @property
     def changes(self) -> list[Change]:
@@ -559,6 +567,7 @@ class Engine:
         result: DomainResult,
     ) -> None:
         size = provider.capabilities.max_changes_per_batch or len(changes)
+        result.not_applied = []
         if provider.capabilities.requires_person:
             await provider.apply(zone, changes)
             result.applied = len(changes)
@@ -568,8 +577,16 @@ class Engine:
             ids = self.store.journal_before_apply(self.run_id, job.domain, str(zone), batch)
             try:
                 await provider.apply(zone, batch)
+            except PartialApplyError as exc:
+                self._journal_partial(ids, batch, exc)
+                result.applied += len(exc.applied)
+                result.not_applied = [*exc.partly_applied, *exc.not_applied]
+                result.not_applied += changes[start + size :]
+                exc.args = (f"{exc.message}; not applied: {_listed(result.not_applied)}",)
+                raise
             except DnsautoError as exc:
                 self.store.journal_after_apply(ids, exc.message)
+                result.not_applied = list(changes[start:])
                 if start:
                     exc.args = (
                         f"{exc.message} (batch {start // size + 1}: {start} of "
@@ -581,6 +598,16 @@ class Engine:
                 raise
             self.store.journal_after_apply(ids, None)
             result.applied += len(batch)
+
+    def _journal_partial(
+        self, ids: Sequence[int], batch: Sequence[Change], exc: PartialApplyError
+    ) -> None:
+        """Mark what a partly failed batch applied as applied, the rest as failed."""
+        entry = {id(change): entry_id for change, entry_id in zip(batch, ids, strict=True)}
+        self.store.journal_after_apply([entry[id(c)] for c in exc.applied], None)
+        partly = [entry[id(c)] for c in exc.partly_applied]
+        self.store.journal_after_apply(partly, f"partly applied: {exc.message}")
+        self.store.journal_after_apply([entry[id(c)] for c in exc.not_applied], exc.message)
 
     def _mark_interrupted(self, ids: Sequence[int], exc: BaseException) -> None:
         """Mark a batch whose provider call ended in a bug or a cancellation as failed.
@@ -596,3 +623,8 @@ class Engine:
             self.store.journal_after_apply(ids, why)
         except DnsautoError as error:
             log.error("cannot mark journal entries %s: %s", list(ids), error.message)
+
+
+def _listed(changes: Sequence[Change]) -> str:
+    """Changes as ``action TYPE name``, for an error message."""
+    return ", ".join(f"{c.action} {c.rdtype.name} {c.name.to_text()}" for c in changes)

@@ -11,6 +11,7 @@
     │   ├── ZoneNotFoundError     no zone at the provider contains the name
     │   ├── ConflictError         someone else changed the records between read and write
     │   ├── TransientError        worth retrying later (rate limit, SERVFAIL, timeout)
+    │   ├── PartialApplyError     a batch failed part way; says which changes went through
     │   └── UnsupportedError      the provider cannot hold this record type or value
     └── UnsafePlanError           a plan would replace or delete too much of a zone
 
@@ -19,7 +20,12 @@ A class's docstring is its default message. Messages never contain secret values
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dnsauto.changes import Change
 
 __all__ = [
     "AuthenticationError",
@@ -27,6 +33,7 @@ __all__ = [
     "ConfigProblem",
     "ConflictError",
     "DnsautoError",
+    "PartialApplyError",
     "PluginError",
     "ProviderError",
     "SecretError",
@@ -130,6 +137,36 @@ class TransientError(ProviderError):
     transient = True
     retry_after: float | None = None
     """Seconds the provider asked us to wait before trying again, when it said."""
+
+
+class PartialApplyError(ProviderError):
+    """A batch of changes failed after some of its provider calls had gone through.
+
+    Raised by a provider whose ``apply`` makes several calls (chunks, or one call per record)
+    when a later call fails: ``applied`` are the changes whose every call went through,
+    ``partly_applied`` those with some calls through, ``not_applied`` those with none. The
+    engine journals each group as it is. Retrying helps exactly when the ``cause`` is transient.
+    """
+
+    def __init__(
+        self,
+        cause: ProviderError,
+        *,
+        applied: Sequence[Change],
+        partly_applied: Sequence[Change],
+        not_applied: Sequence[Change],
+    ) -> None:
+        self.cause = cause
+        self.applied = tuple(applied)
+        self.partly_applied = tuple(partly_applied)
+        self.not_applied = tuple(not_applied)
+        self.transient = cause.transient
+        total = len(self.applied) + len(self.partly_applied) + len(self.not_applied)
+        partly = f", {len(self.partly_applied)} partly" if self.partly_applied else ""
+        counts = f"{len(self.applied)} of {total} changes applied{partly}"
+        super().__init__(f"{cause.message} ({counts})")
+        self.provider, self.zone = cause.provider, cause.zone
+        self.name, self.rdtype = cause.name, cause.rdtype
 
 
 class UnsupportedError(ProviderError):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import dns.rrset
 
-from dnsauto.changes import rrset_values
+from dnsauto.changes import Change, rrset_values
 
 if TYPE_CHECKING:
     from dnsauto.engine import DomainResult
@@ -79,10 +79,15 @@ def sync_json(results: Sequence[DomainResult]) -> dict[str, Any]:
                 "error": r.error,
                 "warnings": r.warnings,
                 **({"instructions": r.instructions} if r.instructions else {}),
+                **({"not_applied": _change_list(r.not_applied)} if r.not_applied else {}),
             }
             for r in results
         ]
     }
+
+
+def _change_list(changes: Sequence[Change]) -> list[dict[str, str]]:
+    return [{"name": c.name.to_text(), "type": c.rdtype.name, "action": c.action} for c in changes]
 
 
 def check_json(results: Sequence[DomainResult]) -> dict[str, Any]:

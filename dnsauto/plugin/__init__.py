@@ -8,6 +8,8 @@ toolkit shared by the cloud providers lives in the submodules:
   status codes mapped to the errors below, secrets redacted;
 - :mod:`dnsauto.plugin.record_ids`: RRset changes turned into per-record calls for APIs that
   address each record by its id;
+- :mod:`dnsauto.plugin.batches`: which changes went through when a batch takes several calls
+  and one fails (:class:`PartialApplyError`);
 - :mod:`dnsauto.plugin.rdata_forms`: record data to and from the field forms APIs use;
 - :mod:`dnsauto.plugin.zones`: the zone holding a name, by longest suffix, over every page.
 """
@@ -32,6 +34,7 @@ from dnsauto.errors import (
     ConfigError,
     ConflictError,
     DnsautoError,
+    PartialApplyError,
     PluginError,
     ProviderError,
     SecretError,
@@ -64,6 +67,7 @@ __all__ = [
     "Delete",
     "DnsServerBase",
     "DnsautoError",
+    "PartialApplyError",
     "PluginError",
     "Provider",
     "ProviderContext",

@@ -9,6 +9,9 @@ it can, delete the other removed values by id and create the other added ones.
 Writing whole RRsets this way avoids the bugs of Stalwart's ``dns-update`` crate: its delete
 removes only the first matching record (stale values survive) and its create fails when a
 second value is added (two MX, a CAA ``issue`` beside an ``iodef``).
+
+A provider that makes one API call per record uses :func:`apply_record_by_record`: when a call
+fails part way, the error says which changes went through (see :mod:`dnsauto.plugin.batches`).
 """
 
 from __future__ import annotations
@@ -24,13 +27,17 @@ import dns.rrset
 
 from dnsauto.changes import Change, Create, Delete, comparable_value
 from dnsauto.errors import ConflictError, ProviderError
+from dnsauto.plugin.batches import ApplyProgress
 
 __all__ = [
     "NewRecord",
+    "RecordCall",
     "RecordCalls",
     "RecordDelete",
     "RecordIds",
     "RecordUpdate",
+    "apply_record_by_record",
+    "indexed_calls",
     "record_calls",
     "run_record_calls",
 ]
@@ -79,6 +86,10 @@ class RecordCalls:
 
     def __len__(self) -> int:
         return len(self.deletes) + len(self.updates) + len(self.creates)
+
+
+RecordCall = RecordDelete | RecordUpdate | NewRecord
+"""One per-record API call."""
 
 
 class RecordIds:
@@ -142,6 +153,29 @@ def record_calls(changes: Sequence[Change], ids: RecordIds) -> RecordCalls:
         new = change.new if not isinstance(change, Delete) else None
         _rrset_calls(old, new, ids, calls)
     return calls
+
+
+def indexed_calls(changes: Sequence[Change], ids: RecordIds) -> list[tuple[int, RecordCall]]:
+    """The calls of :func:`record_calls`, in its order, each with the index of its change."""
+    per_change = [record_calls([change], ids) for change in changes]
+    indexed: list[tuple[int, RecordCall]] = []
+    for kind in ("deletes", "updates", "creates"):
+        for index, calls in enumerate(per_change):
+            indexed.extend((index, call) for call in getattr(calls, kind))
+    return indexed
+
+
+async def apply_record_by_record(
+    changes: Sequence[Change],
+    ids: RecordIds,
+    send: Callable[[RecordCall], Awaitable[None]],
+) -> None:
+    """Carry out ``changes`` one record call at a time with ``send``.
+
+    A failing call ends the batch with a ``PartialApplyError`` naming the changes that went
+    through (or the call's own error when none did). ``send`` keeps ``ids`` up to date.
+    """
+    await ApplyProgress(changes, indexed_calls(changes, ids)).one_by_one(send)
 
 
 def _rrset_calls(

@@ -36,6 +36,8 @@ class Fault:
     stall: bool = False
     """Never answer (until the fake closes)."""
     times: int = 1
+    after: int = 0
+    """Let this many matching requests through before failing (a fault in the 2nd batch)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,9 @@ class FakeApi:
         line = f"{request.method} {request.path}"
         for fault in self.faults:
             if fault.times > 0 and re.search(fault.match, line):
+                if fault.after > 0:
+                    fault.after -= 1
+                    return None
                 fault.times -= 1
                 return fault
         return None

@@ -29,8 +29,16 @@ from dnsauto.plugin import (
     reveal,
 )
 from dnsauto.plugin import rdata_forms as forms
+from dnsauto.plugin.batches import ApplyProgress, chunks
 from dnsauto.plugin.http import HttpClient, RateLimit, api_url
-from dnsauto.plugin.record_ids import NewRecord, RecordIds, RecordUpdate, record_calls
+from dnsauto.plugin.record_ids import (
+    NewRecord,
+    RecordCall,
+    RecordDelete,
+    RecordIds,
+    RecordUpdate,
+    indexed_calls,
+)
 from dnsauto.plugin.zones import Page, all_pages, zone_for
 
 __all__ = ["API_URL", "CloudflareDnsServer", "CloudflareProvider"]
@@ -38,6 +46,9 @@ __all__ = ["API_URL", "CloudflareDnsServer", "CloudflareProvider"]
 API_URL = "https://api.cloudflare.com/client/v4"
 BATCH_RECORDS = 200  # the Free plan's limit per batch; paid plans allow 3,500
 AUTOMATIC_TTL = 300  # Cloudflare's "automatic" TTL (ttl 1)
+Op = tuple[str, dict[str, Any]]
+"""One record operation of a batch: ``("deletes" | "patches" | "posts", item)``."""
+_Op = tuple[int, Op]
 _FIELDS = {"SRV": ("priority", "weight", "port", "target"), "CAA": ("flags", "tag", "value"),
            "TLSA": ("usage", "selector", "matching_type", "certificate")}  # fmt: skip
 
@@ -121,16 +132,17 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
         return list(rrsets.values())
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
-        calls = record_calls(changes, self.ids)
-        ops: list[tuple[str, Any]] = [("deletes", {"id": d.id}) for d in calls.deletes]
-        ops += [("patches", {"id": u.id, **_body(u)}) for u in calls.updates]
-        ops += [("posts", _body(c)) for c in calls.creates]
-        for start in range(0, len(ops), BATCH_RECORDS):
-            await self._batch(zone, ops[start : start + BATCH_RECORDS])
+        calls = indexed_calls(changes, self.ids)
+        progress = ApplyProgress(changes, [(i, _op(call)) for i, call in calls])
+        for chunk in chunks(progress.calls, BATCH_RECORDS):
+            try:
+                await self._batch(zone, chunk, progress)
+            except ProviderError as exc:
+                raise progress.error(exc) from exc
 
-    async def _batch(self, zone: Zone, ops: list[tuple[str, Any]]) -> None:
+    async def _batch(self, zone: Zone, ops: Sequence[_Op], progress: ApplyProgress[Op]) -> None:
         body: dict[str, list[Any]] = {}
-        for kind, item in ops:
+        for _, (kind, item) in ops:
             body.setdefault(kind, []).append(item)
         path = f"/zones/{zone.id}/dns_records"
         try:
@@ -138,14 +150,16 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
         except ProviderError as exc:
             if exc.transient:
                 raise
-            await self._one_by_one(path, ops)
+            await self._one_by_one(path, ops, progress)
             return
-        self._learn_result([item for kind, item in ops if kind != "posts"], result)
+        self._learn_result([item for _, (kind, item) in ops if kind != "posts"], result)
+        for index, _ in ops:
+            progress.done(index)
 
-    async def _one_by_one(self, path: str, ops: list[tuple[str, Any]]) -> None:
+    async def _one_by_one(self, path: str, ops: Sequence[_Op], progress: ApplyProgress[Op]) -> None:
         """The fallback when a batch is refused: each record alone, then every refusal named."""
         refused: list[str] = []
-        for kind, item in ops:
+        for index, (kind, item) in ops:
             try:
                 await self._one(path, kind, item)
             except ProviderError as exc:
@@ -153,6 +167,8 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
                     raise
                 what = item.get("name") or f"record {item.get('id')}"
                 refused.append(f"{kind[:-1]} {item.get('type', '')} {what}: {exc.message}")
+                continue
+            progress.done(index)
         if refused:
             raise ProviderError(f"{len(refused)} of {len(ops)} records refused: "
                                 + "; ".join(refused), provider="Cloudflare")  # fmt: skip
@@ -177,6 +193,14 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def _op(call: RecordCall) -> Op:
+    if isinstance(call, RecordDelete):
+        return ("deletes", {"id": call.id})
+    if isinstance(call, RecordUpdate):
+        return ("patches", {"id": call.id, **_body(call)})
+    return ("posts", _body(call))
 
 
 def _body(record: NewRecord | RecordUpdate) -> dict[str, Any]:
