@@ -20,6 +20,7 @@ from dnsauto.daemon import STATUS_FILE, Daemon
 from dnsauto.engine import DomainJob, DomainResult
 from dnsauto.errors import ConfigError, ConfigProblem, DnsautoError
 from dnsauto.provider import Registry
+from dnsauto.sdnotify import Notifier
 
 
 @dataclass
@@ -344,3 +345,42 @@ async def test_a_metrics_address_in_use_stops_the_start_with_its_reason(
         with pytest.raises(DnsautoError, match=rf"metrics.listen 127.0.0.1:{port}: cannot listen"):
             await daemon.start()
         await daemon.stop()
+
+
+class WitnessNotifier(Notifier):
+    """A real notifier (datagrams to a socket) that also notes, as each message leaves,
+    whether the daemon's scheduler runs then and which jobs it has."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.daemon: Daemon | None = None
+        self.seen: list[tuple[tuple[str, ...], bool, set[str]]] = []
+
+    def send(self, *fields: str) -> bool:
+        scheduler = self.daemon._scheduler if self.daemon is not None else None
+        running = scheduler is not None and bool(scheduler.running)
+        jobs = {job.id for job in scheduler.get_jobs()} if scheduler is not None else set()
+        self.seen.append((fields, running, jobs))
+        return super().send(*fields)
+
+
+async def test_ready_is_sent_only_once_the_scheduler_runs_its_jobs(
+    tmp_path: Path, registry: Registry
+) -> None:
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(str(path))
+        notifier = WitnessNotifier(path)
+        config = make_config(tmp_path, registry, ["a.test"])
+        daemon = Daemon(config, registry, engine_factory=FakeEngines(), notifier=notifier)
+        notifier.daemon = daemon
+        await daemon.start()
+        try:
+            assert systemd.recv(4096).startswith(b"READY=1\n")
+        finally:
+            await daemon.stop()
+    ready = [(running, jobs) for fields, running, jobs in notifier.seen if "READY=1" in fields]
+    assert ready, notifier.seen
+    running, jobs = ready[0]
+    assert running, "READY=1 was sent before the scheduler started"
+    assert {"reconcile", "dkim"} <= jobs
