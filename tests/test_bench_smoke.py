@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import bench
-from bench import bulk
+from bench import bulk, burst
 from bench import daemon as daemon_bench
 from bench.__main__ import print_table, record
 from bench.propagation import Settings, measure
@@ -105,3 +105,10 @@ def test_the_daemon_benchmark_runs() -> None:
     values = {f.key: f.value for f in figures}
     assert isinstance(values["daemon.help_ms"], float)
     assert isinstance(values["daemon.idle_rss_mb"], float)
+
+
+@pytest.mark.servers
+def test_the_burst_benchmark_runs() -> None:
+    (figure,) = burst.run(quick=True)
+    assert figure.key == "burst.knot_n200_s"
+    assert isinstance(figure.value, float)
