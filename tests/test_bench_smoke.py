@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import bench
-from bench import bulk
+from bench import bulk, burst
 from bench import daemon as daemon_bench
 from bench.__main__ import print_table, record
 from bench.propagation import Settings, measure
@@ -73,14 +73,13 @@ async def test_the_api_benchmark_runs_against_the_daemon_without_errors(tmp_path
 @pytest.mark.servers
 def test_the_bulk_benchmark_runs_at_twenty_zones(tmp_path: Path) -> None:
     """Every tool publishes the 20 zones (each checked by the benchmark itself); the re-sync
-    writes nothing. octoDNS may be skipped where it cannot be installed (no PyPI)."""
+    writes nothing. Where octoDNS cannot be installed (no PyPI) the test skips at its end."""
     figures = bulk.measure(bulk.Settings.quick(), progress=lambda line: None)
     values = {f.key: f.value for f in figures}
     for tool in ("dnsauto", "nsupdate", "raw", "dnsauto_wait"):
         assert isinstance(values[f"bulk_publish.n20.{tool}_s"], float), tool
         assert isinstance(values[f"bulk_publish.n20.{tool}_cpu_s"], float), tool
     octodns = next(f for f in figures if f.key == "bulk_publish.n20.octodns_s")
-    assert isinstance(octodns.value, float) or "skipped" in octodns.meaning
     for ratio in ("speedup_vs_nsupdate", "slowdown_vs_raw"):
         assert isinstance(values[f"bulk_publish.n20.{ratio}"], float), ratio
     assert values["bulk_publish.n20.rrsets"] == 20 * 19
@@ -96,6 +95,8 @@ def test_the_bulk_benchmark_runs_at_twenty_zones(tmp_path: Path) -> None:
     assert "resync.n1000.writes" not in written
     assert written["propagation.rtt_ms"] == 1
     assert written["resync.n20.writes"] == 0
+    if not isinstance(octodns.value, float):
+        pytest.skip(f"the octoDNS figures: {octodns.meaning}")
 
 
 @pytest.mark.servers
@@ -104,3 +105,10 @@ def test_the_daemon_benchmark_runs() -> None:
     values = {f.key: f.value for f in figures}
     assert isinstance(values["daemon.help_ms"], float)
     assert isinstance(values["daemon.idle_rss_mb"], float)
+
+
+@pytest.mark.servers
+def test_the_burst_benchmark_runs() -> None:
+    (figure,) = burst.run(quick=True)
+    assert figure.key == "burst.knot_n200_s"
+    assert isinstance(figure.value, float)

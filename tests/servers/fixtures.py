@@ -3,7 +3,8 @@
     from tests.servers.fixtures import bind_server, dns_server  # noqa: F401
 
 Each server starts once per test session (they start in tens of milliseconds, but the
-session reuses them) and stops at its end. A missing program skips the tests that need it,
+session reuses them) and stops at its end. A missing program skips the tests that need it
+(under ``CI=true`` the skip is a failure, see the root ``conftest.py``),
 saying which package to install.
 """
 

@@ -1,8 +1,8 @@
-"""Bursts: Stalwart's dns-update#83 (Knot failing many single-record updates) does not recur."""
+"""Bursts: Stalwart's dns-update#83 (Knot failing many single-record updates) does not recur.
+
+How long the burst takes is measured by ``python -m bench burst``."""
 
 from __future__ import annotations
-
-import time
 
 import dns.name
 import pytest
@@ -29,10 +29,8 @@ async def test_a_burst_of_2000_records_in_batches_succeeds_on_knot(
         make_rrset(dns.name.from_text(f"burst-{i}", ZONE_NAME), "TXT", 300, f'"record {i}"')
         for i in range(2000)
     ]
-    started = time.monotonic()
     for start in range(0, len(rrsets), batch):
         await provider.apply(zone, [Create(r) for r in rrsets[start : start + batch]])
-    written = time.monotonic() - started
     try:
         listed = {
             r.name
@@ -43,4 +41,3 @@ async def test_a_burst_of_2000_records_in_batches_succeeds_on_knot(
     finally:
         for start in range(0, len(rrsets), batch):
             await provider.apply(zone, [Delete(r) for r in rrsets[start : start + batch]])
-    assert written < 30, f"2000 records took {written:.1f} s"

@@ -22,6 +22,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 import selectors
@@ -30,6 +31,7 @@ import socket
 import sqlite3
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -586,6 +588,114 @@ def test_trust_dns_does_not_check_the_validity_window(trust_dns: TrustDns) -> No
         simple_update("expired", "192.0.2.50"), window=(now - 7200, now - 3600)
     )
     assert exchange(expired, trust_dns.port) == "NOERROR"
+
+
+def test_trust_dns_refuses_a_correct_signature_over_a_caa_issue_with_parameters(
+    trust_dns: TrustDns, perl_verifier: list[str]
+) -> None:
+    """A fact, not a wish: trust-dns 0.22 checks a SIG(0) over its own re-encoding of the
+    message, which writes the CAA value ``issuer;key=value`` back as ``issuer; key=value``
+    (both are RFC 8659 syntax): the signature over the bytes sent no longer matches."""
+    key = trust_dns.keys["ed25519"]
+    value = "letsencrypt.org;accounturi=https://acme.test/acct/1"
+    update = dns.update.UpdateMessage(ZONE)
+    update.add("caa-parameters", 300, "CAA", f'0 issue "{value}"')
+    signed = key.sign(update.to_wire())
+    valid, reason = run_verifier(perl_verifier, key, signed)
+    assert valid, reason
+    assert exchange(signed, trust_dns.port) == "REFUSED"
+    spaced = dns.update.UpdateMessage(ZONE)
+    spaced.add("caa-parameters", 300, "CAA", f'0 issue "{value.replace(";", "; ")}"')
+    assert exchange(key.sign(spaced.to_wire()), trust_dns.port) == "NOERROR"
+
+
+# ----------------------------- dnsauto sync with a Sig0 DnsServer, to trust-dns
+
+
+def sig0_sync_config(port: int, key: Key, domain: str, directory: Path) -> Path:
+    """A configuration publishing ``domain`` through a ``Sig0`` DnsServer signing with ``key``
+    (its private key in a file); returns its path.
+
+    No ACME account URI: its CAA ``issue`` parameter is what trust-dns cannot verify (see
+    :func:`test_trust_dns_refuses_a_correct_signature_over_a_caa_issue_with_parameters`)."""
+    pem = directory / "sig0.pem"
+    pem.write_text(key.pem)
+    config = directory / "config.toml"
+    config.write_text(f"""
+[bootstrap]
+serverHostname = "mail.{domain}"
+defaultDomain = "{domain}"
+
+[bootstrap.dnsServer]
+"@type" = "Sig0"
+description = "trust-dns, SIG(0)-signed updates only"
+host = "127.0.0.1"
+port = {port}
+signerName = "{key.name}"
+publicKey = "{key.record}"
+key = {{ "@type" = "File", filePath = "{pem}" }}
+sig0Algorithm = "{key.algorithm}"
+pollingInterval = "200ms"
+propagationTimeout = "10s"
+
+[domain."{domain}".dnsManagement]
+"@type" = "Automatic"
+dnsServerId = "bootstrap"
+
+[daemon]
+stateDir = "{directory / "state"}"
+
+[daemon.dns]
+authoritativeServers = ["127.0.0.1:{port}"]
+""")
+    return config
+
+
+def run_dnsauto(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dnsauto", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_dnsauto_sync_with_sig0_publishes_to_a_server_that_checks_signatures(
+    trust_dns: TrustDns, algorithm: sig0.Sig0Algorithm, tmp_path: Path
+) -> None:
+    domain = f"mail-{algorithm}.example.test"
+    config = sig0_sync_config(trust_dns.port, trust_dns.keys[algorithm], domain, tmp_path)
+    synced = run_dnsauto(config, "sync", "--json")
+    assert synced.returncode == 0, synced.stderr + synced.stdout
+    (report,) = json.loads(synced.stdout)["domains"]
+    assert report["error"] is None
+    assert report["propagated"] is True
+    assert report["changes"] > 10
+    desired = json.loads(run_dnsauto(config, "records", "--format", "json").stdout)
+    for record in desired:
+        name = dns.name.from_text(record["name"])
+        assert set(record["values"]) <= lookup(name.to_text(), record["type"], trust_dns.port)
+    again = run_dnsauto(config, "sync", "--json")
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert json.loads(again.stdout)["domains"][0]["changes"] == 0
+
+
+def test_dnsauto_sync_with_an_unregistered_sig0_key_is_refused_and_writes_nothing(
+    trust_dns: TrustDns, tmp_path: Path
+) -> None:
+    registered = trust_dns.keys["ed25519"]
+    impostor = Key("ed25519", registered.name, make_pem("ed25519"))
+    domain = "mail-impostor.example.test"
+    synced = run_dnsauto(
+        sig0_sync_config(trust_dns.port, impostor, domain, tmp_path), "sync", "--json"
+    )
+    assert synced.returncode != 0, synced.stdout
+    (report,) = json.loads(synced.stdout)["domains"]
+    assert "REFUSED" in report["error"], report
+    assert lookup(f"{domain}.", "MX", trust_dns.port) == set()
+    assert impostor.pem not in synced.stdout + synced.stderr
 
 
 # -------------------------------------------------- BIND 9.18.28+ and SIG(0)

@@ -1,0 +1,64 @@
+"""What every test of the repository shares: the skip policy and the skip summary.
+
+* Under ``CI=true`` a skip is a failure: a missing server or tool must not pass silently.
+  Tests marked ``credentials`` (live cloud APIs, which need secrets a CI runner does not
+  have) are the one exception and stay skips.
+* With ``DNSAUTO_SKIP_SUMMARY`` set to a path, the session writes there how many tests
+  skipped and why (``scripts/test`` prints it last).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CREDENTIALS_MARK = "credentials"
+_skip_reasons: list[str] = []
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and _in_ci()
+        and item.get_closest_marker(CREDENTIALS_MARK) is None
+    ):
+        reason = _skip_reason(report)
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: this skip is a failure, install what it needs: {reason}"
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skip_reasons.append(_skip_reason(report))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    target = os.environ.get("DNSAUTO_SKIP_SUMMARY")
+    if not target:
+        return
+    lines = [f"{len(_skip_reasons)} tests skipped"]
+    lines += [f"  {count:4d} x {reason}" for reason, count in Counter(_skip_reasons).most_common()]
+    Path(target).write_text("\n".join(lines) + "\n")

@@ -1,0 +1,72 @@
+"""Under CI=true a skipped test fails, except a live-API test without credentials; every run
+can write how many tests skipped and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT_CONFTEST = Path(__file__).parent.parent / "conftest.py"
+
+TESTS = """
+import pytest
+
+def test_needs_a_server():
+    pytest.skip("named is not installed: install the Debian package bind9")
+
+@pytest.mark.credentials
+def test_needs_a_cloud_account():
+    pytest.skip("no API token in DNSAUTO_TEST_TOKEN")
+
+@pytest.mark.xfail(reason="a known defect")
+def test_known_defect():
+    raise AssertionError
+
+def test_passes():
+    pass
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    pytester.makeconftest(ROOT_CONFTEST.read_text().replace('pytest_plugins = ["pytester"]', ""))
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "markers =\n    credentials: live API\n"
+    )
+    pytester.makepyfile(test_suite=TESTS)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("DNSAUTO_SKIP_SUMMARY", raising=False)
+    return pytester
+
+
+def test_under_ci_a_missing_server_fails_the_run(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    result = suite.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1, skipped=1, xfailed=1)
+    result.stdout.fnmatch_lines(
+        ["*CI=true: this skip is a failure*install the Debian package bind9"]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_outside_ci_a_missing_server_is_a_skip(suite: pytest.Pytester) -> None:
+    result = suite.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, skipped=2, xfailed=1)
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_the_skip_summary_counts_the_skips_with_their_reasons(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    summary = tmp_path / "skips.txt"
+    monkeypatch.setenv("DNSAUTO_SKIP_SUMMARY", str(summary))
+    suite.runpytest("-p", "no:cacheprovider")
+    assert summary.read_text().splitlines() == [
+        "2 tests skipped",
+        "     1 x named is not installed: install the Debian package bind9",
+        "     1 x no API token in DNSAUTO_TEST_TOKEN",
+    ]
