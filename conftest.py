@@ -26,7 +26,7 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
-def _skip_reason(report: pytest.TestReport) -> str:
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
@@ -44,14 +44,33 @@ def pytest_runtest_makereport(
         and _in_ci()
         and item.get_closest_marker(CREDENTIALS_MARK) is None
     ):
-        reason = _skip_reason(report)
-        report.outcome = "failed"
-        report.longrepr = f"CI=true: this skip is a failure, install what it needs: {reason}"
+        _fail(report)
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    if report.skipped and _in_ci():  # a whole module skipped (importorskip at its top)
+        _fail(report)
+    return report
+
+
+def _fail(report: pytest.TestReport | pytest.CollectReport) -> None:
+    reason = _skip_reason(report)
+    report.outcome = "failed"
+    report.longrepr = f"CI=true: this skip is a failure, install what it needs: {reason}"
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and not hasattr(report, "wasxfail"):
+        _skip_reasons.append(_skip_reason(report))
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.skipped:
         _skip_reasons.append(_skip_reason(report))
 
 

@@ -36,6 +36,7 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
         "markers =\n    credentials: live API\n"
     )
     pytester.makepyfile(test_suite=TESTS)
+    pytester.makepyfile(test_plugin='import pytest\npytest.importorskip("no_such_plugin")\n')
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("DNSAUTO_SKIP_SUMMARY", raising=False)
     return pytester
@@ -45,8 +46,8 @@ def test_under_ci_a_missing_server_fails_the_run(
     suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CI", "true")
-    result = suite.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=1, skipped=1, xfailed=1)
+    result = suite.runpytest("-p", "no:cacheprovider", "--continue-on-collection-errors")
+    result.assert_outcomes(passed=1, failed=1, skipped=1, xfailed=1, errors=1)
     result.stdout.fnmatch_lines(
         ["*CI=true: this skip is a failure*install the Debian package bind9"]
     )
@@ -55,7 +56,7 @@ def test_under_ci_a_missing_server_fails_the_run(
 
 def test_outside_ci_a_missing_server_is_a_skip(suite: pytest.Pytester) -> None:
     result = suite.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, skipped=2, xfailed=1)
+    result.assert_outcomes(passed=1, skipped=3, xfailed=1)
     assert result.ret == pytest.ExitCode.OK
 
 
@@ -66,7 +67,8 @@ def test_the_skip_summary_counts_the_skips_with_their_reasons(
     monkeypatch.setenv("DNSAUTO_SKIP_SUMMARY", str(summary))
     suite.runpytest("-p", "no:cacheprovider")
     assert summary.read_text().splitlines() == [
-        "2 tests skipped",
+        "3 tests skipped",
+        "     1 x could not import 'no_such_plugin': No module named 'no_such_plugin'",
         "     1 x named is not installed: install the Debian package bind9",
         "     1 x no API token in DNSAUTO_TEST_TOKEN",
     ]
