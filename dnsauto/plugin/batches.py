@@ -13,15 +13,39 @@ changes (or leaves it as it is when nothing went through). The engine understand
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
-from dnsauto.changes import Change
-from dnsauto.errors import PartialApplyError, ProviderError
+import dns.rdatatype
 
-__all__ = ["ApplyProgress", "chunks"]
+from dnsauto.changes import Change, Delete
+from dnsauto.errors import PartialApplyError, ProviderError, UnsupportedError
+
+__all__ = ["ApplyProgress", "chunks", "refuse_unsupported_types"]
 
 CallT = TypeVar("CallT")
+
+
+def refuse_unsupported_types(
+    changes: Sequence[Change],
+    supported: Collection[dns.rdatatype.RdataType],
+    *,
+    provider: str,
+    zone: str,
+) -> None:
+    """Raise :class:`~dnsauto.errors.UnsupportedError` before any call when a change writes a
+    record type the provider cannot hold (a permanent error: a person must change the config)."""
+    for change in changes:
+        rrset = change.old if isinstance(change, Delete) else change.new
+        if rrset.rdtype not in supported:
+            rdtype = dns.rdatatype.to_text(rrset.rdtype)
+            raise UnsupportedError(
+                f"{provider} cannot hold {rdtype} records",
+                provider=provider,
+                zone=zone,
+                name=str(rrset.name),
+                rdtype=rdtype,
+            )
 
 
 def chunks(items: Sequence[CallT], size: int) -> Iterator[Sequence[CallT]]:

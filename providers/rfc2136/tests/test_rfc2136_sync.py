@@ -50,6 +50,9 @@ propagationTimeout = "10s"
 "@type" = "Automatic"
 dnsServerId = "bootstrap"
 
+[domain."{DOMAIN}".certificateManagement]
+"@type" = "Automatic"
+
 [mailServer]
 mtaStsPolicyId = "20260101"
 

@@ -21,18 +21,17 @@ from dnsauto.plugin import (
     MAIL_RECORD_TYPES,
     Capabilities,
     Change,
-    Delete,
     DnsServerBase,
     Provider,
     ProviderContext,
     ProviderError,
     SecretKey,
-    UnsupportedError,
     Zone,
     ZoneNotFoundError,
     reveal,
 )
 from dnsauto.plugin import rdata_forms as forms
+from dnsauto.plugin.batches import refuse_unsupported_types
 from dnsauto.plugin.http import HttpClient, HttpStatusError, RateLimit, api_url
 from dnsauto.plugin.record_ids import NewRecord, RecordIds, RecordUpdate, record_calls
 from dnsauto.plugin.zones import all_linked, zone_for
@@ -113,13 +112,7 @@ class DigitalOceanProvider(Provider[DigitalOceanDnsServer]):
         return list(rrsets.values())
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
-        for change in changes:
-            rrset = change.old if isinstance(change, Delete) else change.new
-            if rrset.rdtype not in _RECORD_TYPES:
-                raise UnsupportedError("DigitalOcean cannot hold this record type",
-                                       provider="DigitalOcean", zone=str(zone),
-                                       name=str(rrset.name),
-                                       rdtype=dns.rdatatype.to_text(rrset.rdtype))  # fmt: skip
+        refuse_unsupported_types(changes, _RECORD_TYPES, provider="DigitalOcean", zone=str(zone))
         calls = record_calls(changes, self.ids)
         path = f"/domains/{zone.id}/records"
         for delete in calls.deletes:

@@ -30,6 +30,7 @@ from dnsauto.plugin import (
     reveal,
 )
 from dnsauto.plugin import rdata_forms as forms
+from dnsauto.plugin.batches import refuse_unsupported_types
 from dnsauto.plugin.http import HttpClient, RateLimit, api_url
 from dnsauto.plugin.record_ids import (
     NewRecord,
@@ -129,6 +130,8 @@ class DnsimpleProvider(Provider[DnsimpleDnsServer]):
         return list(rrsets.values())
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
+        supported = self.capabilities.record_types
+        refuse_unsupported_types(changes, supported, provider="Dnsimple", zone=str(zone))
         path = f"{self._account}/zones/{zone.id}/records"
 
         async def delete(call: RecordDelete) -> None:
