@@ -247,6 +247,8 @@ def config_text(
     indexes = range(count) if domains is None else domains
     tables = [
         f'[domain."z{i}.bench.test".dnsManagement]\n"@type" = "Automatic"\ndnsServerId = "bench"\n'
+        # CAA is published only for a domain whose certificates are managed, as in Stalwart
+        f'[domain."z{i}.bench.test".certificateManagement]\n"@type" = "Automatic"\n'
         for i in indexes
     ]
     return text + "\n" + "\n".join(tables)
