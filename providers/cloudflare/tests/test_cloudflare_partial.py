@@ -8,7 +8,7 @@ from pathlib import Path
 import dns.name
 import dnsauto_cloudflare.provider as cloudflare_module
 import pytest
-from conftest import ZONE
+from cloudflare_helpers import ZONE
 from dnsauto_cloudflare.provider import CloudflareProvider
 from dnsauto_cloudflare.testing import TOKEN, FakeCloudflare
 from test_cloudflare_sync import config_text
@@ -30,7 +30,7 @@ def many_values(label: str, count: int):
 
 
 async def test_a_failed_second_batch_reports_the_changes_it_and_later_ones_held(fake):
-    from conftest import make_provider
+    from cloudflare_helpers import make_provider
 
     provider = make_provider(fake, http={"retry": RetryPolicy(attempts=2)})
     zone = await provider.find_zone(APEX)
