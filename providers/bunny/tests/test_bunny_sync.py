@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from dnsauto_bunny.testing import KEY, TYPES, FakeBunny
 
+from dnsauto.testing.cli import dnsauto_json
 from dnsauto.testing.fake_http import Fault
 
 DOMAIN = "example.com"
@@ -50,15 +47,8 @@ stateDir = "{state}"
 
 
 async def dnsauto(config: Path, fake: FakeBunny, *args: str, ok: bool = True) -> Any:
-    env = {**os.environ, "DNSAUTO_API_URL_BUNNY": fake.base_url, "DNSAUTO_TEST_BUNNY_KEY": KEY}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dnsauto", *args, "--json", "--config", str(config),
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await process.communicate()
-    assert (process.returncode == 0) is ok, (out + err).decode()
-    assert KEY not in (out + err).decode()
-    return json.loads(out)
+    env = {"DNSAUTO_API_URL_BUNNY": fake.base_url, "DNSAUTO_TEST_BUNNY_KEY": KEY}
+    return await dnsauto_json(config, *args, env=env, secret=KEY, ok=ok)
 
 
 def written(fake: FakeBunny) -> int:

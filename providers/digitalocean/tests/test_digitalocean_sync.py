@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from dnsauto_digitalocean.testing import TOKEN, FakeDigitalOcean
+
+from dnsauto.testing.cli import dnsauto_json
 
 DOMAIN = "example.com"
 FOREIGN = [
@@ -46,16 +44,8 @@ stateDir = "{state}"
 
 
 async def sync(config: Path, fake: FakeDigitalOcean) -> dict[str, Any]:
-    env = {**os.environ, "DNSAUTO_API_URL_DIGITALOCEAN": fake.base_url,
-           "DNSAUTO_TEST_DO_TOKEN": TOKEN}  # fmt: skip
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dnsauto", "sync", "--no-wait", "--json", "--config", str(config),
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await process.communicate()
-    assert process.returncode == 0, (out + err).decode()
-    assert TOKEN not in (out + err).decode()
-    report: dict[str, Any] = json.loads(out)
+    env = {"DNSAUTO_API_URL_DIGITALOCEAN": fake.base_url, "DNSAUTO_TEST_DO_TOKEN": TOKEN}
+    report: dict[str, Any] = await dnsauto_json(config, "sync", "--no-wait", env=env, secret=TOKEN)
     return report
 
 
