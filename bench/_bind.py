@@ -27,7 +27,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from tests.servers._common import (
+from dnsauto.testing.servers._common import (
     HOST,
     RunningServer,
     TsigKeySpec,

@@ -15,10 +15,11 @@ from dnsauto_rfc2136.provider import TsigProvider
 from dnsauto_rfc2136.settings import TsigDnsServer
 
 from bench import Figure
-from dnsauto.changes import Create, Delete
-from dnsauto.provider import ProviderContext, Zone
+from dnsauto.plugin.changes import Create, Delete
+from dnsauto.plugin.context import ProviderContext
+from dnsauto.plugin.provider import Zone
 from dnsauto.testing import make_rrset
-from tests.servers import SERVERS, ZONE, RunningServer
+from dnsauto.testing.servers import SERVERS, ZONE, RunningServer
 
 __all__ = ["TITLE", "run"]
 

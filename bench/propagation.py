@@ -1,6 +1,7 @@
 """Propagation: how soon ``wait`` sees the last nameserver catch up, and what one round costs.
 
-Against the real topology of the tests (``tests/servers/topology.py``: a BIND primary, a BIND
+Against the real topology of the tests (``dnsauto/testing/servers/topology.py``:
+a BIND primary, a BIND
 and a Knot secondary of ``example.test.`` on 127.0.0.1-3, one shared port), and nothing
 outside 127.0.0.0/8.
 
@@ -43,9 +44,9 @@ import dns.name
 
 from bench import Figure
 from dnsauto.config.daemon import DnsSettings
-from dnsauto.propagation import Expectation, Nameserver, NameserverFinder, PropagationChecker
 from dnsauto.records.txt import txt_rrset
-from tests.servers.topology import Topology, start_topology
+from dnsauto.sync.propagation import Expectation, Nameserver, NameserverFinder, PropagationChecker
+from dnsauto.testing.servers.topology import Topology, start_topology
 
 __all__ = ["TITLE", "Settings", "measure", "run"]
 

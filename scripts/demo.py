@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers.bind import start_bind  # noqa: E402
+from dnsauto.testing.servers.bind import start_bind  # noqa: E402
 
 CONFIG = """\
 [bootstrap]

@@ -19,8 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dnsauto.testing.servers._common import HOST, free_port
 from tests.daemon_helpers import DaemonProcess
-from tests.servers._common import HOST, free_port
 
 __all__ = ["ALL_PERMISSIONS", "API_TOKEN_ENV", "ApiDaemon", "manual_config", "start_api_daemon"]
 

@@ -12,13 +12,13 @@ from typing import Any
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
-from dnsauto.api.objects import effective_config
 from dnsauto.api.server import ApiServer
 from dnsauto.config.loader import load_config_file
 from dnsauto.config.model import Config
-from dnsauto.engine import domain_jobs
-from dnsauto.provider import Registry, load_registry
-from dnsauto.state import StateStore
+from dnsauto.config.overlay import effective_config
+from dnsauto.plugin.registry import Registry, load_registry
+from dnsauto.state.store import StateStore
+from dnsauto.sync.engine import domain_jobs
 
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 

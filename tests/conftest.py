@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dnsauto.provider import Registry
-from tests.memory_provider import memory_registry
-from tests.servers.fixtures import topology
+from dnsauto.plugin.registry import Registry
+from dnsauto.testing.memory import memory_registry
+from dnsauto.testing.servers.fixtures import topology
 
 __all__ = ["registry", "topology", "write_config"]
 

@@ -21,7 +21,7 @@ import dns.rdatatype
 import dns.tsigkeyring
 import dns.zone
 
-from tests.servers._common import (
+from dnsauto.testing.servers._common import (
     HOST,
     RunningServer,
     find_program,

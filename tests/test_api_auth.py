@@ -16,7 +16,7 @@ from dnsauto.api.auth import Authenticator, AuthFailure, RateLimiter
 from dnsauto.api.server import ApiServer
 from dnsauto.config.daemon import ApiSettings
 from dnsauto.config.loader import load_config_file, resolve_secrets
-from dnsauto.provider import load_registry
+from dnsauto.plugin.registry import load_registry
 from tests.api_server_helpers import (
     CONFIG,
     EXPIRED_TOKEN,

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dnsauto.cli import cli
-from dnsauto.commands_api import (
+from dnsauto.cli.api import (
     CAPABILITIES,
     ApiError,
     api_url,
@@ -30,6 +30,7 @@ from dnsauto.commands_api import (
     parse_field,
     parse_fields,
 )
+from dnsauto.testing.servers._common import free_port
 from tests.api_helpers import (
     ALL_PERMISSIONS,
     API_TOKEN_ENV,
@@ -37,7 +38,6 @@ from tests.api_helpers import (
     manual_config,
     start_api_daemon,
 )
-from tests.servers._common import free_port
 from tests.test_cli_startup import LAZY, imported_modules
 
 TOKEN = "tok-5f0e9c1d2b7a4e3f8a6b"

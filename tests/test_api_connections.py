@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from dnsauto.api.objects import effective_config
 from dnsauto.api.server import ApiServer
 from dnsauto.config.loader import load_config_file
-from dnsauto.provider import load_registry
-from dnsauto.state import StateStore
+from dnsauto.config.overlay import effective_config
+from dnsauto.plugin.registry import load_registry
+from dnsauto.state.store import StateStore
 from tests.api_server_helpers import ADMIN_TOKEN, CONFIG, FakeHost, request, write_config
 
 GUARD = 20.0

@@ -12,14 +12,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from dnsauto.api.objects import load_effective
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
-from dnsauto.daemon import Daemon
-from dnsauto.errors import DnsautoError
-from dnsauto.provider import Registry
+from dnsauto.config.overlay import load_effective
+from dnsauto.plugin.errors import DnsautoError
+from dnsauto.plugin.registry import Registry
+from dnsauto.service.daemon import Daemon
+from dnsauto.testing.servers._common import free_port
 from tests.api_server_helpers import ADMIN_TOKEN, USING
-from tests.servers._common import free_port
 from tests.test_daemon_scheduling import FakeEngines, until
 
 KEY = {"name": "admin", "secret": {"@type": "Value", "secret": ADMIN_TOKEN}}
@@ -200,7 +200,7 @@ async def test_dnsauto_run_starts_on_the_objects_set_over_the_api(
         f'[daemon]\nstateDir = "{tmp_path / "state"}"\n'
         f'[daemon.api]\nlisten = "127.0.0.1:{port}"\n'
     )
-    from dnsauto.provider import load_registry
+    from dnsauto.plugin.registry import load_registry
 
     config = load_effective(path, load_registry())
     assert "c.test" in config.domains

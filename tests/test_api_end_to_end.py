@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from dnsauto.testing.servers import RunningServer, ServerUnavailable
+from dnsauto.testing.servers._common import free_port
 from tests.api_helpers import API_TOKEN_ENV, manual_config, start_api_daemon
 from tests.daemon_helpers import ROOT, served, start_bind_zones, zone_snapshot
-from tests.servers import RunningServer, ServerUnavailable
-from tests.servers._common import free_port
 
 pytestmark = pytest.mark.servers
 

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from dnsauto.api.objects import FOREIGN_SECRET
 from dnsauto.api.server import ApiServer
 from dnsauto.api.tasks import TaskTracker
-from dnsauto.config.types import REDACTED
-from dnsauto.engine import DomainResult
+from dnsauto.config.overlay import FOREIGN_SECRET
+from dnsauto.plugin.types import REDACTED
+from dnsauto.sync.engine import DomainResult
 from tests.api_server_helpers import (
     ADMIN_TOKEN,
     READER_TOKEN,

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from dnsauto.api.objects import describe_overrides, effective_config
 from dnsauto.config.loader import load_config_file
-from dnsauto.errors import ConfigError
-from dnsauto.provider import load_registry
-from dnsauto.state import StateStore
+from dnsauto.config.overlay import describe_overrides, effective_config
+from dnsauto.plugin.errors import ConfigError
+from dnsauto.plugin.registry import load_registry
+from dnsauto.state.store import StateStore
 from tests.api_server_helpers import (
     ADMIN_TOKEN,
     CONFIG,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from dnsauto.api.objects import FOREIGN_SECRET, REDIRECTED_SECRET
 from dnsauto.api.server import ApiServer
+from dnsauto.config.overlay import FOREIGN_SECRET, REDIRECTED_SECRET
 from tests.api_server_helpers import (
     CONFIG,
     TSIG_SECRET,

@@ -14,8 +14,8 @@ import pytest
 
 from dnsauto.api import objects
 from dnsauto.api.methods import domain
-from dnsauto.api.objects import Workspace
-from dnsauto.state import StateStore
+from dnsauto.config.overlay import Workspace
+from dnsauto.state.store import StateStore
 from tests.api_server_helpers import api_client, call, post, request, write_config
 
 GUARD = 20.0

@@ -12,7 +12,7 @@ from bench import bulk, burst
 from bench import daemon as daemon_bench
 from bench.__main__ import print_table, record
 from bench.propagation import Settings, measure
-from tests.servers.topology import Topology
+from dnsauto.testing.servers.topology import Topology
 
 
 def test_every_benchmark_module_is_found() -> None:

@@ -14,9 +14,9 @@ import dns.rdatatype
 import pytest
 from click.testing import CliRunner
 
-from dnsauto import cli as cli_module
 from dnsauto.cli import cli
-from tests.memory_provider import MemoryHost, MemoryProvider, memory_registry
+from dnsauto.cli import options as cli_module
+from dnsauto.testing.memory import MemoryHost, MemoryProvider, memory_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -122,9 +122,9 @@ def test_sync_json_reports_changes_then_zero_on_the_second_run(
 
 def create_domain_over_the_api(config_path: Path, name: str) -> None:
     """Keep a Domain in the state store exactly as the API's ``x:Domain/set`` does."""
-    from dnsauto.api.objects import Workspace
     from dnsauto.config.loader import load_config_file
-    from dnsauto.state import StateStore
+    from dnsauto.config.overlay import Workspace
+    from dnsauto.state.store import StateStore
 
     registry = memory_registry()
     config = load_config_file(config_path, registry)

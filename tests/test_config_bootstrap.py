@@ -11,8 +11,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from dnsauto.config import stores
 from dnsauto.config.loader import load_config
-from dnsauto.config.types import REDACTED, iter_secrets, reveal
-from dnsauto.errors import ConfigError
+from dnsauto.plugin.errors import ConfigError
+from dnsauto.plugin.types import REDACTED, iter_secrets, reveal
 
 DATA_STORE: TypeAdapter[Any] = TypeAdapter(stores.DataStore)
 BLOB_STORE: TypeAdapter[Any] = TypeAdapter(stores.BlobStore)

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dnsauto.config.loader import load_config, load_config_file
-from dnsauto.errors import ConfigError
-from tests.memory_provider import memory_registry
+from dnsauto.plugin.errors import ConfigError
+from dnsauto.testing.memory import memory_registry
 
 REGISTRY = memory_registry()
 EXAMPLE = tomllib.loads((Path(__file__).parent.parent / "config.example.toml").read_text())

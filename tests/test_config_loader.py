@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from dnsauto.config.loader import load_config, load_config_file, resolve_secrets
-from dnsauto.config.types import format_duration, parse_duration
-from dnsauto.errors import ConfigError
-from dnsauto.provider import Registry
+from dnsauto.plugin.errors import ConfigError
+from dnsauto.plugin.registry import Registry
+from dnsauto.plugin.types import format_duration, parse_duration
 
 BOOT = {"serverHostname": "mail.example.test", "defaultDomain": "example.test"}
 
@@ -185,7 +185,7 @@ def test_secret_values_never_appear_in_errors(registry: Registry) -> None:
 
 
 def test_secret_values_are_redacted_in_output() -> None:
-    from dnsauto.config.types import SecretValue
+    from dnsauto.plugin.types import SecretValue
 
     secret = SecretValue.model_validate({"@type": "Value", "secret": "hunter2"})
     assert "hunter2" not in repr(secret)
@@ -221,7 +221,7 @@ def test_unreadable_secret_file_is_reported_by_path(registry: Registry, tmp_path
 
 
 def test_secret_file_loses_one_trailing_newline(tmp_path: Path) -> None:
-    from dnsauto.config.types import SecretFile
+    from dnsauto.plugin.types import SecretFile
 
     path = tmp_path / "k"
     path.write_text("s3cret\n")

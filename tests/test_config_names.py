@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from dnsauto.config.loader import load_config
-from dnsauto.errors import ConfigError
-from dnsauto.provider import Registry
+from dnsauto.plugin.errors import ConfigError
+from dnsauto.plugin.registry import Registry
 
 BOOT = {"serverHostname": "mail.example.test", "defaultDomain": "example.test"}
 SPELLINGS = ["EXAMPLE.ORG.", "ex\u200bample.org", "\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.org"]

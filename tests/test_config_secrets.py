@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from dnsauto.config.loader import load_config_file, resolve_secrets
-from dnsauto.config.types import SECRET_FILE_MAX_BYTES, SecretFile
-from dnsauto.errors import SecretError
-from dnsauto.provider import Registry
+from dnsauto.plugin.errors import SecretError
+from dnsauto.plugin.registry import Registry
+from dnsauto.plugin.types import SECRET_FILE_MAX_BYTES, SecretFile
 
 
 def secret_file(path: Path | str) -> SecretFile:

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import dns.name
 import pytest
 
-from dnsauto.provider import ProviderContext
+from dnsauto.plugin.context import ProviderContext
 from dnsauto.testing import ProviderContract
-from tests.memory_provider import MemoryHost, MemoryProvider, MemorySettings
+from dnsauto.testing.memory import MemoryHost, MemoryProvider, MemorySettings
 
 
 class TestMemoryProvider(ProviderContract):

@@ -14,13 +14,13 @@ import pytest
 
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
-from dnsauto.daemon import STATUS_FILE, Daemon
-from dnsauto.engine import DomainJob, DomainResult, Engine
-from dnsauto.errors import DnsautoError
-from dnsauto.provider import Registry
-from dnsauto.state import StateStore
+from dnsauto.plugin.errors import DnsautoError
+from dnsauto.plugin.registry import Registry
+from dnsauto.service.daemon import STATUS_FILE, Daemon
+from dnsauto.state.store import StateStore
+from dnsauto.sync.engine import DomainJob, DomainResult, Engine
 from dnsauto.testing import make_rrset
-from tests.memory_provider import MemoryHost, MemoryProvider
+from dnsauto.testing.memory import MemoryHost, MemoryProvider
 
 DOMAIN = "example.test"
 SRV = "_imaps._tcp.example.test."

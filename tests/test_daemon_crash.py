@@ -28,9 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from dnsauto.daemon import Daemon, load_checked
-from dnsauto.provider import load_registry
-from dnsauto.state import DB_FILE, JournalEntry, StateStore
+from dnsauto.plugin.registry import load_registry
+from dnsauto.service.daemon import Daemon, load_checked
+from dnsauto.state.store import DB_FILE, JournalEntry, StateStore
+from dnsauto.testing.servers import RunningServer, ServerUnavailable
 from tests.daemon_helpers import (
     DaemonProcess,
     Snapshot,
@@ -39,7 +40,6 @@ from tests.daemon_helpers import (
     start_bind_zones,
     zone_snapshot,
 )
-from tests.servers import RunningServer, ServerUnavailable
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -141,7 +141,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
 
 def make_keys(config: Path) -> None:
     """Make every domain's DKIM keys in the configuration's state directory (a plan only)."""
-    from dnsauto.engine import Engine, domain_jobs
+    from dnsauto.sync.engine import Engine, domain_jobs
 
     registry = load_registry()
     loaded = load_checked(config, registry)

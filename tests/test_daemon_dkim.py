@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from dnsauto.daemon import Daemon, load_checked
-from dnsauto.provider import load_registry
-from dnsauto.state import StateStore
+from dnsauto.plugin.registry import load_registry
+from dnsauto.service.daemon import Daemon, load_checked
+from dnsauto.state.store import StateStore
+from dnsauto.testing.servers import RunningServer, ServerUnavailable
 from tests.daemon_helpers import config_text, served, start_bind_zones
-from tests.servers import RunningServer, ServerUnavailable
 
 pytestmark = pytest.mark.servers
 
@@ -47,7 +47,7 @@ def key_served(bind: RunningServer, selector: str) -> bool:
 async def test_daemon_rotates_a_key_after_rotate_after_and_removes_it_after_retire_after(
     bind: RunningServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="dnsauto.daemon")
+    caplog.set_level(logging.INFO, logger="dnsauto.service.daemon")
     secret = tmp_path / "tsig.key"
     secret.write_text(bind.key().secret)
     state = tmp_path / "state"

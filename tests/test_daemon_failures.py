@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from dnsauto.commands_daemon import status_document
+from dnsauto.cli.service import status_document
 from dnsauto.config.model import Config
-from dnsauto.daemon import Daemon, EngineLike, load_checked
-from dnsauto.engine import DomainJob, DomainResult
-from dnsauto.provider import load_registry
+from dnsauto.plugin.registry import load_registry
+from dnsauto.service.daemon import Daemon, EngineLike, load_checked
+from dnsauto.sync.engine import DomainJob, DomainResult
+from dnsauto.testing.servers import HOST, RunningServer, ServerUnavailable
+from dnsauto.testing.servers._common import free_port
 from tests.daemon_helpers import config_text, served, start_bind_zones
-from tests.servers import HOST, RunningServer, ServerUnavailable
-from tests.servers._common import free_port
 
 pytestmark = pytest.mark.servers
 

@@ -17,11 +17,11 @@ import pytest
 
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
-from dnsauto.daemon import STATUS_FILE, Daemon
-from dnsauto.engine import DomainJob, DomainResult
-from dnsauto.errors import ConfigError, ConfigProblem, DnsautoError
-from dnsauto.provider import Registry
-from dnsauto.sdnotify import Notifier
+from dnsauto.plugin.errors import ConfigError, ConfigProblem, DnsautoError
+from dnsauto.plugin.registry import Registry
+from dnsauto.service.daemon import STATUS_FILE, Daemon
+from dnsauto.service.sdnotify import Notifier
+from dnsauto.sync.engine import DomainJob, DomainResult
 
 
 @dataclass

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dnsauto.commands_daemon import status_document
+from dnsauto.cli.service import status_document
+from dnsauto.testing.servers import HOST, RunningServer, ServerUnavailable
 from tests.daemon_helpers import (
     ROOT,
     TSIG_ENV,
@@ -27,7 +28,6 @@ from tests.daemon_helpers import (
     start_bind_zones,
     tsig_server_table,
 )
-from tests.servers import HOST, RunningServer, ServerUnavailable
 
 pytestmark = pytest.mark.servers
 

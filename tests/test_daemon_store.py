@@ -26,11 +26,11 @@ import dns.tsigkeyring
 import dns.update
 import pytest
 
-from dnsauto.state import DB_FILE, StateStore
+from dnsauto.state.store import DB_FILE, StateStore
+from dnsauto.testing.servers import RunningServer, ServerUnavailable
+from dnsauto.testing.servers._common import HOST, free_port
 from tests.api_helpers import ALL_PERMISSIONS, API_TOKEN_ENV, start_api_daemon
 from tests.daemon_helpers import ROOT, TSIG_ENV, config_text, served, start_bind_zones
-from tests.servers import RunningServer, ServerUnavailable
-from tests.servers._common import HOST, free_port
 
 pytestmark = pytest.mark.servers
 

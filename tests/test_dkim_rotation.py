@@ -16,9 +16,7 @@ import pytest
 from dnsauto.config.domain import AutomaticDkim
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
-from dnsauto.engine import DomainResult, Engine, domain_jobs
-from dnsauto.propagation import Expectation, PropagationResult
-from dnsauto.provider import Registry
+from dnsauto.plugin.registry import Registry
 from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.records.rotation import (
     DkimStage,
@@ -26,8 +24,10 @@ from dnsauto.records.rotation import (
     plan_activation,
     plan_rotation,
 )
-from dnsauto.state import DB_FILE, DkimKeyRow, StateStore
-from tests.memory_provider import MemoryHost, MemoryProvider
+from dnsauto.state.store import DB_FILE, DkimKeyRow, StateStore
+from dnsauto.sync.engine import DomainResult, Engine, domain_jobs
+from dnsauto.sync.propagation import Expectation, PropagationResult
+from dnsauto.testing.memory import MemoryHost, MemoryProvider
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 DOMAIN = "example.org"

@@ -19,10 +19,10 @@ from cryptography.x509.oid import NameOID
 
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
-from dnsauto.engine import DomainJob, desired_records, domain_jobs
-from dnsauto.provider import Registry
+from dnsauto.plugin.registry import Registry
 from dnsauto.records.dkim import DkimKeyStore
-from dnsauto.state import StateStore
+from dnsauto.state.store import StateStore
+from dnsauto.sync.engine import DomainJob, desired_records, domain_jobs
 
 STALWART_FAMILIES = [
     "dkim", "tlsa", "spf", "mx", "dmarc", "srv", "mtaSts", "tlsRpt", "caa",

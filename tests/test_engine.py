@@ -11,15 +11,15 @@ from typing import Any
 import dns.name
 import pytest
 
-from dnsauto.changes import Create
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
-from dnsauto.engine import DomainResult, Engine, domain_jobs
-from dnsauto.errors import ConfigError, ProviderError
-from dnsauto.provider import Registry
-from dnsauto.state import DB_FILE, StateStore
+from dnsauto.plugin.changes import Create
+from dnsauto.plugin.errors import ConfigError, ProviderError
+from dnsauto.plugin.registry import Registry
+from dnsauto.state.store import DB_FILE, StateStore
+from dnsauto.sync.engine import DomainResult, Engine, domain_jobs
 from dnsauto.testing import make_rrset
-from tests.memory_provider import MemoryHost, MemoryProvider
+from dnsauto.testing.memory import MemoryHost, MemoryProvider
 
 
 @pytest.fixture
@@ -199,7 +199,7 @@ async def test_a_server_hostname_change_replaces_dnsauto_own_records_without_a_s
 async def test_changes_are_applied_in_batches_of_the_provider_limit(
     host: MemoryHost, tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dnsauto.provider import Capabilities
+    from dnsauto.plugin.provider import Capabilities
 
     monkeypatch.setattr(MemoryProvider, "capabilities", Capabilities(max_changes_per_batch=4))
     (result,) = await sync(make_config(tmp_path, registry), registry)

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from dnsauto.changes import Change
-from dnsauto.engine import Engine, domain_jobs
-from dnsauto.errors import PartialApplyError, TransientError
-from dnsauto.output import sync_json
-from dnsauto.provider import Capabilities, Registry
-from dnsauto.state import StateStore
-from tests.memory_provider import MemoryHost, MemoryProvider
+from dnsauto.cli.output import sync_json
+from dnsauto.plugin.changes import Change
+from dnsauto.plugin.errors import PartialApplyError, TransientError
+from dnsauto.plugin.provider import Capabilities
+from dnsauto.plugin.registry import Registry
+from dnsauto.state.store import StateStore
+from dnsauto.sync.engine import Engine, domain_jobs
+from dnsauto.testing.memory import MemoryHost, MemoryProvider
 from tests.test_engine import make_config
 
 

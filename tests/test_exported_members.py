@@ -2,44 +2,97 @@
 
 from __future__ import annotations
 
-import dnsauto.changes
-import dnsauto.errors
-import dnsauto.provider
+import dnsauto.plugin
+import dnsauto.plugin.changes
+import dnsauto.plugin.context
+import dnsauto.plugin.errors
+import dnsauto.plugin.provider
+import dnsauto.plugin.registry
 import dnsauto.testing
 
 
 def test_provider_module_exports_exactly_the_plugin_interface() -> None:
-    assert sorted(dnsauto.provider.__all__) == [
+    assert sorted(dnsauto.plugin.provider.__all__) == [
         "Capabilities",
-        "ENTRY_POINT_GROUP",
-        "KNOWN_DISTRIBUTIONS",
+        "MAIL_RECORD_TYPES",
         "Provider",
         "ProviderContext",
+        "Zone",
+    ]
+    assert sorted(dnsauto.plugin.registry.__all__) == [
+        "ENTRY_POINT_GROUP",
+        "KNOWN_DISTRIBUTIONS",
         "ProviderInfo",
         "Registry",
-        "Zone",
         "load_registry",
         "registry_from",
+    ]
+
+
+def test_the_plugin_surface_is_pinned() -> None:
+    assert sorted(dnsauto.plugin.__all__) == [
+        "AuthenticationError",
+        "Capabilities",
+        "Change",
+        "ConfigError",
+        "ConfigProblem",
+        "ConflictError",
+        "Create",
+        "Delete",
+        "DnsServerBase",
+        "DnsautoError",
+        "ENTRY_POINT_GROUP",
+        "MAIL_RECORD_TYPES",
+        "PartialApplyError",
+        "PluginError",
+        "Provider",
+        "ProviderContext",
+        "ProviderError",
+        "ProviderInfo",
+        "REDACTED",
+        "Registry",
+        "SecretEnvironmentVariable",
+        "SecretError",
+        "SecretFile",
+        "SecretKey",
+        "SecretKeyOptional",
+        "SecretNone",
+        "SecretText",
+        "SecretValue",
+        "TransientError",
+        "UnsupportedError",
+        "Update",
+        "Zone",
+        "ZoneNotFoundError",
+        "comparable_value",
+        "load_registry",
+        "reveal",
+        "rrset_values",
     ]
 
 
 def test_errors_module_exports_every_error() -> None:
     errors = {
         name
-        for name, value in vars(dnsauto.errors).items()
+        for name, value in vars(dnsauto.plugin.errors).items()
         if isinstance(value, type) and issubclass(value, Exception)
     }
-    assert errors <= set(dnsauto.errors.__all__)
+    assert errors <= set(dnsauto.plugin.errors.__all__)
 
 
 def test_every_error_derives_from_the_root() -> None:
-    for name in dnsauto.errors.__all__:
-        value = getattr(dnsauto.errors, name)
+    for name in dnsauto.plugin.errors.__all__:
+        value = getattr(dnsauto.plugin.errors, name)
         if isinstance(value, type) and issubclass(value, Exception):
-            assert issubclass(value, dnsauto.errors.DnsautoError)
+            assert issubclass(value, dnsauto.plugin.errors.DnsautoError)
 
 
 def test_exported_names_exist() -> None:
-    for module in (dnsauto.changes, dnsauto.errors, dnsauto.provider, dnsauto.testing):
+    for module in (
+        dnsauto.plugin.changes,
+        dnsauto.plugin.errors,
+        dnsauto.plugin.provider,
+        dnsauto.testing,
+    ):
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"

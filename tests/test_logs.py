@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dnsauto.logs import log_context, setup_logging
+from dnsauto.service.logs import log_context, setup_logging
 
 
 @pytest.fixture
@@ -30,11 +30,11 @@ def test_json_lines_carry_the_domain_and_run_of_their_context() -> None:
     stream = io.StringIO()
     setup_logging("json", stream=stream)
     with log_context(domain="example.test", run_id="abc123"):
-        logging.getLogger("dnsauto.engine").warning("zone %s is slow", "example.test.")
-    logging.getLogger("dnsauto.daemon").info("idle")
+        logging.getLogger("dnsauto.sync.engine").warning("zone %s is slow", "example.test.")
+    logging.getLogger("dnsauto.service.daemon").info("idle")
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert first["level"] == "warning"
-    assert first["logger"] == "dnsauto.engine"
+    assert first["logger"] == "dnsauto.sync.engine"
     assert first["message"] == "zone example.test. is slow"
     assert (first["domain"], first["run_id"]) == ("example.test", "abc123")
     assert first["time"].endswith("Z")
@@ -45,11 +45,11 @@ def test_json_lines_carry_the_domain_and_run_of_their_context() -> None:
 def test_text_lines_show_time_level_logger_and_labels() -> None:
     stream = io.StringIO()
     setup_logging("text", stream=stream)
-    logging.getLogger("dnsauto.daemon").info(
+    logging.getLogger("dnsauto.service.daemon").info(
         "synced", extra={"domain": "example.test", "run_id": "r1"}
     )
     line = stream.getvalue().strip()
-    assert line.endswith("INFO dnsauto.daemon: synced [domain=example.test run=r1]")
+    assert line.endswith("INFO dnsauto.service.daemon: synced [domain=example.test run=r1]")
     assert line[:4].isdigit()
 
 
@@ -63,13 +63,13 @@ def test_text_lines_on_the_journal_carry_a_priority_prefix_instead_of_a_time(
     monkeypatch.setenv("JOURNAL_STREAM", f"{info.st_dev}:{info.st_ino}")
     try:
         setup_logging("text", stream=stream)
-        logging.getLogger("dnsauto.daemon").error("no answer\nfrom 192.0.2.1")
+        logging.getLogger("dnsauto.service.daemon").error("no answer\nfrom 192.0.2.1")
         stream.flush()
         text = os.read(read, 4096).decode()
     finally:
         stream.close()
         os.close(read)
-    assert text.splitlines() == ["<3>ERROR dnsauto.daemon: no answer", "<3>from 192.0.2.1"]
+    assert text.splitlines() == ["<3>ERROR dnsauto.service.daemon: no answer", "<3>from 192.0.2.1"]
 
 
 @pytest.mark.usefixtures("restore_logging")

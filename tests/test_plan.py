@@ -5,9 +5,9 @@ from __future__ import annotations
 import dns.name
 import pytest
 
-from dnsauto.changes import Create, Delete, Update, rrset_values
-from dnsauto.errors import UnsafePlanError
-from dnsauto.plan import is_shared, plan_zone, txt_family
+from dnsauto.plugin.changes import Create, Delete, Update, rrset_values
+from dnsauto.plugin.errors import UnsafePlanError
+from dnsauto.sync.plan import is_shared, plan_zone, txt_family
 from dnsauto.testing import make_rrset
 
 ZONE = dns.name.from_text("example.test.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dns.name
 
-from dnsauto.plan import plan_zone
+from dnsauto.sync.plan import plan_zone
 from dnsauto.testing import make_rrset
 
 ZONE = dns.name.from_text("example.com.")

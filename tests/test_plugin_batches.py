@@ -5,8 +5,8 @@ from __future__ import annotations
 import dns.name
 import pytest
 
-from dnsauto.changes import Create, Delete, Update
-from dnsauto.errors import PartialApplyError, ProviderError, TransientError
+from dnsauto.plugin.changes import Create, Delete, Update
+from dnsauto.plugin.errors import PartialApplyError, ProviderError, TransientError
 from dnsauto.plugin.record_ids import (
     NewRecord,
     RecordCall,

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from dnsauto import __version__
-from dnsauto.errors import AuthenticationError, ConflictError, ProviderError, TransientError
+from dnsauto.plugin.errors import AuthenticationError, ConflictError, ProviderError, TransientError
 from dnsauto.plugin.http import (
     STATUS_ERRORS,
     HttpClient,

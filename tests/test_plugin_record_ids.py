@@ -6,8 +6,8 @@ import dns.name
 import dns.rdatatype
 import pytest
 
-from dnsauto.changes import Create, Delete, Update
-from dnsauto.errors import ConflictError, TransientError
+from dnsauto.plugin.changes import Create, Delete, Update
+from dnsauto.plugin.errors import ConflictError, TransientError
 from dnsauto.plugin.record_ids import RecordIds, record_calls, run_record_calls
 from dnsauto.testing import make_rrset
 

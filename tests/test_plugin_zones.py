@@ -5,8 +5,8 @@ from __future__ import annotations
 import dns.name
 import pytest
 
-from dnsauto.errors import ZoneNotFoundError
 from dnsauto.plugin import Zone
+from dnsauto.plugin.errors import ZoneNotFoundError
 from dnsauto.plugin.zones import Page, all_linked, all_pages, longest_zone, zone_for
 
 ZONES = [Zone(dns.name.from_text(n), n) for n in ("example.com.", "sub.example.com.", "org.")]

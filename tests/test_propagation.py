@@ -32,18 +32,18 @@ import tomli_w
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from dnsauto.changes import Delete, Update
 from dnsauto.config.daemon import DnsSettings
-from dnsauto.propagation import (
+from dnsauto.plugin.changes import Delete, Update
+from dnsauto.records.txt import txt_rrset
+from dnsauto.sync.propagation import (
     Expectation,
     Nameserver,
     NameserverFinder,
     PropagationChecker,
     expectations_for,
 )
-from dnsauto.records.txt import txt_rrset
 from dnsauto.testing import make_rrset
-from tests.servers.topology import Member, Topology
+from dnsauto.testing.servers.topology import Member, Topology
 
 pytestmark = pytest.mark.servers
 

@@ -6,10 +6,10 @@ import dns.name
 import dns.rdatatype
 import pytest
 
-import dnsauto.propagation as propagation
-from dnsauto.changes import Create, Delete, Update
-from dnsauto.propagation import Expectation, Nameserver, expectations_for, reachable
+import dnsauto.sync.propagation as propagation
+from dnsauto.plugin.changes import Create, Delete, Update
 from dnsauto.records.txt import txt_rrset
+from dnsauto.sync.propagation import Expectation, Nameserver, expectations_for, reachable
 from dnsauto.testing import make_rrset
 
 APEX = "example.test."

@@ -8,10 +8,11 @@ from importlib import metadata
 import pytest
 
 from dnsauto.config.loader import load_config
-from dnsauto.errors import ConfigError, PluginError
-from dnsauto.manual import ManualProvider
-from dnsauto.provider import Provider, ProviderInfo, Registry, load_registry, registry_from
-from tests.memory_provider import MemoryProvider
+from dnsauto.plugin.errors import ConfigError, PluginError
+from dnsauto.plugin.provider import Provider
+from dnsauto.plugin.registry import ProviderInfo, Registry, load_registry, registry_from
+from dnsauto.sync.manual import ManualProvider
+from dnsauto.testing.memory import MemoryProvider
 
 
 def entry(name: str, value: str) -> metadata.EntryPoint:
@@ -37,7 +38,7 @@ def test_a_plugin_that_fails_to_import_is_kept_as_broken_with_its_module(
 
 def test_a_config_using_a_broken_plugin_names_the_failure() -> None:
     registry = registry_from(
-        [entry("Manual", "dnsauto.manual:ManualProvider"), entry("Tsig", "nowhere_xyz:P")]
+        [entry("Manual", "dnsauto.sync.manual:ManualProvider"), entry("Tsig", "nowhere_xyz:P")]
     )
     with pytest.raises(ConfigError) as caught:
         load_config(
@@ -52,12 +53,12 @@ def test_a_config_using_a_broken_plugin_names_the_failure() -> None:
 
 
 def test_an_entry_point_that_is_not_a_provider_class_is_refused() -> None:
-    registry = registry_from([entry("Odd", "dnsauto.errors:ConfigProblem")])
+    registry = registry_from([entry("Odd", "dnsauto.plugin.errors:ConfigProblem")])
     assert "is not a Provider class" in registry.broken["Odd"]
 
 
 def test_the_entry_point_name_must_be_the_type() -> None:
-    registry = registry_from([entry("Other", "dnsauto.manual:ManualProvider")])
+    registry = registry_from([entry("Other", "dnsauto.sync.manual:ManualProvider")])
     assert "the entry-point name must be the @type" in registry.broken["Other"]
 
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from dnsauto.config.domain import AutomaticDkim, DkimAlgorithm
-from dnsauto.errors import DnsautoError
+from dnsauto.plugin.errors import DnsautoError
 from dnsauto.records.dkim import (
     DkimKey,
     DkimKeyStore,
@@ -21,7 +21,7 @@ from dnsauto.records.dkim import (
     generate_private_key,
     public_key_base64,
 )
-from dnsauto.state import StateStore
+from dnsauto.state.store import StateStore
 
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 

@@ -19,7 +19,7 @@ from dnsauto.config.domain import (
     Domain,
 )
 from dnsauto.config.mailserver import MailServer
-from dnsauto.errors import DnsautoError
+from dnsauto.plugin.errors import DnsautoError
 from dnsauto.records.dkim import DkimKey, DkimStage
 from dnsauto.records.mail import build_records, certificate_authority, pacc_document
 from dnsauto.records.txt import txt_text

@@ -20,18 +20,18 @@ import dns.tsigkeyring
 import dns.update
 import pytest
 
-from dnsauto.changes import Create, Delete, Update
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
-from dnsauto.engine import Engine, domain_jobs
-from dnsauto.errors import DnsautoError
-from dnsauto.provider import Registry
-from dnsauto.restore import plan_restore, restore_targets
-from dnsauto.state import JournalEntry, StateStore
+from dnsauto.plugin.changes import Create, Delete, Update
+from dnsauto.plugin.errors import DnsautoError
+from dnsauto.plugin.registry import Registry
+from dnsauto.state.store import JournalEntry, StateStore
+from dnsauto.sync.engine import Engine, domain_jobs
+from dnsauto.sync.restore import plan_restore, restore_targets
 from dnsauto.testing import make_rrset
-from tests.memory_provider import MemoryHost, MemoryProvider
-from tests.servers import RunningServer
-from tests.servers.fixtures import bind_server  # noqa: F401
+from dnsauto.testing.memory import MemoryHost, MemoryProvider
+from dnsauto.testing.servers import RunningServer
+from dnsauto.testing.servers.fixtures import bind_server  # noqa: F401
 
 ZONE = dns.name.from_text("example.test.")
 DMARC = "_dmarc.example.test."
@@ -478,9 +478,10 @@ def test_journal_and_restore_commands_print_tables_and_json(
     from click.testing import CliRunner
 
     import dnsauto.cli as cli_module
-    from tests.memory_provider import memory_registry
+    import dnsauto.cli.options as options_module
+    from dnsauto.testing.memory import memory_registry
 
-    monkeypatch.setattr(cli_module, "load_registry", memory_registry)
+    monkeypatch.setattr(options_module, "load_registry", memory_registry)
     host.put(make_rrset(DMARC, "TXT", 300, '"v=DMARC1; p=none"'))
     path = str(
         write_config(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsauto.sdnotify import Notifier, watchdog_interval
+from dnsauto.service.sdnotify import Notifier, watchdog_interval
 
 
 def receive(sock: socket.socket) -> dict[str, str]:

@@ -21,15 +21,15 @@ import dns.name
 import pytest
 import sqlalchemy as sa
 
-from dnsauto.changes import Create, Delete, Update
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
-from dnsauto.engine import DomainResult, Engine, domain_jobs
-from dnsauto.errors import DnsautoError, ProviderError
-from dnsauto.provider import Registry
-from dnsauto.state import DB_FILE, SCHEMA_VERSION, StateStore
+from dnsauto.plugin.changes import Create, Delete, Update
+from dnsauto.plugin.errors import DnsautoError, ProviderError
+from dnsauto.plugin.registry import Registry
+from dnsauto.state.store import DB_FILE, SCHEMA_VERSION, StateStore
+from dnsauto.sync.engine import DomainResult, Engine, domain_jobs
 from dnsauto.testing import make_rrset
-from tests.memory_provider import MemoryHost, MemoryProvider
+from dnsauto.testing.memory import MemoryHost, MemoryProvider
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -366,8 +366,8 @@ def test_a_file_that_is_not_a_database_is_a_dnsauto_error(tmp_path: Path) -> Non
 WRITER = textwrap.dedent(
     """
     import sys
-    from dnsauto.changes import Create
-    from dnsauto.state import StateStore
+    from dnsauto.plugin.changes import Create
+    from dnsauto.state.store import StateStore
     from dnsauto.testing import make_rrset
 
     store = StateStore(sys.argv[1])
@@ -449,8 +449,8 @@ def test_reopening_after_a_crash_finds_the_pending_entries(tmp_path: Path) -> No
     script = textwrap.dedent(
         """
         import os, sys
-        from dnsauto.changes import Create
-        from dnsauto.state import StateStore
+        from dnsauto.plugin.changes import Create
+        from dnsauto.state.store import StateStore
         from dnsauto.testing import make_rrset
 
         store = StateStore(sys.argv[1])
@@ -482,7 +482,9 @@ def test_timestamps_come_back_in_utc_whatever_zone_they_were_given_in(tmp_path: 
 
 # --- one process, one store: SQLite's locks stay SQLite's ----------------------------------------
 
-OPEN_AND_CLOSE = "import sys; from dnsauto.state import StateStore; StateStore(sys.argv[1]).close()"
+OPEN_AND_CLOSE = (
+    "import sys; from dnsauto.state.store import StateStore; StateStore(sys.argv[1]).close()"
+)
 
 
 def deleted_wal_files(pid: int) -> list[str]:

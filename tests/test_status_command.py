@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from dnsauto.cli import cli
-from dnsauto.daemon import STATUS_FILE
-from dnsauto.engine import DomainResult
-from dnsauto.state import StateStore
+from dnsauto.service.daemon import STATUS_FILE
+from dnsauto.state.store import StateStore
+from dnsauto.sync.engine import DomainResult
 
 CONFIG = """
 [bootstrap]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dnsauto.config.daemon import ApiKey, ApiPermission, ApiSettings
-from dnsauto.errors import SecretError
+from dnsauto.plugin.errors import SecretError
 
 __all__ = ["AuthFailure", "Authenticator", "Client", "RateLimiter"]
 

@@ -37,8 +37,8 @@ from dnsauto.api.protocol import (
 )
 from dnsauto.api.tasks import TaskTracker
 from dnsauto.config.daemon import ApiSettings, parse_host_port
-from dnsauto.errors import DnsautoError
-from dnsauto.state import StateStore
+from dnsauto.plugin.errors import DnsautoError
+from dnsauto.state.store import StateStore
 
 __all__ = ["ApiServer"]
 

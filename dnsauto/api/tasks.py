@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dnsauto.engine import DomainResult
-    from dnsauto.state import DomainStatus
+    from dnsauto.state.store import DomainStatus
+    from dnsauto.sync.engine import DomainResult
 
 __all__ = ["KEEP", "TaskTracker"]
 

@@ -12,8 +12,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from dnsauto.config import stores
-from dnsauto.config.dnsserver import DnsServerBase, ManualDnsServer
-from dnsauto.config.types import Model
+from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
+from dnsauto.plugin.types import Model
 from dnsauto.records.names import check_hostname
 
 __all__ = ["Bootstrap"]

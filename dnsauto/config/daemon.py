@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
-from dnsauto.config.types import Duration, Model, OptionalDuration, SecretKey, quoted
+from dnsauto.plugin.types import Duration, Model, OptionalDuration, SecretKey, quoted
 
 __all__ = [
     "MIN_API_KEY_BITS",

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from dnsauto.config.types import Duration, Model, Tagged
+from dnsauto.plugin.types import Duration, Model, Tagged
 from dnsauto.records.names import HostName, ReportUri
 
 __all__ = [

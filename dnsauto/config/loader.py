@@ -1,6 +1,6 @@
 """Reading a configuration document into a :class:`~dnsauto.config.model.Config`.
 
-Every problem becomes one :class:`~dnsauto.errors.ConfigProblem` at a dotted path
+Every problem becomes one :class:`~dnsauto.plugin.errors.ConfigProblem` at a dotted path
 (``dnsServer.primary.port``), never a traceback, and never with a secret's value in it.
 """
 
@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from dnsauto.config import DEFAULT_CONFIG_PATH
 from dnsauto.config.daemon import api_key_strength_problem
 from dnsauto.config.model import Config, build_config_model, check_references
-from dnsauto.config.types import SECRET_FILE_BASE, iter_secrets, quoted
-from dnsauto.errors import ConfigError, ConfigProblem, SecretError
-from dnsauto.provider import Registry, load_registry
+from dnsauto.plugin.errors import ConfigError, ConfigProblem, SecretError
+from dnsauto.plugin.registry import Registry, load_registry
+from dnsauto.plugin.types import SECRET_FILE_BASE, iter_secrets, quoted
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -232,7 +232,7 @@ def _message(error: Any, registry: Registry, parts: Sequence[int | str]) -> str:
 
 
 def _known_types() -> set[str]:
-    from dnsauto.provider import KNOWN_DISTRIBUTIONS
+    from dnsauto.plugin.registry import KNOWN_DISTRIBUTIONS
 
     return set(KNOWN_DISTRIBUTIONS)
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from dnsauto.config.types import Duration, Model
+from dnsauto.plugin.types import Duration, Model
 from dnsauto.records.names import HostName, HttpsUri
 
 __all__ = ["Acme", "MailExchanger", "MailServer", "MtaStsMode", "Service", "ServiceProtocol"]

@@ -11,7 +11,6 @@ from pydantic import Field, create_model, field_validator
 
 from dnsauto.config.bootstrap import Bootstrap
 from dnsauto.config.daemon import Daemon
-from dnsauto.config.dnsserver import DnsServerBase, ManualDnsServer
 from dnsauto.config.domain import (
     BOOTSTRAP_PUBLISH_RECORDS,
     AutomaticDkim,
@@ -21,13 +20,14 @@ from dnsauto.config.domain import (
     ManualDns,
 )
 from dnsauto.config.mailserver import MailServer
-from dnsauto.config.types import Model, quoted
-from dnsauto.errors import ConfigProblem
+from dnsauto.plugin.context import BOOTSTRAP_SERVER_ID
+from dnsauto.plugin.errors import ConfigProblem
+from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
+from dnsauto.plugin.types import Model, quoted
 from dnsauto.records.names import HostName, check_hostname
 
 __all__ = ["BOOTSTRAP_SERVER_ID", "Config", "build_config_model", "check_references"]
 
-BOOTSTRAP_SERVER_ID = "bootstrap"
 """The DnsServer id under which the Bootstrap's own ``dnsServer`` is known."""
 
 

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from dnsauto.config.types import (
+from dnsauto.plugin.types import (
     Duration,
     Model,
     OptionalDuration,

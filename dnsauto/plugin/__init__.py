@@ -12,47 +12,57 @@ toolkit shared by the cloud providers lives in the submodules:
   and one fails (:class:`PartialApplyError`);
 - :mod:`dnsauto.plugin.rdata_forms`: record data to and from the field forms APIs use;
 - :mod:`dnsauto.plugin.zones`: the zone holding a name, by longest suffix, over every page.
+
+The names below are defined in :mod:`~dnsauto.plugin.provider` (the interface),
+:mod:`~dnsauto.plugin.context`, :mod:`~dnsauto.plugin.registry` (entry points),
+:mod:`~dnsauto.plugin.changes`, :mod:`~dnsauto.plugin.errors`, :mod:`~dnsauto.plugin.settings`
+(settings base class) and :mod:`~dnsauto.plugin.types` (secret types). They load on first use
+(PEP 562), so ``dnsauto --help`` imports none of pydantic's models.
 """
 
 from __future__ import annotations
 
-from dnsauto.changes import Change, Create, Delete, Update, comparable_value, rrset_values
-from dnsauto.config.dnsserver import DnsServerBase
-from dnsauto.config.types import (
-    REDACTED,
-    SecretEnvironmentVariable,
-    SecretFile,
-    SecretKey,
-    SecretKeyOptional,
-    SecretNone,
-    SecretText,
-    SecretValue,
-    reveal,
-)
-from dnsauto.errors import (
-    AuthenticationError,
-    ConfigError,
-    ConflictError,
-    DnsautoError,
-    PartialApplyError,
-    PluginError,
-    ProviderError,
-    SecretError,
-    TransientError,
-    UnsupportedError,
-    ZoneNotFoundError,
-)
-from dnsauto.provider import (
-    ENTRY_POINT_GROUP,
-    MAIL_RECORD_TYPES,
-    Capabilities,
-    Provider,
-    ProviderContext,
-    ProviderInfo,
-    Registry,
-    Zone,
-    load_registry,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dnsauto.plugin.changes import (
+        Change,
+        Create,
+        Delete,
+        Update,
+        comparable_value,
+        rrset_values,
+    )
+    from dnsauto.plugin.context import ProviderContext
+    from dnsauto.plugin.errors import (
+        AuthenticationError,
+        ConfigError,
+        ConfigProblem,
+        ConflictError,
+        DnsautoError,
+        PartialApplyError,
+        PluginError,
+        ProviderError,
+        SecretError,
+        TransientError,
+        UnsupportedError,
+        ZoneNotFoundError,
+    )
+    from dnsauto.plugin.provider import MAIL_RECORD_TYPES, Capabilities, Provider, Zone
+    from dnsauto.plugin.registry import ENTRY_POINT_GROUP, ProviderInfo, Registry, load_registry
+    from dnsauto.plugin.settings import DnsServerBase
+    from dnsauto.plugin.types import (
+        REDACTED,
+        SecretEnvironmentVariable,
+        SecretFile,
+        SecretKey,
+        SecretKeyOptional,
+        SecretNone,
+        SecretText,
+        SecretValue,
+        reveal,
+    )
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -62,6 +72,7 @@ __all__ = [
     "Capabilities",
     "Change",
     "ConfigError",
+    "ConfigProblem",
     "ConflictError",
     "Create",
     "Delete",
@@ -92,3 +103,56 @@ __all__ = [
     "reveal",
     "rrset_values",
 ]
+
+_SOURCE = {
+    "ENTRY_POINT_GROUP": "registry",
+    "MAIL_RECORD_TYPES": "provider",
+    "REDACTED": "types",
+    "AuthenticationError": "errors",
+    "Capabilities": "provider",
+    "Change": "changes",
+    "ConfigError": "errors",
+    "ConfigProblem": "errors",
+    "ConflictError": "errors",
+    "Create": "changes",
+    "Delete": "changes",
+    "DnsServerBase": "settings",
+    "DnsautoError": "errors",
+    "PartialApplyError": "errors",
+    "PluginError": "errors",
+    "Provider": "provider",
+    "ProviderContext": "context",
+    "ProviderError": "errors",
+    "ProviderInfo": "registry",
+    "Registry": "registry",
+    "SecretEnvironmentVariable": "types",
+    "SecretError": "errors",
+    "SecretFile": "types",
+    "SecretKey": "types",
+    "SecretKeyOptional": "types",
+    "SecretNone": "types",
+    "SecretText": "types",
+    "SecretValue": "types",
+    "TransientError": "errors",
+    "UnsupportedError": "errors",
+    "Update": "changes",
+    "Zone": "provider",
+    "ZoneNotFoundError": "errors",
+    "comparable_value": "changes",
+    "load_registry": "registry",
+    "reveal": "types",
+    "rrset_values": "changes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -6,7 +6,7 @@ exactly which changes are applied, so the journal and the sync's report agree wi
 :class:`ApplyProgress` keeps that count: each provider call belongs to one change (by its
 index in the batch), the provider marks the calls that succeeded, and on a failure
 :meth:`ApplyProgress.error` turns the provider's error into a
-:class:`~dnsauto.errors.PartialApplyError` naming the applied, partly applied and untouched
+:class:`~dnsauto.plugin.errors.PartialApplyError` naming the applied, partly applied and untouched
 changes (or leaves it as it is when nothing went through). The engine understands it.
 """
 
@@ -18,8 +18,8 @@ from typing import Generic, TypeVar
 
 import dns.rdatatype
 
-from dnsauto.changes import Change, Delete
-from dnsauto.errors import PartialApplyError, ProviderError, UnsupportedError
+from dnsauto.plugin.changes import Change, Delete
+from dnsauto.plugin.errors import PartialApplyError, ProviderError, UnsupportedError
 
 __all__ = ["ApplyProgress", "chunks", "refuse_unsupported_types"]
 
@@ -33,7 +33,7 @@ def refuse_unsupported_types(
     provider: str,
     zone: str,
 ) -> None:
-    """Raise :class:`~dnsauto.errors.UnsupportedError` before any call when a change writes a
+    """Raise :class:`~dnsauto.plugin.errors.UnsupportedError` before any call when a change writes a
     record type the provider cannot hold (a permanent error: a person must change the config)."""
     for change in changes:
         rrset = change.old if isinstance(change, Delete) else change.new

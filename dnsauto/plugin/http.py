@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from dnsauto import __version__
-from dnsauto.errors import (
+from dnsauto.plugin.errors import (
     AuthenticationError,
     ConflictError,
     ProviderError,

@@ -25,9 +25,9 @@ import dns.rdata
 import dns.rdatatype
 import dns.rrset
 
-from dnsauto.changes import Change, Create, Delete, comparable_value
-from dnsauto.errors import ConflictError, ProviderError
 from dnsauto.plugin.batches import ApplyProgress
+from dnsauto.plugin.changes import Change, Create, Delete, comparable_value
+from dnsauto.plugin.errors import ConflictError, ProviderError
 
 __all__ = [
     "NewRecord",

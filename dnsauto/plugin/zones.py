@@ -13,8 +13,8 @@ from typing import Generic, TypeVar
 
 import dns.name
 
-from dnsauto.errors import ProviderError, ZoneNotFoundError
-from dnsauto.provider import Zone
+from dnsauto.plugin.errors import ProviderError, ZoneNotFoundError
+from dnsauto.plugin.provider import Zone
 
 __all__ = ["Page", "all_linked", "all_pages", "longest_zone", "zone_for"]
 

@@ -19,7 +19,7 @@ What Stalwart does (``crates/common/src/network/dkim.rs``, ``generate_dkim_priva
 :class:`DkimKeyStore` keeps the private keys under ``<stateDir>/dkim/<domain>/``: one
 ``<selector>.pem`` per key (mode 0600, in 0700 directories, written to a temporary file created
 0600 and renamed into place) for the MTA; each key's selector, algorithm, creation time and
-rotation stage are in the state store (:mod:`dnsauto.state`). Rotation is
+rotation stage are in the state store (:mod:`dnsauto.state.store`). Rotation is
 :mod:`dnsauto.records.rotation`.
 """
 
@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from dnsauto.config.domain import AutomaticDkim, DkimAlgorithm
-from dnsauto.errors import DnsautoError
+from dnsauto.plugin.errors import DnsautoError
 from dnsauto.records.names import check_hostname, to_name
 from dnsauto.records.rotation import (
     DkimStage,
@@ -55,7 +55,7 @@ from dnsauto.records.rotation import (
     plan_rotation,
 )
 from dnsauto.records.selector import render_selector
-from dnsauto.state import DkimKeyRow, StateStore
+from dnsauto.state.store import DkimKeyRow, StateStore
 
 __all__ = [
     "RSA_KEY_BITS",
@@ -210,7 +210,7 @@ class DkimKeyStore:
     keys in use; no key file is ever overwritten.
 
     Creating keys holds the domain's lock file, so a daemon and a CLI command never both make
-    a key. Problems with the stored state raise :class:`~dnsauto.errors.DnsautoError` naming
+    a key. Problems with the stored state raise :class:`~dnsauto.plugin.errors.DnsautoError` naming
     the file.
     """
 

@@ -59,7 +59,7 @@ from dnsauto.config.domain import (
     ManualDns,
 )
 from dnsauto.config.mailserver import MailServer, Service, ServiceProtocol
-from dnsauto.errors import DnsautoError
+from dnsauto.plugin.errors import DnsautoError
 from dnsauto.records.dkim import DkimKey
 from dnsauto.records.mtasts import mta_sts_policy_id
 from dnsauto.records.names import check_hostname, to_name

@@ -12,7 +12,7 @@ import dns.name
 import idna
 from pydantic import AfterValidator
 
-from dnsauto.config.types import quoted
+from dnsauto.plugin.types import quoted
 
 __all__ = [
     "HostName",

@@ -26,7 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from dnsauto.config.domain import AutomaticDkim, DkimAlgorithm
-from dnsauto.state import DkimKeyRow
+from dnsauto.state.store import DkimKeyRow
 
 __all__ = [
     "DkimStage",

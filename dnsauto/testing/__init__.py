@@ -30,9 +30,9 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from dnsauto.changes import Change, Create, Delete, Update
-from dnsauto.errors import UnsupportedError, ZoneNotFoundError
-from dnsauto.provider import Provider, Zone
+from dnsauto.plugin.changes import Change, Create, Delete, Update
+from dnsauto.plugin.errors import UnsupportedError, ZoneNotFoundError
+from dnsauto.plugin.provider import Provider, Zone
 
 __all__ = ["ProviderContract", "make_rrset"]
 

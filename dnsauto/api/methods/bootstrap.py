@@ -17,8 +17,8 @@ from dnsauto.api.methods.common import (
     standard_get,
     standard_set,
 )
-from dnsauto.api.objects import SINGLETON, Kind, SetFailure, Workspace
 from dnsauto.config.daemon import ApiPermission as P
+from dnsauto.config.overlay import SINGLETON, Kind, SetFailure, Workspace
 
 __all__ = ["get", "properties", "set_"]
 

@@ -14,20 +14,20 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from dnsauto.api.auth import Client
-from dnsauto.api.objects import (
+from dnsauto.api.protocol import ACCOUNT_ID, MethodError
+from dnsauto.api.tasks import TaskTracker
+from dnsauto.config.daemon import ApiPermission, ApiSettings
+from dnsauto.config.model import Config
+from dnsauto.config.overlay import (
     Kind,
     SetFailure,
     Workspace,
     object_view,
     object_views,
 )
-from dnsauto.api.protocol import ACCOUNT_ID, MethodError
-from dnsauto.api.tasks import TaskTracker
-from dnsauto.config.daemon import ApiPermission, ApiSettings
-from dnsauto.config.model import Config
-from dnsauto.errors import DnsautoError
-from dnsauto.provider import Registry
-from dnsauto.state import StateStore
+from dnsauto.plugin.errors import DnsautoError
+from dnsauto.plugin.registry import Registry
+from dnsauto.state.store import StateStore
 
 __all__ = [
     "ApiHost",
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 
 class ApiHost(Protocol):
-    """What the API needs of the daemon (:class:`dnsauto.daemon.Daemon`; tests give a fake)."""
+    """What the API needs of the daemon (the service daemon; tests give a fake)."""
 
     config: Config
     """The effective configuration the daemon runs on."""

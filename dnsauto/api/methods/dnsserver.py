@@ -17,9 +17,9 @@ from dnsauto.api.methods.common import (
     standard_query,
     standard_set,
 )
-from dnsauto.api.objects import Kind, Workspace
 from dnsauto.config.daemon import ApiPermission as P
-from dnsauto.config.dnsserver import DnsServerBase, ManualDnsServer
+from dnsauto.config.overlay import Kind, Workspace
+from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
 
 __all__ = ["get", "properties", "query", "set_"]
 

@@ -22,10 +22,10 @@ from dnsauto.api.methods.common import (
     standard_query,
     standard_set,
 )
-from dnsauto.api.objects import Kind, Workspace
 from dnsauto.api.protocol import ACCOUNT_ID, MethodError
 from dnsauto.config.daemon import ApiPermission as P
 from dnsauto.config.domain import Domain
+from dnsauto.config.overlay import Kind, Workspace
 
 __all__ = ["approve", "get", "properties", "query", "set_"]
 

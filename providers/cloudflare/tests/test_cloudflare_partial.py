@@ -14,9 +14,9 @@ from dnsauto_cloudflare.testing import TOKEN, FakeCloudflare
 from test_cloudflare_sync import config_text
 
 from dnsauto.config.loader import load_config
-from dnsauto.engine import Engine, domain_jobs
 from dnsauto.plugin import Create, PartialApplyError, ProviderInfo, Registry
 from dnsauto.plugin.http import RetryPolicy
+from dnsauto.sync.engine import Engine, domain_jobs
 from dnsauto.testing import make_rrset
 from dnsauto.testing.fake_http import Fault
 

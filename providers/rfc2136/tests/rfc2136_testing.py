@@ -8,8 +8,8 @@ from dnsauto_rfc2136.provider import TsigProvider
 from dnsauto_rfc2136.settings import TsigDnsServer
 from dnsauto_rfc2136.transport import RetryPolicy
 
-from dnsauto.provider import ProviderContext
-from tests.servers import RunningServer, TsigKeySpec
+from dnsauto.plugin import ProviderContext
+from dnsauto.testing.servers import RunningServer, TsigKeySpec
 
 FAST_RETRY = RetryPolicy(attempts=3, base=0.01, cap=0.05)
 

@@ -8,11 +8,9 @@ from dnsauto_rfc2136.provider import _updates
 from dnsauto_rfc2136.transport import MAX_MESSAGE_SIZE
 from rfc2136_testing import tsig_provider
 
-from dnsauto.changes import Create, Delete
-from dnsauto.errors import ConflictError
-from dnsauto.provider import Zone
+from dnsauto.plugin import ConflictError, Create, Delete, Zone
 from dnsauto.testing import make_rrset
-from tests.servers import ZONE, RunningServer
+from dnsauto.testing.servers import ZONE, RunningServer
 
 ZONE_NAME = dns.name.from_text(ZONE)
 

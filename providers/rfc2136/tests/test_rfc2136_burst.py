@@ -8,10 +8,9 @@ import dns.name
 import pytest
 from rfc2136_testing import tsig_provider
 
-from dnsauto.changes import Create, Delete
-from dnsauto.provider import Zone
+from dnsauto.plugin import Create, Delete, Zone
 from dnsauto.testing import make_rrset
-from tests.servers import ZONE, RunningServer
+from dnsauto.testing.servers import ZONE, RunningServer
 
 pytestmark = pytest.mark.servers
 

@@ -10,11 +10,9 @@ import pytest
 from dnsauto_rfc2136.provider import TsigProvider
 from rfc2136_testing import tsig_provider
 
-from dnsauto.changes import Create, Delete, Update
-from dnsauto.errors import ConflictError
-from dnsauto.provider import Zone
+from dnsauto.plugin import ConflictError, Create, Delete, Update, Zone
 from dnsauto.testing import make_rrset
-from tests.servers import ZONE, RunningServer
+from dnsauto.testing.servers import ZONE, RunningServer
 
 pytestmark = pytest.mark.servers
 

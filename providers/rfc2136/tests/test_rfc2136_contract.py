@@ -10,7 +10,7 @@ from dnsauto_rfc2136.provider import TsigProvider
 from rfc2136_testing import tsig_provider
 
 from dnsauto.testing import ProviderContract
-from tests.servers import ZONE, RunningServer
+from dnsauto.testing.servers import ZONE, RunningServer
 
 pytestmark = pytest.mark.servers
 

@@ -22,17 +22,17 @@ from dnsauto_rfc2136.transport import AnswerMismatch, Reply, TransferError
 from dnsauto_rfc2136.tsig import TsigCheck, TsigFailure
 from rfc2136_testing import tsig_provider
 
-from dnsauto.changes import Create
-from dnsauto.errors import (
+from dnsauto.plugin import (
     AuthenticationError,
     ConflictError,
+    Create,
     ProviderError,
     TransientError,
+    Zone,
     ZoneNotFoundError,
 )
-from dnsauto.provider import Zone
 from dnsauto.testing import make_rrset
-from tests.servers import ZONE, RunningServer
+from dnsauto.testing.servers import ZONE, RunningServer
 
 ZONE_NAME = dns.name.from_text(ZONE)
 WHERE = Where(

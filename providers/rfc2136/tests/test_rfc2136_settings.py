@@ -13,9 +13,7 @@ from dnsauto_rfc2136.provider import Sig0Provider, TsigProvider
 from dnsauto_rfc2136.settings import Sig0DnsServer, TsigDnsServer
 
 from dnsauto.config.loader import load_config
-from dnsauto.config.types import SecretFile
-from dnsauto.errors import ConfigError, SecretError
-from dnsauto.provider import ProviderContext, load_registry
+from dnsauto.plugin import ConfigError, ProviderContext, SecretError, SecretFile, load_registry
 
 SECRET = base64.b64encode(b"k" * 32).decode()
 

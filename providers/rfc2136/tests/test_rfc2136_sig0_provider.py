@@ -17,11 +17,9 @@ from dnsauto_rfc2136 import sig0
 from dnsauto_rfc2136.provider import Sig0Provider
 from dnsauto_rfc2136.settings import Sig0DnsServer
 
-from dnsauto.changes import Create
-from dnsauto.errors import AuthenticationError, SecretError
-from dnsauto.provider import ProviderContext, Zone
+from dnsauto.plugin import AuthenticationError, Create, ProviderContext, SecretError, Zone
 from dnsauto.testing import make_rrset
-from tests.servers import ZONE, RunningServer
+from dnsauto.testing.servers import ZONE, RunningServer
 
 SIGNER = "updater.example.test."
 

@@ -15,7 +15,7 @@ import dns.tsigkeyring
 import dns.update
 import pytest
 
-from tests.servers import RunningServer
+from dnsauto.testing.servers import RunningServer
 
 pytestmark = pytest.mark.servers
 

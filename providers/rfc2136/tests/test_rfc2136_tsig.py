@@ -18,10 +18,10 @@ import pytest
 from dnsauto_rfc2136.tsig import ALGORITHMS, TsigFailure, TsigKey
 from rfc2136_testing import tsig_provider
 
-from dnsauto.changes import Create, Delete
+from dnsauto.plugin import Create, Delete
 from dnsauto.testing import make_rrset
-from tests.servers import ALGORITHMS as SERVER_ALGORITHMS
-from tests.servers import TRUNCATED_BASE, ZONE, RunningServer
+from dnsauto.testing.servers import ALGORITHMS as SERVER_ALGORITHMS
+from dnsauto.testing.servers import TRUNCATED_BASE, ZONE, RunningServer
 
 ZONE_NAME = dns.name.from_text(ZONE)
 KEY = TsigKey(dns.name.from_text("k."), b"s" * 32, "hmac-sha256")

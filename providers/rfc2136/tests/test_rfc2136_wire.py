@@ -13,11 +13,9 @@ from dnsauto_rfc2136.transport import RetryPolicy
 from rfc2136_testing import tsig_provider
 from wire_proxy import WireProxy
 
-from dnsauto.changes import Create, Delete
-from dnsauto.errors import TransientError
-from dnsauto.provider import Zone
+from dnsauto.plugin import Create, Delete, TransientError, Zone
 from dnsauto.testing import make_rrset
-from tests.servers import ZONE, RunningServer
+from dnsauto.testing.servers import ZONE, RunningServer
 
 pytestmark = pytest.mark.servers
 

@@ -7,11 +7,9 @@ import dns.rdatatype
 import pytest
 from rfc2136_testing import tsig_provider
 
-from dnsauto.changes import Create, Delete
-from dnsauto.errors import AuthenticationError
-from dnsauto.provider import Zone
+from dnsauto.plugin import AuthenticationError, Create, Delete, Zone
 from dnsauto.testing import make_rrset
-from tests.servers import CHILD_ZONE, ZONE, RunningServer
+from dnsauto.testing.servers import CHILD_ZONE, ZONE, RunningServer
 
 pytestmark = pytest.mark.servers
 

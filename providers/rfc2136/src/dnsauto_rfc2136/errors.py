@@ -2,7 +2,7 @@
 
 :func:`map_failure` takes either an exception raised while talking to the server or a
 :class:`~dnsauto_rfc2136.transport.Reply` whose rcode or TSIG error says no, and returns the
-:class:`~dnsauto.errors.ProviderError` to raise ``from`` it. Its messages name what failed
+:class:`~dnsauto.plugin.errors.ProviderError` to raise ``from`` it. Its messages name what failed
 and where: the server (host:port, protocol, timeout), the zone, the key and its algorithm, and
 for BADTIME the clock difference.
 """
@@ -18,7 +18,7 @@ import dns.name
 import dns.rcode
 import dns.tsig
 
-from dnsauto.errors import (
+from dnsauto.plugin import (
     AuthenticationError,
     ConflictError,
     ProviderError,
@@ -141,7 +141,7 @@ def _skew(server_time: int | None, sent_at: float | None) -> str:
 
 
 def map_failure(problem: BaseException | Reply, where: Where) -> ProviderError:
-    """The :class:`~dnsauto.errors.ProviderError` for a failed exchange; raise it ``from``."""
+    """The :class:`~dnsauto.plugin.ProviderError` for a failed exchange; raise it ``from``."""
     if isinstance(problem, Reply):
         where = replace(where, protocol=problem.protocol)
     fields = where.fields()

@@ -7,7 +7,7 @@
 * Each :meth:`~Rfc2136Provider.apply` sends one UPDATE carrying every change (split only when
   the message would pass 64 KiB), with prerequisites: a created RRset must not exist, an
   updated or deleted one must still hold exactly the values read. Someone else's change in
-  between makes the update fail as a whole with :class:`~dnsauto.errors.ConflictError`.
+  between makes the update fail as a whole with :class:`~dnsauto.plugin.errors.ConflictError`.
 """
 
 from __future__ import annotations
@@ -32,16 +32,20 @@ import dns.rdatatype
 import dns.rrset
 import dns.update
 
-from dnsauto.changes import Change, Create, Update
-from dnsauto.config.model import BOOTSTRAP_SERVER_ID
-from dnsauto.errors import (
+from dnsauto.plugin import (
     AuthenticationError,
+    Capabilities,
+    Change,
     ConfigProblem,
+    Create,
+    Provider,
+    ProviderContext,
     ProviderError,
     SecretError,
+    Update,
+    Zone,
     ZoneNotFoundError,
 )
-from dnsauto.provider import Capabilities, Provider, ProviderContext, Zone
 from dnsauto_rfc2136.errors import Where, map_failure
 from dnsauto_rfc2136.settings import Rfc2136DnsServer, Sig0DnsServer, TsigDnsServer
 from dnsauto_rfc2136.transport import (
@@ -139,14 +143,9 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
     def _new_transport(self, signer: RequestSigner) -> Transport:
         return Transport(self.endpoint, signer, retry=self.retry, clock=lambda: self.clock())
 
-    def _config_path(self, field: str) -> str:
-        if self.context.server_id == BOOTSTRAP_SERVER_ID:
-            return f"bootstrap.dnsServer.{field}"
-        return f"dnsServer.{self.context.server_id}.{field}"
-
     def _secret_error(self, field: str, exc: Exception) -> SecretError:
         message = exc.message if isinstance(exc, SecretError) else str(exc)
-        return SecretError([ConfigProblem(self._config_path(field), message)])
+        return SecretError([ConfigProblem(self.context.config_path(field), message)])
 
     def _where(self, operation: str, zone: dns.name.Name | None = None, **extra: str) -> Where:
         signer = self.transport.signer

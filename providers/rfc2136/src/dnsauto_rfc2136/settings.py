@@ -16,9 +16,7 @@ import dns.exception
 import dns.name
 from pydantic import Field, IPvAnyAddress, field_validator
 
-from dnsauto.config.dnsserver import DnsServerBase
-from dnsauto.config.types import SecretKey, SecretText, SecretValue
-from dnsauto.errors import SecretError
+from dnsauto.plugin import DnsServerBase, SecretError, SecretKey, SecretText, SecretValue
 
 __all__ = [
     "REFUSED_TSIG_ALGORITHMS",
@@ -133,7 +131,7 @@ class TsigDnsServer(Rfc2136DnsServer):
         return value
 
     def secret_bytes(self) -> bytes:
-        """The decoded TSIG secret. Raises :class:`~dnsauto.errors.SecretError`."""
+        """The decoded TSIG secret. Raises :class:`~dnsauto.plugin.errors.SecretError`."""
         try:
             return decode_tsig_secret(self.key.resolve())
         except ValueError as exc:

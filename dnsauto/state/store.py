@@ -41,11 +41,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from dnsauto.changes import Change, rrset_values
-from dnsauto.errors import DnsautoError
+from dnsauto.plugin.changes import Change, rrset_values
+from dnsauto.plugin.errors import DnsautoError
 
 if TYPE_CHECKING:
-    from dnsauto.engine import DomainResult
+    from dnsauto.sync.engine import DomainResult
 
 __all__ = [
     "DB_FILE",

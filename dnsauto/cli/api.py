@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 
 import click
 
-from dnsauto.cli import ExitStatus, cli, echo_json, handle_errors
-from dnsauto.errors import DnsautoError
+from dnsauto.cli.options import ExitStatus, echo_json, handle_errors
+from dnsauto.plugin.errors import DnsautoError
 
 __all__ = [
     "CAPABILITIES",
@@ -472,7 +472,7 @@ def _run_note(arguments: Mapping[str, Any]) -> str:
     return f" (run {one_line(run_id)})" if run_id else ""
 
 
-@cli.command("get")
+@click.command("get")
 @api_options
 @click.argument("type_name", metavar="TYPE")
 @click.argument("ids", nargs=-1, metavar="[ID]...")
@@ -504,7 +504,7 @@ def get(
     _finish(reply, call, as_json, show)
 
 
-@cli.command("create")
+@click.command("create")
 @api_options
 @click.argument("type_name", metavar="TYPE[/VARIANT]")
 @click.option("--field", "-f", "fields", multiple=True, metavar="NAME=VALUE", help="A property.")
@@ -547,7 +547,7 @@ def create(
     _finish(reply, call, as_json, show)
 
 
-@cli.command("update")
+@click.command("update")
 @api_options
 @click.argument("type_name", metavar="TYPE")
 @click.argument("object_id", metavar="[ID]", required=False)
@@ -593,7 +593,7 @@ def update(
     _finish(reply, call, as_json, show)
 
 
-@cli.command("delete")
+@click.command("delete")
 @api_options
 @click.argument("type_name", metavar="TYPE")
 @click.option("--ids", "id_lists", multiple=True, metavar="ID[,ID...]", help="What to delete.")
@@ -622,7 +622,7 @@ def delete(
     _finish(reply, call, as_json, show)
 
 
-@cli.command("query")
+@click.command("query")
 @api_options
 @click.argument("type_name", metavar="TYPE")
 @click.option(
@@ -657,7 +657,7 @@ def query(
     _finish(reply, call, as_json, show)
 
 
-@cli.command("approve")
+@click.command("approve")
 @api_options
 @click.option("--domain", "-d", required=True, metavar="DOMAIN", help="The domain.")
 @click.option("--plan", "plan_id", metavar="ID", help="Approve only if this plan is waiting.")

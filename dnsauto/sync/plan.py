@@ -21,8 +21,8 @@ import dns.rdata
 import dns.rdatatype
 import dns.rrset
 
-from dnsauto.changes import Change, Create, Delete, Update, comparable_value, rrset_values
-from dnsauto.errors import UnsafePlanError
+from dnsauto.plugin.changes import Change, Create, Delete, Update, comparable_value, rrset_values
+from dnsauto.plugin.errors import UnsafePlanError
 from dnsauto.records.spf import count_dns_lookups, is_spf, merge_spf
 from dnsauto.records.txt import txt_rdata
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from dnsauto.config.types import Duration, OptionalDuration, Tagged
+from dnsauto.plugin.types import Duration, OptionalDuration, Tagged
 
 __all__ = ["MAX_TTL", "DnsServerBase", "ManualDnsServer"]
 

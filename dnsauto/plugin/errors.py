@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dnsauto.changes import Change
+    from dnsauto.plugin.changes import Change
 
 __all__ = [
     "AuthenticationError",

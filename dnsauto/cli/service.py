@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dnsauto.cli import ExitStatus, _config_path, cli, config_option, echo_json, handle_errors
+from dnsauto.cli.options import ExitStatus, config_option, config_path, echo_json, handle_errors
 
 if TYPE_CHECKING:
     from dnsauto.config.model import Config
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["run", "status", "status_document"]
 
 
-@cli.command("run")
+@click.command("run")
 @config_option
 @click.option(
     "--log-format",
@@ -41,13 +41,13 @@ def run(ctx: click.Context, log_format: str) -> None:
     daemon.metrics.listen when set, and the JMAP API on daemon.api.listen when API keys are
     declared (objects set over it override the file's; see `dnsauto config check`).
     """
-    from dnsauto.api.objects import load_effective
-    from dnsauto.daemon import Daemon
-    from dnsauto.logs import setup_logging
-    from dnsauto.provider import load_registry
-    from dnsauto.state import StateStore
+    from dnsauto.config.overlay import load_effective
+    from dnsauto.plugin.registry import load_registry
+    from dnsauto.service.daemon import Daemon
+    from dnsauto.service.logs import setup_logging
+    from dnsauto.state.store import StateStore
 
-    path = _config_path(ctx)
+    path = config_path(ctx)
     registry = load_registry()
     config = load_effective(path, registry)
     verbose = int(ctx.find_root().params.get("verbose") or 0)
@@ -67,7 +67,7 @@ def run(ctx: click.Context, log_format: str) -> None:
     raise ExitStatus(status)
 
 
-@cli.command("status")
+@click.command("status")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.pass_context
@@ -79,10 +79,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     runs. The configured domains include those set over the API (named on stderr). Exit 0 when
     the last sync of every configured domain succeeded, 1 otherwise.
     """
-    from dnsauto.cli import _with_api_objects, load
+    from dnsauto.cli.options import load, with_api_objects
 
     config, registry = load(ctx)
-    config, overrides = _with_api_objects(config, registry)
+    config, overrides = with_api_objects(config, registry)
     for line in overrides:
         click.echo(f"note: {line} (wins over the file)", err=True)
     document = status_document(config.daemon.state_dir, list(config.domains))
@@ -98,8 +98,8 @@ def status_document(state_dir: str, configured: list[str]) -> dict[str, Any]:
     """What ``dnsauto status --json`` prints: the daemon's state and one entry per domain."""
     from pathlib import Path
 
-    from dnsauto.daemon import read_status_file
-    from dnsauto.state import DB_FILE, StateStore
+    from dnsauto.service.daemon import read_status_file
+    from dnsauto.state.store import DB_FILE, StateStore
 
     results: dict[str, Any] = {}
     if (Path(state_dir) / DB_FILE).exists():
@@ -160,7 +160,7 @@ def _iso(when: datetime) -> str:
 
 
 def _print_status(document: dict[str, Any]) -> None:
-    from dnsauto.output import table
+    from dnsauto.cli.output import table
 
     daemon = document["daemon"]
     if daemon["running"]:

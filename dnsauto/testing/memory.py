@@ -10,12 +10,13 @@ import dns.rdatatype
 import dns.rrset
 from pydantic import Field
 
-from dnsauto.changes import Change, Create, Delete, Update
-from dnsauto.config.dnsserver import DnsServerBase
-from dnsauto.config.types import SecretKey
-from dnsauto.errors import ConflictError, ZoneNotFoundError
-from dnsauto.manual import ManualProvider
-from dnsauto.provider import Capabilities, Provider, ProviderInfo, Registry, Zone
+from dnsauto.plugin.changes import Change, Create, Delete, Update
+from dnsauto.plugin.errors import ConflictError, ZoneNotFoundError
+from dnsauto.plugin.provider import Capabilities, Provider, Zone
+from dnsauto.plugin.registry import ProviderInfo, Registry
+from dnsauto.plugin.settings import DnsServerBase
+from dnsauto.plugin.types import SecretKey
+from dnsauto.sync.manual import ManualProvider
 
 Key = tuple[dns.name.Name, dns.rdatatype.RdataType]
 

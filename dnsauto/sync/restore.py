@@ -30,9 +30,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from dnsauto.changes import Change, Create, Delete, Update, comparable_value
-from dnsauto.plan import Key, ZonePlan
-from dnsauto.state import JournalEntry
+from dnsauto.plugin.changes import Change, Create, Delete, Update, comparable_value
+from dnsauto.state.store import JournalEntry
+from dnsauto.sync.plan import Key, ZonePlan
 
 __all__ = ["RestoreTarget", "plan_restore", "restore_targets"]
 

@@ -40,11 +40,11 @@ from dnsauto.config.loader import (
     resolve_secrets,
 )
 from dnsauto.config.model import Config, check_references
-from dnsauto.config.types import REDACTED, SecretEnvironmentVariable, SecretFile, iter_secrets
-from dnsauto.errors import ConfigError, ConfigProblem, DnsautoError, SecretError
-from dnsauto.provider import Registry, load_registry
+from dnsauto.plugin.errors import ConfigError, ConfigProblem, DnsautoError, SecretError
+from dnsauto.plugin.registry import Registry, load_registry
+from dnsauto.plugin.types import REDACTED, SecretEnvironmentVariable, SecretFile, iter_secrets
 from dnsauto.records.names import check_hostname
-from dnsauto.state import StateStore
+from dnsauto.state.store import StateStore
 
 __all__ = [
     "SINGLETON",

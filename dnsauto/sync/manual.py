@@ -7,9 +7,9 @@ from collections.abc import Collection, Sequence
 import dns.name
 import dns.rrset
 
-from dnsauto.changes import Change, Create, Delete, Update
-from dnsauto.config.dnsserver import ManualDnsServer
-from dnsauto.provider import Capabilities, Provider, Zone
+from dnsauto.plugin.changes import Change, Create, Delete, Update
+from dnsauto.plugin.provider import Capabilities, Provider, Zone
+from dnsauto.plugin.settings import ManualDnsServer
 
 __all__ = ["ManualProvider"]
 

@@ -54,7 +54,7 @@ import dns.rrset
 import dns.tsigkeyring
 import dns.update
 
-from tests.servers._common import (
+from dnsauto.testing.servers._common import (
     READY_TIMEOUT,
     ZONE,
     ServerFailed,
@@ -309,7 +309,7 @@ def serial_of(member: Member, timeout: float = 0.2) -> int | None:
         return None
     for rrset in response.answer:
         if rrset.rdtype == dns.rdatatype.SOA:
-            return int(rrset[0].serial)  # type: ignore[attr-defined]
+            return int(rrset[0].serial)
     return None
 
 
@@ -582,7 +582,7 @@ zone:
             if rrset.rdtype == dns.rdatatype.from_text(rdtype):
                 for rdata in rrset:
                     if rrset.rdtype == dns.rdatatype.TXT:
-                        values.add(b"".join(rdata.strings).decode())  # type: ignore[attr-defined]
+                        values.add(b"".join(rdata.strings).decode())
                     else:
                         values.add(rdata.to_text())
         return dns.rcode.to_text(response.rcode()), values

@@ -36,10 +36,10 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
-from dnsauto.changes import Change, Delete, Update, comparable_value
 from dnsauto.config.daemon import DnsSettings, parse_host_port
-from dnsauto.errors import DnsautoError
-from dnsauto.plan import leaves_unchanged
+from dnsauto.plugin.changes import Change, Delete, Update, comparable_value
+from dnsauto.plugin.errors import DnsautoError
+from dnsauto.sync.plan import leaves_unchanged
 
 __all__ = [
     "Expectation",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from tests.servers._common import (
+from dnsauto.testing.servers._common import (
     CHILD_ZONE,
     HOST,
     ZONE,

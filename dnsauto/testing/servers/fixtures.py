@@ -1,6 +1,6 @@
 """Pytest fixtures for the real DNS servers; import the ones a test module needs::
 
-    from tests.servers.fixtures import bind_server, dns_server  # noqa: F401
+    from dnsauto.testing.servers.fixtures import bind_server, dns_server  # noqa: F401
 
 Each server starts once per test session (they start in tens of milliseconds, but the
 session reuses them) and stops at its end. A missing program skips the tests that need it
@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import SERVERS, RunningServer, ServerUnavailable
-from tests.servers.topology import Topology, TopologyUnavailable, start_topology
+from dnsauto.testing.servers import SERVERS, RunningServer, ServerUnavailable
+from dnsauto.testing.servers.topology import Topology, TopologyUnavailable, start_topology
 
 __all__ = [
     "bind_server",

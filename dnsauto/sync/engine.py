@@ -1,7 +1,7 @@
 """One sync of many domains: desired -> current -> plan -> apply, with errors kept per domain.
 
 A failure in one domain is reported in its :class:`DomainResult` and never stops the others.
-Propagation checks are the next stage's job (:mod:`dnsauto.propagation`).
+Propagation checks are the next stage's job (:mod:`dnsauto.sync.propagation`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
-from dnsauto.changes import Change
-from dnsauto.config.dnsserver import DnsServerBase, ManualDnsServer
 from dnsauto.config.domain import (
     ZONE_FILE_RECORDS,
     AutomaticDkim,
@@ -29,28 +27,32 @@ from dnsauto.config.domain import (
     Domain,
 )
 from dnsauto.config.model import Config
-from dnsauto.errors import (
+from dnsauto.plugin.changes import Change
+from dnsauto.plugin.context import ProviderContext
+from dnsauto.plugin.errors import (
     ConfigError,
     ConflictError,
     DnsautoError,
     PartialApplyError,
     UnsafePlanError,
 )
-from dnsauto.plan import Key, ZonePlan, is_shared, plan_zone
-from dnsauto.propagation import (
+from dnsauto.plugin.provider import Provider, Zone
+from dnsauto.plugin.registry import Registry
+from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
+from dnsauto.records.dkim import DkimKey, DkimKeyStore
+from dnsauto.records.mail import build_records
+from dnsauto.records.names import lookup_key, to_name
+from dnsauto.records.txt import txt_rdata
+from dnsauto.state.store import StateStore
+from dnsauto.sync.plan import Key, ZonePlan, is_shared, plan_zone
+from dnsauto.sync.propagation import (
     Expectation,
     NameserverFinder,
     PropagationChecker,
     PropagationResult,
     expectations_for,
 )
-from dnsauto.provider import Provider, ProviderContext, Registry, Zone
-from dnsauto.records.dkim import DkimKey, DkimKeyStore
-from dnsauto.records.mail import build_records
-from dnsauto.records.names import lookup_key, to_name
-from dnsauto.records.txt import txt_rdata
-from dnsauto.restore import RestoreTarget, plan_restore, restore_targets
-from dnsauto.state import StateStore
+from dnsauto.sync.restore import RestoreTarget, plan_restore, restore_targets
 
 __all__ = [
     "DomainJob",
@@ -261,7 +263,7 @@ class Engine:
     async def restore(
         self, run_id: str, *, apply: bool = True, wait: bool = False
     ) -> list[DomainResult]:
-        """Undo run ``run_id`` (see :mod:`dnsauto.restore`) as this engine's run.
+        """Undo run ``run_id`` (see :mod:`dnsauto.sync.restore`) as this engine's run.
 
         One result per (domain, zone) the run touched. The changes go through the journal
         like a sync's; RRsets changed since the run are listed in ``conflicts`` and make the

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dnsauto.cli import (
+from dnsauto.cli.options import (
     ExitStatus,
-    cli,
     config_option,
     echo_json,
     handle_errors,
@@ -23,8 +22,8 @@ from dnsauto.cli import (
 )
 
 if TYPE_CHECKING:
-    from dnsauto.engine import DomainResult
-    from dnsauto.state import JournalEntry
+    from dnsauto.state.store import JournalEntry
+    from dnsauto.sync.engine import DomainResult
 
 __all__ = ["journal", "restore"]
 
@@ -53,7 +52,7 @@ def _values(values: Sequence[str]) -> str:
     return " ".join(values) if values else "-"
 
 
-@cli.command("journal")
+@click.command("journal")
 @config_option
 @click.option("--domain", "-d", metavar="DOMAIN", help="Only this domain's changes.")
 @click.option("--run", "run_id", metavar="ID", help="Only the changes of this run.")
@@ -66,7 +65,7 @@ def journal(ctx: click.Context, domain: str | None, run_id: str | None, as_json:
     Each change was written here before the provider was asked to make it; ``pending`` means
     the provider never answered (dnsauto stopped meanwhile), ``failed`` that it refused.
     """
-    from dnsauto.state import StateStore
+    from dnsauto.state.store import StateStore
 
     config, _ = load(ctx)
     with StateStore(config.daemon.state_dir) as store:
@@ -77,7 +76,7 @@ def journal(ctx: click.Context, domain: str | None, run_id: str | None, as_json:
     if not entries:
         click.echo("no journaled changes", err=True)
         return
-    from dnsauto.output import table
+    from dnsauto.cli.output import table
 
     table(
         ["id", "time (UTC)", "run", "domain", "action", "name", "type", "old", "new", "status"],
@@ -103,7 +102,7 @@ def restore_json(
     run_id: str, restored_by: str | None, results: Sequence[DomainResult]
 ) -> dict[str, Any]:
     """``run`` undone, ``restoreRun`` (the restore's own run; null for a dry run), domains."""
-    from dnsauto.output import _change_json
+    from dnsauto.cli.output import _change_json
 
     return {
         "run": run_id,
@@ -137,7 +136,7 @@ def _print_restore(run_id: str, restored_by: str, results: Sequence[DomainResult
     click.echo(f"run {run_id}: {done} change(s) restored as run {restored_by}", err=True)
 
 
-@cli.command("restore")
+@click.command("restore")
 @config_option
 @click.option("--run", "run_id", required=True, metavar="ID", help="The run to undo.")
 @click.option("--dry-run", is_flag=True, help="Show what would be put back; write nothing.")
@@ -152,7 +151,7 @@ def restore(ctx: click.Context, run_id: str, dry_run: bool, wait: bool, as_json:
     the exit status is 1. The restore is itself a run in the journal, so it can be undone in
     turn. A later sync writes the configured records again.
     """
-    from dnsauto.engine import Engine
+    from dnsauto.sync.engine import Engine
 
     config, registry, store = load_merged(ctx)
 

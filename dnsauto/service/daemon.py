@@ -52,14 +52,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from dnsauto.config.loader import load_config_file, resolve_secrets
 from dnsauto.config.model import Config
-from dnsauto.engine import DomainJob, DomainResult, Engine, domain_jobs
-from dnsauto.errors import ConfigError, DnsautoError
-from dnsauto.logs import log_context
-from dnsauto.metrics import CountingRegistry, Metrics, MetricsServer
-from dnsauto.provider import Registry
+from dnsauto.plugin.errors import ConfigError, DnsautoError
+from dnsauto.plugin.registry import Registry
 from dnsauto.records.names import lookup_key
-from dnsauto.sdnotify import Notifier, watchdog_interval
-from dnsauto.state import StateStore
+from dnsauto.service.logs import log_context
+from dnsauto.service.metrics import CountingRegistry, Metrics, MetricsServer
+from dnsauto.service.sdnotify import Notifier, watchdog_interval
+from dnsauto.state.store import StateStore
+from dnsauto.sync.engine import DomainJob, DomainResult, Engine, domain_jobs
 
 if TYPE_CHECKING:
     from dnsauto.api.server import ApiServer
@@ -80,7 +80,7 @@ STATUS_VERSION = 1
 
 
 class EngineLike(Protocol):
-    """What the daemon needs of :class:`~dnsauto.engine.Engine` (tests give a fake)."""
+    """What the daemon needs of :class:`~dnsauto.sync.engine.Engine` (tests give a fake)."""
 
     async def run(
         self,

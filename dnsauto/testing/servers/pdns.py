@@ -12,7 +12,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from tests.servers._common import (
+from dnsauto.testing.servers._common import (
     CHILD_ZONE,
     HOST,
     ZONE,

@@ -4,10 +4,11 @@ Each ``start_*`` function writes a configuration with the zones :data:`ZONE` and
 :data:`CHILD_ZONE` (delegated from it), a TSIG key per algorithm (allowed to update and
 transfer both zones) and a read-only key, starts the server on a free high port, waits until
 it answers SOA queries, and returns a :class:`RunningServer`; call its ``stop()``. A missing
-program raises :class:`ServerUnavailable`. Pytest fixtures are in :mod:`tests.servers.fixtures`.
+program raises :class:`ServerUnavailable`. Pytest fixtures are in
+:mod:`dnsauto.testing.servers.fixtures`.
 """
 
-from tests.servers._common import (
+from dnsauto.testing.servers._common import (
     ALGORITHMS,
     CHILD_ZONE,
     HOST,
@@ -18,9 +19,9 @@ from tests.servers._common import (
     ServerUnavailable,
     TsigKeySpec,
 )
-from tests.servers.bind import start_bind
-from tests.servers.knot import start_knot
-from tests.servers.pdns import start_pdns
+from dnsauto.testing.servers.bind import start_bind
+from dnsauto.testing.servers.knot import start_knot
+from dnsauto.testing.servers.pdns import start_pdns
 
 __all__ = [
     "ALGORITHMS",

@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from dnsauto.errors import SecretError
+from dnsauto.plugin.errors import SecretError
 
 __all__ = [
     "MAX_DURATION",

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import click
 import dns.rrset
 
-from dnsauto.changes import Change, rrset_values
+from dnsauto.plugin.changes import Change, rrset_values
 
 if TYPE_CHECKING:
-    from dnsauto.engine import DomainResult
+    from dnsauto.sync.engine import DomainResult
 
 __all__ = [
     "check_json",

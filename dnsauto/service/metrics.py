@@ -29,9 +29,11 @@ from prometheus_client import (
 )
 
 from dnsauto.config.daemon import parse_host_port
-from dnsauto.config.dnsserver import DnsServerBase
-from dnsauto.errors import ConflictError, DnsautoError
-from dnsauto.provider import Provider, ProviderContext, Registry
+from dnsauto.plugin.context import ProviderContext
+from dnsauto.plugin.errors import ConflictError, DnsautoError
+from dnsauto.plugin.provider import Provider
+from dnsauto.plugin.registry import Registry
+from dnsauto.plugin.settings import DnsServerBase
 
 __all__ = ["PROVIDER_OPERATIONS", "CountingRegistry", "Metrics", "MetricsServer"]
 

@@ -1,0 +1,26 @@
+"""What the core hands a provider besides its settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["BOOTSTRAP_SERVER_ID", "ProviderContext"]
+
+BOOTSTRAP_SERVER_ID = "bootstrap"
+"""The DnsServer id of the Bootstrap's own DNS server (``bootstrap.dnsServer`` in the file)."""
+
+
+@dataclass
+class ProviderContext:
+    """What the core hands a provider besides its settings."""
+
+    server_id: str
+    """The DnsServer id in the configuration (``bootstrap`` for the Bootstrap's own)."""
+    instructions: list[str] = field(default_factory=list)
+    """Text for a person, collected by providers that cannot act themselves."""
+
+    def config_path(self, field: str) -> str:
+        """Where ``field`` of this provider's settings sits in the configuration, for errors."""
+        if self.server_id == BOOTSTRAP_SERVER_ID:
+            return f"bootstrap.dnsServer.{field}"
+        return f"dnsServer.{self.server_id}.{field}"

@@ -1,0 +1,126 @@
+"""What a provider plugin implements: its capabilities, the zones it finds, the RRsets it lists and
+the changes it applies.
+
+A plugin is a distribution that registers, in the entry-point group ``dnsauto.providers`` (see
+:mod:`dnsauto.plugin.registry`), one :class:`Provider` subclass per Stalwart ``@type`` (the
+entry-point name). The class names its pydantic settings model (a subclass of
+:class:`~dnsauto.plugin.settings.DnsServerBase`) and declares its :class:`Capabilities`. It only
+translates RRsets to and from its API: planning, ownership, batching, retries and propagation
+checks live in the core.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+import dns.name
+import dns.rdatatype
+import dns.rrset
+
+from dnsauto.plugin.changes import Change
+from dnsauto.plugin.context import ProviderContext
+from dnsauto.plugin.settings import DnsServerBase
+
+__all__ = ["MAIL_RECORD_TYPES", "Capabilities", "Provider", "ProviderContext", "Zone"]
+
+MAIL_RECORD_TYPES = frozenset(
+    dns.rdatatype.RdataType.make(t) for t in ("MX", "TXT", "CNAME", "SRV", "CAA", "TLSA")
+)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do; the core plans and batches around it."""
+
+    record_types: frozenset[dns.rdatatype.RdataType] = MAIL_RECORD_TYPES
+    """The record types the provider can hold."""
+    max_changes_per_batch: int | None = None
+    """How many RRset changes one ``apply`` call may carry; ``None`` for no limit."""
+    atomic_batches: bool = False
+    """Whether a batch applies all or nothing."""
+    can_list_names: bool = True
+    """Whether ``list_rrsets`` can read chosen names without reading the whole zone."""
+    can_read: bool = True
+    """False when the provider cannot see current records at all (``Manual``)."""
+    requires_person: bool = False
+    """True when ``apply`` only tells a person what to do (``Manual``)."""
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A zone at a provider: its apex name and the provider's own handle for it."""
+
+    name: dns.name.Name
+    id: str = ""
+    min_ttl: int | None = None
+    """The lowest TTL the provider accepts in this zone; lower TTLs are raised (and said)."""
+
+    def __str__(self) -> str:
+        return self.name.to_text()
+
+
+SettingsT = TypeVar("SettingsT", bound=DnsServerBase)
+
+
+class Provider(abc.ABC, Generic[SettingsT]):
+    """The RRset-level interface of one DNS host's API.
+
+    Subclasses set :attr:`type_name`, :attr:`settings_model` and :attr:`capabilities`, and
+    implement :meth:`find_zone`, :meth:`list_rrsets` and :meth:`apply`. Errors are raised as
+    :class:`~dnsauto.plugin.ProviderError` subclasses, mapped ``from`` the API's own errors in
+    one place, and never carry secrets.
+    """
+
+    type_name: ClassVar[str]
+    settings_model: ClassVar[type[DnsServerBase]]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, settings: SettingsT, context: ProviderContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if abc.ABC in cls.__bases__ or getattr(cls, "__abstractmethods__", None):
+            return
+        missing = [a for a in ("type_name", "settings_model") if not hasattr(cls, a)]
+        if missing:
+            raise TypeError(f"provider {cls.__qualname__} must declare {', '.join(missing)}")
+
+    @abc.abstractmethod
+    async def find_zone(self, name: dns.name.Name) -> Zone:
+        """Return the zone that holds ``name``: the one with the longest matching apex.
+
+        Must find delegated subdomains in their own zone (walk up the labels, or match the
+        longest suffix among the account's zones). Raises ``ZoneNotFoundError`` when no zone
+        at the provider contains the name, ``AuthenticationError`` when refused.
+        """
+
+    @abc.abstractmethod
+    async def list_rrsets(
+        self, zone: Zone, names: Collection[dns.name.Name] | None = None
+    ) -> list[dns.rrset.RRset]:
+        """Return the RRsets of ``zone`` at ``names`` (absolute), or all of them when ``None``.
+
+        Must return every page of a paged API. May return RRsets at other names too (a
+        provider that can only read the whole zone does); the core filters. TTLs are seconds.
+        """
+
+    @abc.abstractmethod
+    async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
+        """Carry out ``changes`` (at most ``capabilities.max_changes_per_batch``) in ``zone``.
+
+        An ``Update`` replaces the whole RRset with ``new``; a ``Delete`` removes the RRset.
+        Must not touch any other RRset. Should fail with ``ConflictError`` when the provider can
+        tell that the RRset no longer matches ``old``. Raises ``TransientError`` for failures
+        worth retrying.
+        """
+
+    async def wait_live(self, zone: Zone) -> None:
+        """Wait for the provider's own "change is live" signal, where it has one (optional)."""
+
+    async def aclose(self) -> None:
+        """Release connections and sessions."""

@@ -1,0 +1,1 @@
+"""The long-running daemon, split by job."""

@@ -1,0 +1,1 @@
+"""What dnsauto remembers between runs."""

@@ -1,0 +1,1 @@
+"""The flow of one sync, a module per stage."""
