@@ -44,7 +44,7 @@ import dns.name
 
 from bench import Figure
 from dnsauto.config.daemon import DnsSettings
-from dnsauto.records.txt import txt_rrset
+from dnsauto.plugin.txt import txt_rrset
 from dnsauto.sync.propagation import Expectation, Nameserver, NameserverFinder, PropagationChecker
 from dnsauto.testing.servers.topology import Topology, start_topology
 

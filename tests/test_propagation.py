@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dnsauto.config.daemon import DnsSettings
 from dnsauto.plugin.changes import Delete, Update
-from dnsauto.records.txt import txt_rrset
+from dnsauto.plugin.txt import txt_rrset
 from dnsauto.sync.propagation import (
     Expectation,
     Nameserver,

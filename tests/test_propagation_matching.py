@@ -8,7 +8,7 @@ import pytest
 
 import dnsauto.sync.propagation as propagation
 from dnsauto.plugin.changes import Create, Delete, Update
-from dnsauto.records.txt import txt_rrset
+from dnsauto.plugin.txt import txt_rrset
 from dnsauto.sync.propagation import Expectation, Nameserver, expectations_for, reachable
 from dnsauto.testing import make_rrset
 

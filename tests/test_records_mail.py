@@ -20,9 +20,9 @@ from dnsauto.config.domain import (
 )
 from dnsauto.config.mailserver import MailServer
 from dnsauto.plugin.errors import DnsautoError
+from dnsauto.plugin.txt import txt_text
 from dnsauto.records.dkim import DkimKey, DkimStage
 from dnsauto.records.mail import build_records, certificate_authority, pacc_document
-from dnsauto.records.txt import txt_text
 from dnsauto.records.zonefile import to_zone_text
 
 D = "example.test"

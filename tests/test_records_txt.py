@@ -6,7 +6,7 @@ import dns.rdtypes.ANY.TXT
 import dns.rrset
 import pytest
 
-from dnsauto.records.txt import MAX_STRING, split_text, txt_rdata, txt_rrset, txt_text
+from dnsauto.plugin.txt import MAX_STRING, split_text, txt_rdata, txt_rrset, txt_text
 
 
 def test_short_text_is_one_character_string():

@@ -33,6 +33,8 @@ class _DomainOutcome:
     finished_at: str
     awaiting_approval: str | None = None
     """The id of the plan the unsafe-plan stop refused (``x:Domain/approve`` lets it run)."""
+    needs_attention: bool = False
+    """The failure is permanent: the daemon does not retry it until the configuration changes."""
 
 
 @dataclass
@@ -73,6 +75,7 @@ class TaskTracker:
             propagated=result.propagated,
             finished_at=_iso(time.time()),
             awaiting_approval=result.unsafe_plan,
+            needs_attention=result.needs_attention and result.unsafe_plan is None,
         )
 
     def ids(self, waiting: Mapping[str, str], syncing: Mapping[str, str]) -> list[str]:
@@ -119,6 +122,7 @@ class TaskTracker:
                     "changes": outcome.changes,
                     "propagated": outcome.propagated,
                     "finishedAt": outcome.finished_at,
+                    "needsAttention": outcome.needs_attention,
                 }
                 if outcome.awaiting_approval is not None:
                     domains[name]["planId"] = outcome.awaiting_approval
@@ -135,6 +139,7 @@ class TaskTracker:
                 "changes": None,
                 "propagated": None,
                 "finishedAt": None,
+                "needsAttention": False,
             }
         return {
             "id": run_id,

@@ -126,6 +126,7 @@ def status_document(state_dir: str, configured: list[str]) -> dict[str, Any]:
                 "propagationSeconds": plan.get("lastPropagationSeconds"),
                 "consecutiveFailures": plan.get("consecutiveFailures", 0),
                 "awaitingApproval": plan.get("awaitingApproval") if running else None,
+                "needsAttention": plan.get("needsAttention") is not None if running else False,
                 "syncing": plan.get("syncing") if running else None,
                 "nextRun": plan.get("nextRun") if running else None,
                 "nextReason": plan.get("nextReason") if running else None,
@@ -182,6 +183,8 @@ def _print_status(document: dict[str, Any]) -> None:
                 f" (plan {entry['awaitingApproval']} awaits approval: "
                 f"dnsauto approve --domain {entry['domain']})"
             )
+        if entry["needsAttention"]:
+            result += " (needs attention: not retried until the configuration changes)"
         if not entry["configured"]:
             result += " (no longer configured)"
         propagation = "-"

@@ -12,9 +12,9 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from dnsauto.config import stores
+from dnsauto.plugin.names import check_hostname
 from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
 from dnsauto.plugin.types import Model
-from dnsauto.records.names import check_hostname
 
 __all__ = ["Bootstrap"]
 

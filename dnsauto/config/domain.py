@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from dnsauto.plugin.names import HostName, ReportUri
 from dnsauto.plugin.types import Duration, Model, Tagged
-from dnsauto.records.names import HostName, ReportUri
 
 __all__ = [
     "BOOTSTRAP_PUBLISH_RECORDS",
@@ -121,7 +121,7 @@ class AutomaticDkim(Tagged):
     @field_validator("selector_template")
     @classmethod
     def _template_is_valid(cls, value: str) -> str:
-        from dnsauto.records.selector import check_selector_template
+        from dnsauto.config.selector import check_selector_template
 
         check_selector_template(value)
         return value

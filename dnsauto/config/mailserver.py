@@ -12,8 +12,8 @@ from typing import Annotated
 
 from pydantic import Field
 
+from dnsauto.plugin.names import HostName, HttpsUri
 from dnsauto.plugin.types import Duration, Model
-from dnsauto.records.names import HostName, HttpsUri
 
 __all__ = ["Acme", "MailExchanger", "MailServer", "MtaStsMode", "Service", "ServiceProtocol"]
 

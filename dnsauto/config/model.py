@@ -22,9 +22,9 @@ from dnsauto.config.domain import (
 from dnsauto.config.mailserver import MailServer
 from dnsauto.plugin.context import BOOTSTRAP_SERVER_ID
 from dnsauto.plugin.errors import ConfigProblem
+from dnsauto.plugin.names import HostName, check_hostname
 from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
 from dnsauto.plugin.types import Model, quoted
-from dnsauto.records.names import HostName, check_hostname
 
 __all__ = ["BOOTSTRAP_SERVER_ID", "Config", "build_config_model", "check_references"]
 

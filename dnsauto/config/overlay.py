@@ -41,9 +41,9 @@ from dnsauto.config.loader import (
 )
 from dnsauto.config.model import Config, check_references
 from dnsauto.plugin.errors import ConfigError, ConfigProblem, DnsautoError, SecretError
+from dnsauto.plugin.names import check_hostname
 from dnsauto.plugin.registry import Registry, load_registry
 from dnsauto.plugin.types import REDACTED, SecretEnvironmentVariable, SecretFile, iter_secrets
-from dnsauto.records.names import check_hostname
 from dnsauto.state.store import StateStore
 
 __all__ = [

@@ -21,7 +21,7 @@ import dns.rdtypes.ANY.MX
 import dns.rdtypes.ANY.TXT
 import dns.rdtypes.IN.SRV
 
-from dnsauto.records.txt import MAX_STRING, split_text
+from dnsauto.plugin.txt import MAX_STRING, split_text
 
 _MX: Any = dns.rdtypes.ANY.MX.MX
 _SRV: Any = dns.rdtypes.IN.SRV.SRV

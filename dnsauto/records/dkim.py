@@ -44,8 +44,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from dnsauto.config.domain import AutomaticDkim, DkimAlgorithm
+from dnsauto.config.selector import render_selector
 from dnsauto.plugin.errors import DnsautoError
-from dnsauto.records.names import check_hostname, to_name
+from dnsauto.plugin.names import check_hostname, to_name
 from dnsauto.records.rotation import (
     DkimStage,
     NewKey,
@@ -54,7 +55,6 @@ from dnsauto.records.rotation import (
     plan_activation,
     plan_rotation,
 )
-from dnsauto.records.selector import render_selector
 from dnsauto.state.store import DkimKeyRow, StateStore
 
 __all__ = [

@@ -60,10 +60,10 @@ from dnsauto.config.domain import (
 )
 from dnsauto.config.mailserver import MailServer, Service, ServiceProtocol
 from dnsauto.plugin.errors import DnsautoError
+from dnsauto.plugin.names import check_hostname, to_name
+from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.dkim import DkimKey
 from dnsauto.records.mtasts import mta_sts_policy_id
-from dnsauto.records.names import check_hostname, to_name
-from dnsauto.records.txt import txt_rdata
 
 __all__ = [
     "build_records",

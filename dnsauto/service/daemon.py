@@ -13,9 +13,12 @@ dispatcher starts every due request whose domain is idle, at most
 ``daemon.maxConcurrentDomains`` domains at once; requests made together share a run id, and
 each domain finishes on its own, so a slow or failing domain delays no other.
 
-A failed domain is retried after ``retryInitialDelay``, doubling each time up to
-``retryMaxDelay``; every kind of failure is retried (a permanent one is logged each time and
-recovers by itself once fixed). The periodic reconcile leaves a domain in backoff alone.
+A domain that failed transiently (a timeout, 429, 5xx, SERVFAIL) is retried after
+``retryInitialDelay``, doubling each time up to ``retryMaxDelay``. A permanent failure
+(credentials refused, zone not found, invalid data: ``DomainResult.needs_attention``) is not
+retried: the domain shows as needing attention in ``dnsauto status``, the API's Task and the
+``dnsauto_needs_attention`` metric until a reload or an API change asks for it again. The
+periodic reconcile leaves a domain in backoff or needing attention alone.
 
 Signals: SIGHUP reloads the configuration (a configuration with any problem is refused, each
 problem logged, and the old one stays); SIGTERM and SIGINT stop new work, give the syncs in
@@ -53,8 +56,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from dnsauto.config.loader import load_config_file, resolve_secrets
 from dnsauto.config.model import Config
 from dnsauto.plugin.errors import ConfigError, DnsautoError
+from dnsauto.plugin.names import lookup_key
 from dnsauto.plugin.registry import Registry
-from dnsauto.records.names import lookup_key
 from dnsauto.service.logs import log_context
 from dnsauto.service.metrics import CountingRegistry, Metrics, MetricsServer
 from dnsauto.service.sdnotify import Notifier, watchdog_interval
@@ -134,6 +137,9 @@ class _Slot:
     """What a person was last told to enter (``Manual``), logged again only when it changes."""
     awaiting_approval: str | None = None
     """The id of the plan the unsafe-plan stop refused: not retried until a person approves."""
+    needs_attention: str | None = None
+    """Why the last sync failed when retrying cannot help (credentials refused, zone not found,
+    invalid data): not retried until the configuration or the provider changes."""
     approved_plan: str | None = None
     """The plan a person approved, for the next run only."""
 
@@ -517,7 +523,7 @@ class Daemon:
                 approval = {job.domain: approved}
                 (result,) = await engine.run([job], apply=True, wait=True, approved=approval)
         except DnsautoError as exc:
-            return DomainResult(job.domain, job.server_id, error=exc.message)
+            return DomainResult(job.domain, job.server_id, error=exc.message, exception=exc)
         except Exception as exc:  # a bug: keep the daemon and the other domains going
             log.exception("sync failed unexpectedly")
             return DomainResult(
@@ -541,6 +547,10 @@ class Daemon:
         ok = result.error is None
         slot.failures = 0 if ok else slot.failures + 1
         slot.awaiting_approval = result.unsafe_plan
+        attention = result.needs_attention and result.unsafe_plan is None
+        slot.needs_attention = result.error if attention else None
+        if not slot.removed:
+            self.metrics.attention(domain, result.exception if attention else None)
         propagation = result.propagation.seconds if result.propagation is not None else None
         if propagation is not None and result.applied:
             slot.last_propagation = propagation
@@ -579,6 +589,13 @@ class Daemon:
                 result.error,
                 result.unsafe_plan,
                 domain,
+                extra=labels,
+            )
+            return
+        if slot.needs_attention is not None:  # a retry would fail the same way: a person acts
+            log.error(
+                "needs attention: %s; not retried until the configuration or the provider changes",
+                result.error,
                 extra=labels,
             )
             return
@@ -832,6 +849,7 @@ class Daemon:
                 "consecutiveFailures": slot.failures,
                 "lastPropagationSeconds": slot.last_propagation,
                 "awaitingApproval": slot.awaiting_approval,
+                "needsAttention": slot.needs_attention,
             }
         periodic = self._next_fire("reconcile")
         document = {

@@ -92,6 +92,12 @@ class Metrics:
             ["server", "status"],
             registry=r,
         )
+        self.needs_attention = Gauge(
+            "dnsauto_needs_attention",
+            "1 while the domain's last sync failed in a way retrying cannot fix, by error class",
+            ["domain", "error"],
+            registry=r,
+        )
         self.in_flight = Gauge("dnsauto_syncs_in_flight", "Domains syncing now", registry=r)
         self.domains = Gauge("dnsauto_domains", "Domains configured", registry=r)
         self.reloads = Counter(
@@ -120,8 +126,20 @@ class Metrics:
         if propagation_seconds is not None and applied:
             self.propagation.labels(server).observe(propagation_seconds)
 
+    def attention(self, domain: str, error: BaseException | None) -> None:
+        """Show ``domain`` as needing attention because of ``error``, or as not (None)."""
+        self._clear_attention(domain)
+        if error is not None:
+            self.needs_attention.labels(domain, type(error).__name__).set(1)
+
+    def _clear_attention(self, domain: str) -> None:
+        for labels in [s.labels for m in self.needs_attention.collect() for s in m.samples]:
+            if labels.get("domain") == domain:
+                self.needs_attention.remove(domain, labels["error"])
+
     def forget(self, domain: str) -> None:
         """Drop the series of a domain no longer configured."""
+        self._clear_attention(domain)
         for metric in (
             self.runs,
             self.failures,

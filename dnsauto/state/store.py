@@ -36,16 +36,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from dnsauto.plugin.changes import Change, rrset_values
 from dnsauto.plugin.errors import DnsautoError
-
-if TYPE_CHECKING:
-    from dnsauto.sync.engine import DomainResult
 
 __all__ = [
     "DB_FILE",
@@ -55,6 +52,7 @@ __all__ = [
     "JournalEntry",
     "JournalStatus",
     "StateStore",
+    "SyncOutcome",
     "utc_now",
 ]
 
@@ -245,6 +243,23 @@ _DKIM_FIELDS = (
 )
 
 
+class SyncOutcome(Protocol):
+    """What the store keeps of a domain's sync (the sync stage's ``DomainResult`` is one)."""
+
+    @property
+    def domain(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def applied(self) -> int: ...
+    @property
+    def propagated(self) -> bool: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def zone(self) -> str | None: ...
+
+
 class StateStore:
     """dnsauto's state in ``<state_dir>/dnsauto.sqlite3``; see the module docstring."""
 
@@ -385,7 +400,7 @@ class StateStore:
 
     # --- results --------------------------------------------------------------------------------
 
-    def save_result(self, run_id: str, result: DomainResult) -> None:
+    def save_result(self, run_id: str, result: SyncOutcome) -> None:
         """Keep ``result`` as the domain's last result (the one ``dnsauto status`` shows)."""
         values = {
             "run_id": run_id,

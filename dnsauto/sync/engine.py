@@ -11,7 +11,6 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,37 +18,28 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
-from dnsauto.config.domain import (
-    ZONE_FILE_RECORDS,
-    AutomaticDkim,
-    AutomaticDns,
-    DnsRecordType,
-    Domain,
-)
 from dnsauto.config.model import Config
 from dnsauto.plugin.changes import Change
 from dnsauto.plugin.context import ProviderContext
 from dnsauto.plugin.errors import (
-    ConfigError,
     ConflictError,
     DnsautoError,
-    PartialApplyError,
     UnsafePlanError,
 )
+from dnsauto.plugin.names import to_name
 from dnsauto.plugin.provider import Provider, Zone
 from dnsauto.plugin.registry import Registry
-from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
-from dnsauto.records.dkim import DkimKey, DkimKeyStore
-from dnsauto.records.mail import build_records
-from dnsauto.records.names import lookup_key, to_name
-from dnsauto.records.txt import txt_rdata
+from dnsauto.plugin.txt import txt_rdata
+from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.state.store import StateStore
+from dnsauto.sync.apply import apply_changes
+from dnsauto.sync.desired import desired_records, dkim_deletions, managed_dkim
+from dnsauto.sync.jobs import DomainJob, DomainResult, domain_jobs
 from dnsauto.sync.plan import Key, ZonePlan, is_shared, plan_zone
 from dnsauto.sync.propagation import (
     Expectation,
     NameserverFinder,
     PropagationChecker,
-    PropagationResult,
     expectations_for,
 )
 from dnsauto.sync.restore import RestoreTarget, plan_restore, restore_targets
@@ -64,122 +54,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-MANUAL_SERVER_ID = "manual"
-
-
-@dataclass(frozen=True)
-class DomainJob:
-    """What to publish for one domain, and where."""
-
-    domain: str
-    settings: Domain
-    server_id: str
-    server: DnsServerBase
-    publish: tuple[DnsRecordType, ...]
-    origin: str | None = None
-
-
-@dataclass
-class DomainResult:
-    """What happened to one domain in a plan or sync."""
-
-    domain: str
-    server_id: str
-    zone: str | None = None
-    plan: ZonePlan | None = None
-    applied: int = 0
-    error: str | None = None
-    seconds: float = 0.0
-    propagated: bool = False
-    propagation: PropagationResult | None = None
-    instructions: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
-    """RRsets a restore left alone because they changed after the run it undoes."""
-    provider_rrsets: list[dns.rrset.RRset] = field(default_factory=list)
-    """What the provider held at the desired (name, type)s when the plan was made."""
-    unsafe_plan: str | None = None
-    """The id of the plan the unsafe-plan stop refused; an approval of it lets it through."""
-    not_applied: list[Change] = field(default_factory=list)
-    """The plan's changes an apply that failed did not (or only partly) carry out."""
-
-    @property
-    def changes(self) -> list[Change]:
-        return self.plan.changes if self.plan is not None else []
-
-    @property
-    def warnings(self) -> list[str]:
-        return self.plan.warnings if self.plan is not None else []
-
-
-def domain_jobs(config: Config, only: Sequence[str] = ()) -> list[DomainJob]:
-    """The domains of the configuration (or the chosen ones), each with its DnsServer."""
-    domains = config.domains
-    wanted = [lookup_key(d) for d in only]
-    unknown = [d for d in wanted if d not in domains]
-    if unknown:
-        raise ConfigError(
-            f"--domain {', '.join(unknown)}: not a configured domain "
-            f"(configured: {', '.join(sorted(domains))})"
-        )
-    jobs = []
-    for name, settings in domains.items():
-        if wanted and name not in wanted:
-            continue
-        jobs.append(_job(config, name, settings))
-    return jobs
-
-
-def _job(config: Config, name: str, settings: Domain) -> DomainJob:
-    dns = settings.dns_management
-    if isinstance(dns, AutomaticDns):
-        server = config.servers[dns.dns_server_id]
-        return DomainJob(name, settings, dns.dns_server_id, server, dns.publish_records, dns.origin)
-    server = config.bootstrap.dns_server
-    if not isinstance(server, ManualDnsServer):
-        server = ManualDnsServer.model_validate({"@type": "Manual"})
-    return DomainJob(name, settings, MANUAL_SERVER_ID, server, ZONE_FILE_RECORDS)
-
-
-def _managed_dkim(job: DomainJob) -> AutomaticDkim | None:
-    """The domain's DKIM management when dnsauto makes and publishes its keys."""
-    dkim = job.settings.dkim_management
-    if isinstance(dkim, AutomaticDkim) and DnsRecordType.DKIM in job.publish:
-        return dkim
-    return None
-
-
-def desired_records(
-    config: Config,
-    job: DomainJob,
-    keys: DkimKeyStore,
-    *,
-    dkim_keys: Sequence[DkimKey] | None = None,
-) -> list[dns.rrset.RRset]:
-    """The RRsets the domain needs, DKIM keys made (once) when they are to be published.
-
-    Every DKIM key in a published stage (pending, active, retiring) gets its TXT record;
-    ``dkim_keys`` are those keys when the caller has read them already.
-    """
-    dkim = _managed_dkim(job)
-    if dkim_keys is None:
-        dkim_keys = keys.published(job.domain, dkim) if dkim is not None else []
-    return build_records(
-        domain=job.domain,
-        publish=job.publish,
-        settings=job.settings,
-        server_hostname=config.bootstrap.server_hostname,
-        mail_server=config.mail_server,
-        ttl=job.server.ttl_seconds,
-        dkim_keys=list(dkim_keys),
-    )
-
-
-def dkim_deletions(job: DomainJob, keys: DkimKeyStore) -> list[Key]:
-    """The (name, TXT) RRsets of the domain's retired DKIM keys, which a sync deletes."""
-    if _managed_dkim(job) is None:
-        return []
-    return [(name, dns.rdatatype.TXT) for name in keys.retired_names(job.domain)]
 
 
 class Engine:
@@ -309,7 +183,9 @@ class Engine:
                 plan, result.conflicts = plan_restore(zone.name, run_id, targets, listed)
                 result.plan = plan
                 if apply and plan.changes:
-                    await self._apply(provider, job, zone, plan.changes, result)
+                    await apply_changes(
+                        self.store, self.run_id, provider, job, zone, plan.changes, result
+                    )
                     if wait:
                         await self._wait(job, result)
                 if result.conflicts:
@@ -319,7 +195,7 @@ class Engine:
                     )
                     result.error = f"{summary}; {result.error}" if result.error else summary
             except DnsautoError as exc:
-                result.error = exc.message
+                result.error, result.exception = exc.message, exc
             except Exception as exc:  # a bug: keep the other domains
                 log.exception("restoring %s failed", domain)
                 result.error = f"internal error: {type(exc).__name__}: {exc}"
@@ -343,7 +219,7 @@ class Engine:
                 if apply and wait and result.error is None:
                     await self._activate_dkim(job)
             except DnsautoError as exc:
-                result.error = exc.message
+                result.error, result.exception = exc.message, exc
             except Exception as exc:  # a bug or an unmapped library error: keep other domains
                 log.exception("domain %s failed", job.domain)
                 result.error = f"internal error: {type(exc).__name__}: {exc}"
@@ -369,7 +245,7 @@ class Engine:
         other records, so it is a warning and the current keys stay. The keys are read once
         for all three (:meth:`DkimKeyStore.for_sync`).
         """
-        dkim = _managed_dkim(job)
+        dkim = managed_dkim(job)
         if dkim is None:
             return desired_records(self.config, job, self.keys), [], []
         rotate = rotate and not provider.capabilities.requires_person
@@ -383,7 +259,7 @@ class Engine:
 
     async def _activate_dkim(self, job: DomainJob) -> None:
         """Make pending DKIM keys active once every nameserver serves their records."""
-        if _managed_dkim(job) is None:
+        if managed_dkim(job) is None:
             return
         provider = self._provider(job)
         pending = self.keys.pending(job.domain)
@@ -413,7 +289,7 @@ class Engine:
         times = [
             moment
             for job in jobs
-            if (dkim := _managed_dkim(job)) is not None
+            if (dkim := managed_dkim(job)) is not None
             and (moment := self.keys.next_event(job.domain, dkim)) is not None
         ]
         return min(times, default=None)
@@ -431,7 +307,7 @@ class Engine:
                 result.propagation = outcome
                 result.propagated = outcome.propagated
             except DnsautoError as exc:
-                result.error = exc.message
+                result.error, result.exception = exc.message, exc
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
@@ -508,6 +384,16 @@ class Engine:
         if provider.capabilities.requires_person:
             result.instructions.extend(provider.context.instructions)
 
+    async def _apply(
+        self,
+        provider: Provider[Any],
+        job: DomainJob,
+        zone: Zone,
+        changes: Sequence[Change],
+        result: DomainResult,
+    ) -> None:
+        await apply_changes(self.store, self.run_id, provider, job, zone, changes, result)
+
     def _check_safe(
         self,
         job: DomainJob,
@@ -559,74 +445,3 @@ class Engine:
         keys = {(r.name, r.rdtype) for r in desired}
         result.provider_rrsets = [r for r in current if (r.name, r.rdtype) in keys]
         return plan_zone(zone.name, desired, current, delete=delete, min_ttl=zone.min_ttl)
-
-    async def _apply(
-        self,
-        provider: Provider[Any],
-        job: DomainJob,
-        zone: Zone,
-        changes: Sequence[Change],
-        result: DomainResult,
-    ) -> None:
-        size = provider.capabilities.max_changes_per_batch or len(changes)
-        result.not_applied = []
-        if provider.capabilities.requires_person:
-            await provider.apply(zone, changes)
-            result.applied = len(changes)
-            return
-        for start in range(0, len(changes), size):
-            batch = changes[start : start + size]
-            ids = self.store.journal_before_apply(self.run_id, job.domain, str(zone), batch)
-            try:
-                await provider.apply(zone, batch)
-            except PartialApplyError as exc:
-                self._journal_partial(ids, batch, exc)
-                result.applied += len(exc.applied)
-                result.not_applied = [*exc.partly_applied, *exc.not_applied]
-                result.not_applied += changes[start + size :]
-                exc.args = (f"{exc.message}; not applied: {_listed(result.not_applied)}",)
-                raise
-            except DnsautoError as exc:
-                self.store.journal_after_apply(ids, exc.message)
-                result.not_applied = list(changes[start:])
-                if start:
-                    exc.args = (
-                        f"{exc.message} (batch {start // size + 1}: {start} of "
-                        f"{len(changes)} changes were applied before it)",
-                    )
-                raise
-            except BaseException as exc:
-                self._mark_interrupted(ids, exc)
-                raise
-            self.store.journal_after_apply(ids, None)
-            result.applied += len(batch)
-
-    def _journal_partial(
-        self, ids: Sequence[int], batch: Sequence[Change], exc: PartialApplyError
-    ) -> None:
-        """Mark what a partly failed batch applied as applied, the rest as failed."""
-        entry = {id(change): entry_id for change, entry_id in zip(batch, ids, strict=True)}
-        self.store.journal_after_apply([entry[id(c)] for c in exc.applied], None)
-        partly = [entry[id(c)] for c in exc.partly_applied]
-        self.store.journal_after_apply(partly, f"partly applied: {exc.message}")
-        self.store.journal_after_apply([entry[id(c)] for c in exc.not_applied], exc.message)
-
-    def _mark_interrupted(self, ids: Sequence[int], exc: BaseException) -> None:
-        """Mark a batch whose provider call ended in a bug or a cancellation as failed.
-
-        The batch may be partly applied; a restore checks what is served before it acts.
-        Any store error here is logged, so the original exception is the one raised.
-        """
-        if isinstance(exc, asyncio.CancelledError):
-            why = "cancelled while the provider was applying it; it may be partly applied"
-        else:
-            why = f"internal error: {type(exc).__name__}: {exc}"
-        try:
-            self.store.journal_after_apply(ids, why)
-        except DnsautoError as error:
-            log.error("cannot mark journal entries %s: %s", list(ids), error.message)
-
-
-def _listed(changes: Sequence[Change]) -> str:
-    """Changes as ``action TYPE name``, for an error message."""
-    return ", ".join(f"{c.action} {c.rdtype.name} {c.name.to_text()}" for c in changes)

@@ -23,8 +23,8 @@ import dns.rrset
 
 from dnsauto.plugin.changes import Change, Create, Delete, Update, comparable_value, rrset_values
 from dnsauto.plugin.errors import UnsafePlanError
+from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.spf import count_dns_lookups, is_spf, merge_spf
-from dnsauto.records.txt import txt_rdata
 
 __all__ = [
     "OWNED_TXT_LABELS",

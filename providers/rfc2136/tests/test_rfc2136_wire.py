@@ -11,11 +11,11 @@ import pytest
 from dnsauto_rfc2136.provider import TsigProvider
 from dnsauto_rfc2136.transport import RetryPolicy
 from rfc2136_testing import tsig_provider
-from wire_proxy import WireProxy
 
 from dnsauto.plugin import Create, Delete, TransientError, Zone
 from dnsauto.testing import make_rrset
 from dnsauto.testing.servers import ZONE, RunningServer
+from dnsauto.testing.servers.proxy import WireProxy
 
 pytestmark = pytest.mark.servers
 

@@ -150,7 +150,7 @@ class _UdpSide(asyncio.DatagramProtocol):
     def __init__(self, proxy: WireProxy) -> None:
         self.proxy = proxy
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         answer = self.proxy._intercept("udp", data)
         if answer is not None:
             if self.proxy._udp is not None:

@@ -15,7 +15,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TXT
 import dns.rrset
 
-from dnsauto.records.names import to_name
+from dnsauto.plugin.names import to_name
 
 __all__ = ["MAX_STRING", "split_text", "txt_rdata", "txt_rrset", "txt_text"]
 

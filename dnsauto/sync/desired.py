@@ -1,0 +1,58 @@
+"""The desired stage: the RRsets a domain needs, and the retired DKIM records it must lose."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dns.rdatatype
+import dns.rrset
+
+from dnsauto.config.domain import AutomaticDkim, DnsRecordType
+from dnsauto.config.model import Config
+from dnsauto.records.dkim import DkimKey, DkimKeyStore
+from dnsauto.records.mail import build_records
+from dnsauto.sync.jobs import DomainJob
+from dnsauto.sync.plan import Key
+
+__all__ = ["desired_records", "dkim_deletions", "managed_dkim"]
+
+
+def managed_dkim(job: DomainJob) -> AutomaticDkim | None:
+    """The domain's DKIM management when dnsauto makes and publishes its keys."""
+    dkim = job.settings.dkim_management
+    if isinstance(dkim, AutomaticDkim) and DnsRecordType.DKIM in job.publish:
+        return dkim
+    return None
+
+
+def desired_records(
+    config: Config,
+    job: DomainJob,
+    keys: DkimKeyStore,
+    *,
+    dkim_keys: Sequence[DkimKey] | None = None,
+) -> list[dns.rrset.RRset]:
+    """The RRsets the domain needs, DKIM keys made (once) when they are to be published.
+
+    Every DKIM key in a published stage (pending, active, retiring) gets its TXT record;
+    ``dkim_keys`` are those keys when the caller has read them already.
+    """
+    dkim = managed_dkim(job)
+    if dkim_keys is None:
+        dkim_keys = keys.published(job.domain, dkim) if dkim is not None else []
+    return build_records(
+        domain=job.domain,
+        publish=job.publish,
+        settings=job.settings,
+        server_hostname=config.bootstrap.server_hostname,
+        mail_server=config.mail_server,
+        ttl=job.server.ttl_seconds,
+        dkim_keys=list(dkim_keys),
+    )
+
+
+def dkim_deletions(job: DomainJob, keys: DkimKeyStore) -> list[Key]:
+    """The (name, TXT) RRsets of the domain's retired DKIM keys, which a sync deletes."""
+    if managed_dkim(job) is None:
+        return []
+    return [(name, dns.rdatatype.TXT) for name in keys.retired_names(job.domain)]

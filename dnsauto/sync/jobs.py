@@ -1,0 +1,108 @@
+"""The sync's input and output: a :class:`DomainJob` per configured domain, a
+:class:`DomainResult` per domain synced."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import dns.rrset
+
+from dnsauto.config.domain import ZONE_FILE_RECORDS, AutomaticDns, DnsRecordType, Domain
+from dnsauto.config.model import Config
+from dnsauto.plugin.changes import Change
+from dnsauto.plugin.errors import ConfigError, ConflictError, DnsautoError
+from dnsauto.plugin.names import lookup_key
+from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
+from dnsauto.sync.plan import ZonePlan
+from dnsauto.sync.propagation import PropagationResult
+
+__all__ = ["MANUAL_SERVER_ID", "DomainJob", "DomainResult", "domain_jobs"]
+
+MANUAL_SERVER_ID = "manual"
+
+
+@dataclass(frozen=True)
+class DomainJob:
+    """What to publish for one domain, and where."""
+
+    domain: str
+    settings: Domain
+    server_id: str
+    server: DnsServerBase
+    publish: tuple[DnsRecordType, ...]
+    origin: str | None = None
+
+
+@dataclass
+class DomainResult:
+    """What happened to one domain in a plan or sync."""
+
+    domain: str
+    server_id: str
+    zone: str | None = None
+    plan: ZonePlan | None = None
+    applied: int = 0
+    error: str | None = None
+    exception: DnsautoError | None = field(default=None, repr=False, compare=False)
+    """The error itself when the domain failed on one of dnsauto's errors (``error`` is its
+    text): whether it is worth retrying is :attr:`needs_attention`."""
+    seconds: float = 0.0
+    propagated: bool = False
+    propagation: PropagationResult | None = None
+    instructions: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    """RRsets a restore left alone because they changed after the run it undoes."""
+    provider_rrsets: list[dns.rrset.RRset] = field(default_factory=list)
+    """What the provider held at the desired (name, type)s when the plan was made."""
+    unsafe_plan: str | None = None
+    """The id of the plan the unsafe-plan stop refused; an approval of it lets it through."""
+    not_applied: list[Change] = field(default_factory=list)
+    """The plan's changes an apply that failed did not (or only partly) carry out."""
+
+    @property
+    def needs_attention(self) -> bool:
+        """The domain failed in a way retrying cannot fix (credentials refused, zone not found,
+        invalid data, a configuration problem): a person must change the configuration or the
+        provider. Transient failures (timeouts, 429, 5xx, SERVFAIL) and bugs are retried."""
+        exc = self.exception
+        if self.error is None or exc is None or isinstance(exc, ConflictError):
+            return False  # a bug, or a conflict: the next run reads and plans again
+        return not getattr(exc, "transient", False)
+
+    @property
+    def changes(self) -> list[Change]:
+        return self.plan.changes if self.plan is not None else []
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.plan.warnings if self.plan is not None else []
+
+
+def domain_jobs(config: Config, only: Sequence[str] = ()) -> list[DomainJob]:
+    """The domains of the configuration (or the chosen ones), each with its DnsServer."""
+    domains = config.domains
+    wanted = [lookup_key(d) for d in only]
+    unknown = [d for d in wanted if d not in domains]
+    if unknown:
+        raise ConfigError(
+            f"--domain {', '.join(unknown)}: not a configured domain "
+            f"(configured: {', '.join(sorted(domains))})"
+        )
+    jobs = []
+    for name, settings in domains.items():
+        if wanted and name not in wanted:
+            continue
+        jobs.append(_job(config, name, settings))
+    return jobs
+
+
+def _job(config: Config, name: str, settings: Domain) -> DomainJob:
+    dns = settings.dns_management
+    if isinstance(dns, AutomaticDns):
+        server = config.servers[dns.dns_server_id]
+        return DomainJob(name, settings, dns.dns_server_id, server, dns.publish_records, dns.origin)
+    server = config.bootstrap.dns_server
+    if not isinstance(server, ManualDnsServer):
+        server = ManualDnsServer.model_validate({"@type": "Manual"})
+    return DomainJob(name, settings, MANUAL_SERVER_ID, server, ZONE_FILE_RECORDS)
