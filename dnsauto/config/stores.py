@@ -9,6 +9,13 @@ Sets (Stalwart's ``String[]``, ``Uri[]`` and ``EventType[]``) are written as arr
 reference shows them; Stalwart's JMAP wire form ``{"value": true}`` is accepted as well. Lists of
 objects (``readReplicas``, ``stores``) are arrays too; the wire form ``{"0": {...}}`` is accepted.
 Fields whose description ends in "(enterprise)" only take effect with an Enterprise licence.
+
+Accepted for paste-compatibility, not acted on: dnsauto keeps its state in its own store
+(``daemon.stateDir``) and traces with its own logs, so these objects are validated (a Stalwart
+configuration pasted whole loads, and a typo in it is reported) and then ignored. Nothing outside
+:mod:`dnsauto.config` reads them; they are kept in this module so the models that matter
+(:mod:`~dnsauto.config.bootstrap`, :mod:`~dnsauto.config.domain`, :mod:`dnsauto.plugin.settings`)
+read on their own.
 """
 
 from __future__ import annotations
