@@ -20,11 +20,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dnsauto.api.client import CAPABILITIES, ApiError, api_url
 from dnsauto.cli import cli
 from dnsauto.cli.api import (
-    CAPABILITIES,
-    ApiError,
-    api_url,
     flatten,
     object_type,
     parse_field,
