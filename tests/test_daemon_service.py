@@ -221,7 +221,7 @@ def test_json_logs_carry_domain_and_run_and_no_output_holds_a_secret(
         config, bind.key().secret, args=["--log-format", "json"], global_args=["-vv"]
     ).start()
     try:
-        daemon.wait_log("retrying in")
+        daemon.wait_log("needs attention")
         daemon.wait_log('"synced: ')
         daemon.signal(signal.SIGTERM)
         assert daemon.wait() == 0
@@ -234,8 +234,8 @@ def test_json_logs_carry_domain_and_run_and_no_output_holds_a_secret(
     assert all(
         set(line) >= {"time", "level", "logger", "message", "domain", "run_id"} for line in lines
     )
-    failed = [line for line in lines if "retrying in" in line["message"]]
+    failed = [line for line in lines if "needs attention" in line["message"]]
     assert failed[0]["domain"] == "b.test"
-    assert failed[0]["level"] == "warning"
+    assert failed[0]["level"] == "error"
     assert failed[0]["run_id"]
     assert any(line["level"] == "debug" for line in lines)

@@ -41,7 +41,6 @@ import json
 import logging
 import os
 import signal
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -58,9 +57,17 @@ from dnsauto.config.model import Config
 from dnsauto.plugin.errors import ConfigError, DnsautoError
 from dnsauto.plugin.names import lookup_key
 from dnsauto.plugin.registry import Registry
+from dnsauto.service.backoff import backoff_delay
 from dnsauto.service.logs import log_context
 from dnsauto.service.metrics import CountingRegistry, Metrics, MetricsServer
 from dnsauto.service.sdnotify import Notifier, watchdog_interval
+from dnsauto.service.status import (
+    STATUS_FILE,
+    STATUS_VERSION,
+    iso,
+    read_status_file,
+    write_atomically,
+)
 from dnsauto.state.store import StateStore
 from dnsauto.sync.engine import DomainJob, DomainResult, Engine, domain_jobs
 
@@ -77,9 +84,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-STATUS_FILE = "daemon-status.json"
-STATUS_VERSION = 1
 
 
 class EngineLike(Protocol):
@@ -612,9 +616,11 @@ class Daemon:
 
     def _backoff(self, failures: int) -> float:
         daemon = self.config.daemon
-        first = daemon.retry_initial_delay.total_seconds()
-        cap = max(first, daemon.retry_max_delay.total_seconds())
-        return float(min(cap, first * 2 ** min(failures - 1, 62)))
+        return backoff_delay(
+            failures,
+            daemon.retry_initial_delay.total_seconds(),
+            daemon.retry_max_delay.total_seconds(),
+        )
 
     def _report(self, run_id: str, results: list[tuple[_Slot, DomainResult]]) -> None:
         failed = sorted(r.domain for _, r in results if r.error is not None)
@@ -843,7 +849,7 @@ class Daemon:
         for name, slot in sorted(self._slots.items()):
             upcoming = next_runs.get(name)
             domains[name] = {
-                "nextRun": _iso(upcoming[0]) if upcoming and running else None,
+                "nextRun": iso(upcoming[0]) if upcoming and running else None,
                 "nextReason": upcoming[1] if upcoming and running else None,
                 "syncing": slot.running,
                 "consecutiveFailures": slot.failures,
@@ -856,39 +862,15 @@ class Daemon:
             "version": STATUS_VERSION,
             "pid": os.getpid(),
             "running": running,
-            "startedAt": _iso(self.started_at),
-            "updatedAt": _iso(self.clock()),
-            "nextReconcile": _iso(periodic) if periodic is not None and running else None,
+            "startedAt": iso(self.started_at),
+            "updatedAt": iso(self.clock()),
+            "nextReconcile": iso(periodic) if periodic is not None and running else None,
             "domains": domains,
         }
         try:
-            _write_atomically(self.state_dir / STATUS_FILE, json.dumps(document, indent=1))
+            write_atomically(self.state_dir / STATUS_FILE, json.dumps(document, indent=1))
         except OSError as exc:
             log.warning("cannot write %s: %s", self.state_dir / STATUS_FILE, exc.strerror)
-
-
-def read_status_file(state_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The schedule a daemon last wrote, or None when there is none (or it cannot be read)."""
-    path = Path(state_dir) / STATUS_FILE
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def _new_run_id() -> str:
@@ -897,10 +879,6 @@ def _new_run_id() -> str:
 
 def _domain_key(name: str) -> str:
     return lookup_key(name)
-
-
-def _iso(when: float) -> str:
-    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _summary_of_names(names: Sequence[str], limit: int = 5) -> str:
