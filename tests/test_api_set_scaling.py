@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from dnsauto.api import objects
 from dnsauto.api.methods import domain
+from dnsauto.config import overlay as objects
 from dnsauto.config.overlay import Workspace
 from dnsauto.state.store import StateStore
 from tests.api_server_helpers import api_client, call, post, request, write_config
