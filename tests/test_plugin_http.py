@@ -220,3 +220,26 @@ def test_retry_after_is_read_as_seconds_or_a_date_and_garbage_is_ignored():
     assert parse_retry_after("12", now=0) == 12
     assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now=40) == 60
     assert parse_retry_after("soon", now=0) is None
+
+
+async def test_a_signing_hook_signs_the_exact_url_and_body_sent_and_again_on_each_retry(api, clock):
+    signed: list[tuple[str, str, str]] = []
+
+    def sign(method: str, url: str, body: str) -> dict[str, str]:
+        signed.append((method, url, body))
+        return {"X-Signature": f"sig{len(signed)}"}
+
+    api.fail_next(Fault(match="POST", status=503))
+    http = client(api, clock, sign=sign)
+    await http.request("POST", "/thing", json={"b": 1, "a": [True, None]})
+    await http.request("GET", "/thing", params={"fieldType": "TXT", "subDomain": "_x.y"})
+    await http.aclose()
+    body = '{"b":1,"a":[true,null]}'
+    assert signed == [
+        ("POST", f"{api.base_url}/thing", body),
+        ("POST", f"{api.base_url}/thing", body),
+        ("GET", f"{api.base_url}/thing?fieldType=TXT&subDomain=_x.y", ""),
+    ]
+    assert [r.headers["X-Signature"] for r in api.requests] == ["sig1", "sig2", "sig3"]
+    assert api.requests[1].headers["Content-Type"] == "application/json"
+    assert api.requests[2].query == {"fieldType": "TXT", "subDomain": "_x.y"}

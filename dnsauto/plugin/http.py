@@ -5,7 +5,9 @@ on every request, a ``User-Agent`` naming dnsauto, bounded retries with exponent
 jitter on 429, 5xx and connection errors (``Retry-After`` honoured, in seconds or as an HTTP
 date), a client-side rate limit (token bucket) at the API's documented rate, counters for the
 metrics, and one table mapping status codes to dnsauto's errors. Credentials are headers the
-client adds itself; they never appear in logs, errors or ``repr``.
+client adds itself; they never appear in logs, errors or ``repr``. An API that signs every
+request (OVH) gives a ``sign`` hook: it gets the method, the full URL and the body text exactly
+as sent, and returns that request's headers, computed again on every retry.
 
 Time goes through a :class:`Clock`, so tests drive retries and the rate limit without waiting.
 """
@@ -23,8 +25,10 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import aiohttp
+import yarl
 
 from dnsauto import __version__
 from dnsauto.errors import (
@@ -58,8 +62,9 @@ __all__ = [
 USER_AGENT = f"dnsauto/{__version__}"
 
 REDACTED_HEADERS = frozenset(
-    {"authorization", "x-auth-key", "x-auth-email", "x-api-key", "accesskey", "cookie"}
-)
+    {"authorization", "x-auth-key", "x-auth-email", "x-api-key", "accesskey", "cookie",
+     "x-ovh-consumer", "x-ovh-signature"}
+)  # fmt: skip
 """Headers whose values are replaced by ``********`` wherever headers are shown."""
 
 STATUS_ERRORS: dict[int, type[ProviderError]] = {
@@ -305,6 +310,9 @@ class HttpClient:
     clock: Clock = field(default_factory=SystemClock, repr=False)
     rng: random.Random = field(default_factory=random.Random, repr=False)
     error_detail: Callable[[Any], str] = field(default=default_error_detail, repr=False)
+    sign: Callable[[str, str, str], Mapping[str, str]] | None = field(default=None, repr=False)
+    """Headers for one request from its method, full URL (query included) and body text. With
+    it, a JSON body goes as compact JSON (``{"a":1}``): the exact text that was signed."""
     counters: HttpCounters = field(default_factory=HttpCounters)
 
     def __post_init__(self) -> None:
@@ -430,7 +438,18 @@ class HttpClient:
         session = self._open()
         self.counters.requests += 1
         query = {k: str(v) for k, v in params.items()} if params else None
-        async with session.request(method, self.base_url + path, params=query, json=json) as resp:
+        if self.sign is None:
+            sent = session.request(method, self.base_url + path, params=query, json=json)
+        else:
+            url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
+            data = jsonlib.dumps(json, separators=(",", ":")) if json is not None else ""
+            headers = dict(self.sign(method, url, data))
+            if json is not None:
+                headers["Content-Type"] = "application/json"
+            sent = session.request(
+                method, yarl.URL(url, encoded=True), data=data.encode() or None, headers=headers
+            )
+        async with sent as resp:
             data = await resp.read()
             text = data.decode("utf-8", "replace")
             try:
