@@ -442,12 +442,12 @@ class HttpClient:
             sent = session.request(method, self.base_url + path, params=query, json=json)
         else:
             url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
-            data = jsonlib.dumps(json, separators=(",", ":")) if json is not None else ""
-            headers = dict(self.sign(method, url, data))
+            signed = jsonlib.dumps(json, separators=(",", ":")) if json is not None else ""
+            headers = dict(self.sign(method, url, signed))
             if json is not None:
                 headers["Content-Type"] = "application/json"
             sent = session.request(
-                method, yarl.URL(url, encoded=True), data=data.encode() or None, headers=headers
+                method, yarl.URL(url, encoded=True), data=signed.encode() or None, headers=headers
             )
         async with sent as resp:
             data = await resp.read()

@@ -111,7 +111,8 @@ class OvhProvider(Provider[OvhDnsServer]):
             return headers
         stamp = str(int(self.http.clock.time() + (self.offset or 0.0)))
         consumer = reveal(self.settings.consumer_key)
-        text = "+".join([reveal(self.settings.application_secret), consumer, method, url, body, stamp])  # fmt: skip
+        secret = reveal(self.settings.application_secret)
+        text = "+".join([secret, consumer, method, url, body, stamp])
         signature = "$1$" + hashlib.sha1(text.encode()).hexdigest()
         return headers | {"X-Ovh-Consumer": consumer, "X-Ovh-Timestamp": stamp,
                           "X-Ovh-Signature": signature}  # fmt: skip
@@ -188,13 +189,14 @@ class OvhProvider(Provider[OvhDnsServer]):
                 return
             target = _target(call.rdtype, call.rdata)
             if isinstance(call, RecordUpdate):
-                await self._call("PUT", f"{path}/{call.id}", json={"target": target, "ttl": call.ttl})  # fmt: skip
+                body = {"target": target, "ttl": call.ttl}
+                await self._call("PUT", f"{path}/{call.id}", json=body)
                 self.ids.forget(call.id)
                 record_id = call.id
             else:
-                body = {"fieldType": dns.rdatatype.to_text(call.rdtype), "target": target,
-                        "subDomain": forms.owner_relative(call.name, zone.name, apex=""),
-                        "ttl": call.ttl}  # fmt: skip
+                sub = forms.owner_relative(call.name, zone.name, apex="")
+                body = {"fieldType": dns.rdatatype.to_text(call.rdtype), "subDomain": sub,
+                        "target": target, "ttl": call.ttl}  # fmt: skip
                 record_id = str((await self._call("POST", path, json=body))["id"])
             self.ids.add(call.name, call.rdtype, call.rdata, record_id)
 

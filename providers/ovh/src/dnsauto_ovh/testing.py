@@ -198,7 +198,8 @@ class FakeOvh(FakeApi):
     async def _update(self, request: web.Request) -> web.Response:
         zone = self._zone(request)
         old = self._record_of(zone, request)
-        changes = {k: v for k, v in (await _body(request)).items() if k in ("subDomain", "target", "ttl")}  # fmt: skip
+        body = await _body(request)
+        changes = {k: body[k] for k in ("subDomain", "target", "ttl") if k in body}
         zone.records[old["id"]] = _record({**old, **changes}, old["id"], zone.name)
         return web.json_response(None)
 
