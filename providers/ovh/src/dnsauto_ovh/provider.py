@@ -166,10 +166,13 @@ class OvhProvider(Provider[OvhDnsServer]):
                     raise
 
         fetched = await asyncio.gather(*(fetch(i) for i in ids), return_exceptions=True)
-        failure = next((f for f in fetched if isinstance(f, BaseException)), None)
-        if failure is not None:
-            raise failure
-        parsed = [p for p in (_parse(r, zone.name) for r in fetched if r) if p]
+        records: list[dict[str, Any]] = []
+        for answer in fetched:
+            if isinstance(answer, BaseException):
+                raise answer
+            if isinstance(answer, dict):
+                records.append(answer)
+        parsed = [p for p in (_parse(r, zone.name) for r in records) if p]
         self.ids.learn((n, t, r, i) for n, t, r, i, _ in parsed)
         rrsets: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
         for name, rdtype, rdata, _, ttl in parsed:

@@ -199,7 +199,7 @@ class FakeOvh(FakeApi):
         zone = self._zone(request)
         old = self._record_of(zone, request)
         body = await _body(request)
-        changes = {k: body[k] for k in ("subDomain", "target", "ttl") if k in body}
+        changes: dict[str, Any] = {k: body[k] for k in ("subDomain", "target", "ttl") if k in body}
         zone.records[old["id"]] = _record({**old, **changes}, old["id"], zone.name)
         return web.json_response(None)
 
