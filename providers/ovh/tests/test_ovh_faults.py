@@ -224,3 +224,9 @@ async def test_the_endpoint_is_chosen_by_ovh_endpoint():
     assert provider.http.base_url == "https://ca.api.kimsufi.com/1.0"
     with pytest.raises(ValueError, match="ovhEndpoint"):
         settings(ovhEndpoint="ovh-mars")
+
+
+async def test_an_auth_time_that_is_not_a_time_is_a_clear_transient_error(fake, ovh):
+    fake.fail_next(Fault(match="/auth/time", status=200, body={"oops": 1}))
+    with pytest.raises(TransientError, match="not a time"):
+        await ovh.find_zone(APEX)

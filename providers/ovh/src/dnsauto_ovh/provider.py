@@ -122,6 +122,9 @@ class OvhProvider(Provider[OvhDnsServer]):
         for attempt in (1, 2):
             if self.offset is None:
                 server_time = await self.http.get("/auth/time")
+                if not isinstance(server_time, int | float) or isinstance(server_time, bool):
+                    what = f"/auth/time answered {str(server_time)[:40]!r}, not a time"
+                    raise TransientError(what, provider="Ovh")
                 self.offset = float(server_time) - self.http.clock.time()
             try:
                 return (await self.http.request(method, path, **kwargs)).body
