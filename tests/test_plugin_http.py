@@ -7,6 +7,7 @@ import logging
 import random
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -220,3 +221,10 @@ def test_retry_after_is_read_as_seconds_or_a_date_and_garbage_is_ignored():
     assert parse_retry_after("12", now=0) == 12
     assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now=40) == 60
     assert parse_retry_after("soon", now=0) is None
+
+
+async def test_a_fault_with_a_text_body_is_sent_as_it_is_with_its_content_type(api):
+    xml = "<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>"
+    api.fail_next(Fault(status=400, body=xml, content_type="text/xml"))
+    async with aiohttp.ClientSession() as session, session.get(api.base_url + "/thing") as answer:
+        assert (answer.status, answer.content_type, await answer.text()) == (400, "text/xml", xml)
