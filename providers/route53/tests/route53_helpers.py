@@ -72,11 +72,13 @@ class Route53Proxy(FakeApi):
         if change:
             return self._get_change(change[1])
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
+        zones = request.path.endswith("/hostedzonesbyname")  # moto: all, then paged here
+        url = self.moto + (request.path if zones else request.path_qs)
         async with (
             aiohttp.ClientSession() as session,
             session.request(
                 request.method,
-                self.moto + request.path_qs,
+                url,
                 data=await request.read(),
                 headers=headers,
             ) as answer,
@@ -87,7 +89,7 @@ class Route53Proxy(FakeApi):
             self.polls[change_id] = self.pending_polls
             text = re.sub(r"<Id>[^<]*</Id>", f"<Id>/change/{change_id}</Id>", text)
             text = text.replace("<Status>INSYNC</Status>", "<Status>PENDING</Status>")
-        if request.path.endswith("/hostedzonesbyname") and status == 200:
+        if zones and status == 200:
             text = self._zone_page(text, request.query)
         return web.Response(status=status, text=text, content_type="text/xml")
 

@@ -137,6 +137,10 @@ class Route53Provider(Provider[Route53DnsServer]):
         self._pending: list[str] = []
 
     def _make_client(self) -> Any:
+        for name in ("botocore", "boto3", "urllib3"):
+            quiet = logging.getLogger(name)
+            if quiet.level < logging.INFO:  # their DEBUG lines hold signed requests and tokens
+                quiet.setLevel(logging.INFO)
         token = self.settings.session_token
         timeout = self.settings.timeout.total_seconds()
         config = botocore.config.Config(
