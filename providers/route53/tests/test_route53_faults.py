@@ -314,3 +314,19 @@ def test_every_aws_error_code_maps_to_one_dnsauto_error(route53: Any):
     assert mapped("InvalidInput") is ProviderError
     connection = botocore.exceptions.EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
     assert type(route53._error("op", connection)) is TransientError
+
+
+async def test_boto3_calls_run_off_the_event_loop_thread(route53):
+    import threading
+
+    loop_thread = threading.get_ident()
+    await route53.find_zone(name("a"))
+    threads: list[int] = []
+    route53._client.meta.events.register(
+        "before-send.route53", lambda **_: threads.append(threading.get_ident())
+    )
+    zone = await route53.find_zone(name("a"))  # cached: no request
+    await route53.list_rrsets(zone)
+    await route53.apply(zone, [Create(make_rrset(name("a"), "TXT", 300, '"x"'))])
+    assert len(threads) == 2
+    assert loop_thread not in threads
