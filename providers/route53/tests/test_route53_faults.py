@@ -280,16 +280,21 @@ async def test_an_unknown_hosted_zone_id_is_zone_not_found(proxy):
     await provider.aclose()
 
 
-async def test_requests_are_held_to_five_a_second(proxy):
+async def test_requests_are_held_to_five_a_second_per_access_key(proxy):
     clock = FakeClock()
-    provider = make_provider(proxy.base_url, clock)
+    provider, same_key = make_provider(proxy.base_url, clock), make_provider(proxy.base_url)
+    other_key = make_provider(proxy.base_url, accessKeyId="AKIDOTHERACCOUNT")
     zone = await provider.find_zone(name("a"))
-    for _ in range(6):
+    for _ in range(3):
         await provider.list_rrsets(zone)
-    assert provider.counters.requests == 7
-    assert provider.counters.rate_limited == 2
+        await same_key.list_rrsets(zone)
+        await other_key.list_rrsets(zone)
+    assert (provider.counters.requests, same_key.counters.requests) == (4, 3)
+    assert provider.counters.rate_limited + same_key.counters.rate_limited == 2
+    assert other_key.counters.rate_limited == 0
     assert clock.sleeps == [pytest.approx(0.2)] * 2
-    await provider.aclose()
+    for p in (provider, same_key, other_key):
+        await p.aclose()
 
 
 def test_every_aws_error_code_maps_to_one_dnsauto_error(route53: Any):

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import re
+import weakref
 from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Annotated, Any, Literal
@@ -83,6 +84,9 @@ Rrset = dict[str, Any]
 """A ResourceRecordSet as boto3 takes and gives it."""
 
 log = logging.getLogger(__name__)
+_BUCKETS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, TokenBucket]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class Route53DnsServer(DnsServerBase):
@@ -127,7 +131,6 @@ class Route53Provider(Provider[Route53DnsServer]):
         self.clock = clock or SystemClock()
         self.retry = retry or RetryPolicy()
         self.rng = rng or random.Random()
-        self.bucket = TokenBucket(RateLimit(5, 1), self.clock)  # Route 53: 5 requests/s/account
         self.counters = HttpCounters()
         self.calls: Counter[str] = Counter()
         """Requests sent, by boto3 operation name (retries included)."""
@@ -135,6 +138,15 @@ class Route53Provider(Provider[Route53DnsServer]):
         self._zones: list[Zone] | None = None
         self._listed: dict[tuple[dns.name.Name, int], tuple[dns.rrset.RRset, Rrset]] = {}
         self._pending: list[str] = []
+
+    def _bucket(self) -> TokenBucket:
+        """Route 53 allows 5 requests a second per account: one bucket per access key (and event
+        loop), shared by every provider instance that uses the key."""
+        buckets = _BUCKETS.setdefault(asyncio.get_running_loop(), {})
+        key = self.settings.access_key_id
+        if key not in buckets:
+            buckets[key] = TokenBucket(RateLimit(5, 1), self.clock)
+        return buckets[key]
 
     def _make_client(self) -> Any:
         for name in ("botocore", "boto3", "urllib3"):
@@ -158,7 +170,7 @@ class Route53Provider(Provider[Route53DnsServer]):
         """One boto3 call in a worker thread, under the rate limit, retried while transient."""
         started = self.clock.monotonic()
         for attempt in range(1, self.retry.attempts + 1):
-            waited = await self.bucket.take()
+            waited = await self._bucket().take()
             if waited:
                 self.counters.rate_limited += 1
                 self.counters.waited_seconds += waited
