@@ -7,6 +7,7 @@ import logging
 import random
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -243,3 +244,10 @@ async def test_a_signing_hook_signs_the_exact_url_and_body_sent_and_again_on_eac
     assert [r.headers["X-Signature"] for r in api.requests] == ["sig1", "sig2", "sig3"]
     assert api.requests[1].headers["Content-Type"] == "application/json"
     assert api.requests[2].query == {"fieldType": "TXT", "subDomain": "_x.y"}
+
+
+async def test_a_fault_with_a_text_body_is_sent_as_it_is_with_its_content_type(api):
+    xml = "<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>"
+    api.fail_next(Fault(status=400, body=xml, content_type="text/xml"))
+    async with aiohttp.ClientSession() as session, session.get(api.base_url + "/thing") as answer:
+        assert (answer.status, answer.content_type, await answer.text()) == (400, "text/xml", xml)
