@@ -33,7 +33,13 @@ from dnsauto.plugin import (
 from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.batches import refuse_unsupported_types
 from dnsauto.plugin.http import HttpClient, HttpStatusError, RateLimit, api_url
-from dnsauto.plugin.record_ids import NewRecord, RecordIds, RecordUpdate, record_calls
+from dnsauto.plugin.record_ids import (
+    NewRecord,
+    RecordDelete,
+    RecordIds,
+    RecordUpdate,
+    apply_record_by_record,
+)
 from dnsauto.plugin.zones import all_linked, zone_for
 
 __all__ = ["API_URL", "MIN_TTL", "DigitalOceanDnsServer", "DigitalOceanProvider"]
@@ -113,21 +119,22 @@ class DigitalOceanProvider(Provider[DigitalOceanDnsServer]):
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
         refuse_unsupported_types(changes, _RECORD_TYPES, provider="DigitalOcean", zone=str(zone))
-        calls = record_calls(changes, self.ids)
         path = f"/domains/{zone.id}/records"
-        for delete in calls.deletes:
-            await self._delete(f"{path}/{delete.id}")
-            self.ids.forget(delete.id)
-        for update in calls.updates:
-            await self.http.request("PUT", f"{path}/{update.id}", json=_body(update, zone.name))
-            self.ids.forget(update.id)
-            self.ids.add(update.name, update.rdtype, update.rdata, update.id)
-        for create in calls.creates:
+
+        async def delete(call: RecordDelete) -> None:
+            await self._delete(f"{path}/{call.id}")
+
+        async def update(call: RecordUpdate) -> str:
+            await self.http.request("PUT", f"{path}/{call.id}", json=_body(call, zone.name))
+            return call.id
+
+        async def create(call: NewRecord) -> str:
             # Not sent again after a 5xx or a lost connection: it may have been created.
-            answer = await self.http.request("POST", path, json=_body(create, zone.name),
+            answer = await self.http.request("POST", path, json=_body(call, zone.name),
                                              retry_unsafe=False)  # fmt: skip
-            self.ids.add(create.name, create.rdtype, create.rdata,
-                         str(answer.body["domain_record"]["id"]))  # fmt: skip
+            return str(answer.body["domain_record"]["id"])
+
+        await apply_record_by_record(changes, self.ids, delete=delete, update=update, create=create)
 
     async def _delete(self, path: str) -> None:
         try:

@@ -37,8 +37,7 @@ from dnsauto.plugin.record_ids import (
     RecordDelete,
     RecordIds,
     RecordUpdate,
-    record_calls,
-    run_record_calls,
+    apply_record_by_record,
 )
 from dnsauto.plugin.zones import Page, all_pages, zone_for
 
@@ -147,8 +146,7 @@ class DnsimpleProvider(Provider[DnsimpleDnsServer]):
             answer = await self.http.request("POST", path, json=_body(call, zone.name))
             return str(answer.body["data"]["id"])
 
-        calls = record_calls(changes, self.ids)
-        await run_record_calls(calls, self.ids, delete=delete, update=update, create=create)
+        await apply_record_by_record(changes, self.ids, delete=delete, update=update, create=create)
 
     async def aclose(self) -> None:
         await self.http.aclose()
