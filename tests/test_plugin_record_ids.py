@@ -135,3 +135,18 @@ async def test_a_failing_call_names_the_calls_made_and_not_made():
     made, not_made = message.split("not made: ")
     assert made.count("create ") == 2  # the failing one, and the one made before it
     assert not_made.count("create ") == 2  # the failing one, and the one after it
+
+
+def test_a_listing_is_grouped_into_rrsets_at_the_names_asked_and_every_id_is_learnt():
+    mx = make_rrset(NAME, "MX", 300, "10 mx1.example.com.", "20 mx2.example.com.")
+    other = make_rrset(dns.name.from_text("www.example.com."), "TXT", 600, '"foreign"')
+    listed = [(r.name, r.rdtype, rdata, f"id-{i}", r.ttl)
+              for r in (mx, other) for i, rdata in enumerate(r)]  # fmt: skip
+    ids = RecordIds()
+    (only,) = ids.rrsets_from_listing(listed, [NAME])
+    assert only == mx
+    assert only.ttl == 300
+    assert ids.ids_of(other.name, other.rdtype, next(iter(other))) == ["id-0"]  # learnt too
+    assert sorted(r.to_text() for r in ids.rrsets_from_listing(listed)) == sorted(
+        r.to_text() for r in (mx, other)
+    )

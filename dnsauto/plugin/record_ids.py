@@ -30,6 +30,7 @@ from dnsauto.errors import ConflictError, ProviderError
 from dnsauto.plugin.batches import ApplyProgress
 
 __all__ = [
+    "ListedRecord",
     "NewRecord",
     "RecordCall",
     "RecordCalls",
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 _Key = tuple[dns.name.Name, dns.rdatatype.RdataType]
+
+ListedRecord = tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rdata.Rdata, str, int]
+"""One record of a listing, as a provider parses it: (name, type, rdata, id, TTL)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,25 @@ class RecordIds:
         for name, rdtype, rdata, record_id in records:
             values = self._ids.setdefault((name, rdtype), {})
             values.setdefault(comparable_value(rdata), []).append(record_id)
+
+    def rrsets_from_listing(
+        self,
+        records: Iterable[ListedRecord],
+        names: Collection[dns.name.Name] | None = None,
+    ) -> list[dns.rrset.RRset]:
+        """The RRsets of a whole-zone listing at ``names`` (all when ``None``), the records
+        grouped by name and type; the id of every record listed is learnt."""
+        listed = list(records)
+        self.learn((name, rdtype, rdata, record_id) for name, rdtype, rdata, record_id, _ in listed)
+        wanted = set(names) if names is not None else None
+        rrsets: dict[_Key, dns.rrset.RRset] = {}
+        for name, rdtype, rdata, _, ttl in listed:
+            if wanted is None or name in wanted:
+                rrset = rrsets.get((name, rdtype))
+                if rrset is None:
+                    rrset = rrsets[(name, rdtype)] = dns.rrset.RRset(name, rdata.rdclass, rdtype)
+                rrset.add(rdata, ttl)
+        return list(rrsets.values())
 
     def ids_of(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, rdata: dns.rdata.Rdata

@@ -30,6 +30,7 @@ from dnsauto.plugin import (
 from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.http import HttpClient, api_url
 from dnsauto.plugin.record_ids import (
+    ListedRecord,
     NewRecord,
     RecordDelete,
     RecordIds,
@@ -45,7 +46,6 @@ TYPE_CODES = {"A": 0, "AAAA": 1, "CNAME": 2, "TXT": 3, "MX": 4, "SRV": 8, "CAA":
               "NS": 12, "SVCB": 13, "HTTPS": 14, "TLSA": 15}  # fmt: skip
 """Bunny's integer record ``Type`` for each DNS type it serves (5-7 and 11 are Bunny's own)."""
 _TYPE_NAMES = {code: name for name, code in TYPE_CODES.items()}
-_Parsed = tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rdata.Rdata, str, int]
 
 
 class BunnyDnsServer(DnsServerBase):
@@ -103,13 +103,7 @@ class BunnyProvider(Provider[BunnyDnsServer]):
             "GET", f"/dnszone/{zone.id}", errors={404: ZoneNotFoundError}
         )
         parsed = [p for p in (_parse(r, zone.name) for r in body.body["Records"]) if p]
-        self.ids.learn((n, t, r, i) for n, t, r, i, _ in parsed)
-        rrsets: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
-        for name, rdtype, rdata, _, ttl in parsed:
-            if names is None or name in names:
-                key = (name, rdtype)
-                rrsets.setdefault(key, dns.rrset.RRset(name, rdata.rdclass, rdtype)).add(rdata, ttl)
-        return list(rrsets.values())
+        return self.ids.rrsets_from_listing(parsed, names)
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
         path = f"/dnszone/{zone.id}/records"
@@ -153,7 +147,7 @@ def _body(record: NewRecord | RecordUpdate, zone: dns.name.Name) -> dict[str, An
     return body
 
 
-def _parse(record: dict[str, Any], zone: dns.name.Name) -> _Parsed | None:
+def _parse(record: dict[str, Any], zone: dns.name.Name) -> ListedRecord | None:
     """A Bunny record as (name, type, rdata, id, ttl); ``None`` for Bunny's own types
     (Redirect, Flatten, PullZone, Script) and values that do not parse."""
     rdtype_text, value = _TYPE_NAMES.get(record.get("Type", -1)), record.get("Value") or ""

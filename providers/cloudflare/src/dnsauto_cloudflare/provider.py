@@ -32,6 +32,7 @@ from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.batches import ApplyProgress, chunks
 from dnsauto.plugin.http import HttpClient, RateLimit, api_url
 from dnsauto.plugin.record_ids import (
+    ListedRecord,
     NewRecord,
     RecordCall,
     RecordDelete,
@@ -121,15 +122,7 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
     ) -> list[dns.rrset.RRset]:
         records = await self._pages(f"/zones/{zone.id}/dns_records", 500)
         parsed = [p for p in map(_parse, records) if p is not None]
-        self.ids.learn((n, t, r, i) for n, t, r, i, _ in parsed)
-        wanted = set(names) if names is not None else None
-        rrsets: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
-        for name, rdtype, rdata, _, ttl in parsed:
-            if wanted is not None and name not in wanted:
-                continue
-            rrset = rrsets.setdefault((name, rdtype), dns.rrset.RRset(name, rdata.rdclass, rdtype))
-            rrset.add(rdata, ttl)
-        return list(rrsets.values())
+        return self.ids.rrsets_from_listing(parsed, names)
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
         calls = indexed_calls(changes, self.ids)
@@ -235,7 +228,7 @@ def _data(rdtype: str, rdata: dns.rdata.Rdata) -> dict[str, Any]:
 
 def _parse(
     record: dict[str, Any],
-) -> tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rdata.Rdata, str, int] | None:
+) -> ListedRecord | None:
     """A Cloudflare record as (name, type, rdata, id, ttl); ``None`` for types dnsauto skips."""
     rdtype_text, content, data = record["type"], record.get("content") or "", record.get("data")
     try:

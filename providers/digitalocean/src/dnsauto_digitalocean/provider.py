@@ -34,6 +34,7 @@ from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.batches import refuse_unsupported_types
 from dnsauto.plugin.http import HttpClient, HttpStatusError, RateLimit, api_url
 from dnsauto.plugin.record_ids import (
+    ListedRecord,
     NewRecord,
     RecordDelete,
     RecordIds,
@@ -108,14 +109,7 @@ class DigitalOceanProvider(Provider[DigitalOceanDnsServer]):
     ) -> list[dns.rrset.RRset]:
         records = await self._pages(f"/domains/{zone.id}/records", "domain_records")
         parsed = [p for p in (_parse(r, zone.name) for r in records) if p is not None]
-        self.ids.learn((n, t, r, i) for n, t, r, i, _ in parsed)
-        wanted = set(names) if names is not None else None
-        rrsets: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
-        for name, rdtype, rdata, _, ttl in parsed:
-            if wanted is None or name in wanted:
-                rrsets.setdefault((name, rdtype), dns.rrset.RRset(name, rdata.rdclass, rdtype))
-                rrsets[(name, rdtype)].add(rdata, ttl)
-        return list(rrsets.values())
+        return self.ids.rrsets_from_listing(parsed, names)
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
         refuse_unsupported_types(changes, _RECORD_TYPES, provider="DigitalOcean", zone=str(zone))
@@ -182,9 +176,7 @@ def _target(data: str, zone: dns.name.Name) -> str:
     return zone.to_text() if data == "@" else data
 
 
-def _parse(
-    record: dict[str, Any], zone: dns.name.Name
-) -> tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rdata.Rdata, str, int] | None:
+def _parse(record: dict[str, Any], zone: dns.name.Name) -> ListedRecord | None:
     """A record as (name, type, rdata, id, ttl); ``None`` for what dnsauto cannot read (SOA)."""
     rdtype_text, data = record["type"], str(record.get("data") or "")
     try:

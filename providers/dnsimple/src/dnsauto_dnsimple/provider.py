@@ -33,6 +33,7 @@ from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.batches import refuse_unsupported_types
 from dnsauto.plugin.http import HttpClient, RateLimit, api_url
 from dnsauto.plugin.record_ids import (
+    ListedRecord,
     NewRecord,
     RecordDelete,
     RecordIds,
@@ -45,7 +46,6 @@ __all__ = ["API_URL", "DnsimpleDnsServer", "DnsimpleProvider"]
 
 API_URL = "https://api.dnsimple.com/v2"
 PER_PAGE = 100  # DNSimple's maximum; its default is 30
-_Parsed = tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rdata.Rdata, str, int]
 
 
 class DnsimpleDnsServer(DnsServerBase):
@@ -120,13 +120,7 @@ class DnsimpleProvider(Provider[DnsimpleDnsServer]):
     ) -> list[dns.rrset.RRset]:
         records = await self._pages(f"/zones/{zone.id}/records")
         parsed = [p for p in (_parse(r, zone.name) for r in records) if p is not None]
-        self.ids.learn((n, t, r, i) for n, t, r, i, _ in parsed)
-        rrsets: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
-        for name, rdtype, rdata, _, ttl in parsed:
-            if names is None or name in names:
-                key = (name, rdtype)
-                rrsets.setdefault(key, dns.rrset.RRset(name, rdata.rdclass, rdtype)).add(rdata, ttl)
-        return list(rrsets.values())
+        return self.ids.rrsets_from_listing(parsed, names)
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
         supported = self.capabilities.record_types
@@ -170,7 +164,7 @@ def _body(record: NewRecord | RecordUpdate, zone: dns.name.Name) -> dict[str, An
     return body
 
 
-def _parse(record: dict[str, Any], zone: dns.name.Name) -> _Parsed | None:
+def _parse(record: dict[str, Any], zone: dns.name.Name) -> ListedRecord | None:
     """A DNSimple record as (name, type, rdata, id, ttl); ``None`` for system records (SOA,
     apex NS) and types dnsauto does not read (ALIAS, URL, ...)."""
     rdtype_text, content = record["type"], record.get("content") or ""
