@@ -37,7 +37,7 @@ from dnsauto.plugin.record_ids import (
     RecordUpdate,
     apply_record_by_record,
 )
-from dnsauto.plugin.zones import Page, all_pages, zone_for
+from dnsauto.plugin.zones import Page, ZoneList, all_pages
 
 __all__ = ["API_URL", "TYPE_CODES", "BunnyDnsServer", "BunnyProvider"]
 
@@ -79,22 +79,18 @@ class BunnyProvider(Provider[BunnyDnsServer]):
             }
         )
         self.ids = RecordIds()
-        self._zones: list[Zone] | None = None
+        self.zones = ZoneList("Bunny", self._list_zones)
 
     async def find_zone(self, name: dns.name.Name) -> Zone:
-        if self._zones is not None:
-            try:
-                return zone_for(name, self._zones, "Bunny")
-            except ZoneNotFoundError:
-                pass  # a zone added since: list again
+        return await self.zones.find(name)
 
+    async def _list_zones(self) -> list[Zone]:
         async def page(number: int) -> Page[dict[str, Any]]:
             body = await self.http.get("/dnszone", params={"page": number, "perPage": 1000})
             return Page(body["Items"], bool(body.get("HasMoreItems")))
 
-        self._zones = [Zone(forms.owner_from_fqdn(z["Domain"]), str(z["Id"]))
-                       for z in await all_pages(page)]  # fmt: skip
-        return zone_for(name, self._zones, "Bunny")
+        return [Zone(forms.owner_from_fqdn(z["Domain"]), str(z["Id"]))
+                for z in await all_pages(page)]  # fmt: skip
 
     async def list_rrsets(
         self, zone: Zone, names: Collection[dns.name.Name] | None = None

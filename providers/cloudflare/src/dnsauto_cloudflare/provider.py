@@ -25,7 +25,6 @@ from dnsauto.plugin import (
     ProviderError,
     SecretKey,
     Zone,
-    ZoneNotFoundError,
     reveal,
 )
 from dnsauto.plugin import rdata_forms as forms
@@ -40,7 +39,7 @@ from dnsauto.plugin.record_ids import (
     RecordUpdate,
     indexed_calls,
 )
-from dnsauto.plugin.zones import Page, all_pages, zone_for
+from dnsauto.plugin.zones import Page, ZoneList, all_pages
 
 __all__ = ["API_URL", "CloudflareDnsServer", "CloudflareProvider"]
 
@@ -89,7 +88,7 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
             }
         )
         self.ids = RecordIds()
-        self._zones: list[Zone] | None = None
+        self.zones = ZoneList("Cloudflare", self._list_zones)
 
     def _auth(self) -> dict[str, str]:
         key = reveal(self.settings.secret)
@@ -106,16 +105,13 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
         return await all_pages(page)
 
     async def find_zone(self, name: dns.name.Name) -> Zone:
-        if self._zones is not None:
-            try:
-                return zone_for(name, self._zones, "Cloudflare")
-            except ZoneNotFoundError:
-                pass  # a zone added since: list again
-        self._zones = [
+        return await self.zones.find(name)
+
+    async def _list_zones(self) -> list[Zone]:
+        return [
             Zone(forms.owner_from_fqdn(z["name"]), z["id"], min_ttl=60)
             for z in await self._pages("/zones", 50)
         ]
-        return zone_for(name, self._zones, "Cloudflare")
 
     async def list_rrsets(
         self, zone: Zone, names: Collection[dns.name.Name] | None = None

@@ -41,7 +41,7 @@ from dnsauto.plugin.record_ids import (
     RecordUpdate,
     apply_record_by_record,
 )
-from dnsauto.plugin.zones import all_linked, zone_for
+from dnsauto.plugin.zones import ZoneList, all_linked
 
 __all__ = ["API_URL", "MIN_TTL", "DigitalOceanDnsServer", "DigitalOceanProvider"]
 
@@ -84,7 +84,7 @@ class DigitalOceanProvider(Provider[DigitalOceanDnsServer]):
             }
         )
         self.ids = RecordIds()
-        self._zones: list[Zone] | None = None
+        self.zones = ZoneList("DigitalOcean", self._list_zones)
 
     async def _pages(self, path: str, key: str) -> list[dict[str, Any]]:
         async def page(url: str) -> tuple[list[dict[str, Any]], str | None]:
@@ -95,14 +95,11 @@ class DigitalOceanProvider(Provider[DigitalOceanDnsServer]):
         return await all_linked(page, f"{path}?per_page=200")
 
     async def find_zone(self, name: dns.name.Name) -> Zone:
-        if self._zones is not None:
-            try:
-                return zone_for(name, self._zones, "DigitalOcean")
-            except ZoneNotFoundError:
-                pass  # a domain added since: list again
-        self._zones = [Zone(forms.owner_from_fqdn(d["name"]), d["name"], min_ttl=MIN_TTL)
-                       for d in await self._pages("/domains", "domains")]  # fmt: skip
-        return zone_for(name, self._zones, "DigitalOcean")
+        return await self.zones.find(name)
+
+    async def _list_zones(self) -> list[Zone]:
+        return [Zone(forms.owner_from_fqdn(d["name"]), d["name"], min_ttl=MIN_TTL)
+                for d in await self._pages("/domains", "domains")]  # fmt: skip
 
     async def list_rrsets(
         self, zone: Zone, names: Collection[dns.name.Name] | None = None

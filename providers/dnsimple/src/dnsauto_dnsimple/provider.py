@@ -26,7 +26,6 @@ from dnsauto.plugin import (
     ProviderContext,
     SecretKey,
     Zone,
-    ZoneNotFoundError,
     reveal,
 )
 from dnsauto.plugin import rdata_forms as forms
@@ -40,7 +39,7 @@ from dnsauto.plugin.record_ids import (
     RecordUpdate,
     apply_record_by_record,
 )
-from dnsauto.plugin.zones import Page, all_pages, zone_for
+from dnsauto.plugin.zones import Page, ZoneList, all_pages
 
 __all__ = ["API_URL", "DnsimpleDnsServer", "DnsimpleProvider"]
 
@@ -90,7 +89,7 @@ class DnsimpleProvider(Provider[DnsimpleDnsServer]):
             }
         )
         self.ids = RecordIds()
-        self._zones: list[Zone] | None = None
+        self.zones = ZoneList("Dnsimple", self._list_zones)
         self._account = f"/{settings.account_identifier}"
 
     async def _pages(self, path: str) -> list[dict[str, Any]]:
@@ -106,14 +105,11 @@ class DnsimpleProvider(Provider[DnsimpleDnsServer]):
         return await all_pages(page)
 
     async def find_zone(self, name: dns.name.Name) -> Zone:
-        if self._zones is not None:
-            try:
-                return zone_for(name, self._zones, "Dnsimple")
-            except ZoneNotFoundError:
-                pass  # a zone added since: list again
+        return await self.zones.find(name)
+
+    async def _list_zones(self) -> list[Zone]:
         zones = await self._pages("/zones")
-        self._zones = [Zone(forms.owner_from_fqdn(z["name"]), z["name"]) for z in zones]
-        return zone_for(name, self._zones, "Dnsimple")
+        return [Zone(forms.owner_from_fqdn(z["name"]), z["name"]) for z in zones]
 
     async def list_rrsets(
         self, zone: Zone, names: Collection[dns.name.Name] | None = None
