@@ -220,3 +220,20 @@ def test_retry_after_is_read_as_seconds_or_a_date_and_garbage_is_ignored():
     assert parse_retry_after("12", now=0) == 12
     assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now=40) == 60
     assert parse_retry_after("soon", now=0) is None
+
+
+def test_a_servers_client_takes_its_url_timeout_and_id_and_a_tests_overrides_win(monkeypatch):
+    from dnsauto.plugin import DnsServerBase, ProviderContext
+
+    settings = DnsServerBase.model_validate({"@type": "Xyz", "description": "x", "timeout": "7s"})
+    context = ProviderContext(server_id="primary")
+    client = HttpClient.for_server("Xyz", "https://api.xyz.example/v1/", settings, context,
+                                   rate_limit=RateLimit(10, 1))  # fmt: skip
+    assert (client.base_url, client.timeout) == ("https://api.xyz.example/v1", 7.0)
+    assert (client.provider, client.server_id, client.rate_limit) == ("Xyz", "primary",
+                                                                      RateLimit(10, 1))  # fmt: skip
+    monkeypatch.setenv("DNSAUTO_API_URL_XYZ", "http://127.0.0.1:9")
+    test = {"rate_limit": None}
+    overridden = HttpClient.for_server("Xyz", "https://x.example", settings, context, test,
+                                       rate_limit=RateLimit(10, 1))  # fmt: skip
+    assert (overridden.base_url, overridden.rate_limit) == ("http://127.0.0.1:9", None)

@@ -31,7 +31,7 @@ from dnsauto.plugin import (
 )
 from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.batches import ApplyProgress
-from dnsauto.plugin.http import HttpClient, RateLimit, api_url
+from dnsauto.plugin.http import HttpClient, RateLimit
 from dnsauto.plugin.zones import Page, all_pages, zone_for
 
 __all__ = ["API_URL", "ZoneboxDnsServer", "ZoneboxProvider"]
@@ -54,16 +54,14 @@ class ZoneboxProvider(Provider[ZoneboxDnsServer]):
 
     def __init__(self, settings: ZoneboxDnsServer, context: ProviderContext, **http: Any) -> None:
         super().__init__(settings, context)
-        self.http = HttpClient(
-            **{
-                "base_url": api_url("Zonebox", API_URL),
-                "provider": "Zonebox",
-                "server_id": context.server_id,
-                "timeout": settings.timeout.total_seconds(),
-                "auth": lambda: {"Authorization": f"Bearer {reveal(settings.secret)}"},
-                "rate_limit": RATE_LIMIT,
-                **http,  # tests pass base_url and a FakeClock
-            }
+        self.http = HttpClient.for_server(
+            "Zonebox",
+            API_URL,
+            settings,
+            context,
+            http,  # tests pass base_url and a FakeClock
+            auth=lambda: {"Authorization": f"Bearer {reveal(settings.secret)}"},
+            rate_limit=RATE_LIMIT,
         )
 
     async def find_zone(self, name: dns.name.Name) -> Zone:

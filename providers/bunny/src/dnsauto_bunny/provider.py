@@ -28,7 +28,7 @@ from dnsauto.plugin import (
     reveal,
 )
 from dnsauto.plugin import rdata_forms as forms
-from dnsauto.plugin.http import HttpClient, api_url
+from dnsauto.plugin.http import HttpClient
 from dnsauto.plugin.record_ids import (
     ListedRecord,
     NewRecord,
@@ -67,16 +67,14 @@ class BunnyProvider(Provider[BunnyDnsServer]):
 
     def __init__(self, settings: BunnyDnsServer, context: ProviderContext, **http: Any) -> None:
         super().__init__(settings, context)
-        self.http = HttpClient(
-            **{
-                "base_url": api_url("Bunny", API_URL),
-                "provider": "Bunny",
-                "server_id": context.server_id,
-                "timeout": settings.timeout.total_seconds(),
-                "auth": lambda: {"AccessKey": reveal(settings.secret)},
-                "error_detail": _error_detail,
-                **http,
-            }
+        self.http = HttpClient.for_server(
+            "Bunny",
+            API_URL,
+            settings,
+            context,
+            http,
+            auth=lambda: {"AccessKey": reveal(settings.secret)},
+            error_detail=_error_detail,
         )
         self.ids = RecordIds()
         self.zones = ZoneList("Bunny", self._list_zones)

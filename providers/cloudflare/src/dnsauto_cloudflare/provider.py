@@ -29,7 +29,7 @@ from dnsauto.plugin import (
 )
 from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.batches import ApplyProgress, chunks
-from dnsauto.plugin.http import HttpClient, RateLimit, api_url
+from dnsauto.plugin.http import HttpClient, RateLimit
 from dnsauto.plugin.record_ids import (
     ListedRecord,
     NewRecord,
@@ -74,18 +74,16 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
         self, settings: CloudflareDnsServer, context: ProviderContext, **http: Any
     ) -> None:
         super().__init__(settings, context)
-        self.http = HttpClient(
-            **{
-                "base_url": api_url("Cloudflare", API_URL),
-                "provider": "Cloudflare",
-                "server_id": context.server_id,
-                "timeout": settings.timeout.total_seconds(),
-                "auth": self._auth,
-                "credential_fields": ("email", "secret") if settings.email else ("secret",),
-                "rate_limit": RateLimit(1200, 300),
-                "error_detail": _error_detail,
-                **http,
-            }
+        self.http = HttpClient.for_server(
+            "Cloudflare",
+            API_URL,
+            settings,
+            context,
+            http,
+            auth=self._auth,
+            credential_fields=("email", "secret") if settings.email else ("secret",),
+            rate_limit=RateLimit(1200, 300),
+            error_detail=_error_detail,
         )
         self.ids = RecordIds()
         self.zones = ZoneList("Cloudflare", self._list_zones)

@@ -32,7 +32,7 @@ from dnsauto.plugin import (
 )
 from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.batches import refuse_unsupported_types
-from dnsauto.plugin.http import HttpClient, HttpStatusError, RateLimit, api_url
+from dnsauto.plugin.http import HttpClient, HttpStatusError, RateLimit
 from dnsauto.plugin.record_ids import (
     ListedRecord,
     NewRecord,
@@ -72,16 +72,14 @@ class DigitalOceanProvider(Provider[DigitalOceanDnsServer]):
         self, settings: DigitalOceanDnsServer, context: ProviderContext, **http: Any
     ) -> None:
         super().__init__(settings, context)
-        self.http = HttpClient(
-            **{
-                "base_url": api_url("DigitalOcean", API_URL),
-                "provider": "DigitalOcean",
-                "server_id": context.server_id,
-                "timeout": settings.timeout.total_seconds(),
-                "auth": lambda: {"Authorization": f"Bearer {reveal(settings.secret)}"},
-                "rate_limit": RateLimit(250, 60),
-                **http,
-            }
+        self.http = HttpClient.for_server(
+            "DigitalOcean",
+            API_URL,
+            settings,
+            context,
+            http,
+            auth=lambda: {"Authorization": f"Bearer {reveal(settings.secret)}"},
+            rate_limit=RateLimit(250, 60),
         )
         self.ids = RecordIds()
         self.zones = ZoneList("DigitalOcean", self._list_zones)

@@ -30,7 +30,7 @@ from dnsauto.plugin import (
 )
 from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.batches import refuse_unsupported_types
-from dnsauto.plugin.http import HttpClient, RateLimit, api_url
+from dnsauto.plugin.http import HttpClient, RateLimit
 from dnsauto.plugin.record_ids import (
     ListedRecord,
     NewRecord,
@@ -74,19 +74,17 @@ class DnsimpleProvider(Provider[DnsimpleDnsServer]):
 
     def __init__(self, settings: DnsimpleDnsServer, context: ProviderContext, **http: Any):
         super().__init__(settings, context)
-        self.http = HttpClient(
-            **{
-                "base_url": api_url("Dnsimple", API_URL),
-                "provider": "Dnsimple",
-                "server_id": context.server_id,
-                "timeout": settings.timeout.total_seconds(),
-                "auth": lambda: {"Authorization": f"Bearer {reveal(settings.auth_token)}"},
-                "credential_fields": ("authToken", "accountIdentifier"),
-                "rate_limit": RateLimit(2400, 3600),
-                "rate_limit_reset_header": "X-RateLimit-Reset",
-                "error_detail": _error_detail,
-                **http,
-            }
+        self.http = HttpClient.for_server(
+            "Dnsimple",
+            API_URL,
+            settings,
+            context,
+            http,
+            auth=lambda: {"Authorization": f"Bearer {reveal(settings.auth_token)}"},
+            credential_fields=("authToken", "accountIdentifier"),
+            rate_limit=RateLimit(2400, 3600),
+            rate_limit_reset_header="X-RateLimit-Reset",
+            error_detail=_error_detail,
         )
         self.ids = RecordIds()
         self.zones = ZoneList("Dnsimple", self._list_zones)
