@@ -251,3 +251,20 @@ async def test_a_fault_with_a_text_body_is_sent_as_it_is_with_its_content_type(a
     api.fail_next(Fault(status=400, body=xml, content_type="text/xml"))
     async with aiohttp.ClientSession() as session, session.get(api.base_url + "/thing") as answer:
         assert (answer.status, answer.content_type, await answer.text()) == (400, "text/xml", xml)
+
+
+def test_a_servers_client_takes_its_url_timeout_and_id_and_a_tests_overrides_win(monkeypatch):
+    from dnsauto.plugin import DnsServerBase, ProviderContext
+
+    settings = DnsServerBase.model_validate({"@type": "Xyz", "description": "x", "timeout": "7s"})
+    context = ProviderContext(server_id="primary")
+    client = HttpClient.for_server("Xyz", "https://api.xyz.example/v1/", settings, context,
+                                   rate_limit=RateLimit(10, 1))  # fmt: skip
+    assert (client.base_url, client.timeout) == ("https://api.xyz.example/v1", 7.0)
+    assert (client.provider, client.server_id, client.rate_limit) == ("Xyz", "primary",
+                                                                      RateLimit(10, 1))  # fmt: skip
+    monkeypatch.setenv("DNSAUTO_API_URL_XYZ", "http://127.0.0.1:9")
+    test = {"rate_limit": None}
+    overridden = HttpClient.for_server("Xyz", "https://x.example", settings, context, test,
+                                       rate_limit=RateLimit(10, 1))  # fmt: skip
+    assert (overridden.base_url, overridden.rate_limit) == ("http://127.0.0.1:9", None)

@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
@@ -37,6 +37,10 @@ from dnsauto.errors import (
     ProviderError,
     TransientError,
 )
+
+if TYPE_CHECKING:
+    from dnsauto.config.dnsserver import DnsServerBase
+    from dnsauto.provider import ProviderContext
 
 __all__ = [
     "REDACTED_HEADERS",
@@ -314,6 +318,24 @@ class HttpClient:
     """Headers for one request from its method, full URL (query included) and body text. With
     it, a JSON body goes as compact JSON (``{"a":1}``): the exact text that was signed."""
     counters: HttpCounters = field(default_factory=HttpCounters)
+
+    @classmethod
+    def for_server(
+        cls,
+        provider: str,
+        default_url: str,
+        settings: DnsServerBase,
+        context: ProviderContext,
+        overrides: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> HttpClient:
+        """The client of one DnsServer of @type ``provider``: its base URL from :func:`api_url`,
+        the DnsServer ``timeout``, errors naming its id; ``fields`` (``auth``, ``rate_limit``,
+        ...) are the provider's, ``overrides`` a test's (``base_url``, ``clock``, ``retry``)."""
+        return cls(**{"base_url": api_url(provider, default_url), "provider": provider,
+                      "server_id": context.server_id,
+                      "timeout": settings.timeout.total_seconds(),
+                      **fields, **(overrides or {})})  # fmt: skip
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")

@@ -40,7 +40,7 @@ from dnsauto.plugin import (
 from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.http import HttpClient, HttpStatusError, RateLimit, api_url
 from dnsauto.plugin.record_ids import (
-    RecordCall,
+    NewRecord,
     RecordDelete,
     RecordIds,
     RecordUpdate,
@@ -187,27 +187,27 @@ class OvhProvider(Provider[OvhDnsServer]):
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
         path = f"/domain/zone/{zone.id}/record"
 
-        async def send(call: RecordCall) -> None:
+        async def delete(call: RecordDelete) -> None:
             self._unpublished.add(zone.id)
-            if isinstance(call, RecordDelete):
-                await self._call("DELETE", f"{path}/{call.id}")
-                self.ids.forget(call.id)
-                return
-            target = _target(call.rdtype, call.rdata)
-            if isinstance(call, RecordUpdate):
-                body = {"target": target, "ttl": call.ttl}
-                await self._call("PUT", f"{path}/{call.id}", json=body)
-                self.ids.forget(call.id)
-                record_id = call.id
-            else:
-                sub = forms.owner_relative(call.name, zone.name, apex="")
-                body = {"fieldType": dns.rdatatype.to_text(call.rdtype), "subDomain": sub,
-                        "target": target, "ttl": call.ttl}  # fmt: skip
-                record_id = str((await self._call("POST", path, json=body))["id"])
-            self.ids.add(call.name, call.rdtype, call.rdata, record_id)
+            await self._call("DELETE", f"{path}/{call.id}")
+
+        async def update(call: RecordUpdate) -> str:
+            self._unpublished.add(zone.id)
+            body = {"target": _target(call.rdtype, call.rdata), "ttl": call.ttl}
+            await self._call("PUT", f"{path}/{call.id}", json=body)
+            return call.id
+
+        async def create(call: NewRecord) -> str:
+            self._unpublished.add(zone.id)
+            sub = forms.owner_relative(call.name, zone.name, apex="")
+            body = {"fieldType": dns.rdatatype.to_text(call.rdtype), "subDomain": sub,
+                    "target": _target(call.rdtype, call.rdata), "ttl": call.ttl}  # fmt: skip
+            return str((await self._call("POST", path, json=body))["id"])
 
         try:
-            await apply_record_by_record(changes, self.ids, send)
+            await apply_record_by_record(
+                changes, self.ids, delete=delete, update=update, create=create
+            )
         except ProviderError:
             if zone.id in self._unpublished:
                 with contextlib.suppress(ProviderError):
