@@ -258,6 +258,8 @@ class Workspace:
     new_id: Callable[[], str] = field(default=lambda: API_ID_PREFIX + random.token_hex(4))
     pending: dict[tuple[Kind, str], dict[str, Any]] = field(default_factory=dict)
     """What :meth:`save` writes: the stored form of each changed object (or a tombstone)."""
+    committed: set[tuple[Kind, str]] = field(default_factory=set)
+    """Every object changed in this workspace, saved or not."""
     _bootstrap_document: dict[str, Any] | None = None
 
     # --- Bootstrap ------------------------------------------------------------------------------
@@ -371,6 +373,7 @@ class Workspace:
             stored = _reveal(target)
             self._check_secrets(target, stored, current, patch)
         self.pending[(kind, object_id)] = stored
+        self.committed.add((kind, object_id))
         self.config = config
         self.changed = True
 
