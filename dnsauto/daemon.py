@@ -747,16 +747,26 @@ class Daemon:
         event loop)."""
         return self._apply_config(config, reason, domains)
 
-    def _jobs(self, config: Config, domains: Collection[str] | None) -> dict[str, DomainJob]:
+    def _changes(
+        self, config: Config, domains: Collection[str] | None
+    ) -> tuple[dict[str, DomainJob], list[str], list[str], list[str]]:
+        """The jobs of ``config`` that are new or changed, and the names of the domains it
+        removes, adds and changes; only the ``domains`` named are looked at, when given."""
         if domains is None:
-            return {job.domain: job for job in domain_jobs(config)}
-        jobs = {name: slot.job for name, slot in self._slots.items()}
-        configured = config.domains
-        for name in domains:
-            jobs.pop(name, None)
-        still_configured = [name for name in domains if name in configured]
-        jobs.update((job.domain, job) for job in domain_jobs(config, still_configured))
-        return jobs
+            jobs = {job.domain: job for job in domain_jobs(config)}
+            named: Collection[str] = jobs.keys() | self._slots.keys()
+        else:
+            configured = config.domains
+            named = set(domains)
+            jobs = {
+                job.domain: job for job in domain_jobs(config, sorted(named & configured.keys()))
+            }
+        removed = sorted(n for n in named if n in self._slots and n not in jobs)
+        added = sorted(n for n in jobs if n not in self._slots)
+        changed = sorted(
+            n for n, job in jobs.items() if n in self._slots and self._slots[n].job != job
+        )
+        return jobs, removed, added, changed
 
     def _apply_config(
         self, config: Config, reason: str, domains: Collection[str] | None = None
@@ -771,14 +781,9 @@ class Daemon:
         if config.daemon.api.listen != old.daemon.api.listen:
             log.warning("daemon.api.listen changed: it takes effect at the next start")
         everything = config.bootstrap != old.bootstrap or config.mail_server != old.mail_server
-        jobs = self._jobs(config, None if everything else domains)
-        removed = sorted(set(self._slots) - set(jobs))
-        added = sorted(set(jobs) - set(self._slots))
-        changed = sorted(
-            name
-            for name, job in jobs.items()
-            if name in self._slots and (everything or self._slots[name].job != job)
-        )
+        jobs, removed, added, changed = self._changes(config, None if everything else domains)
+        if everything:  # every domain's records may change: all of them sync
+            changed = sorted(n for n in jobs if n in self._slots)
         for name in removed:
             slot = self._slots.pop(name)
             slot.removed = True
