@@ -64,6 +64,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MANUAL_SERVER_ID = "manual"
+_MANUAL_SERVER = ManualDnsServer.model_validate({"@type": "Manual"})
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,12 @@ def domain_jobs(config: Config, only: Sequence[str] = ()) -> list[DomainJob]:
             f"--domain {', '.join(unknown)}: not a configured domain "
             f"(configured: {', '.join(sorted(domains))})"
         )
-    jobs = []
-    for name, settings in domains.items():
-        if wanted and name not in wanted:
-            continue
-        jobs.append(_job(config, name, settings))
-    return jobs
+    chosen = set(wanted)
+    return [
+        _job(config, name, settings)
+        for name, settings in domains.items()
+        if not chosen or name in chosen
+    ]
 
 
 def _job(config: Config, name: str, settings: Domain) -> DomainJob:
@@ -135,7 +136,7 @@ def _job(config: Config, name: str, settings: Domain) -> DomainJob:
         return DomainJob(name, settings, dns.dns_server_id, server, dns.publish_records, dns.origin)
     server = config.bootstrap.dns_server
     if not isinstance(server, ManualDnsServer):
-        server = ManualDnsServer.model_validate({"@type": "Manual"})
+        server = _MANUAL_SERVER
     return DomainJob(name, settings, MANUAL_SERVER_ID, server, ZONE_FILE_RECORDS)
 
 
@@ -347,13 +348,13 @@ class Engine:
                 result.error = f"internal error: {type(exc).__name__}: {exc}"
         result.seconds = round(time.monotonic() - started, 3)
         if apply:
-            self._save_result(result)
+            await self._save_result(result)
         return result
 
-    def _save_result(self, result: DomainResult) -> None:
+    async def _save_result(self, result: DomainResult) -> None:
         """Keep the domain's result for ``dnsauto status``; a store failure is only logged."""
         try:
-            self.store.save_result(self.run_id, result)
+            await asyncio.to_thread(self.store.save_result, self.run_id, result)
         except DnsautoError as exc:
             log.error("%s: cannot save the result: %s", result.domain, exc.message)
 
@@ -403,7 +404,8 @@ class Engine:
             query_timeout=server.timeout.total_seconds(),
         )
         if outcome.propagated:
-            for note in self.keys.activate(job.domain, [k.selector for k in pending]):
+            selectors = [k.selector for k in pending]
+            for note in await asyncio.to_thread(self.keys.activate, job.domain, selectors):
                 log.info("%s: DKIM %s", job.domain, note)
 
     def next_dkim_event(self, jobs: Sequence[DomainJob]) -> datetime | None:
@@ -485,7 +487,11 @@ class Engine:
         self, job: DomainJob, result: DomainResult, *, apply: bool, force: bool | str | None
     ) -> None:
         provider = self._provider(job)
-        desired, delete, rotation_warnings = self._desired(job, provider, rotate=apply)
+        # In a worker thread: DKIM key generation and the key store's writes must not stall
+        # the event loop (or wait there for another writer's transaction).
+        desired, delete, rotation_warnings = await asyncio.to_thread(
+            self._desired, job, provider, rotate=apply
+        )
         zone = await provider.find_zone(to_name(job.origin or job.domain))
         result.zone = zone.name.to_text()
         plan = await self._plan(provider, zone, desired, result, delete=delete)
@@ -574,18 +580,22 @@ class Engine:
             return
         for start in range(0, len(changes), size):
             batch = changes[start : start + size]
-            ids = self.store.journal_before_apply(self.run_id, job.domain, str(zone), batch)
+            # The store's writes run in a worker thread: another writer's transaction (an
+            # API /set of thousands of objects) would otherwise hold the event loop.
+            ids = await asyncio.to_thread(
+                self.store.journal_before_apply, self.run_id, job.domain, str(zone), batch
+            )
             try:
                 await provider.apply(zone, batch)
             except PartialApplyError as exc:
-                self._journal_partial(ids, batch, exc)
+                await asyncio.to_thread(self._journal_partial, ids, batch, exc)
                 result.applied += len(exc.applied)
                 result.not_applied = [*exc.partly_applied, *exc.not_applied]
                 result.not_applied += changes[start + size :]
                 exc.args = (f"{exc.message}; not applied: {_listed(result.not_applied)}",)
                 raise
             except DnsautoError as exc:
-                self.store.journal_after_apply(ids, exc.message)
+                await asyncio.to_thread(self.store.journal_after_apply, ids, exc.message)
                 result.not_applied = list(changes[start:])
                 if start:
                     exc.args = (
@@ -596,7 +606,7 @@ class Engine:
             except BaseException as exc:
                 self._mark_interrupted(ids, exc)
                 raise
-            self.store.journal_after_apply(ids, None)
+            await asyncio.to_thread(self.store.journal_after_apply, ids, None)
             result.applied += len(batch)
 
     def _journal_partial(

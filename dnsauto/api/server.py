@@ -252,7 +252,11 @@ class ApiServer:
             self._in_flight += 1
             try:
                 body = await self._body(request, settings)
-                parsed = parse_request(parse_json(body), max_calls=settings.max_calls_in_request)
+                # A large request is parsed, and its answer encoded, in a worker thread: a
+                # 16 x 1,000-object /set is megabytes of JSON each way.
+                large = len(body) > _LARGE_BODY_BYTES
+                document = await asyncio.to_thread(parse_json, body) if large else parse_json(body)
+                parsed = parse_request(document, max_calls=settings.max_calls_in_request)
                 ctx = Context(
                     host=self.host,
                     store=self.store,
@@ -265,7 +269,7 @@ class ApiServer:
             finally:
                 self._in_flight -= 1
             response["sessionState"] = self._session_state(client)
-            text = dumps(response).encode("utf-8")
+            text = await asyncio.to_thread(_encoded, response) if large else _encoded(response)
         except ProblemError as problem:
             return _problem(problem)
         except Exception as exc:
@@ -397,6 +401,13 @@ class ApiServer:
 
 async def _call(function: Callable[[], Any]) -> Any:
     return function()
+
+
+_LARGE_BODY_BYTES = 64 * 1024
+
+
+def _encoded(response: dict[str, Any]) -> bytes:
+    return dumps(response).encode("utf-8")
 
 
 def _problem(problem: ProblemError) -> web.Response:
