@@ -220,3 +220,12 @@ def test_retry_after_is_read_as_seconds_or_a_date_and_garbage_is_ignored():
     assert parse_retry_after("12", now=0) == 12
     assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now=40) == 60
     assert parse_retry_after("soon", now=0) is None
+
+
+async def test_a_form_body_is_sent_url_encoded_instead_of_json(api, clock):
+    http = client(api, clock)
+    await http.request("POST", "/thing", form={"grant_type": "a:b", "assertion": "x y"})
+    await http.aclose()
+    (sent,) = api.requests
+    assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert sent.body == "grant_type=a%3Ab&assertion=x+y"
