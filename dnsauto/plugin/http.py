@@ -437,9 +437,9 @@ class HttpClient:
         session = self._open()
         self.counters.requests += 1
         query = {k: str(v) for k, v in params.items()} if params else None
-        body = {"data": dict(form)} if form is not None else {"json": json}
+        payload = {"data": dict(form)} if form is not None else {"json": json}
         url = self.base_url + path
-        async with session.request(method, url, params=query, **body) as resp:
+        async with session.request(method, url, params=query, **payload) as resp:
             data = await resp.read()
             text = data.decode("utf-8", "replace")
             try:
