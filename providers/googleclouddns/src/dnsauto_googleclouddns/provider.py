@@ -17,6 +17,7 @@ import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import dns.name
 import dns.rdatatype
@@ -140,9 +141,11 @@ class GoogleCloudDnsProvider(Provider[GoogleCloudDnsServer]):
             self._key = _Key(reveal(self.settings.service_account_json), self.context.server_id)
         key = self._key
         form = {"grant_type": JWT_GRANT, "assertion": key.assertion(clock.time())}
-        token = HttpClient(base_url=key.token_uri, **self._common)
+        uri = urlsplit(key.token_uri)
+        token = HttpClient(base_url=f"{uri.scheme}://{uri.netloc}", **self._common,
+                           error_detail=_oauth_detail)  # fmt: skip
         try:
-            answer = (await token.request("POST", "", form=form, errors=_REFUSED)).body
+            answer = (await token.request("POST", uri.path, form=form, errors=_REFUSED)).body
         finally:
             await token.aclose()
         access: str = answer["access_token"]
@@ -229,6 +232,13 @@ class GoogleCloudDnsProvider(Provider[GoogleCloudDnsServer]):
 _ZONE_GONE = {404: ZoneNotFoundError}
 _REFUSED = {400: AuthenticationError, 401: AuthenticationError}
 """The token endpoint answers a bad key or signature with 400 ``invalid_grant``."""
+
+
+def _oauth_detail(body: Any) -> str:
+    """An OAuth error: ``invalid_grant: Invalid JWT Signature.``"""
+    if not isinstance(body, dict):
+        return ""
+    return ": ".join(str(body[k]) for k in ("error", "error_description") if body.get(k))
 
 
 def _b64(data: bytes) -> str:
