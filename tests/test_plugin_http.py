@@ -268,3 +268,12 @@ def test_a_servers_client_takes_its_url_timeout_and_id_and_a_tests_overrides_win
     overridden = HttpClient.for_server("Xyz", "https://x.example", settings, context, test,
                                        rate_limit=RateLimit(10, 1))  # fmt: skip
     assert (overridden.base_url, overridden.rate_limit) == ("http://127.0.0.1:9", None)
+
+
+async def test_a_form_body_is_sent_url_encoded_instead_of_json(api, clock):
+    http = client(api, clock)
+    await http.request("POST", "/thing", form={"grant_type": "a:b", "assertion": "x y"})
+    await http.aclose()
+    (sent,) = api.requests
+    assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert sent.body == "grant_type=a%3Ab&assertion=x+y"

@@ -378,6 +378,7 @@ class HttpClient:
         *,
         params: Mapping[str, str | int] | None = None,
         json: Any = None,
+        form: Mapping[str, str] | None = None,
         errors: Mapping[int, type[ProviderError]] | None = None,
         retry_unsafe: bool = True,
         limits: Sequence[RateLimit] = (),
@@ -389,6 +390,7 @@ class HttpClient:
         ``ZoneNotFoundError``). With ``retry_unsafe`` false only 429 is retried: for calls the
         server may have carried out before failing. ``limits`` are rate limits of this kind
         of call, kept per ``limit_key`` (e.g. writes per domain) besides :attr:`rate_limit`.
+        ``form`` sends a URL-encoded form body instead of JSON (OAuth token endpoints).
         Raises a :class:`ProviderError`.
         """
         started = self.clock.monotonic()
@@ -398,7 +400,7 @@ class HttpClient:
             failure: Exception
             retry_after: float | None = None
             try:
-                response = await self._send(method, path, params, json)
+                response = await self._send(method, path, params, json, form)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 failure = exc
                 retryable = retry_unsafe
@@ -455,13 +457,19 @@ class HttpClient:
             self.counters.waited_seconds += waited
 
     async def _send(
-        self, method: str, path: str, params: Mapping[str, str | int] | None, json: Any
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        form: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         session = self._open()
         self.counters.requests += 1
         query = {k: str(v) for k, v in params.items()} if params else None
         if self.sign is None:
-            sent = session.request(method, self.base_url + path, params=query, json=json)
+            payload = {"data": dict(form)} if form is not None else {"json": json}
+            sent = session.request(method, self.base_url + path, params=query, **payload)
         else:
             url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
             signed = jsonlib.dumps(json, separators=(",", ":")) if json is not None else ""
