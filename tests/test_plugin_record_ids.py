@@ -134,3 +134,18 @@ async def test_a_failing_call_names_the_calls_made_and_not_made():
     made, not_made = message.split("not made: ")
     assert made.count("create ") == 2  # the failing one, and the one made before it
     assert not_made.count("create ") == 2  # the failing one, and the one after it
+
+
+def test_a_listing_is_grouped_into_rrsets_at_the_names_asked_for_with_every_id_learnt():
+    from dnsauto.plugin.record_ids import group_rrsets
+
+    apex, www = dns.name.from_text("example.test."), dns.name.from_text("www.example.test.")
+    mx1, mx2 = make_rrset(apex, "MX", 600, "10 a.example.test.", "20 b.example.test.")
+    a = next(iter(make_rrset(www, "A", 600, "192.0.2.1")))
+    ids = RecordIds()
+    listed = [(apex, dns.rdatatype.MX, mx1, "1", 900), (apex, dns.rdatatype.MX, mx2, "2", 600),
+              (www, dns.rdatatype.A, a, "3", 600)]  # fmt: skip
+    (mx,) = group_rrsets(listed, ids, [apex])
+    assert (mx.name, mx.rdtype, len(mx), mx.ttl) == (apex, dns.rdatatype.MX, 2, 600)
+    assert ids.ids_of(www, dns.rdatatype.A, a) == ["3"]  # learnt though not asked for
+    assert len(group_rrsets(listed, RecordIds())) == 2

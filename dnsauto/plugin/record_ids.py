@@ -30,6 +30,7 @@ from dnsauto.errors import ConflictError, ProviderError
 from dnsauto.plugin.batches import ApplyProgress
 
 __all__ = [
+    "ListedRecord",
     "NewRecord",
     "RecordCall",
     "RecordCalls",
@@ -37,12 +38,16 @@ __all__ = [
     "RecordIds",
     "RecordUpdate",
     "apply_record_by_record",
+    "group_rrsets",
     "indexed_calls",
     "record_calls",
     "run_record_calls",
 ]
 
 _Key = tuple[dns.name.Name, dns.rdatatype.RdataType]
+
+ListedRecord = tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rdata.Rdata, str, int]
+"""One record of a zone listing: (name, type, rdata, id, ttl)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,24 @@ class RecordIds:
         self._ids.setdefault((name, rdtype), {}).setdefault(comparable_value(rdata), []).append(
             record_id
         )
+
+
+def group_rrsets(
+    records: Iterable[ListedRecord],
+    ids: RecordIds,
+    names: Collection[dns.name.Name] | None = None,
+) -> list[dns.rrset.RRset]:
+    """The RRsets of a whole-zone listing, those at ``names`` only (all when ``None``), the id
+    of every record learnt into ``ids``. An RRset's TTL is the lowest of its records'."""
+    listed = list(records)
+    ids.learn((name, rdtype, rdata, record_id) for name, rdtype, rdata, record_id, _ in listed)
+    wanted = set(names) if names is not None else None
+    rrsets: dict[_Key, dns.rrset.RRset] = {}
+    for name, rdtype, rdata, _, ttl in listed:
+        if wanted is None or name in wanted:
+            rrset = rrsets.setdefault((name, rdtype), dns.rrset.RRset(name, rdata.rdclass, rdtype))
+            rrset.add(rdata, ttl)
+    return list(rrsets.values())
 
 
 def record_calls(changes: Sequence[Change], ids: RecordIds) -> RecordCalls:
