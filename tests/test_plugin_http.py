@@ -277,3 +277,52 @@ async def test_a_form_body_is_sent_url_encoded_instead_of_json(api, clock):
     (sent,) = api.requests
     assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert sent.body == "grant_type=a%3Ab&assertion=x+y"
+
+
+def _porkbun_kind(response):
+    body = response.body if isinstance(response.body, dict) else {}
+    if body.get("status") != "ERROR":
+        return None
+    return AuthenticationError if "API key" in str(body.get("message")) else ProviderError
+
+
+async def test_an_error_in_a_200_body_is_an_error_and_the_body_can_name_its_kind(api, clock):
+    api.fail_next(Fault(status=200, body={"status": "ERROR", "message": "Record not found"}))
+    api.fail_next(Fault(status=400, body={"status": "ERROR", "message": "Invalid API key. (002)"}))
+    http = client(api, clock, error_kind=_porkbun_kind)
+    with pytest.raises(ProviderError, match="HTTP 200: Record not found") as first:
+        await http.get("/thing")
+    assert not first.value.transient
+    with pytest.raises(AuthenticationError, match="check 'secret'"):
+        await http.get("/thing")
+    assert (await http.get("/thing")) == {"ok": True}
+    await http.aclose()
+
+
+async def test_a_throttle_status_other_than_429_is_retried_even_for_an_unsafe_call(api, clock):
+    api.fail_next(Fault(status=503, match="POST", body="<html>503 openresty</html>"))
+    api.fail_next(Fault(status=500, match="POST"))
+    http = client(api, clock, throttle_statuses=(429, 503))
+    with pytest.raises(TransientError, match="HTTP 500"):
+        await http.request("POST", "/thing", json={}, retry_unsafe=False)
+    await http.aclose()
+    assert api.count("POST") == 2
+    assert http.counters.throttled == 1
+
+
+async def test_body_credentials_are_sent_in_every_body_and_scrubbed_from_errors(api, clock, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret = "sk1_body-secret-456"
+    api.fail_next(Fault(status=500))
+    api.fail_next(Fault(status=400, body={"status": "ERROR", "message": f"bad key {secret}"}))
+    http = client(api, clock, auth=dict, body_auth=lambda: {"secretapikey": secret})
+    with pytest.raises(ProviderError) as caught:
+        await http.request("POST", "/thing", json={"type": "TXT"})
+    await http.request("POST", "/thing")
+    await http.aclose()
+    assert [r.body for r in api.requests] == [{"type": "TXT", "secretapikey": secret}] * 2 + [
+        {"secretapikey": secret}
+    ]
+    seen = [repr(http), str(caught.value), repr(caught.value), caplog.text]
+    assert all(secret not in text for text in seen)
+    assert "bad key ********" in str(caught.value)

@@ -1,6 +1,6 @@
 """RRset changes as the fewest per-record calls, for APIs that address each record by its id.
 
-Cloudflare, DigitalOcean, Dnsimple and Bunny (and later OVH and Porkbun) store records, not
+Cloudflare, DigitalOcean, Dnsimple, Bunny and Porkbun (and later OVH) store records, not
 RRsets: changing or deleting one needs its id. :class:`RecordIds` remembers the id of every
 value ``list_rrsets`` saw; :func:`record_calls` turns a batch of RRset changes into calls that
 keep the values an update leaves alone, change a removed value into an added one in place where
