@@ -82,6 +82,10 @@ STATUS_FILE = "daemon-status.json"
 STATUS_VERSION = 1
 
 
+_STATUS_INLINE_SECONDS = 0.005
+"""A status file written within this is written on the event loop, at once; a longer one
+(thousands of domains) in a worker thread, so ``dnsauto status`` may lag it a little."""
+
 _SWITCH_INTERVAL = 0.0005
 """Seconds a thread holds the GIL before another waiting thread gets it (see ``serve``)."""
 
@@ -185,7 +189,9 @@ class Daemon:
         self._stopped = asyncio.Event()
         self._dispatch_soon = False
         self._status_soon = False
-        self._status_write: asyncio.Future[None] | None = None
+        self._status_write: asyncio.Future[float] | None = None
+        self._status_seconds = 0.0
+        """How long the last status file took to write: a long one is written elsewhere."""
         self._status_dirty = False
         self._status_next_at = 0.0
         self.metrics.domains.set(len(self._slots))
@@ -874,13 +880,19 @@ class Daemon:
         snapshot = self._status_snapshot()
         self._status_next_at = time.monotonic() + 9 * (time.monotonic() - started)
         path = self.state_dir / STATUS_FILE
+        if self._status_seconds < _STATUS_INLINE_SECONDS:  # small: written at once, here
+            self._status_seconds = _write_status_file(path, snapshot)
+            return
         self._status_write = asyncio.ensure_future(
             asyncio.to_thread(_write_status_file, path, snapshot)
         )
         self._status_write.add_done_callback(self._status_written)
 
-    def _status_written(self, write: asyncio.Future[None]) -> None:
-        if self._status_dirty and not write.cancelled():
+    def _status_written(self, write: asyncio.Future[float]) -> None:
+        if write.cancelled():
+            return
+        self._status_seconds = write.result()
+        if self._status_dirty:
             self._status_dirty = False
             self._status_changed()
 
@@ -941,12 +953,15 @@ def _status_document(snapshot: _StatusSnapshot) -> dict[str, Any]:
     }
 
 
-def _write_status_file(path: Path, snapshot: _StatusSnapshot) -> None:
+def _write_status_file(path: Path, snapshot: _StatusSnapshot) -> float:
+    """Write the status file; the seconds that took."""
+    started = time.monotonic()
     try:
         text = json.dumps(_status_document(snapshot), separators=(",", ":"))
         _write_atomically(path, text)
     except OSError as exc:
         log.warning("cannot write %s: %s", path, exc.strerror)
+    return time.monotonic() - started
 
 
 def read_status_file(state_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
