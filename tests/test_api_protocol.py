@@ -420,7 +420,10 @@ async def test_the_session_resource_lists_capabilities_limits_and_the_api_url(ap
     assert core["maxConcurrentRequests"] == settings.max_concurrent_requests
     assert core["maxObjectsInGet"] == core["maxObjectsInSet"] == settings.max_objects
     assert session["capabilities"]["urn:stalwart:jmap"] == {}
-    assert session["primaryAccounts"] == {"urn:stalwart:jmap": "dnsauto"}
+    assert session["primaryAccounts"] == {
+        "urn:ietf:params:jmap:core": "dnsauto",
+        "urn:stalwart:jmap": "dnsauto",
+    }
     assert session["accounts"]["dnsauto"]["accountCapabilities"] == {"urn:stalwart:jmap": {}}
     assert session["username"] == "admin"
     assert session["apiUrl"] == f"http://{client.server.host}:{client.server.port}/api"

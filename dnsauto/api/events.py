@@ -35,11 +35,18 @@ class EventHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
         self.closed = False
+        self.streams = 0
+        """Streams open now."""
+        self.opened: asyncio.Event | None = None
+        """Set once a stream is open and has taken the states it compares with."""
 
     def bind(self) -> None:
         """Attach to the running loop (the server's)."""
+        if self._loop is asyncio.get_running_loop():
+            return
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
+        self.opened = asyncio.Event()
 
     def notify(self) -> None:
         loop = self._loop
@@ -65,8 +72,7 @@ class EventHub:
 
     async def wait(self, seconds: float) -> None:
         """Until the next :meth:`notify`, or ``seconds`` have passed."""
-        if self._changed is None:
-            self.bind()
+        self.bind()
         assert self._changed is not None
         event = self._changed
         try:
@@ -140,6 +146,29 @@ async def stream(
     await response.prepare(request)
     loop = asyncio.get_running_loop()
     last = states(query.types)
+    hub.bind()
+    hub.streams += 1
+    assert hub.opened is not None
+    hub.opened.set()
+    try:
+        await _follow(response, request, query, hub, states, account_id, last)
+    except ConnectionResetError:
+        pass  # the client left
+    finally:
+        hub.streams -= 1
+    return response
+
+
+async def _follow(
+    response: web.StreamResponse,
+    request: web.Request,
+    query: EventSourceQuery,
+    hub: EventHub,
+    states: Callable[[tuple[str, ...]], dict[str, str]],
+    account_id: str,
+    last: dict[str, str],
+) -> None:
+    loop = asyncio.get_running_loop()
     next_ping = loop.time() + query.ping if query.ping else None
     seen = request.headers.get("Last-Event-ID")
     if seen is not None and seen != event_id(last):
@@ -160,4 +189,3 @@ async def stream(
         timeout = RECHECK if next_ping is None else max(0.0, min(RECHECK, next_ping - loop.time()))
         await hub.wait(timeout)
     await response.write_eof()
-    return response
