@@ -441,6 +441,7 @@ def jmapc_session(address: str) -> dict[str, Any]:
             )
         ]
     )
+    client.requests_session.close()
     return {
         "apiUrl": session.api_url,
         "account": client.account_id,
@@ -477,10 +478,18 @@ async def test_jmapc_follows_a_run_on_the_event_source(
     https_server: tuple[str, ApiServer, Path],
 ) -> None:
     address, server, _ = https_server
-    client = jmapc.Client.create_with_api_token(host=address, api_token=ADMIN_TOKEN)
+    client = jmapc.Client.create_with_api_token(
+        host=address,
+        api_token=ADMIN_TOKEN,
+        event_source_config=jmapc.EventSourceConfig(types="x:DnsServer", closeafter="state"),
+    )
 
     def next_event() -> Any:
-        return next(client.events)
+        try:
+            return next(client.events)
+        finally:
+            client._events.resp.close()  # type: ignore[union-attr]  # sseclient's response
+            client.requests_session.close()
 
     async with asyncio.timeout(60):
         waiting = asyncio.create_task(asyncio.to_thread(next_event))

@@ -144,7 +144,6 @@ async def stream(
         }
     )
     await response.prepare(request)
-    loop = asyncio.get_running_loop()
     last = states(query.types)
     hub.bind()
     hub.streams += 1
