@@ -25,6 +25,7 @@ from jmapc.methods import CustomMethod, CustomResponse, Invocation
 from dnsauto.api.objects import effective_config
 from dnsauto.api.server import ApiServer
 from dnsauto.config.loader import load_config_file
+from dnsauto.errors import ConfigError
 from dnsauto.provider import load_registry
 from dnsauto.state import StateStore
 from tests.api_helpers import free_port
@@ -527,3 +528,28 @@ async def test_tls_with_unreadable_files_is_a_clear_error(tmp_path: Path) -> Non
     finally:
         await server.close()
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ('publicUrl = "mail.example.test/api"', "publicUrl"),
+        ('publicUrl = "https://mail.example.test/?x=1"', "publicUrl"),
+        ('trustedProxies = ["proxy.example"]', "trustedProxies"),
+        ('allowedOrigins = ["admin.example.test"]', "allowedOrigins"),
+    ],
+)
+def test_bad_api_reach_settings_are_config_errors_naming_the_field(
+    tmp_path: Path, setting: str, named: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config_file(write_config(tmp_path, with_api_settings(setting)), load_registry())
+    assert named in str(caught.value)
+
+
+def test_a_relative_tls_path_is_a_config_error(tmp_path: Path) -> None:
+    text = CONFIG + '\n[daemon.api.tls]\ncertificate = "api.crt"\nprivateKey = "/k.pem"\n'
+    with pytest.raises(ConfigError) as caught:
+        load_config_file(write_config(tmp_path, text), load_registry())
+    assert "certificate" in str(caught.value)
+    assert "absolute" in str(caught.value)
