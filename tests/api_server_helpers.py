@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,9 @@ class FakeHost:
     def registry(self) -> Registry:
         return self._registry
 
-    def replace_config(self, config: Config, reason: str) -> str | None:
+    def replace_config(
+        self, config: Config, reason: str, domains: Collection[str] | None = None
+    ) -> str | None:
         old_config = self.config
         old = {job.domain: job for job in domain_jobs(old_config)}
         self.config = config

@@ -256,11 +256,17 @@ async def test_an_unknown_method_is_unknown_method(api: Api) -> None:
     assert (name, arguments["type"]) == ("error", "unknownMethod")
 
 
-async def test_a_method_whose_capability_is_not_in_using_is_unknown_method(api: Api) -> None:
+async def test_a_core_method_whose_capability_is_not_in_using_is_unknown_method(
+    api: Api,
+) -> None:
     client, _, _ = api
-    body = request(("x:Bootstrap/get", {}), using=["urn:ietf:params:jmap:core"])
+    body = request(("Core/echo", {}), using=["urn:stalwart:jmap"])
     document = await (await post(client, body)).json()
     assert document["methodResponses"][0][1]["type"] == "unknownMethod"
+    # the x: methods are served without urn:stalwart:jmap, as Stalwart serves them
+    body = request(("x:Bootstrap/get", {}), using=["urn:ietf:params:jmap:core"])
+    document = await (await post(client, body)).json()
+    assert document["methodResponses"][0][0] == "x:Bootstrap/get"
 
 
 @pytest.mark.parametrize(
@@ -420,7 +426,10 @@ async def test_the_session_resource_lists_capabilities_limits_and_the_api_url(ap
     assert core["maxConcurrentRequests"] == settings.max_concurrent_requests
     assert core["maxObjectsInGet"] == core["maxObjectsInSet"] == settings.max_objects
     assert session["capabilities"]["urn:stalwart:jmap"] == {}
-    assert session["primaryAccounts"] == {"urn:stalwart:jmap": "dnsauto"}
+    assert session["primaryAccounts"] == {
+        "urn:ietf:params:jmap:core": "dnsauto",
+        "urn:stalwart:jmap": "dnsauto",
+    }
     assert session["accounts"]["dnsauto"]["accountCapabilities"] == {"urn:stalwart:jmap": {}}
     assert session["username"] == "admin"
     assert session["apiUrl"] == f"http://{client.server.host}:{client.server.port}/api"

@@ -112,3 +112,19 @@ def test_the_burst_benchmark_runs() -> None:
     (figure,) = burst.run(quick=True)
     assert figure.key == "burst.knot_n200_s"
     assert isinstance(figure.value, float)
+
+
+@pytest.mark.slow
+async def test_the_providers_benchmark_counts_requests_and_the_rate_limited_time() -> None:
+    """Cloudflare only and 30 domains (the benchmark itself runs all five plugins and 1,000)."""
+    from bench.providers import Settings as ProvidersSettings
+    from bench.providers import measure as measure_providers
+
+    figures = await measure_providers(ProvidersSettings(domains=30, plugins=("Cloudflare",)))
+    values = {f.key: f.value for f in figures}
+    assert values["providers.cloudflare.first_requests_zone_known"] == 2  # list + one batch
+    assert values["providers.cloudflare.resync_requests_zone_known"] == 1  # the listing only
+    assert values["providers.mail_set.rrsets"] == 19
+    assert values["providers.cloudflare_30.requests"] == 1 + 30 * 2  # one page of zones
+    assert values["providers.cloudflare_30.floor_s"] == 0.0  # within the bucket's 1,200
+    assert not [f.key for f in figures if f.met is False]

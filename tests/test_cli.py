@@ -292,13 +292,14 @@ def test_providers_json_lists_type_distribution_version_and_record_types() -> No
 
 def test_bad_config_in_a_real_process_gives_exit_2_and_no_traceback(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text('[bootstrap]\nserverHostname = 5\n[dnsServer.x]\n"@type" = "Route53"\n')
+    # a @type no plugin provides: every known one is installed in the workspace
+    path.write_text('[bootstrap]\nserverHostname = 5\n[dnsServer.x]\n"@type" = "Carrier"\n')
     result = dnsauto_process("sync", "--config", str(path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"{path}: bootstrap.serverHostname: Input should be a valid string" in result.stderr
     assert f"{path}: bootstrap.defaultDomain: missing required field" in result.stderr
-    assert "install dnsauto-route53" in result.stderr
+    assert f"{path}: dnsServer.x.@type: unknown @type 'Carrier'" in result.stderr
 
 
 def test_missing_config_file_gives_exit_2(tmp_path: Path) -> None:

@@ -358,6 +358,19 @@ async def test_a_reload_does_not_undo_an_api_change_made_while_it_reads(
     assert daemon.domains == ["a.test", "b.test", "c.test"]
 
 
+async def test_a_change_naming_its_domains_remakes_only_their_jobs(
+    running: Start, tmp_path: Path, registry: Registry
+) -> None:
+    daemon, engines = await running(["a.test", "b.test", "c.test"])
+    await until(lambda: len(engines.calls) == 3 and not daemon.syncing())
+    fresh = make_config(tmp_path, registry, ["a.test", "b.test", "d.test"])
+    run_id = daemon.replace_config(fresh, "api", {"c.test", "d.test"})
+    assert run_id is not None
+    assert daemon.domains == ["a.test", "b.test", "d.test"]
+    await until(lambda: len(engines.runs_of("d.test")) == 1 and not daemon.syncing())
+    assert [len(engines.runs_of(d)) for d in ("a.test", "b.test")] == [1, 1]
+
+
 async def test_stop_waits_for_syncs_in_flight_and_starts_no_new_ones(running: Start) -> None:
     engines = FakeEngines(gate=asyncio.Event())
     daemon, _ = await running([f"d{i}.test" for i in range(4)], engines, maxConcurrentDomains=1)

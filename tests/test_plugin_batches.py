@@ -30,10 +30,19 @@ class FailingApi:
         self.fail_at, self.error = fail_at, error
         self.made: list[RecordCall] = []
 
-    async def send(self, call: RecordCall) -> None:
+    async def send(self, call: RecordCall) -> str:
         if len(self.made) == self.fail_at:
             raise self.error
         self.made.append(call)
+        return f"id{len(self.made)}"
+
+    async def delete(self, call: RecordCall) -> None:
+        await self.send(call)
+
+    def apply(self, changes, ids: RecordIds):
+        return apply_record_by_record(
+            changes, ids, delete=self.delete, update=self.send, create=self.send
+        )
 
 
 def three_creates():
@@ -44,7 +53,7 @@ async def test_a_failing_record_call_names_the_applied_partly_applied_and_untouc
     changes = three_creates()
     api = FailingApi(fail_at=2, error=TransientError("HTTP 503", provider="fake"))
     with pytest.raises(PartialApplyError) as caught:
-        await apply_record_by_record(changes, RecordIds(), api.send)
+        await api.apply(changes, RecordIds())
     error = caught.value
     assert error.applied == (changes[0],)
     assert error.partly_applied == (changes[1],)
@@ -55,8 +64,9 @@ async def test_a_failing_record_call_names_the_applied_partly_applied_and_untouc
 async def test_a_partial_failure_keeps_the_cause_and_says_how_much_went_through():
     api = FailingApi(fail_at=1, error=ProviderError("quota exceeded", provider="fake"))
     with pytest.raises(PartialApplyError) as caught:
-        await apply_record_by_record(three_creates(), RecordIds(), api.send)
-    assert caught.value.message == "quota exceeded (provider fake) (1 of 3 changes applied)"
+        await api.apply(three_creates(), RecordIds())
+    assert caught.value.message.startswith("quota exceeded (provider fake) (at create b.")
+    assert caught.value.message.endswith("(1 of 3 changes applied)")
     assert not caught.value.transient
     assert isinstance(caught.value.__cause__, ProviderError)
 
@@ -65,7 +75,7 @@ async def test_a_failure_before_any_call_went_through_is_the_providers_own_error
     cause = TransientError("HTTP 503", provider="fake")
     api = FailingApi(fail_at=0, error=cause)
     with pytest.raises(TransientError) as caught:
-        await apply_record_by_record(three_creates(), RecordIds(), api.send)
+        await api.apply(three_creates(), RecordIds())
     assert caught.value is cause
 
 
@@ -85,6 +95,6 @@ async def test_an_update_counts_as_applied_only_when_all_its_calls_went_through(
     update = Update(old, txt("a", '"1"', '"2"', '"3"'))
     api = FailingApi(fail_at=1, error=ProviderError("refused", provider="fake"))
     with pytest.raises(PartialApplyError) as caught:
-        await apply_record_by_record([update], ids, api.send)
+        await api.apply([update], ids)
     assert caught.value.partly_applied == (update,)
     assert [type(c) for c in api.made] == [NewRecord]

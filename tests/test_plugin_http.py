@@ -7,6 +7,7 @@ import logging
 import random
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -220,3 +221,108 @@ def test_retry_after_is_read_as_seconds_or_a_date_and_garbage_is_ignored():
     assert parse_retry_after("12", now=0) == 12
     assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now=40) == 60
     assert parse_retry_after("soon", now=0) is None
+
+
+async def test_a_signing_hook_signs_the_exact_url_and_body_sent_and_again_on_each_retry(api, clock):
+    signed: list[tuple[str, str, str]] = []
+
+    def sign(method: str, url: str, body: str) -> dict[str, str]:
+        signed.append((method, url, body))
+        return {"X-Signature": f"sig{len(signed)}"}
+
+    api.fail_next(Fault(match="POST", status=503))
+    http = client(api, clock, sign=sign)
+    await http.request("POST", "/thing", json={"b": 1, "a": [True, None]})
+    await http.request("GET", "/thing", params={"fieldType": "TXT", "subDomain": "_x.y"})
+    await http.aclose()
+    body = '{"b":1,"a":[true,null]}'
+    assert signed == [
+        ("POST", f"{api.base_url}/thing", body),
+        ("POST", f"{api.base_url}/thing", body),
+        ("GET", f"{api.base_url}/thing?fieldType=TXT&subDomain=_x.y", ""),
+    ]
+    assert [r.headers["X-Signature"] for r in api.requests] == ["sig1", "sig2", "sig3"]
+    assert api.requests[1].headers["Content-Type"] == "application/json"
+    assert api.requests[2].query == {"fieldType": "TXT", "subDomain": "_x.y"}
+
+
+async def test_a_fault_with_a_text_body_is_sent_as_it_is_with_its_content_type(api):
+    xml = "<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>"
+    api.fail_next(Fault(status=400, body=xml, content_type="text/xml"))
+    async with aiohttp.ClientSession() as session, session.get(api.base_url + "/thing") as answer:
+        assert (answer.status, answer.content_type, await answer.text()) == (400, "text/xml", xml)
+
+
+def test_a_servers_client_takes_its_url_timeout_and_id_and_a_tests_overrides_win(monkeypatch):
+    from dnsauto.plugin import DnsServerBase, ProviderContext
+
+    settings = DnsServerBase.model_validate({"@type": "Xyz", "description": "x", "timeout": "7s"})
+    context = ProviderContext(server_id="primary")
+    client = HttpClient.for_server("Xyz", "https://api.xyz.example/v1/", settings, context,
+                                   rate_limit=RateLimit(10, 1))  # fmt: skip
+    assert (client.base_url, client.timeout) == ("https://api.xyz.example/v1", 7.0)
+    assert (client.provider, client.server_id, client.rate_limit) == ("Xyz", "primary",
+                                                                      RateLimit(10, 1))  # fmt: skip
+    monkeypatch.setenv("DNSAUTO_API_URL_XYZ", "http://127.0.0.1:9")
+    test = {"rate_limit": None}
+    overridden = HttpClient.for_server("Xyz", "https://x.example", settings, context, test,
+                                       rate_limit=RateLimit(10, 1))  # fmt: skip
+    assert (overridden.base_url, overridden.rate_limit) == ("http://127.0.0.1:9", None)
+
+
+async def test_a_form_body_is_sent_url_encoded_instead_of_json(api, clock):
+    http = client(api, clock)
+    await http.request("POST", "/thing", form={"grant_type": "a:b", "assertion": "x y"})
+    await http.aclose()
+    (sent,) = api.requests
+    assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert sent.body == "grant_type=a%3Ab&assertion=x+y"
+
+
+def _porkbun_kind(response):
+    body = response.body if isinstance(response.body, dict) else {}
+    if body.get("status") != "ERROR":
+        return None
+    return AuthenticationError if "API key" in str(body.get("message")) else ProviderError
+
+
+async def test_an_error_in_a_200_body_is_an_error_and_the_body_can_name_its_kind(api, clock):
+    api.fail_next(Fault(status=200, body={"status": "ERROR", "message": "Record not found"}))
+    api.fail_next(Fault(status=400, body={"status": "ERROR", "message": "Invalid API key. (002)"}))
+    http = client(api, clock, error_kind=_porkbun_kind)
+    with pytest.raises(ProviderError, match="HTTP 200: Record not found") as first:
+        await http.get("/thing")
+    assert not first.value.transient
+    with pytest.raises(AuthenticationError, match="check 'secret'"):
+        await http.get("/thing")
+    assert (await http.get("/thing")) == {"ok": True}
+    await http.aclose()
+
+
+async def test_a_throttle_status_other_than_429_is_retried_even_for_an_unsafe_call(api, clock):
+    api.fail_next(Fault(status=503, match="POST", body="<html>503 openresty</html>"))
+    api.fail_next(Fault(status=500, match="POST"))
+    http = client(api, clock, throttle_statuses=(429, 503))
+    with pytest.raises(TransientError, match="HTTP 500"):
+        await http.request("POST", "/thing", json={}, retry_unsafe=False)
+    await http.aclose()
+    assert api.count("POST") == 2
+    assert http.counters.throttled == 1
+
+
+async def test_body_credentials_are_sent_in_every_body_and_scrubbed_from_errors(api, clock, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret = "sk1_body-secret-456"
+    api.fail_next(Fault(status=500))
+    api.fail_next(Fault(status=400, body={"status": "ERROR", "message": f"bad key {secret}"}))
+    http = client(api, clock, auth=dict, body_auth=lambda: {"secretapikey": secret})
+    with pytest.raises(ProviderError) as caught:
+        await http.request("POST", "/thing", json={"type": "TXT"})
+    await http.request("POST", "/thing")
+    await http.aclose()
+    assert [r.body for r in api.requests] == [{"type": "TXT", "secretapikey": secret}] * 2 + [
+        {"secretapikey": secret}
+    ]
+    seen = [repr(http), str(caught.value), repr(caught.value), caplog.text]
+    assert all(secret not in text for text in seen)
+    assert "bad key ********" in str(caught.value)

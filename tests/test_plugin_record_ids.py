@@ -7,8 +7,8 @@ import dns.rdatatype
 import pytest
 
 from dnsauto.plugin.changes import Create, Delete, Update
-from dnsauto.plugin.errors import ConflictError, TransientError
-from dnsauto.plugin.record_ids import RecordIds, record_calls, run_record_calls
+from dnsauto.plugin.errors import ConflictError, PartialApplyError, TransientError
+from dnsauto.plugin.record_ids import RecordIds, apply_record_by_record, record_calls
 from dnsauto.testing import make_rrset
 
 NAME = dns.name.from_text("example.com.")
@@ -100,9 +100,7 @@ async def test_running_the_calls_keeps_the_ids_known_for_the_next_change():
         made.append(f"write {call.rdata}")
         return "r3"
 
-    await run_record_calls(
-        record_calls([Update(old, new)], ids), ids, delete=delete, update=write, create=write
-    )
+    await apply_record_by_record([Update(old, new)], ids, delete=delete, update=write, create=write)
     assert made == ["write 30 mx3.example.com."]
     (rdata,) = [r for r in new if r.preference == 30]
     assert ids.ids_of(NAME, dns.rdatatype.MX, rdata) == ["r3"]
@@ -125,12 +123,30 @@ async def test_a_failing_call_names_the_calls_made_and_not_made():
     async def never(call):
         raise AssertionError("not called")
 
-    with pytest.raises(TransientError) as caught:
-        await run_record_calls(
-            record_calls([Create(rrset)], ids), ids, delete=never, update=never, create=create
-        )
+    change = Create(rrset)
+    with pytest.raises(PartialApplyError) as caught:
+        await apply_record_by_record([change], ids, delete=never, update=never, create=create)
+    assert caught.value.partly_applied == (change,)
+    assert caught.value.transient
+    assert isinstance(caught.value.cause, TransientError)
     message = caught.value.message
     assert message.startswith("HTTP 503 (at create example.com. TXT")
+    assert message.endswith("(0 of 1 changes applied, 1 partly)")
     made, not_made = message.split("not made: ")
     assert made.count("create ") == 2  # the failing one, and the one made before it
     assert not_made.count("create ") == 2  # the failing one, and the one after it
+
+
+def test_a_listing_is_grouped_into_rrsets_at_the_names_asked_and_every_id_is_learnt():
+    mx = make_rrset(NAME, "MX", 300, "10 mx1.example.com.", "20 mx2.example.com.")
+    other = make_rrset(dns.name.from_text("www.example.com."), "TXT", 600, '"foreign"')
+    listed = [(r.name, r.rdtype, rdata, f"id-{i}", r.ttl)
+              for r in (mx, other) for i, rdata in enumerate(r)]  # fmt: skip
+    ids = RecordIds()
+    (only,) = ids.rrsets_from_listing(listed, [NAME])
+    assert only == mx
+    assert only.ttl == 300
+    assert ids.ids_of(other.name, other.rdtype, next(iter(other))) == ["id-0"]  # learnt too
+    assert sorted(r.to_text() for r in ids.rrsets_from_listing(listed)) == sorted(
+        r.to_text() for r in (mx, other)
+    )

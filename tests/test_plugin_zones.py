@@ -7,7 +7,7 @@ import pytest
 
 from dnsauto.plugin import Zone
 from dnsauto.plugin.errors import ZoneNotFoundError
-from dnsauto.plugin.zones import Page, all_linked, all_pages, longest_zone, zone_for
+from dnsauto.plugin.zones import Page, ZoneList, all_linked, all_pages, longest_zone, zone_for
 
 ZONES = [Zone(dns.name.from_text(n), n) for n in ("example.com.", "sub.example.com.", "org.")]
 
@@ -53,3 +53,24 @@ async def test_linked_pages_are_followed_until_one_names_no_next():
         return pages[path]
 
     assert await all_linked(fetch, "/r") == [1, 2, 3]
+
+
+async def test_a_zone_list_is_read_once_and_again_only_for_a_name_in_none_of_its_zones():
+    held = [Zone(dns.name.from_text("example.com."), "1")]
+    listings = 0
+
+    async def list_zones() -> list[Zone]:
+        nonlocal listings
+        listings += 1
+        return list(held)
+
+    zones = ZoneList("fake", list_zones)
+    assert (await zones.find(dns.name.from_text("mail.example.com."))).id == "1"
+    assert (await zones.find(dns.name.from_text("example.com."))).id == "1"
+    assert listings == 1
+    held.append(Zone(dns.name.from_text("example.org."), "2"))  # added since
+    assert (await zones.find(dns.name.from_text("example.org."))).id == "2"
+    assert listings == 2
+    with pytest.raises(ZoneNotFoundError, match=r"example\.com\., example\.org\."):
+        await zones.find(dns.name.from_text("example.net."))
+    assert listings == 3

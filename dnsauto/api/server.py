@@ -1,4 +1,7 @@
-"""The aiohttp application: ``POST /api`` and ``GET /.well-known/jmap``.
+"""The aiohttp application: ``POST /api`` (also ``/jmap/``, Stalwart's path), the session
+(``GET /jmap/session``; ``/.well-known/jmap`` redirects there), ``GET /api/schema`` (what
+stalwart-cli reads), the EventSource (``GET /jmap/eventsource/``), and ``OPTIONS`` with CORS
+for ``allowedOrigins``. HTTPS when ``[daemon.api.tls]`` is set.
 
 Started by the daemon when ``daemon.api.listen`` is set and keys are declared. Each request is
 handled in order: bearer key (wrong ones rate-limited per address), concurrency limit, content
@@ -13,15 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ipaddress
 import json
 import logging
+import re
 import resource
+import ssl
 from collections.abc import Callable
 from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Handler as AiohttpHandler
 
+from dnsauto.api import events, schema
 from dnsauto.api.auth import Authenticator, AuthFailure, Client
 from dnsauto.api.methods import ApiHost, Context, States, process
 from dnsauto.api.protocol import (
@@ -36,7 +43,8 @@ from dnsauto.api.protocol import (
     parse_request,
 )
 from dnsauto.api.tasks import TaskTracker
-from dnsauto.config.daemon import ApiSettings, parse_host_port
+from dnsauto.config.daemon import ApiPermission, ApiSettings, parse_host_port
+from dnsauto.config.overlay import Kind
 from dnsauto.plugin.errors import DnsautoError
 from dnsauto.state.store import StateStore
 
@@ -45,6 +53,14 @@ __all__ = ["ApiServer"]
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "application/problem+json"
+READ_PERMISSION = {
+    "x:Bootstrap": ApiPermission.BOOTSTRAP_GET,
+    "x:DnsServer": ApiPermission.DNS_SERVER_GET,
+    "x:Domain": ApiPermission.DOMAIN_GET,
+    "x:Task": ApiPermission.TASK_GET,
+}
+KIND = {"x:Bootstrap": Kind.BOOTSTRAP, "x:DnsServer": Kind.DNS_SERVER, "x:Domain": Kind.DOMAIN}
+_FORWARDED_HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 REALM = 'Bearer realm="dnsauto"'
 BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 26\r\n"
@@ -172,6 +188,8 @@ class ApiServer:
         self.connections = _Connections(self.settings)
         self._set_worker = concurrent.futures.ThreadPoolExecutor(1, "dnsauto-api-set")
         self.address: str | None = None
+        self.events = events.EventHub()
+        self.tasks.listeners.append(self.events.notify)
 
     def settings(self) -> ApiSettings:
         return self.host.config.daemon.api
@@ -181,15 +199,26 @@ class ApiServer:
     def app(self) -> web.Application:
         app = web.Application(
             client_max_size=1 << 62,  # the handler enforces the limit
-            middlewares=[self._track_request],
+            middlewares=[self._track_request, self._cors],
         )
-        app.router.add_post("/api", self.handle_api)
-        app.router.add_get("/.well-known/jmap", self.handle_session)
+        router = app.router
+        for path in ("/api", "/jmap", "/jmap/"):
+            router.add_post(path, self.handle_api)
+        router.add_get("/jmap/session", self.handle_session)
+        router.add_get("/.well-known/jmap", self.handle_well_known)
+        router.add_get("/api/schema", self.handle_schema_redirect)
+        router.add_get("/api/schema/{hash}", self.handle_schema)
+        router.add_get("/jmap/eventsource", self.handle_event_source)
+        router.add_get("/jmap/eventsource/", self.handle_event_source)
+        router.add_post("/jmap/upload/{account}/", self.handle_upload)
+        router.add_post("/jmap/upload/{account}", self.handle_upload)
+        router.add_get("/jmap/download/{tail:.*}", self.handle_download)
         return app
 
     async def start(self, listen: str) -> str:
         """Listen on ``host:port`` (port 0: any); the address, with the port chosen."""
         host, port = parse_host_port(listen, default_port=0)
+        context = self._tls_context()
         # aiohttp's own idle timer only backs up the connection guard's
         runner = web.AppRunner(
             self.app(), access_log=None, handle_signals=False, keepalive_timeout=3600
@@ -199,7 +228,14 @@ class ApiServer:
         assert server is not None
         try:
             self._listener = await asyncio.get_running_loop().create_server(
-                lambda: _Connection(server(), self.connections), host, port, reuse_address=True
+                lambda: _Connection(server(), self.connections),
+                host,
+                port,
+                reuse_address=True,
+                ssl=context,
+                ssl_handshake_timeout=(
+                    self.settings().header_timeout.total_seconds() if context else None
+                ),
             )
         except OSError as exc:
             await runner.cleanup()
@@ -209,10 +245,28 @@ class ApiServer:
         self._runner = runner
         bound = self._listener.sockets[0].getsockname()[1] if self._listener.sockets else port
         self.address = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
-        log.info("JMAP API on http://%s/api", self.address)
+        self.events.bind()
+        log.info("JMAP API on %s://%s/api", "https" if context else "http", self.address)
         return self.address
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        tls = self.settings().tls
+        if tls is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(tls.certificate, tls.private_key)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+            raise DnsautoError(
+                f"daemon.api.tls: cannot use the certificate {tls.certificate} and key "
+                f"{tls.private_key}: {reason}"
+            ) from None
+        return context
+
     async def close(self) -> None:
+        self.events.close()
         if self._listener is not None:
             self._listener.close()
             for transport in list(self.connections.open):
@@ -223,6 +277,28 @@ class ApiServer:
             await self._runner.cleanup()
             self._runner = None
         self._set_worker.shutdown(wait=False)
+
+    @web.middleware
+    async def _cors(self, request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
+        """CORS headers on every answer to an origin in ``allowedOrigins``; ``OPTIONS`` on any
+        path is a preflight (answered here, so other paths keep their 404 and 405)."""
+        if request.method == "OPTIONS":
+            return await self.handle_options(request)
+        response = await handler(request)
+        if not response.prepared:
+            response.headers.update(self._cors_headers(request))
+        return response
+
+    def _cors_headers(self, request: web.BaseRequest) -> dict[str, str]:
+        origin = request.headers.get("Origin")
+        allowed = self.settings().allowed_origins
+        if origin is None or not (origin in allowed or "*" in allowed):
+            return {}
+        return {
+            "Access-Control-Allow-Origin": "*" if "*" in allowed else origin,
+            "Access-Control-Expose-Headers": "Retry-After, WWW-Authenticate",
+            "Vary": "Origin",
+        }
 
     @web.middleware
     async def _track_request(
@@ -252,7 +328,11 @@ class ApiServer:
             self._in_flight += 1
             try:
                 body = await self._body(request, settings)
-                parsed = parse_request(parse_json(body), max_calls=settings.max_calls_in_request)
+                # A large request is parsed, and its answer encoded, in a worker thread: a
+                # 16 x 1,000-object /set is megabytes of JSON each way.
+                large = len(body) > _LARGE_BODY_BYTES
+                document = await asyncio.to_thread(parse_json, body) if large else parse_json(body)
+                parsed = parse_request(document, max_calls=settings.max_calls_in_request)
                 ctx = Context(
                     host=self.host,
                     store=self.store,
@@ -264,8 +344,10 @@ class ApiServer:
                 response = await self._process(parsed, ctx)
             finally:
                 self._in_flight -= 1
+            if any(name.endswith("/set") for name, _, _ in parsed.method_calls):
+                self.events.notify()
             response["sessionState"] = self._session_state(client)
-            text = dumps(response).encode("utf-8")
+            text = await asyncio.to_thread(_encoded, response) if large else _encoded(response)
         except ProblemError as problem:
             return _problem(problem)
         except Exception as exc:
@@ -291,13 +373,167 @@ class ApiServer:
             client = self._authenticate(request)
         except ProblemError as problem:
             return _problem(problem)
-        document = self._session(client, f"{request.scheme}://{request.host}")
-        return web.Response(text=dumps(document), content_type="application/json")
+        document = self._session(client, self.base_url(request))
+        return web.Response(
+            text=dumps(document),
+            content_type="application/json",
+            headers={"Cache-Control": "no-cache, no-store"},
+        )
+
+    async def handle_well_known(self, request: web.Request) -> web.StreamResponse:
+        """RFC 8620 §2.2 discovery, as Stalwart answers it: 307 to ``/jmap/session``."""
+        return web.Response(
+            status=307, headers={"Location": "/jmap/session", "Cache-Control": "no-cache"}
+        )
+
+    async def handle_schema_redirect(self, request: web.Request) -> web.StreamResponse:
+        """As Stalwart: 307 to ``/api/schema/<hash>``, the hash naming this schema."""
+        try:
+            self._authenticate(request)
+        except ProblemError as problem:
+            return _problem(problem)
+        _, digest = schema.document(self.host.registry)
+        return web.Response(
+            status=307, headers={"Location": f"/api/schema/{digest}", "Cache-Control": "no-cache"}
+        )
+
+    async def handle_schema(self, request: web.Request) -> web.StreamResponse:
+        try:
+            self._authenticate(request)
+        except ProblemError as problem:
+            return _problem(problem)
+        body, digest = schema.document(self.host.registry)
+        if request.match_info["hash"] != digest:
+            return web.Response(
+                status=307,
+                headers={"Location": f"/api/schema/{digest}", "Cache-Control": "no-cache"},
+            )
+        return web.Response(
+            body=body,
+            content_type="application/json",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
+    async def handle_event_source(self, request: web.Request) -> web.StreamResponse:
+        try:
+            client = self._authenticate(request)
+            allowed = tuple(t for t, p in READ_PERMISSION.items() if client.may(p))
+            try:
+                query = events.parse_query(request.query, allowed)
+            except ValueError as exc:
+                raise ProblemError(400, "about:blank", "Bad Request", str(exc)) from None
+        except ProblemError as problem:
+            return _problem(problem)
+        return await events.stream(
+            request,
+            query,
+            hub=self.events,
+            states=self._states,
+            account_id=ACCOUNT_ID,
+            headers=self._cors_headers(request),
+        )
+
+    def _states(self, types: tuple[str, ...]) -> dict[str, str]:
+        config = self.host.config
+        result: dict[str, str] = {}
+        for name in types:
+            kind = KIND.get(name)
+            result[name] = (
+                self.states.state(config, kind)
+                if kind is not None
+                else self.states.digest(f"task:{self.tasks.version}")
+            )
+        return result
+
+    async def handle_upload(self, request: web.Request) -> web.StreamResponse:
+        """dnsauto holds no blobs: ``maxSizeUpload`` is 0, so every upload is over it."""
+        try:
+            self._authenticate(request)
+        except ProblemError as problem:
+            return _problem(problem)
+        refusal = limit_error(
+            "maxSizeUpload", "this server takes no uploads (maxSizeUpload is 0)", status=413
+        )
+        refusal.headers["Connection"] = "close"  # the body is not read
+        return _problem(refusal)
+
+    async def handle_download(self, request: web.Request) -> web.StreamResponse:
+        try:
+            self._authenticate(request)
+        except ProblemError as problem:
+            return _problem(problem)
+        return _problem(ProblemError(404, "about:blank", "Not Found", "this server holds no blobs"))
+
+    async def handle_options(self, request: web.Request) -> web.StreamResponse:
+        """CORS preflight (and plain OPTIONS): 204, as Stalwart answers."""
+        headers = self._cors_headers(request)
+        if headers:
+            headers.update(
+                {
+                    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                    "Access-Control-Allow-Headers": "Authorization, Content-Type, Last-Event-ID",
+                    "Access-Control-Max-Age": "86400",
+                }
+            )
+        headers["Allow"] = "GET, POST, OPTIONS"
+        return web.Response(status=204, headers=headers)
 
     # --- steps ----------------------------------------------------------------------------------
 
-    def _authenticate(self, request: web.Request) -> Client:
+    # --- who asks, and where from --------------------------------------------------------------
+
+    def _from_proxy(self, request: web.BaseRequest) -> bool:
+        proxies = self.settings().trusted_proxies
+        if not proxies or request.remote is None:
+            return False
+        try:
+            peer = ipaddress.ip_address(request.remote)
+        except ValueError:
+            return False
+        return any(peer in ipaddress.ip_network(net) for net in proxies)
+
+    def client_address(self, request: web.BaseRequest) -> str:
+        """The peer; behind a trusted proxy, the nearest untrusted address of
+        ``X-Forwarded-For`` (the addresses proxies appended, read from the right)."""
         address = request.remote or "unknown"
+        if not self._from_proxy(request):
+            return address
+        proxies = [ipaddress.ip_network(net) for net in self.settings().trusted_proxies]
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        for hop in reversed([h for h in hops if h]):
+            try:
+                ip = ipaddress.ip_address(hop)
+            except ValueError:
+                return address  # a hop that is no address: believe none of what is left
+            if not any(ip in net for net in proxies):
+                return str(ip)
+        return address
+
+    def base_url(self, request: web.BaseRequest) -> str:
+        """Where clients reach the API: ``publicUrl``; else, from a trusted proxy, its
+        ``X-Forwarded-Proto`` and ``-Host``; else the scheme and address the request came in
+        on (never the client's ``Host`` header)."""
+        settings = self.settings()
+        if settings.public_url:
+            return settings.public_url
+        scheme = "https" if request.secure else "http"
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        if isinstance(sockname, tuple) and len(sockname) >= 2:
+            ip, port = str(sockname[0]), int(sockname[1])
+            host = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+        else:
+            host = self.address or "127.0.0.1"
+        if self._from_proxy(request):
+            proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+            forwarded = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+            if proto in ("http", "https"):
+                scheme = proto
+            if forwarded and _FORWARDED_HOST.match(forwarded):
+                host = forwarded
+        return f"{scheme}://{host}"
+
+    def _authenticate(self, request: web.Request) -> Client:
+        address = self.client_address(request)
         try:
             return self.auth.authenticate(request.headers.get("Authorization"), address)
         except AuthFailure as failure:
@@ -384,19 +620,27 @@ class ApiServer:
                     "accountCapabilities": {STALWART: {}},
                 }
             },
-            "primaryAccounts": {STALWART: ACCOUNT_ID},
+            "primaryAccounts": {CORE: ACCOUNT_ID, STALWART: ACCOUNT_ID},
             "username": client.name,
             "apiUrl": f"{base}/api",
-            "downloadUrl": f"{base}/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}",
-            "uploadUrl": f"{base}/upload/{{accountId}}/",
-            "eventSourceUrl": f"{base}/eventsource/?types={{types}}&closeafter={{closeafter}}"
-            "&ping={ping}",
+            "downloadUrl": f"{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}"
+            "?accept={type}",
+            "uploadUrl": f"{base}/jmap/upload/{{accountId}}/",
+            "eventSourceUrl": f"{base}/jmap/eventsource/?types={{types}}"
+            "&closeafter={closeafter}&ping={ping}",
             "state": self._session_state(client),
         }
 
 
 async def _call(function: Callable[[], Any]) -> Any:
     return function()
+
+
+_LARGE_BODY_BYTES = 64 * 1024
+
+
+def _encoded(response: dict[str, Any]) -> bytes:
+    return dumps(response).encode("utf-8")
 
 
 def _problem(problem: ProblemError) -> web.Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,15 @@ class TaskTracker:
     def __init__(self, keep: int = KEEP) -> None:
         self.keep = keep
         self._runs: OrderedDict[str, _Run] = OrderedDict()
+        self.version = 0
+        """Counts the changes to the runs (the ``x:Task`` state of the EventSource)."""
+        self.listeners: list[Callable[[], None]] = []
+        """Called after each change, from the thread that made it."""
+
+    def _changed(self) -> None:
+        self.version += 1
+        for listener in list(self.listeners):
+            listener()
 
     def _run(self, run_id: str) -> _Run:
         run = self._runs.get(run_id)
@@ -65,6 +74,7 @@ class TaskTracker:
             run.reasons.append(reason)
         for name in domains:
             run.domains.setdefault(name, None)
+        self._changed()
 
     def record_result(self, run_id: str, result: DomainResult) -> None:
         """The daemon finished a domain of run ``run_id`` (the daemon's result hook)."""
@@ -77,6 +87,7 @@ class TaskTracker:
             awaiting_approval=result.unsafe_plan,
             needs_attention=result.needs_attention and result.unsafe_plan is None,
         )
+        self._changed()
 
     def ids(self, waiting: Mapping[str, str], syncing: Mapping[str, str]) -> list[str]:
         """The runs known: the recent ones, then those waiting or running."""

@@ -19,6 +19,7 @@ __all__ = [
     "ApiKey",
     "ApiPermission",
     "ApiSettings",
+    "ApiTls",
     "Daemon",
     "DnsSettings",
     "HostPort",
@@ -181,6 +182,48 @@ def _check_optional_listen(value: str) -> str:
     return _check_listen(value) if value.strip() else ""
 
 
+def _check_public_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in ("http", "https") or not rest or rest.startswith("/"):
+        raise ValueError(f"{quoted(value)} is not an http:// or https:// URL with a host")
+    if any(c in value for c in "?#") or any(c.isspace() for c in value):
+        raise ValueError(f"{quoted(value)} must have no query, fragment or spaces")
+    return value.rstrip("/")
+
+
+def _check_network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValueError(f"{quoted(value)} is not an IP address or network") from None
+
+
+def _check_origin(value: str) -> str:
+    if value != "*" and _check_public_url(value) != value:
+        raise ValueError(f'{quoted(value)} is not an origin (scheme://host[:port]) or "*"')
+    return value
+
+
+class ApiTls(Model):
+    """HTTPS served directly (``[daemon.api.tls]``): PEM files read when the API starts."""
+
+    certificate: Annotated[
+        str, Field(min_length=1, description="The certificate chain, PEM (absolute path)")
+    ]
+    private_key: Annotated[
+        str, Field(min_length=1, description="Its private key, PEM (absolute path)")
+    ]
+
+    @field_validator("certificate", "private_key")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not os.path.isabs(value):
+            raise ValueError(f"{quoted(value)} must be an absolute path")
+        return value
+
+
 class ApiSettings(Model):
     """The JMAP management API (``POST /api``), served by ``dnsauto run``."""
 
@@ -243,6 +286,32 @@ class ApiSettings(Model):
     keys: Annotated[
         tuple[ApiKey, ...], Field(description="The API keys ([[daemon.api.keys]])")
     ] = ()
+    public_url: Annotated[
+        str | None,
+        AfterValidator(_check_public_url),
+        Field(
+            description="The URL clients reach the API at (https://mail.example.org:8053); "
+            "the session's URLs are built on it. Unset: from the connection (and the "
+            "X-Forwarded-* headers of trustedProxies)"
+        ),
+    ] = None
+    trusted_proxies: Annotated[
+        tuple[Annotated[str, AfterValidator(_check_network)], ...],
+        Field(
+            description="Addresses or networks of reverse proxies whose X-Forwarded-Proto, "
+            "-Host and -For are believed; empty: those headers are ignored"
+        ),
+    ] = ()
+    allowed_origins: Annotated[
+        tuple[Annotated[str, AfterValidator(_check_origin)], ...],
+        Field(
+            description='Web origins (https://admin.example.org, or "*") that may call the '
+            "API from a browser (CORS); empty: none"
+        ),
+    ] = ()
+    tls: Annotated[
+        ApiTls | None, Field(description="Serve HTTPS with this certificate and key")
+    ] = None
     allowed_secret_directories: Annotated[
         tuple[str, ...],
         Field(

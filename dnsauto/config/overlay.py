@@ -258,6 +258,10 @@ class Workspace:
     new_id: Callable[[], str] = field(default=lambda: API_ID_PREFIX + random.token_hex(4))
     pending: dict[tuple[Kind, str], dict[str, Any]] = field(default_factory=dict)
     """What :meth:`save` writes: the stored form of each changed object (or a tombstone)."""
+    committed: set[tuple[Kind, str]] = field(default_factory=set)
+    """Every object changed in this workspace, saved or not."""
+    _own_tables: set[str] = field(default_factory=set)
+    """The Config fields (``domain``, ``dns_server``) whose dict this workspace made."""
     _bootstrap_document: dict[str, Any] | None = None
 
     # --- Bootstrap ------------------------------------------------------------------------------
@@ -312,7 +316,7 @@ class Workspace:
             name = check_hostname(name)
         except ValueError as exc:
             raise _invalid([("name", str(exc))]) from None
-        if name in self.config.domains:
+        if name in self.config.domain or name == self.config.bootstrap.default_domain:
             raise SetFailure("alreadyExists", f"Domain {name!r} exists", existingId=name)
         document = _creation(document)
         self._commit(Kind.DOMAIN, name, ("domain", name), document, None)
@@ -360,19 +364,37 @@ class Workspace:
             config = self._validate(candidate, location)
             self._check_references(config)
             self._bootstrap_document = None
-        elif document is None:
-            config = _replace(self.config, location, None)
+            target: BaseModel | None = config.bootstrap
         else:
-            config = _replace(self.config, location, self._validate_object(location, document))
-        if document is None:
+            target = None if document is None else self._validate_object(location, document)
+        if target is None:
             stored: dict[str, Any] = {TOMBSTONE: True}
         else:
-            target = _at(config, location)
             stored = _reveal(target)
             self._check_secrets(target, stored, current, patch)
+        if location != ("bootstrap",):
+            config = self._replaced(location, target)
         self.pending[(kind, object_id)] = stored
+        self.committed.add((kind, object_id))
         self.config = config
         self.changed = True
+
+    def _replaced(self, location: tuple[str, ...], target: BaseModel | None) -> Config:
+        """``self.config`` with the DnsServer or Domain at ``location`` replaced (None:
+        removed). The other objects are shared, not validated again; the table of them is
+        copied once per workspace, then changed in place (a /set of 1,000 creates in a
+        configuration of 16,000 Domains copied 16,000 entries for each create)."""
+        section, object_id = location
+        name = "dns_server" if section == "dnsServer" else "domain"
+        objects: dict[str, Any] = getattr(self.config, name)
+        if name not in self._own_tables:
+            objects = dict(objects)
+            self._own_tables.add(name)
+        if target is None:
+            objects.pop(object_id, None)
+        else:
+            objects[object_id] = target
+        return self.config.model_copy(update={name: objects})
 
     def finish(self) -> None:
         """Check the configuration with every change in place, once (each object has been
@@ -580,19 +602,6 @@ def _place(
     else:
         parent[location[-1]] = value
     return document
-
-
-def _replace(config: Config, location: tuple[str, ...], target: BaseModel | None) -> Config:
-    """``config`` with the DnsServer or Domain at ``location`` replaced (None: removed); the
-    other objects are shared, not copied or validated again."""
-    section, object_id = location
-    name = "dns_server" if section == "dnsServer" else "domain"
-    objects: dict[str, Any] = dict(getattr(config, name))
-    if target is None:
-        objects.pop(object_id, None)
-    else:
-        objects[object_id] = target
-    return config.model_copy(update={name: objects})
 
 
 def _at(config: Config, location: tuple[str, ...]) -> BaseModel:

@@ -4,8 +4,14 @@ It carries what each provider would otherwise get wrong on its own: the DnsServe
 on every request, a ``User-Agent`` naming dnsauto, bounded retries with exponential backoff and
 jitter on 429, 5xx and connection errors (``Retry-After`` honoured, in seconds or as an HTTP
 date), a client-side rate limit (token bucket) at the API's documented rate, counters for the
-metrics, and one table mapping status codes to dnsauto's errors. Credentials are headers the
-client adds itself; they never appear in logs, errors or ``repr``.
+metrics, and one table mapping status codes to dnsauto's errors. Credentials are headers (or,
+for APIs like Porkbun's, JSON body fields) the client adds itself; they never appear in logs,
+errors or ``repr``, even when an answer echoes them. An API that signs every request (OVH)
+gives a ``sign`` hook: it gets the method, the full URL and the body text exactly as sent, and
+returns that request's headers, computed again on every retry. An API that reports errors in
+the body (``{"status": "ERROR"}`` with HTTP 200) or throttles with another status than 429
+(Porkbun's 503) says so through :attr:`HttpClient.error_kind` and
+:attr:`HttpClient.throttle_statuses`.
 
 Time goes through a :class:`Clock`, so tests drive retries and the rate limit without waiting.
 """
@@ -22,9 +28,11 @@ import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlencode
 
 import aiohttp
+import yarl
 
 from dnsauto import __version__
 from dnsauto.plugin.errors import (
@@ -33,6 +41,10 @@ from dnsauto.plugin.errors import (
     ProviderError,
     TransientError,
 )
+
+if TYPE_CHECKING:
+    from dnsauto.plugin.context import ProviderContext
+    from dnsauto.plugin.settings import DnsServerBase
 
 __all__ = [
     "REDACTED_HEADERS",
@@ -58,7 +70,18 @@ __all__ = [
 USER_AGENT = f"dnsauto/{__version__}"
 
 REDACTED_HEADERS = frozenset(
-    {"authorization", "x-auth-key", "x-auth-email", "x-api-key", "accesskey", "cookie"}
+    {
+        "authorization",
+        "x-auth-key",
+        "x-auth-email",
+        "x-api-key",
+        "x-api-secret",
+        "x-secret-api-key",
+        "accesskey",
+        "cookie",
+        "x-ovh-consumer",
+        "x-ovh-signature",
+    }
 )
 """Headers whose values are replaced by ``********`` wherever headers are shown."""
 
@@ -259,11 +282,20 @@ class HttpResponse:
 class HttpStatusError(Exception):
     """An HTTP answer with an error status; the mapped dnsauto error is raised ``from`` it."""
 
-    def __init__(self, method: str, path: str, response: HttpResponse, detail: str) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        response: HttpResponse,
+        detail: str,
+        kind: type[ProviderError] | None = None,
+    ) -> None:
         self.method = method
         self.path = path
         self.response = response
         self.detail = detail
+        self.kind = kind
+        """The error the body said the answer is (:attr:`HttpClient.error_kind`), if any."""
         super().__init__(
             f"{method} {path}: HTTP {response.status}{': ' + detail if detail else ''}"
         )
@@ -296,6 +328,9 @@ class HttpClient:
     server_id: str
     timeout: float
     auth: Callable[[], Mapping[str, str]] = field(repr=False, default=dict)
+    body_auth: Callable[[], Mapping[str, str]] | None = field(repr=False, default=None)
+    """Credential fields merged into every JSON object body sent (Porkbun's ``apikey`` and
+    ``secretapikey``); resolved at each request; their values are scrubbed from errors and logs."""
     credential_fields: Collection[str] = ("secret",)
     rate_limit: RateLimit | None = None
     rate_limit_reset_header: str | None = None
@@ -305,7 +340,37 @@ class HttpClient:
     clock: Clock = field(default_factory=SystemClock, repr=False)
     rng: random.Random = field(default_factory=random.Random, repr=False)
     error_detail: Callable[[Any], str] = field(default=default_error_detail, repr=False)
+    sign: Callable[[str, str, str], Mapping[str, str]] | None = field(default=None, repr=False)
+    """Headers for one request from its method, full URL (query included) and body text. With
+    it, a JSON body goes as compact JSON (``{"a":1}``): the exact text that was signed."""
+    error_kind: Callable[[HttpResponse], type[ProviderError] | None] | None = field(
+        default=None, repr=False
+    )
+    """The error an answer means, read from its body, or ``None`` to go by the status: an
+    error class for a 2xx answer makes it an error (an API answering HTTP 200 with
+    ``{"status": "ERROR"}``); for an error status it replaces :data:`STATUS_ERRORS`."""
+    throttle_statuses: Collection[int] = (429,)
+    """Statuses that mean "too many requests": counted as throttled and retried, even for
+    calls not safe to repeat (the API did not carry them out). Porkbun answers 503."""
     counters: HttpCounters = field(default_factory=HttpCounters)
+
+    @classmethod
+    def for_server(
+        cls,
+        provider: str,
+        default_url: str,
+        settings: DnsServerBase,
+        context: ProviderContext,
+        overrides: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> HttpClient:
+        """The client of one DnsServer of @type ``provider``: its base URL from :func:`api_url`,
+        the DnsServer ``timeout``, errors naming its id; ``fields`` (``auth``, ``rate_limit``,
+        ...) are the provider's, ``overrides`` a test's (``base_url``, ``clock``, ``retry``)."""
+        return cls(**{"base_url": api_url(provider, default_url), "provider": provider,
+                      "server_id": context.server_id,
+                      "timeout": settings.timeout.total_seconds(),
+                      **fields, **(overrides or {})})  # fmt: skip
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -348,6 +413,7 @@ class HttpClient:
         *,
         params: Mapping[str, str | int] | None = None,
         json: Any = None,
+        form: Mapping[str, str] | None = None,
         errors: Mapping[int, type[ProviderError]] | None = None,
         retry_unsafe: bool = True,
         limits: Sequence[RateLimit] = (),
@@ -359,6 +425,7 @@ class HttpClient:
         ``ZoneNotFoundError``). With ``retry_unsafe`` false only 429 is retried: for calls the
         server may have carried out before failing. ``limits`` are rate limits of this kind
         of call, kept per ``limit_key`` (e.g. writes per domain) besides :attr:`rate_limit`.
+        ``form`` sends a URL-encoded form body instead of JSON (OAuth token endpoints).
         Raises a :class:`ProviderError`.
         """
         started = self.clock.monotonic()
@@ -368,27 +435,34 @@ class HttpClient:
             failure: Exception
             retry_after: float | None = None
             try:
-                response = await self._send(method, path, params, json)
+                response = await self._send(method, path, params, json, form)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 failure = exc
                 retryable = retry_unsafe
             else:
-                if response.status < 400:
+                kind = self.error_kind(response) if self.error_kind is not None else None
+                if response.status < 400 and kind is None:
                     return response
                 failure = HttpStatusError(
-                    method, path, response, self.error_detail(response.body) or response.text[:300]
+                    method,
+                    path,
+                    response,
+                    self._scrub(self.error_detail(response.body) or response.text[:300]),
+                    kind,
                 )
                 retry_after = parse_retry_after(
                     response.headers.get("Retry-After"), self.clock.time()
                 )
-                if response.status == 429:
+                throttled = response.status in self.throttle_statuses
+                if throttled:
                     self.counters.throttled += 1
                     if retry_after is None:
                         retry_after = self._quota_reset(response)
-                retryable = response.status == 429 or (
+                cls = kind or error_class(response.status)
+                retryable = throttled or (
                     retry_unsafe and (response.status >= 500 or response.status in RETRIED_STATUSES)
                 )
-                if not retryable or not error_class(response.status).transient:
+                if not retryable or not cls.transient:
                     raise self._error(failure, errors, retry_after) from failure
             retries += 1
             delay = (
@@ -410,6 +484,15 @@ class HttpClient:
             self.counters.waited_seconds += delay
             await self.clock.sleep(delay)
 
+    def _scrub(self, text: str) -> str:
+        """``text`` without the body credentials' values (an answer may echo a request)."""
+        if self.body_auth is None or not text:
+            return text
+        for value in self.body_auth().values():
+            if value:
+                text = text.replace(value, "********")
+        return text
+
     def _quota_reset(self, response: HttpResponse) -> float | None:
         wanted = (self.rate_limit_reset_header or "").lower()
         value = next((v for k, v in response.headers.items() if k.lower() == wanted), "").strip()
@@ -425,12 +508,31 @@ class HttpClient:
             self.counters.waited_seconds += waited
 
     async def _send(
-        self, method: str, path: str, params: Mapping[str, str | int] | None, json: Any
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        form: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         session = self._open()
         self.counters.requests += 1
         query = {k: str(v) for k, v in params.items()} if params else None
-        async with session.request(method, self.base_url + path, params=query, json=json) as resp:
+        if self.body_auth is not None and (json is None or isinstance(json, dict)):
+            json = {**(json or {}), **self.body_auth()}
+        if self.sign is None:
+            payload = {"data": dict(form)} if form is not None else {"json": json}
+            sent = session.request(method, self.base_url + path, params=query, **payload)
+        else:
+            url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
+            signed = jsonlib.dumps(json, separators=(",", ":")) if json is not None else ""
+            headers = dict(self.sign(method, url, signed))
+            if json is not None:
+                headers["Content-Type"] = "application/json"
+            sent = session.request(
+                method, yarl.URL(url, encoded=True), data=signed.encode() or None, headers=headers
+            )
+        async with sent as resp:
             data = await resp.read()
             text = data.decode("utf-8", "replace")
             try:
@@ -453,7 +555,7 @@ class HttpClient:
                 provider=self.provider,
             )
         status = failure.response.status
-        cls = (overrides or {}).get(status) or error_class(status)
+        cls = (overrides or {}).get(status) or failure.kind or error_class(status)
         what = f"{failure.method} {failure.path} answered HTTP {status}"
         if failure.detail:
             what += f": {failure.detail}"

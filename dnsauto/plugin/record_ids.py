@@ -1,6 +1,6 @@
 """RRset changes as the fewest per-record calls, for APIs that address each record by its id.
 
-Cloudflare, DigitalOcean, Dnsimple and Bunny (and later OVH and Porkbun) store records, not
+Cloudflare, DigitalOcean, Dnsimple, Bunny and Porkbun (and later OVH) store records, not
 RRsets: changing or deleting one needs its id. :class:`RecordIds` remembers the id of every
 value ``list_rrsets`` saw; :func:`record_calls` turns a batch of RRset changes into calls that
 keep the values an update leaves alone, change a removed value into an added one in place where
@@ -10,15 +10,15 @@ Writing whole RRsets this way avoids the bugs of Stalwart's ``dns-update`` crate
 removes only the first matching record (stale values survive) and its create fails when a
 second value is added (two MX, a CAA ``issue`` beside an ``iodef``).
 
-A provider that makes one API call per record uses :func:`apply_record_by_record`: when a call
-fails part way, the error says which changes went through (see :mod:`dnsauto.plugin.batches`).
+A provider that makes one API call per record hands :func:`apply_record_by_record` a function
+for each kind of call; when a call fails part way, the error says which calls and which changes
+went through (see :mod:`dnsauto.plugin.batches`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import dns.name
 import dns.rdata
@@ -30,6 +30,7 @@ from dnsauto.plugin.changes import Change, Create, Delete, comparable_value
 from dnsauto.plugin.errors import ConflictError, ProviderError
 
 __all__ = [
+    "ListedRecord",
     "NewRecord",
     "RecordCall",
     "RecordCalls",
@@ -39,10 +40,12 @@ __all__ = [
     "apply_record_by_record",
     "indexed_calls",
     "record_calls",
-    "run_record_calls",
 ]
 
 _Key = tuple[dns.name.Name, dns.rdatatype.RdataType]
+
+ListedRecord = tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rdata.Rdata, str, int]
+"""One record of a listing, as a provider parses it: (name, type, rdata, id, TTL)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,25 @@ class RecordIds:
             values = self._ids.setdefault((name, rdtype), {})
             values.setdefault(comparable_value(rdata), []).append(record_id)
 
+    def rrsets_from_listing(
+        self,
+        records: Iterable[ListedRecord],
+        names: Collection[dns.name.Name] | None = None,
+    ) -> list[dns.rrset.RRset]:
+        """The RRsets of a whole-zone listing at ``names`` (all when ``None``), the records
+        grouped by name and type; the id of every record listed is learnt."""
+        listed = list(records)
+        self.learn((name, rdtype, rdata, record_id) for name, rdtype, rdata, record_id, _ in listed)
+        wanted = set(names) if names is not None else None
+        rrsets: dict[_Key, dns.rrset.RRset] = {}
+        for name, rdtype, rdata, _, ttl in listed:
+            if wanted is None or name in wanted:
+                rrset = rrsets.get((name, rdtype))
+                if rrset is None:
+                    rrset = rrsets[(name, rdtype)] = dns.rrset.RRset(name, rdata.rdclass, rdtype)
+                rrset.add(rdata, ttl)
+        return list(rrsets.values())
+
     def ids_of(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, rdata: dns.rdata.Rdata
     ) -> list[str]:
@@ -168,14 +190,44 @@ def indexed_calls(changes: Sequence[Change], ids: RecordIds) -> list[tuple[int, 
 async def apply_record_by_record(
     changes: Sequence[Change],
     ids: RecordIds,
-    send: Callable[[RecordCall], Awaitable[None]],
+    *,
+    delete: Callable[[RecordDelete], Awaitable[None]],
+    update: Callable[[RecordUpdate], Awaitable[str]],
+    create: Callable[[NewRecord], Awaitable[str]],
 ) -> None:
-    """Carry out ``changes`` one record call at a time with ``send``.
+    """Carry out ``changes`` one record call at a time: every delete, then every update, then
+    every create of the batch (:func:`indexed_calls`), keeping ``ids`` up to date; ``update``
+    and ``create`` return the id of the record they wrote.
 
-    A failing call ends the batch with a ``PartialApplyError`` naming the changes that went
-    through (or the call's own error when none did). ``send`` keeps ``ids`` up to date.
+    A failing call's error names it, the calls made before it and those not made, so what the
+    zone now holds is said, not guessed. When any call went through it is raised as a
+    ``PartialApplyError`` naming the changes applied, partly applied and untouched (see
+    :mod:`dnsauto.plugin.batches`); otherwise as it is.
     """
-    await ApplyProgress(changes, indexed_calls(changes, ids)).one_by_one(send)
+    calls = indexed_calls(changes, ids)
+    described = [_describe(call) for _, call in calls]
+    made = 0
+
+    async def send(call: RecordCall) -> None:
+        nonlocal made
+        try:
+            if isinstance(call, RecordDelete):
+                await delete(call)
+                ids.forget(call.id)
+            elif isinstance(call, RecordUpdate):
+                written = await update(call)
+                ids.forget(call.id)
+                ids.add(call.name, call.rdtype, call.rdata, written)
+            else:
+                ids.add(call.name, call.rdtype, call.rdata, await create(call))
+        except ProviderError as exc:
+            before, after = ", ".join(described[:made]) or "none", ", ".join(described[made:])
+            exc.args = (f"{exc.message} (at {described[made]}; made before it: {before}; "
+                        f"not made: {after})",)  # fmt: skip
+            raise
+        made += 1
+
+    await ApplyProgress(changes, calls).one_by_one(send)
 
 
 def _rrset_calls(
@@ -216,63 +268,6 @@ def _known_ids(rrset: dns.rrset.RRset, rdata: dns.rdata.Rdata, ids: RecordIds) -
     return found
 
 
-async def run_record_calls(
-    calls: RecordCalls,
-    ids: RecordIds,
-    *,
-    delete: Callable[[RecordDelete], Awaitable[None]],
-    update: Callable[[RecordUpdate], Awaitable[str]],
-    create: Callable[[NewRecord], Awaitable[str]],
-) -> None:
-    """Make ``calls`` one by one (deletes, updates, creates), keeping ``ids`` up to date;
-    ``update`` and ``create`` return the id of the record they wrote.
-
-    When a call fails its error is raised with the calls made before it and those not made
-    named, so what the zone now holds is said, not guessed.
-    """
-    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
-    for d in calls.deletes:
-        steps.append((_describe("delete", d), _deleting(d, ids, delete)))
-    for u in calls.updates:
-        steps.append((_describe("update", u), _writing(u, ids, update, u.id)))
-    for c in calls.creates:
-        steps.append((_describe("create", c), _writing(c, ids, create, None)))
-    for index, (what, step) in enumerate(steps):
-        try:
-            await step()
-        except ProviderError as exc:
-            made = [w for w, _ in steps[:index]] or ["none"]
-            exc.args = (
-                f"{exc.message} (at {what}; made before it: {', '.join(made)}; "
-                f"not made: {', '.join(w for w, _ in steps[index:])})",
-            )
-            raise
-
-
-def _describe(kind: str, call: RecordDelete | RecordUpdate | NewRecord) -> str:
+def _describe(call: RecordCall) -> str:
+    kind = {RecordDelete: "delete", RecordUpdate: "update", NewRecord: "create"}[type(call)]
     return f"{kind} {call.name} {dns.rdatatype.to_text(call.rdtype)} {call.rdata.to_text()[:60]}"
-
-
-def _deleting(
-    call: RecordDelete, ids: RecordIds, delete: Callable[[RecordDelete], Awaitable[None]]
-) -> Callable[[], Awaitable[None]]:
-    async def step() -> None:
-        await delete(call)
-        ids.forget(call.id)
-
-    return step
-
-
-def _writing(
-    call: RecordUpdate | NewRecord,
-    ids: RecordIds,
-    write: Callable[[Any], Awaitable[str]],
-    old_id: str | None,
-) -> Callable[[], Awaitable[None]]:
-    async def step() -> None:
-        new_id = await write(call)
-        if old_id is not None:
-            ids.forget(old_id)
-        ids.add(call.name, call.rdtype, call.rdata, new_id)
-
-    return step

@@ -16,7 +16,7 @@ import dns.name
 from dnsauto.plugin.errors import ProviderError, ZoneNotFoundError
 from dnsauto.plugin.provider import Zone
 
-__all__ = ["Page", "all_linked", "all_pages", "longest_zone", "zone_for"]
+__all__ = ["Page", "ZoneList", "all_linked", "all_pages", "longest_zone", "zone_for"]
 
 T = TypeVar("T")
 
@@ -79,3 +79,22 @@ def zone_for(name: dns.name.Name, zones: Iterable[Zone], provider: str = "") -> 
             f"no zone of the account holds {name} (zones: {held})", provider=provider
         )
     return zone
+
+
+class ZoneList:
+    """An account's zones, listed by ``list_zones`` at first use and listed again when a name
+    is in none of them (a zone added since): one per provider instance."""
+
+    def __init__(self, provider: str, list_zones: Callable[[], Awaitable[list[Zone]]]) -> None:
+        self.provider = provider
+        self._list_zones = list_zones
+        self._zones: list[Zone] | None = None
+
+    async def find(self, name: dns.name.Name) -> Zone:
+        """The zone holding ``name`` (:func:`zone_for`); ``ZoneNotFoundError`` when none does."""
+        if self._zones is not None:
+            known = longest_zone(name, self._zones)
+            if known is not None:
+                return known
+        self._zones = await self._list_zones()
+        return zone_for(name, self._zones, self.provider)

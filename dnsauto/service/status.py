@@ -4,14 +4,30 @@ change for ``dnsauto status`` (which reads it with :func:`read_status_file`)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
 import os
 import tempfile
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STATUS_FILE", "STATUS_VERSION", "iso", "read_status_file", "write_atomically"]
+__all__ = [
+    "STATUS_FILE",
+    "STATUS_VERSION",
+    "DomainStatusRow",
+    "StatusSnapshot",
+    "iso",
+    "read_status_file",
+    "status_document",
+    "write_atomically",
+    "write_status_file",
+]
+
+log = logging.getLogger(__name__)
 
 STATUS_FILE = "daemon-status.json"
 STATUS_VERSION = 1
@@ -42,6 +58,73 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+@functools.lru_cache(maxsize=4096)  # most domains share their next run: the periodic one
 def iso(when: float) -> str:
     """Unix time as ISO 8601 in UTC, to the second (``2026-01-01T00:00:00Z``)."""
     return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class DomainStatusRow:
+    """One domain's line of the status file, as the daemon's slot held it."""
+
+    domain: str
+    due: float | None
+    """When its requested run is due (None: none requested, the periodic one comes next)."""
+    reasons: str | None
+    syncing: str | None
+    failures: int
+    propagation_seconds: float | None
+    awaiting_approval: str | None
+    needs_attention: str | None
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """What the status file shows, taken on the event loop; the document is made from it
+    elsewhere (with thousands of domains, in a worker thread)."""
+
+    running: bool
+    started_at: float
+    updated_at: float
+    periodic: float | None
+    rows: list[DomainStatusRow]
+
+
+def status_document(snapshot: StatusSnapshot) -> dict[str, Any]:
+    """The status file's JSON document."""
+    running, periodic = snapshot.running, snapshot.periodic
+    domains = {}
+    for row in sorted(snapshot.rows, key=lambda r: r.domain):
+        if row.due is not None:
+            upcoming: tuple[float, str | None] | None = (row.due, row.reasons)
+        else:
+            upcoming = (periodic, "periodic") if periodic is not None else None
+        domains[row.domain] = {
+            "nextRun": iso(upcoming[0]) if upcoming and running else None,
+            "nextReason": upcoming[1] if upcoming and running else None,
+            "syncing": row.syncing,
+            "consecutiveFailures": row.failures,
+            "lastPropagationSeconds": row.propagation_seconds,
+            "awaitingApproval": row.awaiting_approval,
+            "needsAttention": row.needs_attention,
+        }
+    return {
+        "version": STATUS_VERSION,
+        "pid": os.getpid(),
+        "running": running,
+        "startedAt": iso(snapshot.started_at),
+        "updatedAt": iso(snapshot.updated_at),
+        "nextReconcile": iso(periodic) if periodic is not None and running else None,
+        "domains": domains,
+    }
+
+
+def write_status_file(path: Path, snapshot: StatusSnapshot) -> float:
+    """Write the status file (an error is logged, not raised); the seconds that took."""
+    started = time.monotonic()
+    try:
+        write_atomically(path, json.dumps(status_document(snapshot), separators=(",", ":")))
+    except OSError as exc:
+        log.warning("cannot write %s: %s", path, exc.strerror)
+    return time.monotonic() - started

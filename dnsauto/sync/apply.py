@@ -55,18 +55,22 @@ async def apply_changes(
         return
     for start in range(0, len(changes), size):
         batch = changes[start : start + size]
-        ids = store.journal_before_apply(run_id, job.domain, str(zone), batch)
+        # The store's writes run in a worker thread: another writer's transaction (an API
+        # /set of thousands of objects) would otherwise hold the event loop.
+        ids = await asyncio.to_thread(
+            store.journal_before_apply, run_id, job.domain, str(zone), batch
+        )
         try:
             await _send(provider, zone, batch, sleep)
         except PartialApplyError as exc:
-            _journal_partial(store, ids, batch, exc)
+            await asyncio.to_thread(_journal_partial, store, ids, batch, exc)
             result.applied += len(exc.applied)
             result.not_applied = [*exc.partly_applied, *exc.not_applied]
             result.not_applied += changes[start + size :]
             exc.args = (f"{exc.message}; not applied: {_listed(result.not_applied)}",)
             raise
         except DnsautoError as exc:
-            store.journal_after_apply(ids, exc.message)
+            await asyncio.to_thread(store.journal_after_apply, ids, exc.message)
             result.not_applied = list(changes[start:])
             if start:
                 exc.args = (
@@ -77,7 +81,7 @@ async def apply_changes(
         except BaseException as exc:
             _mark_interrupted(store, ids, exc)
             raise
-        store.journal_after_apply(ids, None)
+        await asyncio.to_thread(store.journal_after_apply, ids, None)
         result.applied += len(batch)
 
 

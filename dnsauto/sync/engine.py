@@ -225,13 +225,13 @@ class Engine:
                 result.error = f"internal error: {type(exc).__name__}: {exc}"
         result.seconds = round(time.monotonic() - started, 3)
         if apply:
-            self._save_result(result)
+            await self._save_result(result)
         return result
 
-    def _save_result(self, result: DomainResult) -> None:
+    async def _save_result(self, result: DomainResult) -> None:
         """Keep the domain's result for ``dnsauto status``; a store failure is only logged."""
         try:
-            self.store.save_result(self.run_id, result)
+            await asyncio.to_thread(self.store.save_result, self.run_id, result)
         except DnsautoError as exc:
             log.error("%s: cannot save the result: %s", result.domain, exc.message)
 
@@ -281,7 +281,8 @@ class Engine:
             query_timeout=server.timeout.total_seconds(),
         )
         if outcome.propagated:
-            for note in self.keys.activate(job.domain, [k.selector for k in pending]):
+            selectors = [k.selector for k in pending]
+            for note in await asyncio.to_thread(self.keys.activate, job.domain, selectors):
                 log.info("%s: DKIM %s", job.domain, note)
 
     def next_dkim_event(self, jobs: Sequence[DomainJob]) -> datetime | None:
@@ -363,7 +364,11 @@ class Engine:
         self, job: DomainJob, result: DomainResult, *, apply: bool, force: bool | str | None
     ) -> None:
         provider = self._provider(job)
-        desired, delete, rotation_warnings = self._desired(job, provider, rotate=apply)
+        # In a worker thread: DKIM key generation and the key store's writes must not stall
+        # the event loop (or wait there for another writer's transaction).
+        desired, delete, rotation_warnings = await asyncio.to_thread(
+            self._desired, job, provider, rotate=apply
+        )
         zone = await provider.find_zone(to_name(job.origin or job.domain))
         result.zone = zone.name.to_text()
         plan = await self._plan(provider, zone, desired, result, delete=delete)

@@ -20,6 +20,7 @@ from dnsauto.sync.propagation import PropagationResult
 __all__ = ["MANUAL_SERVER_ID", "DomainJob", "DomainResult", "domain_jobs"]
 
 MANUAL_SERVER_ID = "manual"
+_MANUAL_SERVER = ManualDnsServer.model_validate({"@type": "Manual"})
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,12 @@ def domain_jobs(config: Config, only: Sequence[str] = ()) -> list[DomainJob]:
             f"--domain {', '.join(unknown)}: not a configured domain "
             f"(configured: {', '.join(sorted(domains))})"
         )
-    jobs = []
-    for name, settings in domains.items():
-        if wanted and name not in wanted:
-            continue
-        jobs.append(_job(config, name, settings))
-    return jobs
+    chosen = set(wanted)
+    return [
+        _job(config, name, settings)
+        for name, settings in domains.items()
+        if not chosen or name in chosen
+    ]
 
 
 def _job(config: Config, name: str, settings: Domain) -> DomainJob:
@@ -104,5 +105,5 @@ def _job(config: Config, name: str, settings: Domain) -> DomainJob:
         return DomainJob(name, settings, dns.dns_server_id, server, dns.publish_records, dns.origin)
     server = config.bootstrap.dns_server
     if not isinstance(server, ManualDnsServer):
-        server = ManualDnsServer.model_validate({"@type": "Manual"})
+        server = _MANUAL_SERVER
     return DomainJob(name, settings, MANUAL_SERVER_ID, server, ZONE_FILE_RECORDS)

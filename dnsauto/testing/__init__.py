@@ -45,6 +45,19 @@ def make_rrset(name: dns.name.Name | str, rdtype: str, ttl: int, *values: str) -
     return dns.rrset.from_text_list(owner, ttl, dns.rdataclass.IN, rdtype, list(values))
 
 
+def _raised(change: Change, min_ttl: int | None) -> Change:
+    def up(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
+        if min_ttl is None or rrset.ttl >= min_ttl:
+            return rrset
+        return dns.rrset.from_rdata_list(rrset.name, min_ttl, list(rrset))
+
+    if isinstance(change, Create):
+        return Create(up(change.new))
+    if isinstance(change, Update):
+        return Update(up(change.old), up(change.new))
+    return Delete(up(change.old))
+
+
 def _values(rrset: dns.rrset.RRset | None) -> set[str]:
     return {r.to_text() for r in rrset} if rrset is not None else set()
 
@@ -86,7 +99,12 @@ class ProviderContract:
         return None
 
     async def write(self, provider: Provider[Any], zone: Zone, *changes: Change) -> None:
-        await provider.apply(zone, list(changes))
+        """Apply ``changes`` as the core does: TTLs below the zone's ``min_ttl`` raised to it."""
+        await provider.apply(zone, [_raised(change, zone.min_ttl) for change in changes])
+
+    def ttl(self, zone: Zone, wanted: int) -> int:
+        """The TTL a record written with ``wanted`` is listed with (the zone's minimum at least)."""
+        return max(wanted, zone.min_ttl or 0)
 
     def supports(self, provider: Provider[Any], rdtype: str) -> bool:
         return dns.rdatatype.from_text(rdtype) in provider.capabilities.record_types
@@ -133,7 +151,7 @@ class ProviderContract:
         listed = await self.read(provider, zone, name, "TXT")
         assert listed is not None
         assert _values(listed) == _values(rrset)
-        assert listed.ttl == 300
+        assert listed.ttl == self.ttl(zone, 300)
 
     async def test_txt_over_255_bytes_round_trips_as_character_strings(
         self, provider: Provider[Any], zone: Zone
@@ -167,7 +185,7 @@ class ProviderContract:
         listed = await self.read(provider, zone, name, "TXT")
         assert _values(listed) == {'"three"'}
         assert listed is not None
-        assert listed.ttl == 600
+        assert listed.ttl == self.ttl(zone, 600)
 
     async def test_delete_removes_the_rrset_and_leaves_other_types_at_the_name(
         self, provider: Provider[Any], zone: Zone

@@ -31,6 +31,8 @@ class Fault:
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    """Sent as JSON; a ``str`` is sent as it is, as ``content_type`` (an XML API's error)."""
+    content_type: str = "application/json"
     reset: bool = False
     """Drop the connection without answering."""
     stall: bool = False
@@ -146,4 +148,7 @@ class FakeApi:
             return web.Response()  # never reaches the client: the connection is gone
         if fault.stall:
             await self._stalled.wait()
+        if isinstance(fault.body, str):
+            return web.Response(text=fault.body, status=fault.status, headers=fault.headers,
+                                content_type=fault.content_type)  # fmt: skip
         return web.json_response(fault.body, status=fault.status, headers=fault.headers)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,16 +165,29 @@ def _substitute(text: str, ids: dict[str, str]) -> str:
 
 
 async def replay(
-    interactions: list[Interaction], base_url: str, headers: dict[str, str]
+    interactions: list[Interaction],
+    base_url: str,
+    headers: dict[str, str],
+    sign: Callable[[str, str, str], Mapping[str, str]] | None = None,
 ) -> list[str]:
-    """Send ``interactions`` to the fake at ``base_url``; every difference found, as text."""
+    """Send ``interactions`` to the fake at ``base_url``; every difference found, as text.
+
+    ``sign`` gives the headers of each request from its method, URL and JSON body text, for
+    APIs that sign every request (OVH).
+    """
     ids: dict[str, str] = {}
     problems: list[str] = []
     async with aiohttp.ClientSession(headers=headers) as session:
         for number, item in enumerate(interactions, 1):
             path = _substitute(item.path, ids)
             body = json.loads(_substitute(json.dumps(item.body), ids)) if item.body else None
-            async with session.request(item.method, base_url + path, json=body) as response:
+            data = json.dumps(body) if body is not None else ""
+            extra = {"Content-Type": "application/json"} if body is not None else {}
+            if sign is not None:
+                extra |= sign(item.method, base_url + path, data)
+            async with session.request(
+                item.method, base_url + path, data=data.encode() or None, headers=extra
+            ) as response:
                 text = await response.text()
             where = f"#{number} {item.method} {item.path}"
             if response.status != item.status:

@@ -40,7 +40,8 @@ METHODS: dict[str, tuple[str, Handler]] = {
     "x:Domain/approve": (STALWART, domain.approve),
     "x:Task/get": (STALWART, task.get),
 }
-"""Method name -> (the capability it needs in ``using``, the handler)."""
+"""Method name -> (its capability, the handler). Core methods need their capability in
+``using``; the ``x:`` methods do not (as in Stalwart)."""
 
 
 def process(request: Request, ctx: Context) -> dict[str, Any]:
@@ -55,7 +56,8 @@ def process(request: Request, ctx: Context) -> dict[str, Any]:
     for index, (name, arguments, call_id) in enumerate(request.method_calls):
         try:
             entry = METHODS.get(name)
-            if entry is None or entry[0] not in request.using:
+            # Stalwart serves its x: methods whatever ``using`` says; so does dnsauto
+            if entry is None or (entry[0] != STALWART and entry[0] not in request.using):
                 raise MethodError(
                     "unknownMethod",
                     f"no method {name!r}"

@@ -7,7 +7,7 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,8 +53,11 @@ class ApiHost(Protocol):
     @property
     def registry(self) -> Registry: ...
 
-    def replace_config(self, config: Config, reason: str) -> str | None:
-        """Run on ``config`` from now on; the run id of the syncs it asked for, if any."""
+    def replace_config(
+        self, config: Config, reason: str, domains: Collection[str] | None = None
+    ) -> str | None:
+        """Run on ``config`` from now on; the run id of the syncs it asked for, if any.
+        ``domains``: only these Domain objects changed (nothing else did)."""
         ...
 
     def trigger(self, domains: Iterable[str] | None = None, reason: str = "trigger") -> str: ...
@@ -367,7 +370,9 @@ def hand_over(
     host = ctx.host
     run_id = None
     if workspace.config is not host.config:
-        run_id = host.replace_config(workspace.config, reason)
+        changed = {object_id for kind, object_id in workspace.committed}
+        only_domains = all(kind is Kind.DOMAIN for kind, _ in workspace.committed)
+        run_id = host.replace_config(workspace.config, reason, changed if only_domains else None)
     also = [name for name in also if name in host.config.domains]
     if also:
         try:

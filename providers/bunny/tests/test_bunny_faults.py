@@ -7,7 +7,13 @@ import pytest
 from bunny_helpers import ZONE, make_provider
 from dnsauto_bunny.testing import TYPES, FakeBunny
 
-from dnsauto.plugin import AuthenticationError, Create, ProviderError, TransientError, Update
+from dnsauto.plugin import (
+    AuthenticationError,
+    Create,
+    PartialApplyError,
+    TransientError,
+    Update,
+)
 from dnsauto.plugin.http import RetryPolicy
 from dnsauto.testing import make_rrset
 from dnsauto.testing.fake_http import Fault
@@ -76,8 +82,10 @@ async def test_a_refusal_mid_rrset_names_the_records_written_and_not_written(fak
     (listed,) = await bunny.list_rrsets(zone)
     refused = {"ErrorKey": "validation_error", "Field": "Value", "Message": "Invalid value"}
     fake.fail_next(Fault(match=ADD, status=400, body=refused))
-    with pytest.raises(ProviderError) as caught:
-        await bunny.apply(zone, [Update(listed, txt("a", '"two"', '"three"'))])
+    update = Update(listed, txt("a", '"two"', '"three"'))
+    with pytest.raises(PartialApplyError) as caught:
+        await bunny.apply(zone, [update])
+    assert caught.value.partly_applied == (update,)  # the journal knows it is half written
     made, not_made = caught.value.message.split("not made: ")
     assert "Invalid value (Value)" in made
     assert "made before it: update a.example.com. TXT" in made

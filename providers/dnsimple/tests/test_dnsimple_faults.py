@@ -7,7 +7,13 @@ import pytest
 from dnsauto_dnsimple.testing import quota_exceeded
 from dnsimple_helpers import ZONE, make_provider
 
-from dnsauto.plugin import AuthenticationError, Create, ProviderError, TransientError, Update
+from dnsauto.plugin import (
+    AuthenticationError,
+    Create,
+    PartialApplyError,
+    TransientError,
+    Update,
+)
 from dnsauto.plugin.http import RetryPolicy
 from dnsauto.testing import make_rrset
 from dnsauto.testing.fake_http import Fault
@@ -95,8 +101,10 @@ async def test_a_refusal_mid_rrset_names_the_records_written_and_not_written(fak
     (listed,) = await dnsimple.list_rrsets(zone)
     refused = {"message": "Validation failed", "errors": {"content": ["is invalid"]}}
     fake.fail_next(Fault(match=CREATE, status=400, body=refused))
-    with pytest.raises(ProviderError) as caught:
-        await dnsimple.apply(zone, [Update(listed, txt("a", '"two"', '"three"'))])
+    update = Update(listed, txt("a", '"two"', '"three"'))
+    with pytest.raises(PartialApplyError) as caught:
+        await dnsimple.apply(zone, [update])
+    assert caught.value.partly_applied == (update,)  # the journal knows it is half written
     made, not_made = caught.value.message.split("not made: ")
     assert "Validation failed" in made
     assert 'update a.example.com. TXT "three"' in made or 'update a.example.com. TXT "two"' in made

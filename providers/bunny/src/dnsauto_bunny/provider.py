@@ -28,16 +28,16 @@ from dnsauto.plugin import (
     reveal,
 )
 from dnsauto.plugin import rdata_forms as forms
-from dnsauto.plugin.http import HttpClient, api_url
+from dnsauto.plugin.http import HttpClient
 from dnsauto.plugin.record_ids import (
+    ListedRecord,
     NewRecord,
     RecordDelete,
     RecordIds,
     RecordUpdate,
-    record_calls,
-    run_record_calls,
+    apply_record_by_record,
 )
-from dnsauto.plugin.zones import Page, all_pages, zone_for
+from dnsauto.plugin.zones import Page, ZoneList, all_pages
 
 __all__ = ["API_URL", "TYPE_CODES", "BunnyDnsServer", "BunnyProvider"]
 
@@ -46,7 +46,6 @@ TYPE_CODES = {"A": 0, "AAAA": 1, "CNAME": 2, "TXT": 3, "MX": 4, "SRV": 8, "CAA":
               "NS": 12, "SVCB": 13, "HTTPS": 14, "TLSA": 15}  # fmt: skip
 """Bunny's integer record ``Type`` for each DNS type it serves (5-7 and 11 are Bunny's own)."""
 _TYPE_NAMES = {code: name for name, code in TYPE_CODES.items()}
-_Parsed = tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rdata.Rdata, str, int]
 
 
 class BunnyDnsServer(DnsServerBase):
@@ -68,34 +67,28 @@ class BunnyProvider(Provider[BunnyDnsServer]):
 
     def __init__(self, settings: BunnyDnsServer, context: ProviderContext, **http: Any) -> None:
         super().__init__(settings, context)
-        self.http = HttpClient(
-            **{
-                "base_url": api_url("Bunny", API_URL),
-                "provider": "Bunny",
-                "server_id": context.server_id,
-                "timeout": settings.timeout.total_seconds(),
-                "auth": lambda: {"AccessKey": reveal(settings.secret)},
-                "error_detail": _error_detail,
-                **http,
-            }
+        self.http = HttpClient.for_server(
+            "Bunny",
+            API_URL,
+            settings,
+            context,
+            http,
+            auth=lambda: {"AccessKey": reveal(settings.secret)},
+            error_detail=_error_detail,
         )
         self.ids = RecordIds()
-        self._zones: list[Zone] | None = None
+        self.zones = ZoneList("Bunny", self._list_zones)
 
     async def find_zone(self, name: dns.name.Name) -> Zone:
-        if self._zones is not None:
-            try:
-                return zone_for(name, self._zones, "Bunny")
-            except ZoneNotFoundError:
-                pass  # a zone added since: list again
+        return await self.zones.find(name)
 
+    async def _list_zones(self) -> list[Zone]:
         async def page(number: int) -> Page[dict[str, Any]]:
             body = await self.http.get("/dnszone", params={"page": number, "perPage": 1000})
             return Page(body["Items"], bool(body.get("HasMoreItems")))
 
-        self._zones = [Zone(forms.owner_from_fqdn(z["Domain"]), str(z["Id"]))
-                       for z in await all_pages(page)]  # fmt: skip
-        return zone_for(name, self._zones, "Bunny")
+        return [Zone(forms.owner_from_fqdn(z["Domain"]), str(z["Id"]))
+                for z in await all_pages(page)]  # fmt: skip
 
     async def list_rrsets(
         self, zone: Zone, names: Collection[dns.name.Name] | None = None
@@ -104,13 +97,7 @@ class BunnyProvider(Provider[BunnyDnsServer]):
             "GET", f"/dnszone/{zone.id}", errors={404: ZoneNotFoundError}
         )
         parsed = [p for p in (_parse(r, zone.name) for r in body.body["Records"]) if p]
-        self.ids.learn((n, t, r, i) for n, t, r, i, _ in parsed)
-        rrsets: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
-        for name, rdtype, rdata, _, ttl in parsed:
-            if names is None or name in names:
-                key = (name, rdtype)
-                rrsets.setdefault(key, dns.rrset.RRset(name, rdata.rdclass, rdtype)).add(rdata, ttl)
-        return list(rrsets.values())
+        return self.ids.rrsets_from_listing(parsed, names)
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
         path = f"/dnszone/{zone.id}/records"
@@ -127,8 +114,7 @@ class BunnyProvider(Provider[BunnyDnsServer]):
             answer = await self.http.request("PUT", path, json=_body(call, zone.name))
             return str(answer.body["Id"])
 
-        calls = record_calls(changes, self.ids)
-        await run_record_calls(calls, self.ids, delete=delete, update=update, create=create)
+        await apply_record_by_record(changes, self.ids, delete=delete, update=update, create=create)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -155,7 +141,7 @@ def _body(record: NewRecord | RecordUpdate, zone: dns.name.Name) -> dict[str, An
     return body
 
 
-def _parse(record: dict[str, Any], zone: dns.name.Name) -> _Parsed | None:
+def _parse(record: dict[str, Any], zone: dns.name.Name) -> ListedRecord | None:
     """A Bunny record as (name, type, rdata, id, ttl); ``None`` for Bunny's own types
     (Redirect, Flatten, PullZone, Script) and values that do not parse."""
     rdtype_text, value = _TYPE_NAMES.get(record.get("Type", -1)), record.get("Value") or ""

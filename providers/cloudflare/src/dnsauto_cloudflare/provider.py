@@ -25,13 +25,13 @@ from dnsauto.plugin import (
     ProviderError,
     SecretKey,
     Zone,
-    ZoneNotFoundError,
     reveal,
 )
 from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.batches import ApplyProgress, chunks
-from dnsauto.plugin.http import HttpClient, RateLimit, api_url
+from dnsauto.plugin.http import HttpClient, RateLimit
 from dnsauto.plugin.record_ids import (
+    ListedRecord,
     NewRecord,
     RecordCall,
     RecordDelete,
@@ -39,7 +39,7 @@ from dnsauto.plugin.record_ids import (
     RecordUpdate,
     indexed_calls,
 )
-from dnsauto.plugin.zones import Page, all_pages, zone_for
+from dnsauto.plugin.zones import Page, ZoneList, all_pages
 
 __all__ = ["API_URL", "CloudflareDnsServer", "CloudflareProvider"]
 
@@ -74,21 +74,19 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
         self, settings: CloudflareDnsServer, context: ProviderContext, **http: Any
     ) -> None:
         super().__init__(settings, context)
-        self.http = HttpClient(
-            **{
-                "base_url": api_url("Cloudflare", API_URL),
-                "provider": "Cloudflare",
-                "server_id": context.server_id,
-                "timeout": settings.timeout.total_seconds(),
-                "auth": self._auth,
-                "credential_fields": ("email", "secret") if settings.email else ("secret",),
-                "rate_limit": RateLimit(1200, 300),
-                "error_detail": _error_detail,
-                **http,
-            }
+        self.http = HttpClient.for_server(
+            "Cloudflare",
+            API_URL,
+            settings,
+            context,
+            http,
+            auth=self._auth,
+            credential_fields=("email", "secret") if settings.email else ("secret",),
+            rate_limit=RateLimit(1200, 300),
+            error_detail=_error_detail,
         )
         self.ids = RecordIds()
-        self._zones: list[Zone] | None = None
+        self.zones = ZoneList("Cloudflare", self._list_zones)
 
     def _auth(self) -> dict[str, str]:
         key = reveal(self.settings.secret)
@@ -105,31 +103,20 @@ class CloudflareProvider(Provider[CloudflareDnsServer]):
         return await all_pages(page)
 
     async def find_zone(self, name: dns.name.Name) -> Zone:
-        if self._zones is not None:
-            try:
-                return zone_for(name, self._zones, "Cloudflare")
-            except ZoneNotFoundError:
-                pass  # a zone added since: list again
-        self._zones = [
+        return await self.zones.find(name)
+
+    async def _list_zones(self) -> list[Zone]:
+        return [
             Zone(forms.owner_from_fqdn(z["name"]), z["id"], min_ttl=60)
             for z in await self._pages("/zones", 50)
         ]
-        return zone_for(name, self._zones, "Cloudflare")
 
     async def list_rrsets(
         self, zone: Zone, names: Collection[dns.name.Name] | None = None
     ) -> list[dns.rrset.RRset]:
         records = await self._pages(f"/zones/{zone.id}/dns_records", 500)
         parsed = [p for p in map(_parse, records) if p is not None]
-        self.ids.learn((n, t, r, i) for n, t, r, i, _ in parsed)
-        wanted = set(names) if names is not None else None
-        rrsets: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
-        for name, rdtype, rdata, _, ttl in parsed:
-            if wanted is not None and name not in wanted:
-                continue
-            rrset = rrsets.setdefault((name, rdtype), dns.rrset.RRset(name, rdata.rdclass, rdtype))
-            rrset.add(rdata, ttl)
-        return list(rrsets.values())
+        return self.ids.rrsets_from_listing(parsed, names)
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
         calls = indexed_calls(changes, self.ids)
@@ -235,7 +222,7 @@ def _data(rdtype: str, rdata: dns.rdata.Rdata) -> dict[str, Any]:
 
 def _parse(
     record: dict[str, Any],
-) -> tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rdata.Rdata, str, int] | None:
+) -> ListedRecord | None:
     """A Cloudflare record as (name, type, rdata, id, ttl); ``None`` for types dnsauto skips."""
     rdtype_text, content, data = record["type"], record.get("content") or "", record.get("data")
     try:

@@ -29,7 +29,7 @@ from dnsauto.plugin import (
     reveal,
 )
 from dnsauto.plugin import rdata_forms as forms
-from dnsauto.plugin.http import HttpClient, HttpStatusError, RateLimit, api_url, next_link
+from dnsauto.plugin.http import HttpClient, HttpStatusError, RateLimit, next_link
 from dnsauto.plugin.zones import all_linked, longest_zone
 
 __all__ = ["API_URL", "READS", "WRITES", "DesecDnsServer", "DesecProvider"]
@@ -57,15 +57,13 @@ class DesecProvider(Provider[DesecDnsServer]):
 
     def __init__(self, settings: DesecDnsServer, context: ProviderContext, **http: Any) -> None:
         super().__init__(settings, context)
-        self.http = HttpClient(
-            **{
-                "base_url": api_url("DeSEC", API_URL),
-                "provider": "DeSEC",
-                "server_id": context.server_id,
-                "timeout": settings.timeout.total_seconds(),
-                "auth": lambda: {"Authorization": f"Token {reveal(settings.secret)}"},
-                **http,
-            }
+        self.http = HttpClient.for_server(
+            "DeSEC",
+            API_URL,
+            settings,
+            context,
+            http,
+            auth=lambda: {"Authorization": f"Token {reveal(settings.secret)}"},
         )
         self._zones: list[Zone] = []
 

@@ -32,9 +32,16 @@ from dnsauto.plugin import (
 )
 from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.batches import refuse_unsupported_types
-from dnsauto.plugin.http import HttpClient, HttpStatusError, RateLimit, api_url
-from dnsauto.plugin.record_ids import NewRecord, RecordIds, RecordUpdate, record_calls
-from dnsauto.plugin.zones import all_linked, zone_for
+from dnsauto.plugin.http import HttpClient, HttpStatusError, RateLimit
+from dnsauto.plugin.record_ids import (
+    ListedRecord,
+    NewRecord,
+    RecordDelete,
+    RecordIds,
+    RecordUpdate,
+    apply_record_by_record,
+)
+from dnsauto.plugin.zones import ZoneList, all_linked
 
 __all__ = ["API_URL", "MIN_TTL", "DigitalOceanDnsServer", "DigitalOceanProvider"]
 
@@ -65,19 +72,17 @@ class DigitalOceanProvider(Provider[DigitalOceanDnsServer]):
         self, settings: DigitalOceanDnsServer, context: ProviderContext, **http: Any
     ) -> None:
         super().__init__(settings, context)
-        self.http = HttpClient(
-            **{
-                "base_url": api_url("DigitalOcean", API_URL),
-                "provider": "DigitalOcean",
-                "server_id": context.server_id,
-                "timeout": settings.timeout.total_seconds(),
-                "auth": lambda: {"Authorization": f"Bearer {reveal(settings.secret)}"},
-                "rate_limit": RateLimit(250, 60),
-                **http,
-            }
+        self.http = HttpClient.for_server(
+            "DigitalOcean",
+            API_URL,
+            settings,
+            context,
+            http,
+            auth=lambda: {"Authorization": f"Bearer {reveal(settings.secret)}"},
+            rate_limit=RateLimit(250, 60),
         )
         self.ids = RecordIds()
-        self._zones: list[Zone] | None = None
+        self.zones = ZoneList("DigitalOcean", self._list_zones)
 
     async def _pages(self, path: str, key: str) -> list[dict[str, Any]]:
         async def page(url: str) -> tuple[list[dict[str, Any]], str | None]:
@@ -88,46 +93,37 @@ class DigitalOceanProvider(Provider[DigitalOceanDnsServer]):
         return await all_linked(page, f"{path}?per_page=200")
 
     async def find_zone(self, name: dns.name.Name) -> Zone:
-        if self._zones is not None:
-            try:
-                return zone_for(name, self._zones, "DigitalOcean")
-            except ZoneNotFoundError:
-                pass  # a domain added since: list again
-        self._zones = [Zone(forms.owner_from_fqdn(d["name"]), d["name"], min_ttl=MIN_TTL)
-                       for d in await self._pages("/domains", "domains")]  # fmt: skip
-        return zone_for(name, self._zones, "DigitalOcean")
+        return await self.zones.find(name)
+
+    async def _list_zones(self) -> list[Zone]:
+        return [Zone(forms.owner_from_fqdn(d["name"]), d["name"], min_ttl=MIN_TTL)
+                for d in await self._pages("/domains", "domains")]  # fmt: skip
 
     async def list_rrsets(
         self, zone: Zone, names: Collection[dns.name.Name] | None = None
     ) -> list[dns.rrset.RRset]:
         records = await self._pages(f"/domains/{zone.id}/records", "domain_records")
         parsed = [p for p in (_parse(r, zone.name) for r in records) if p is not None]
-        self.ids.learn((n, t, r, i) for n, t, r, i, _ in parsed)
-        wanted = set(names) if names is not None else None
-        rrsets: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
-        for name, rdtype, rdata, _, ttl in parsed:
-            if wanted is None or name in wanted:
-                rrsets.setdefault((name, rdtype), dns.rrset.RRset(name, rdata.rdclass, rdtype))
-                rrsets[(name, rdtype)].add(rdata, ttl)
-        return list(rrsets.values())
+        return self.ids.rrsets_from_listing(parsed, names)
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
         refuse_unsupported_types(changes, _RECORD_TYPES, provider="DigitalOcean", zone=str(zone))
-        calls = record_calls(changes, self.ids)
         path = f"/domains/{zone.id}/records"
-        for delete in calls.deletes:
-            await self._delete(f"{path}/{delete.id}")
-            self.ids.forget(delete.id)
-        for update in calls.updates:
-            await self.http.request("PUT", f"{path}/{update.id}", json=_body(update, zone.name))
-            self.ids.forget(update.id)
-            self.ids.add(update.name, update.rdtype, update.rdata, update.id)
-        for create in calls.creates:
+
+        async def delete(call: RecordDelete) -> None:
+            await self._delete(f"{path}/{call.id}")
+
+        async def update(call: RecordUpdate) -> str:
+            await self.http.request("PUT", f"{path}/{call.id}", json=_body(call, zone.name))
+            return call.id
+
+        async def create(call: NewRecord) -> str:
             # Not sent again after a 5xx or a lost connection: it may have been created.
-            answer = await self.http.request("POST", path, json=_body(create, zone.name),
+            answer = await self.http.request("POST", path, json=_body(call, zone.name),
                                              retry_unsafe=False)  # fmt: skip
-            self.ids.add(create.name, create.rdtype, create.rdata,
-                         str(answer.body["domain_record"]["id"]))  # fmt: skip
+            return str(answer.body["domain_record"]["id"])
+
+        await apply_record_by_record(changes, self.ids, delete=delete, update=update, create=create)
 
     async def _delete(self, path: str) -> None:
         try:
@@ -175,9 +171,7 @@ def _target(data: str, zone: dns.name.Name) -> str:
     return zone.to_text() if data == "@" else data
 
 
-def _parse(
-    record: dict[str, Any], zone: dns.name.Name
-) -> tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rdata.Rdata, str, int] | None:
+def _parse(record: dict[str, Any], zone: dns.name.Name) -> ListedRecord | None:
     """A record as (name, type, rdata, id, ttl); ``None`` for what dnsauto cannot read (SOA)."""
     rdtype_text, data = record["type"], str(record.get("data") or "")
     try:

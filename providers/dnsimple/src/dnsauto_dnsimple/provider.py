@@ -26,27 +26,25 @@ from dnsauto.plugin import (
     ProviderContext,
     SecretKey,
     Zone,
-    ZoneNotFoundError,
     reveal,
 )
 from dnsauto.plugin import rdata_forms as forms
 from dnsauto.plugin.batches import refuse_unsupported_types
-from dnsauto.plugin.http import HttpClient, RateLimit, api_url
+from dnsauto.plugin.http import HttpClient, RateLimit
 from dnsauto.plugin.record_ids import (
+    ListedRecord,
     NewRecord,
     RecordDelete,
     RecordIds,
     RecordUpdate,
-    record_calls,
-    run_record_calls,
+    apply_record_by_record,
 )
-from dnsauto.plugin.zones import Page, all_pages, zone_for
+from dnsauto.plugin.zones import Page, ZoneList, all_pages
 
 __all__ = ["API_URL", "DnsimpleDnsServer", "DnsimpleProvider"]
 
 API_URL = "https://api.dnsimple.com/v2"
 PER_PAGE = 100  # DNSimple's maximum; its default is 30
-_Parsed = tuple[dns.name.Name, dns.rdatatype.RdataType, dns.rdata.Rdata, str, int]
 
 
 class DnsimpleDnsServer(DnsServerBase):
@@ -76,22 +74,20 @@ class DnsimpleProvider(Provider[DnsimpleDnsServer]):
 
     def __init__(self, settings: DnsimpleDnsServer, context: ProviderContext, **http: Any):
         super().__init__(settings, context)
-        self.http = HttpClient(
-            **{
-                "base_url": api_url("Dnsimple", API_URL),
-                "provider": "Dnsimple",
-                "server_id": context.server_id,
-                "timeout": settings.timeout.total_seconds(),
-                "auth": lambda: {"Authorization": f"Bearer {reveal(settings.auth_token)}"},
-                "credential_fields": ("authToken", "accountIdentifier"),
-                "rate_limit": RateLimit(2400, 3600),
-                "rate_limit_reset_header": "X-RateLimit-Reset",
-                "error_detail": _error_detail,
-                **http,
-            }
+        self.http = HttpClient.for_server(
+            "Dnsimple",
+            API_URL,
+            settings,
+            context,
+            http,
+            auth=lambda: {"Authorization": f"Bearer {reveal(settings.auth_token)}"},
+            credential_fields=("authToken", "accountIdentifier"),
+            rate_limit=RateLimit(2400, 3600),
+            rate_limit_reset_header="X-RateLimit-Reset",
+            error_detail=_error_detail,
         )
         self.ids = RecordIds()
-        self._zones: list[Zone] | None = None
+        self.zones = ZoneList("Dnsimple", self._list_zones)
         self._account = f"/{settings.account_identifier}"
 
     async def _pages(self, path: str) -> list[dict[str, Any]]:
@@ -107,27 +103,18 @@ class DnsimpleProvider(Provider[DnsimpleDnsServer]):
         return await all_pages(page)
 
     async def find_zone(self, name: dns.name.Name) -> Zone:
-        if self._zones is not None:
-            try:
-                return zone_for(name, self._zones, "Dnsimple")
-            except ZoneNotFoundError:
-                pass  # a zone added since: list again
+        return await self.zones.find(name)
+
+    async def _list_zones(self) -> list[Zone]:
         zones = await self._pages("/zones")
-        self._zones = [Zone(forms.owner_from_fqdn(z["name"]), z["name"]) for z in zones]
-        return zone_for(name, self._zones, "Dnsimple")
+        return [Zone(forms.owner_from_fqdn(z["name"]), z["name"]) for z in zones]
 
     async def list_rrsets(
         self, zone: Zone, names: Collection[dns.name.Name] | None = None
     ) -> list[dns.rrset.RRset]:
         records = await self._pages(f"/zones/{zone.id}/records")
         parsed = [p for p in (_parse(r, zone.name) for r in records) if p is not None]
-        self.ids.learn((n, t, r, i) for n, t, r, i, _ in parsed)
-        rrsets: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
-        for name, rdtype, rdata, _, ttl in parsed:
-            if names is None or name in names:
-                key = (name, rdtype)
-                rrsets.setdefault(key, dns.rrset.RRset(name, rdata.rdclass, rdtype)).add(rdata, ttl)
-        return list(rrsets.values())
+        return self.ids.rrsets_from_listing(parsed, names)
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
         supported = self.capabilities.record_types
@@ -147,8 +134,7 @@ class DnsimpleProvider(Provider[DnsimpleDnsServer]):
             answer = await self.http.request("POST", path, json=_body(call, zone.name))
             return str(answer.body["data"]["id"])
 
-        calls = record_calls(changes, self.ids)
-        await run_record_calls(calls, self.ids, delete=delete, update=update, create=create)
+        await apply_record_by_record(changes, self.ids, delete=delete, update=update, create=create)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -172,7 +158,7 @@ def _body(record: NewRecord | RecordUpdate, zone: dns.name.Name) -> dict[str, An
     return body
 
 
-def _parse(record: dict[str, Any], zone: dns.name.Name) -> _Parsed | None:
+def _parse(record: dict[str, Any], zone: dns.name.Name) -> ListedRecord | None:
     """A DNSimple record as (name, type, rdata, id, ttl); ``None`` for system records (SOA,
     apex NS) and types dnsauto does not read (ALIAS, URL, ...)."""
     rdtype_text, content = record["type"], record.get("content") or ""

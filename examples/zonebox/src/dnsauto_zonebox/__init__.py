@@ -1,0 +1,1 @@
+"""dnsauto provider plugin for Zonebox (an example of a third-party plugin)."""

@@ -1,0 +1,1 @@
+from zonebox_helpers import *  # noqa: F403

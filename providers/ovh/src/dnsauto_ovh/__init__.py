@@ -1,0 +1,1 @@
+"""dnsauto provider for the OVHcloud DNS API (Stalwart ``@type`` ``Ovh``)."""

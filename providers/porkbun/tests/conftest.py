@@ -1,0 +1,1 @@
+from porkbun_helpers import *  # noqa: F403

@@ -1,0 +1,1 @@
+"""dnsauto provider for AWS Route 53."""

@@ -1,0 +1,1 @@
+"""dnsauto provider for the Spaceship DNS API v1 (Stalwart ``@type`` ``Spaceship``)."""
