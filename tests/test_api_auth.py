@@ -223,11 +223,81 @@ async def test_a_method_the_key_has_the_permission_for_answers(
     assert answer == name
 
 
-async def test_an_empty_set_needs_no_operation_permission(api: Api) -> None:
-    client, _, _ = api
-    answer, result = await call(client, "x:DnsServer/set", {}, token=READER_TOKEN)
-    assert answer == "x:DnsServer/set"
-    assert result["created"] is None
+@pytest.mark.parametrize("name", ["x:DnsServer/set", "x:Domain/set", "x:Bootstrap/set"])
+async def test_a_set_with_nothing_in_it_is_forbidden_to_a_key_without_any_set_permission(
+    api: Api, name: str
+) -> None:
+    # Stalwart's validate_set: none of create, update, destroy is a forbidden call
+    client, _, host = api
+    answer, error = await call(client, name, {}, token=READER_TOKEN)
+    assert (answer, error["type"]) == ("error", "forbidden")
+    assert "may not create, update or destroy" in error["description"]
+    assert "reader" in error["description"]
+    assert host.replaced == []
+
+
+UPDATER_TOKEN = "updater-token-Pq7rT2vX9mKc4Lw8Nz"
+
+
+@pytest.fixture
+async def updater(tmp_path: Path) -> AsyncIterator[Api]:
+    text = CONFIG + (
+        '\n[[daemon.api.keys]]\nname = "updater"\n'
+        f'secret = {{ "@type" = "Value", secret = "{UPDATER_TOKEN}" }}\n'
+        'permissions = ["sysDomainGet", "sysDomainQuery", "sysDomainUpdate", '
+        '"sysDnsServerQuery", "sysDnsServerUpdate"]\n'
+    )
+    async with api_client(write_config(tmp_path, text)) as running:
+        yield running
+
+
+@pytest.mark.parametrize("name", ["x:DnsServer/set", "x:Domain/set"])
+async def test_a_set_with_nothing_in_it_answers_a_key_with_one_set_permission(
+    updater: Api, name: str
+) -> None:
+    client, _, _ = updater
+    answer, result = await call(client, name, {}, token=UPDATER_TOKEN)
+    assert answer == name
+    assert (result["created"], result["updated"], result["destroyed"]) == (None, None, None)
+
+
+async def test_a_destroy_by_result_reference_needs_the_destroy_permission_even_when_empty(
+    updater: Api,
+) -> None:
+    client, _, host = updater
+    # the query matches nothing: the reference resolves to [], and Stalwart still refuses it
+    body = request(
+        ("x:Domain/query", {"filter": {"name": "nothing-matches"}}, "q"),
+        (
+            "x:Domain/set",
+            {"#destroy": {"resultOf": "q", "name": "x:Domain/query", "path": "/ids"}},
+            "s",
+        ),
+    )
+    response = await post(client, body, token=UPDATER_TOKEN)
+    (query, answer) = (await response.json())["methodResponses"]
+    assert (query[0], query[1]["ids"]) == ("x:Domain/query", [])
+    assert (answer[0], answer[1]["type"]) == ("error", "forbidden")
+    assert "sysDomainDestroy" in answer[1]["description"]
+    # the same call with a literal empty destroy needs no destroy permission
+    answer_name, result = await call(client, "x:Domain/set", {"destroy": []}, token=UPDATER_TOKEN)
+    assert (answer_name, result["destroyed"]) == ("x:Domain/set", None)
+    assert host.replaced == []
+
+
+async def test_a_create_by_a_key_with_only_update_names_the_create_permission(
+    updater: Api,
+) -> None:
+    client, _, host = updater
+    arguments = {
+        "create": {"n": {"name": "new.test"}},
+        "update": {"other.test": {"reportAddressUri": None}},
+    }
+    answer, error = await call(client, "x:Domain/set", arguments, token=UPDATER_TOKEN)
+    assert (answer, error["type"]) == ("error", "forbidden")
+    assert "may not create" in error["description"]
+    assert "sysDomainCreate" in error["description"]
+    assert host.replaced == []
 
 
 # --- key strength ---------------------------------------------------------------------------

@@ -67,6 +67,7 @@ def process(request: Request, ctx: Context) -> dict[str, Any]:
             resolved = resolve_references(arguments, responses)
             if any(key.startswith("#") for key in arguments):
                 budget.spend(resolved, f"the result references of methodCalls[{index}]")
+            ctx.references = frozenset(key[1:] for key in arguments if key.startswith("#"))
             result = entry[1](resolved, ctx)
         except MethodError as exc:
             responses.append(("error", exc.arguments(), call_id))

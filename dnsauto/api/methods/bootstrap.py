@@ -64,5 +64,4 @@ OPERATIONS = SetOperations(
 
 
 def set_(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
-    require(ctx, P.BOOTSTRAP_UPDATE)
     return standard_set(arguments, ctx, OPERATIONS, after=_after)

@@ -137,6 +137,9 @@ class Context:
     client: Client
     created_ids: dict[str, str] = field(default_factory=dict)
     """Creation id -> id, for ``#creationId`` references (the request's ``createdIds`` too)."""
+    references: frozenset[str] = frozenset()
+    """The arguments of the current call that were result references (``#destroy``: its
+    ``destroy``), for the permission a reference needs whatever it resolves to."""
     on_loop: Callable[[Callable[[], Any]], Any] = lambda function: function()
     """Runs ``function`` on the event loop and returns its result: a request with a /set runs
     in a worker thread (which keeps the changes in the store), but the daemon is the loop's."""
@@ -257,6 +260,47 @@ class SetOperations:
     """Rewrites an object or patch before use (creation-id references)."""
 
 
+def _check_set_permissions(
+    ctx: Context,
+    operations: SetOperations,
+    create: Mapping[str, Any],
+    update: Mapping[str, Any],
+    destroy: list[str],
+) -> None:
+    """Stalwart's ``validate_set``: a key with none of the type's create, update and destroy
+    permissions may not call its /set at all (not even with nothing in it); otherwise each
+    kind of operation present needs its own, and a ``#destroy`` result reference needs the
+    destroy permission whatever it resolves to. A singleton's create and destroy need its
+    update permission (Stalwart's Bootstrap has ``sysBootstrapUpdate`` for all three)."""
+    client = ctx.client
+    update_permission = operations.update_permission
+    create_permission = operations.create_permission or update_permission
+    destroy_permission = operations.destroy_permission or update_permission
+    may = [client.may(p) for p in (create_permission, update_permission, destroy_permission)]
+    if all(may):
+        return
+    key = f"the API key {client.name!r}"
+    if not any(may):
+        permissions = dict.fromkeys(
+            p.value for p in (create_permission, update_permission, destroy_permission)
+        )
+        raise MethodError(
+            "forbidden",
+            f"{key} may not create, update or destroy objects of this type "
+            f"(it lacks {', '.join(permissions)})",
+        )
+    for allowed, present, verb, permission in (
+        (may[0], bool(create), "create", create_permission),
+        (may[1], bool(update), "update", update_permission),
+        (may[2], bool(destroy) or "destroy" in ctx.references, "destroy", destroy_permission),
+    ):
+        if present and not allowed:
+            raise MethodError(
+                "forbidden",
+                f"{key} may not {verb} objects of this type (it lacks {permission.value})",
+            )
+
+
 def standard_set(
     arguments: dict[str, Any],
     ctx: Context,
@@ -271,12 +315,7 @@ def standard_set(
     create = _string_map(arguments, "create")
     update = _string_map(arguments, "update")
     destroy = _string_list(arguments, "destroy") or []
-    needed = [operations.update_permission] if update else []
-    if create and operations.create_permission is not None:
-        needed.append(operations.create_permission)
-    if destroy and operations.destroy_permission is not None:
-        needed.append(operations.destroy_permission)
-    require(ctx, *needed)
+    _check_set_permissions(ctx, operations, create, update, destroy)
     total = len(create) + len(update) + len(destroy)
     if total > ctx.settings.max_objects:
         raise MethodError(
