@@ -844,7 +844,7 @@ def test_real_api_bootstrap_update_starts_a_run_the_task_reports(real_api: ApiDa
     assert status == 0
     (task,) = json.loads(out)["list"]
     assert task["id"] == run_id
-    assert task["status"] in ("waiting", "running", "succeeded", "failed")
+    assert task["runStatus"] in ("waiting", "running", "succeeded", "failed")
     assert "example.test" in task["domains"]
 
     status, _, _ = admin(

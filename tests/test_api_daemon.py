@@ -110,7 +110,7 @@ async def test_a_bootstrap_set_runs_every_domain_under_the_run_id_it_returns(
     assert {c.run_id for c in engines.calls[2:]} == {run_id}
     await until(lambda: not daemon.waiting())
     shown = await task(url, run_id)
-    assert shown["status"] == "succeeded"
+    assert shown["runStatus"] == "succeeded"
     assert set(shown["domains"]) == {"a.test", "b.test"}
     assert shown["domains"]["a.test"]["changes"] == 1
     assert shown["reasons"] == ["api: x:Bootstrap/set by admin"]
@@ -128,11 +128,11 @@ async def test_the_task_of_a_new_domain_goes_from_waiting_to_running_to_succeede
     run_id = result["runId"]
     assert (await task(url, run_id))["domains"]["c.test"]["status"] in ("waiting", "running")
     await until(lambda: daemon.syncing().get("c.test") == run_id)
-    assert (await task(url, run_id))["status"] == "running"
+    assert (await task(url, run_id))["runStatus"] == "running"
     engines.gate.set()
     await until(lambda: not daemon.syncing())
     shown = await task(url, run_id)
-    assert shown["status"] == "succeeded"
+    assert shown["runStatus"] == "succeeded"
     assert shown["domains"]["c.test"]["status"] == "succeeded"
     ((_, listed, _),) = await jmap(url, ["x:Task/get", {"ids": None}, "c1"])
     assert run_id in [t["id"] for t in listed["list"]]
@@ -147,7 +147,7 @@ async def test_a_failed_domain_shows_in_its_task(running: Start) -> None:
     )
     await until(lambda: len(engines.runs_of("c.test")) == 1 and not daemon.syncing())
     shown = await task(url, result["runId"])
-    assert shown["status"] == "failed"
+    assert shown["runStatus"] == "failed"
     assert shown["domains"]["c.test"]["error"] == "provider exploded"
 
 

@@ -114,7 +114,7 @@ def wait_for_task(dnsauto: Outputs, run_id: str, timeout: float = 90) -> dict[st
     while True:
         answer = dnsauto.json("get", "Task", run_id)
         tasks = answer["list"]
-        if tasks and tasks[0]["status"] in (
+        if tasks and tasks[0]["runStatus"] in (
             "succeeded",
             "failed",
             "superseded",
@@ -151,7 +151,7 @@ def test_a_bootstrap_update_over_the_api_publishes_the_default_domain_at_bind(
         assert run_id
 
         task = wait_for_task(dnsauto, run_id)
-        assert task["status"] == "succeeded", task
+        assert task["runStatus"] == "succeeded", task
         assert task["domains"][DOMAIN]["status"] == "succeeded", task
         assert task["domains"][DOMAIN]["propagated"] is True, task
 
@@ -206,11 +206,11 @@ def test_the_seeds_server_hostname_update_replaces_dnsauto_own_records_at_bind(
         wait_for_first_run(dnsauto, domain=MOVED)
         field = f"dnsServer={json.dumps(tsig_server(bind))}"
         first = dnsauto.json("update", "Bootstrap", "--field", field)["runId"]
-        assert wait_for_task(dnsauto, first)["status"] == "succeeded"
+        assert wait_for_task(dnsauto, first)["runStatus"] == "succeeded"
         assert served(bind, f"_imaps._tcp.{MOVED}.", "SRV") == {f"0 1 993 mail.{MOVED}."}
 
         moved = dnsauto.json("update", "Bootstrap", "--field", f"serverHostname=mx.{MOVED}")
         task = wait_for_task(dnsauto, moved["runId"])
-        assert task["status"] == "succeeded", task
+        assert task["runStatus"] == "succeeded", task
         assert served(bind, f"_imaps._tcp.{MOVED}.", "SRV") == {f"0 1 993 mx.{MOVED}."}
         assert served(bind, f"autoconfig.{MOVED}.", "CNAME") == {f"mx.{MOVED}."}

@@ -524,7 +524,7 @@ def test_task_shows_a_domain_whose_plan_awaits_approval() -> None:
     )
     view = tracker.view("run1", waiting={}, syncing={}, last_results={})
     assert view is not None
-    assert view["status"] == "awaitingApproval"
+    assert view["runStatus"] == "awaitingApproval"
     assert view["domains"]["other.test"]["status"] == "awaitingApproval"
     assert view["domains"]["other.test"]["planId"] == "plan0123456789ab"
 
@@ -579,3 +579,68 @@ async def test_secrets_never_appear_in_any_response(api: Api) -> None:
     assert "error" not in [r[0] for r in json.loads(text)["methodResponses"]]
     for secret in (NEW_SECRET, TSIG_SECRET, ADMIN_TOKEN):
         assert secret not in text
+
+
+# --- Task: Stalwart's TaskDnsManagement shape ---------------------------------------------------
+
+STALWART_TASK_KEYS = {"id", "@type", "domainId", "updateRecords", "onSuccessRenewCertificate"}
+
+
+async def test_a_task_has_stalwarts_task_dns_management_shape_while_pending(api: Api) -> None:
+    client, _, host = api
+    patch = {"other.test": {"dnsManagement/publishRecords": ["mx", "spf"]}}
+    run_id = (await ok(client, "x:Domain/set", {"update": patch}))["runId"]
+    for start in (False, True):  # waiting, then running: both Stalwart's Pending
+        if start:
+            host.start_runs()
+        result = await ok(client, "x:Task/get", {"ids": [run_id]})
+        (task,) = result["list"]
+        assert STALWART_TASK_KEYS | {"status"} <= set(task)
+        assert (task["@type"], task["domainId"]) == ("DnsManagement", "other.test")
+        assert task["updateRecords"] == {"mx": True, "spf": True}
+        assert task["onSuccessRenewCertificate"] is False
+        status = task["status"]
+        assert (status["@type"], set(status)) == ("Pending", {"@type", "createdAt", "due"})
+        assert status["createdAt"].endswith("Z")
+        assert task["runStatus"] == ("running" if start else "waiting")
+        assert task["domains"]["other.test"]["status"] == task["runStatus"]
+
+
+async def test_a_failed_run_is_stalwarts_failed_status_with_the_reason(api: Api) -> None:
+    client, server, host = api
+    run_id = host.trigger(["other.test"], "test")
+    server.tasks.requested(run_id, ["other.test"], "test")
+    server.tasks.record_result(run_id, DomainResult("other.test", "primary", error="refused"))
+    (task,) = (await ok(client, "x:Task/get", {"ids": [run_id]}))["list"]
+    status = task["status"]
+    assert status["@type"] == "Failed"
+    assert set(status) == {
+        "@type",
+        "createdAt",
+        "failedAt",
+        "failedAttemptNumber",
+        "failureReason",
+    }
+    assert status["failureReason"] == "other.test: refused"
+    assert status["failedAttemptNumber"] == 1
+    assert status["failedAt"] == task["domains"]["other.test"]["finishedAt"]
+    assert task["runStatus"] == "failed"
+
+
+async def test_a_run_of_several_domains_has_no_domain_id_and_a_finished_one_is_completed(
+    api: Api,
+) -> None:
+    client, server, host = api
+    run_id = host.trigger(["other.test", "example.test"], "test")
+    server.tasks.requested(run_id, ["other.test", "example.test"], "test")
+    for name in ("other.test", "example.test"):
+        server.tasks.record_result(run_id, DomainResult(name, "primary"))
+    result = await ok(
+        client, "x:Task/get", {"ids": [run_id], "properties": ["domainId", "status", "runStatus"]}
+    )
+    (task,) = result["list"]
+    assert set(task) == {"id", "domainId", "status", "runStatus"}
+    assert task["domainId"] is None
+    assert task["runStatus"] == "succeeded"
+    assert task["status"]["@type"] == "Completed"
+    assert set(task["status"]) == {"@type", "createdAt", "completedAt"}

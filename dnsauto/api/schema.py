@@ -159,7 +159,21 @@ def _task_properties() -> dict[str, Any]:
         return _field(description, type_, "serverSet")
 
     return {
-        "status": server_set("waiting, running, succeeded, failed or awaitingApproval", _string()),
+        "domainId": server_set("The Domain of a run of one domain (null for several)", _string()),
+        "updateRecords": server_set(
+            "The record families the run publishes",
+            {"type": "set", "class": {"type": "enum", "enumName": "DnsRecordType"}},
+        ),
+        "onSuccessRenewCertificate": server_set(
+            "Always false: dnsauto renews no certificates", {"type": "boolean"}
+        ),
+        "status": server_set(
+            "Stalwart's TaskStatus (Pending, Failed) or dnsauto's Completed",
+            {"type": "object", "objectName": "x:TaskStatus"},
+        ),
+        "runStatus": server_set(
+            "waiting, running, succeeded, failed, awaitingApproval or superseded", _string()
+        ),
         "reasons": server_set("Why the run was asked for", {"type": "set", "class": _string()}),
         "domains": server_set(
             "Each domain's outcome",

@@ -1,5 +1,9 @@
 """What the daemon's runs did, for ``x:Task/get``: a Task is one run, its id the run id.
 
+A Task has Stalwart's ``TaskDnsManagement`` shape (``domainId``, ``updateRecords``,
+``onSuccessRenewCertificate``, ``status`` a ``TaskStatus``) and dnsauto's fields beside it:
+``runStatus`` (the run's status as a word), ``reasons`` and ``domains`` (each domain's outcome).
+
 The daemon reports every domain's result (:meth:`TaskTracker.record_result`); the API notes the
 runs it asked for (:meth:`TaskTracker.requested`). The most recent :data:`KEEP` runs are kept in
 memory; an older run (or one from before a restart) is still found while it is some domain's
@@ -41,6 +45,8 @@ class _DomainOutcome:
 class _Run:
     reasons: list[str] = field(default_factory=list)
     domains: dict[str, _DomainOutcome | None] = field(default_factory=dict)
+    created_at: str = field(default_factory=lambda: _iso(time.time()))
+    """When the run was first heard of (Stalwart's ``createdAt``)."""
 
 
 class TaskTracker:
@@ -103,8 +109,10 @@ class TaskTracker:
         waiting: Mapping[str, str],
         syncing: Mapping[str, str],
         last_results: Mapping[str, DomainStatus],
+        families: Callable[[str], Iterable[str]] = lambda name: (),
     ) -> dict[str, Any] | None:
-        """The Task object of run ``run_id``, or None when nothing is known of it."""
+        """The Task object of run ``run_id``, or None when nothing is known of it.
+        ``families``: the record families a domain publishes (its ``publishRecords``)."""
         run = self._runs.get(run_id)
         names: dict[str, _DomainOutcome | None] = dict(run.domains) if run else {}
         for name, waiting_id in waiting.items():
@@ -152,13 +160,55 @@ class TaskTracker:
                 "finishedAt": None,
                 "needsAttention": False,
             }
+        run_status = _overall([d["status"] for d in domains.values()])
+        finished = [d["finishedAt"] for d in domains.values() if d["finishedAt"]]
+        created_at = run.created_at if run else min(finished, default=_iso(time.time()))
+        update_records = {
+            family: True for name in domains for family in sorted(set(families(name)))
+        }
         return {
             "id": run_id,
             "@type": "DnsManagement",
-            "status": _overall([d["status"] for d in domains.values()]),
+            # Stalwart's TaskDnsManagement: one domain per task; a run of several has none
+            "domainId": next(iter(domains)) if len(domains) == 1 else None,
+            "updateRecords": dict(sorted(update_records.items())),
+            "onSuccessRenewCertificate": False,
+            "status": _task_status(run_status, domains, created_at),
+            "runStatus": run_status,
             "reasons": list(run.reasons) if run else [],
             "domains": domains,
         }
+
+
+def _task_status(run_status: str, domains: Mapping[str, Any], created_at: str) -> dict[str, Any]:
+    """Stalwart's ``TaskStatus`` of a run: ``Pending`` while waiting or running, ``Failed``
+    when a domain failed or awaits approval (neither is retried on its own), and dnsauto's
+    ``Completed`` for a finished run (Stalwart deletes a task that succeeded)."""
+    if run_status in ("waiting", "running"):
+        return {"@type": "Pending", "createdAt": created_at, "due": created_at}
+    if run_status in ("failed", "awaitingApproval"):
+        failed = {
+            name: entry
+            for name, entry in domains.items()
+            if entry["status"] in ("failed", "awaitingApproval")
+        }
+        reasons = [
+            f"{name}: {entry['error'] or 'the plan waits for approval'}"
+            for name, entry in failed.items()
+        ]
+        return {
+            "@type": "Failed",
+            "createdAt": created_at,
+            "failedAt": max(str(e["finishedAt"]) for e in failed.values()),
+            "failedAttemptNumber": 1,
+            "failureReason": "; ".join(reasons),
+        }
+    finished = [str(d["finishedAt"]) for d in domains.values() if d["finishedAt"]]
+    return {
+        "@type": "Completed",
+        "createdAt": created_at,
+        "completedAt": max(finished, default=created_at),
+    }
 
 
 def _finished_status(outcome: _DomainOutcome) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from dnsauto.api.methods.common import Context, check_arguments, require
@@ -10,7 +11,17 @@ from dnsauto.config.daemon import ApiPermission as P
 
 __all__ = ["PROPERTIES", "get"]
 
-PROPERTIES = {"id", "@type", "status", "reasons", "domains"}
+PROPERTIES = {
+    "id",
+    "@type",
+    "domainId",
+    "updateRecords",
+    "onSuccessRenewCertificate",
+    "status",
+    "runStatus",
+    "reasons",
+    "domains",
+}
 
 
 def get(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
@@ -32,9 +43,25 @@ def get(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     elif len(ids) > ctx.settings.max_objects:
         raise MethodError("requestTooLarge", f"at most {ctx.settings.max_objects} ids")
     last_results = ctx.store.last_results()
+    config = ctx.host.config
+
+    def families(name: str) -> list[str]:
+        domain = config.domains.get(name)
+        dns = getattr(domain, "dns_management", None)
+        published = getattr(dns, "publish_records", None) or ()
+        if isinstance(published, Mapping):  # the object form: {"dkim": true, …}
+            return [str(family) for family, on in published.items() if on]
+        return [str(family) for family in published]
+
     found, not_found = [], []
     for run_id in dict.fromkeys(ids):
-        view = ctx.tasks.view(run_id, waiting=waiting, syncing=syncing, last_results=last_results)
+        view = ctx.tasks.view(
+            run_id,
+            waiting=waiting,
+            syncing=syncing,
+            last_results=last_results,
+            families=families,
+        )
         if view is None:
             not_found.append(run_id)
         elif wanted is None:
