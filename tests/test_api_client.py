@@ -801,7 +801,7 @@ def test_real_api_names_the_invalid_properties_in_one_line(real_api: ApiDaemon) 
     )
     assert (status, out) == (1, "")
     assert len(err.splitlines()) == 1
-    assert err.startswith("error: DnsServer/Tsig not created: invalidProperties")
+    assert err.startswith("error: DnsServer/Tsig not created: validationFailed")
     assert "host" in err.split("(properties:")[1]
     assert SECRET not in err
 
@@ -824,7 +824,7 @@ def test_real_api_creates_lists_and_deletes_a_domain_by_name(real_api: ApiDaemon
 
     status, _, err = admin(real_api, "delete", "Domain", "--ids", "example.test")
     assert status == 1
-    assert err.startswith("error: Domain example.test not deleted: forbidden")
+    assert err.startswith("error: Domain example.test not deleted: objectIsLinked")
 
     status, out, _ = admin(real_api, "delete", "Domain", "--ids", "other.test")
     assert status == 0

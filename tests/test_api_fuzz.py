@@ -40,7 +40,18 @@ METHOD_ERRORS = {
     "unsupportedSort",
     "anchorNotFound",
 }
-SET_ERRORS = {"invalidProperties", "notFound", "forbidden", "alreadyExists", "invalidPatch"}
+SET_ERRORS = {
+    "invalidProperties",
+    "notFound",
+    "forbidden",
+    "invalidPatch",
+    "validationFailed",
+    "primaryKeyViolation",
+    "objectIsLinked",
+    "invalidForeignKey",
+    "willDestroy",
+    "singleton",
+}
 
 VALID: list[dict[str, Any]] = [
     {"using": USING, "methodCalls": [["x:Bootstrap/get", {"ids": ["singleton"]}, "c1"]]},

@@ -116,7 +116,7 @@ async def test_bootstrap_update_that_changes_nothing_still_runs_the_default_doma
     assert host.triggered == [(["example.test"], "api: x:Bootstrap/set by admin")]
 
 
-async def test_bootstrap_create_and_destroy_are_forbidden(api: Api) -> None:
+async def test_bootstrap_create_is_forbidden_and_destroy_is_singleton(api: Api) -> None:
     client, _, host = api
     result = await ok(
         client,
@@ -124,7 +124,7 @@ async def test_bootstrap_create_and_destroy_are_forbidden(api: Api) -> None:
         {"create": {"b": {"serverHostname": "x.test"}}, "destroy": ["singleton"]},
     )
     assert result["notCreated"]["b"]["type"] == "forbidden"
-    assert result["notDestroyed"]["singleton"]["type"] == "forbidden"
+    assert result["notDestroyed"]["singleton"]["type"] == "singleton"  # Stalwart's
     assert result["created"] is None
     assert result["destroyed"] is None
     assert host.replaced == []
@@ -144,8 +144,10 @@ async def test_an_invalid_property_is_invalid_properties_naming_it(api: Api) -> 
         {"update": {"singleton": {"serverHostname": "not a host!", "generateDkimKeys": "often"}}},
     )
     error = result["notUpdated"]["singleton"]
-    assert error["type"] == "invalidProperties"
+    assert error["type"] == "validationFailed"
     assert sorted(error["properties"]) == ["generateDkimKeys", "serverHostname"]
+    invalid = sorted(e["property"] for e in error["validationErrors"] if e["type"] == "Invalid")
+    assert invalid == ["generateDkimKeys", "serverHostname"]
     assert host.replaced == []
 
 
@@ -233,8 +235,13 @@ async def test_dns_server_create_of_a_bad_object_names_the_properties(api: Api) 
     del broken["keyName"]
     result = await ok(client, "x:DnsServer/set", {"create": {"a": broken, "b": {"@type": "Nope"}}})
     error = result["notCreated"]["a"]
-    assert error["type"] == "invalidProperties"
+    assert error["type"] == "validationFailed"
     assert sorted(error["properties"]) == ["host", "keyName", "port", "tsigAlgorithm"]
+    by_property = {e["property"]: e for e in error["validationErrors"]}
+    assert by_property["keyName"] == {"type": "Required", "property": "keyName"}
+    assert by_property["port"] == {"type": "MaxValue", "property": "port", "required": 65535}
+    assert by_property["host"]["type"] == "Invalid"
+    assert by_property["tsigAlgorithm"]["type"] == "Invalid"
     assert result["notCreated"]["b"]["properties"] == ["@type"]
     with_id = await ok(client, "x:DnsServer/set", {"create": {"c": {**TSIG, "id": "mine"}}})
     assert with_id["notCreated"]["c"]["properties"] == ["id"]
@@ -272,10 +279,15 @@ async def test_a_secret_the_daemon_cannot_read_is_invalid_properties(api: Api) -
     assert error["description"] == f"key: {FOREIGN_SECRET}"  # tests/test_api_secrets.py
 
 
-async def test_dns_server_destroy_of_a_server_in_use_is_forbidden_then_allowed(api: Api) -> None:
+async def test_dns_server_destroy_of_a_server_in_use_is_object_is_linked_then_allowed(
+    api: Api,
+) -> None:
     client, _, host = api
     result = await ok(client, "x:DnsServer/set", {"destroy": ["primary", "nothing"]})
-    assert result["notDestroyed"]["primary"]["type"] == "forbidden"
+    linked = result["notDestroyed"]["primary"]
+    assert linked["type"] == "objectIsLinked"
+    assert linked["objectId"] == {"object": "DnsServer", "id": "primary"}
+    assert linked["linkedObjects"] == [{"object": "Domain", "id": "other.test"}]
     assert "other.test" in result["notDestroyed"]["primary"]["description"]
     assert result["notDestroyed"]["nothing"]["type"] == "notFound"
     await ok(client, "x:Domain/set", {"destroy": ["other.test"]})
@@ -433,12 +445,17 @@ async def test_domain_create_errors(api: Api) -> None:
     )
     errors = result["notCreated"]
     assert errors["dup"] == {
-        "type": "alreadyExists",
+        "type": "primaryKeyViolation",
         "description": "Domain 'other.test' exists",
-        "existingId": "other.test",
+        "properties": ["name"],
+        "objectId": {"object": "Domain", "id": "other.test"},
     }
     assert errors["bad"]["properties"] == ["name"]
+    assert errors["bad"]["type"] == "validationFailed"
     assert errors["none"]["properties"] == ["name"]
+    assert errors["none"]["validationErrors"] == [{"type": "Required", "property": "name"}]
+    assert errors["ref"]["type"] == "invalidForeignKey"
+    assert errors["ref"]["objectId"] == {"object": "DnsServer", "id": "ghost"}
     assert errors["ref"]["properties"] == ["dnsManagement/dnsServerId"]
     assert errors["typo"]["properties"] == ["dkimManagement/@type"]
 
@@ -453,8 +470,8 @@ async def test_domain_create_with_another_spelling_of_an_existing_domain_is_alre
     client, _, host = api
     before = host.config
     result = await ok(client, "x:Domain/set", {"create": {"dup": {"name": spelling}}})
-    assert result["notCreated"]["dup"]["type"] == "alreadyExists"
-    assert result["notCreated"]["dup"]["existingId"] == "other.test"
+    assert result["notCreated"]["dup"]["type"] == "primaryKeyViolation"
+    assert result["notCreated"]["dup"]["objectId"] == {"object": "Domain", "id": "other.test"}
     assert host.config == before
 
 
@@ -469,7 +486,7 @@ async def test_domain_create_refuses_a_code_point_idna_disallows_naming_name(api
     client, _, _ = api
     result = await ok(client, "x:Domain/set", {"create": {"s": {"name": "\u2603.test"}}})
     error = result["notCreated"]["s"]
-    assert (error["type"], error["properties"]) == ("invalidProperties", ["name"])
+    assert (error["type"], error["properties"]) == ("validationFailed", ["name"])
 
 
 async def test_domain_report_address_that_would_leak_into_dmarc_is_refused(api: Api) -> None:
@@ -481,7 +498,7 @@ async def test_domain_report_address_that_would_leak_into_dmarc_is_refused(api: 
         {"update": {"other.test": {"reportAddressUri": "mailto:d@other.test; p=none"}}},
     )
     error = result["notUpdated"]["other.test"]
-    assert (error["type"], error["properties"]) == ("invalidProperties", ["reportAddressUri"])
+    assert (error["type"], error["properties"]) == ("validationFailed", ["reportAddressUri"])
     assert host.config == before
 
 
@@ -542,10 +559,12 @@ async def test_domain_update_of_the_implied_default_domain_makes_it_explicit(api
     assert same["updated"] == {"other.test": None}
 
 
-async def test_domain_destroy_of_the_default_domain_is_forbidden(api: Api) -> None:
+async def test_domain_destroy_of_the_default_domain_is_object_is_linked(api: Api) -> None:
     client, _, _ = api
     result = await ok(client, "x:Domain/set", {"destroy": ["example.test", "ghost.test"]})
-    assert result["notDestroyed"]["example.test"]["type"] == "forbidden"
+    linked = result["notDestroyed"]["example.test"]
+    assert linked["type"] == "objectIsLinked"
+    assert linked["linkedObjects"] == [{"object": "Bootstrap", "id": "singleton"}]
     assert result["notDestroyed"]["ghost.test"]["type"] == "notFound"
 
 
@@ -644,3 +663,15 @@ async def test_a_run_of_several_domains_has_no_domain_id_and_a_finished_one_is_c
     assert task["runStatus"] == "succeeded"
     assert task["status"]["@type"] == "Completed"
     assert set(task["status"]) == {"@type", "createdAt", "completedAt"}
+
+
+async def test_an_update_of_an_object_the_same_call_destroys_is_will_destroy(api: Api) -> None:
+    client, _, host = api
+    arguments = {
+        "update": {"other.test": {"reportAddressUri": None}},
+        "destroy": ["other.test"],
+    }
+    result = await ok(client, "x:Domain/set", arguments)
+    assert result["notUpdated"]["other.test"]["type"] == "willDestroy"
+    assert result["destroyed"] == ["other.test"]
+    assert "other.test" not in host.config.domain

@@ -238,9 +238,62 @@ class SetFailure(Exception):
 
 
 def _invalid(problems: list[tuple[str, str]]) -> SetFailure:
+    """``invalidProperties``: a property the API does not let the client set (a server-set
+    one, a secret it may not use), as Stalwart refuses such a property."""
     properties = list(dict.fromkeys(p for p, _ in problems if p))
     description = "; ".join(f"{p}: {m}" if p else m for p, m in problems)
     return SetFailure("invalidProperties", description, properties=properties)
+
+
+Problem = tuple[str, str, Mapping[str, Any] | None]
+_MISSING: Mapping[str, Any] = {"type": "missing"}
+"""(property path, message, the pydantic error behind it, if any)."""
+
+
+def _failed(problems: list[Problem]) -> SetFailure:
+    """``validationFailed`` with Stalwart's ``validationErrors`` (``Required``, ``Invalid``,
+    ``MinLength``/``MaxLength``, ``MinValue``/``MaxValue``): the object breaks its schema.
+    dnsauto's ``description`` and ``properties`` come beside them. A property the object does
+    not have makes it ``invalidProperties`` instead, Stalwart's answer to an unknown one."""
+    if any((error or {}).get("type") == "extra_forbidden" for _, _, error in problems):
+        return _invalid([(p, m) for p, m, _ in problems])
+    properties = list(dict.fromkeys(p for p, _, _ in problems if p))
+    description = "; ".join(f"{p}: {m}" if p else m for p, m, _ in problems)
+    errors = [_validation_error(p, m, error) for p, m, error in problems]
+    return SetFailure(
+        "validationFailed", description, properties=properties, validationErrors=errors
+    )
+
+
+_BOUNDS = {
+    "missing": ("Required", None),
+    "too_short": ("MinLength", "min_length"),
+    "string_too_short": ("MinLength", "min_length"),
+    "too_long": ("MaxLength", "max_length"),
+    "string_too_long": ("MaxLength", "max_length"),
+    "greater_than_equal": ("MinValue", "ge"),
+    "greater_than": ("MinValue", "gt"),
+    "less_than_equal": ("MaxValue", "le"),
+    "less_than": ("MaxValue", "lt"),
+}
+"""Pydantic's error types that are one of Stalwart's ValidationErrors, and the bound's key."""
+
+
+def _validation_error(prop: str, message: str, error: Mapping[str, Any] | None) -> dict[str, Any]:
+    """One of Stalwart's ValidationErrors. ``Invalid``'s ``value`` is the message, not the
+    value sent: that may be a secret."""
+    kind, bound = _BOUNDS.get(str((error or {}).get("type")), ("Invalid", None))
+    if kind == "Required":
+        return {"type": kind, "property": prop}
+    required = (error or {}).get("ctx", {}).get(bound) if bound else None
+    if isinstance(required, bool) or not isinstance(required, int):
+        return {"type": "Invalid", "property": prop, "value": message}
+    return {"type": kind, "property": prop, "required": required}
+
+
+def _object_id(kind: str, object_id: str) -> dict[str, str]:
+    """Stalwart's ObjectId in a SetError (``objectId``, ``linkedObjects``)."""
+    return {"object": kind, "id": object_id}
 
 
 @dataclass
@@ -301,7 +354,10 @@ class Workspace:
         )
         if users:
             raise SetFailure(
-                "forbidden", f"DnsServer {object_id!r} is in use by Domain {', '.join(users)}"
+                "objectIsLinked",
+                f"DnsServer {object_id!r} is in use by Domain {', '.join(users)}",
+                objectId=_object_id("DnsServer", object_id),
+                linkedObjects=[_object_id("Domain", name) for name in users],
             )
         self._commit(Kind.DNS_SERVER, object_id, ("dnsServer", object_id), None, None)
 
@@ -311,13 +367,19 @@ class Workspace:
         document = dict(properties)
         name = document.pop("name", None)
         if not isinstance(name, str):
-            raise _invalid([("name", "missing required field (the domain name)")])
+            raise _failed([("name", "missing required field (the domain name)", _MISSING)])
         try:
             name = check_hostname(name)
         except ValueError as exc:
-            raise _invalid([("name", str(exc))]) from None
+            raise _failed([("name", str(exc), None)]) from None
         if name in self.config.domain or name == self.config.bootstrap.default_domain:
-            raise SetFailure("alreadyExists", f"Domain {name!r} exists", existingId=name)
+            # Stalwart's answer to a name another Domain has (its primary key)
+            raise SetFailure(
+                "primaryKeyViolation",
+                f"Domain {name!r} exists",
+                properties=["name"],
+                objectId=_object_id("Domain", name),
+            )
         document = _creation(document)
         self._commit(Kind.DOMAIN, name, ("domain", name), document, None)
         return name
@@ -338,8 +400,10 @@ class Workspace:
             raise SetFailure("notFound", f"no Domain {object_id!r}")
         if object_id == self.config.bootstrap.default_domain:
             raise SetFailure(
-                "forbidden",
+                "objectIsLinked",
                 f"{object_id} is the Bootstrap's defaultDomain; change that instead",
+                objectId=_object_id("Domain", object_id),
+                linkedObjects=[_object_id("Bootstrap", SINGLETON)],
             )
         self._commit(Kind.DOMAIN, object_id, ("domain", object_id), None, None)
 
@@ -420,37 +484,40 @@ class Workspace:
             dns = target.dns_management
             if isinstance(dns, AutomaticDns) and dns.dns_server_id not in self.config.servers:
                 known = ", ".join(sorted(self.config.servers))
-                raise _invalid(
-                    [
-                        (
-                            "dnsManagement/dnsServerId",
-                            f"no DnsServer {dns.dns_server_id!r} (defined: {known})",
-                        )
-                    ]
+                raise SetFailure(
+                    "invalidForeignKey",
+                    f"dnsManagement/dnsServerId: no DnsServer {dns.dns_server_id!r} "
+                    f"(defined: {known})",
+                    properties=["dnsManagement/dnsServerId"],
+                    objectId=_object_id("DnsServer", dns.dns_server_id),
                 )
         return target
 
     def _check_references(self, config: Config) -> None:
-        problems = [("", f"{p.path}: {p.message}") for p in check_references(config)]
+        problems: list[Problem] = [
+            ("", f"{p.path}: {p.message}", None) for p in check_references(config)
+        ]
         if problems:
-            raise _invalid(problems)
+            raise _failed(problems)
 
     def _validate(self, candidate: dict[str, Any], location: tuple[str, ...]) -> Config:
         try:
             config = type(self.config).model_validate(candidate)
         except ValidationError as exc:
-            problems = []
-            for parts, message in error_locations(exc, candidate, self.registry):
+            problems: list[Problem] = []
+            errors = exc.errors(include_url=False)  # error_locations gives one per error
+            located = error_locations(exc, candidate, self.registry)
+            for (parts, message), error in zip(located, errors, strict=True):
                 if tuple(parts[: len(location)]) == location:
                     rest = parts[len(location) :]
                     if not rest and "'@type'" in message:
                         rest = ["@type"]
-                    problems.append((_property(rest), message))
+                    problems.append((_property(rest), message, error))
                 else:
-                    problems.append(("", f"{_dotted(parts)}: {message}"))
-            raise _invalid(problems) from None
+                    problems.append(("", f"{_dotted(parts)}: {message}", error))
+            raise _failed(problems) from None
         except RecursionError:
-            raise _invalid([("", "nested too deeply")]) from None
+            raise _failed([("", "nested too deeply", None)]) from None
         return config
 
     def _check_secrets(

@@ -1,8 +1,8 @@
 """``x:Bootstrap/get`` and ``x:Bootstrap/set``: the singleton (id ``singleton``).
 
-Only ``update`` of ``singleton`` is accepted; ``create`` and ``destroy`` give ``forbidden``
-SetErrors, as Stalwart's do. An update asks for a run of the default domain, and of every
-domain when a fact they share (the server hostname, say) changed.
+Only ``update`` of ``singleton`` is accepted; a ``create`` gives a ``forbidden`` SetError and a
+``destroy`` a ``singleton`` one, as Stalwart's do. An update asks for a run of the default
+domain, and of every domain when a fact they share (the server hostname, say) changed.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ OPERATIONS = SetOperations(
     update_permission=P.BOOTSTRAP_UPDATE,
     destroy_permission=None,
     refuse="the Bootstrap is a singleton: only update 'singleton'",
+    singleton=True,
 )
 
 

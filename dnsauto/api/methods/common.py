@@ -255,7 +255,9 @@ class SetOperations:
     update_permission: ApiPermission
     destroy_permission: ApiPermission | None
     refuse: str = ""
-    """Why create and destroy are refused, when they are (``forbidden`` SetErrors)."""
+    """Why create and destroy are refused, when they are (``forbidden`` SetErrors; a
+    singleton's destroy is Stalwart's ``singleton``)."""
+    singleton: bool = False
     prepare: Callable[[Context, dict[str, Any]], dict[str, Any]] = lambda ctx, value: value
     """Rewrites an object or patch before use (creation-id references)."""
 
@@ -350,9 +352,12 @@ def standard_set(
         ctx.created_ids[creation_id] = object_id
         view = object_view(workspace.config, kind, object_id)
         created[creation_id] = {k: v for k, v in view.items() if k == "id" or k not in value}
+    destroying = {ctx.resolve_id(asked) for asked in destroy}
     for asked, patch in update.items():
         object_id = ctx.resolve_id(asked)
         try:
+            if object_id in destroying and not operations.singleton:  # as Stalwart
+                raise SetFailure("willDestroy", "ID will be destroyed.")
             if not isinstance(patch, dict):
                 raise SetFailure("invalidPatch", "the patch must be a JSON object")
             operations.update(workspace, object_id, operations.prepare(ctx, patch))
@@ -364,7 +369,8 @@ def standard_set(
         object_id = ctx.resolve_id(asked)
         try:
             if operations.destroy is None:
-                raise SetFailure("forbidden", operations.refuse)
+                kind_of_error = "singleton" if operations.singleton else "forbidden"
+                raise SetFailure(kind_of_error, operations.refuse)
             operations.destroy(workspace, object_id)
         except SetFailure as failure:
             not_destroyed[asked] = failure.error()
