@@ -97,7 +97,7 @@ async def test_a_refused_plan_waits_for_approval_and_is_not_retried(
     assert instance.awaiting_approval() == {DOMAIN: refused.unsafe_plan}
     upcoming = instance.next_runs()[DOMAIN]
     assert upcoming is None or "retry" not in upcoming[1]
-    instance._write_status()
+    instance.write_status()
     status = json.loads((tmp_path / "state" / STATUS_FILE).read_text())
     assert status["domains"][DOMAIN]["awaitingApproval"] == refused.unsafe_plan
 

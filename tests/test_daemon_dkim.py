@@ -47,7 +47,7 @@ def key_served(bind: RunningServer, selector: str) -> bool:
 async def test_daemon_rotates_a_key_after_rotate_after_and_removes_it_after_retire_after(
     bind: RunningServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="dnsauto.service.daemon")
+    caplog.set_level(logging.INFO, logger="dnsauto.service")
     secret = tmp_path / "tsig.key"
     secret.write_text(bind.key().secret)
     state = tmp_path / "state"
@@ -71,12 +71,12 @@ async def test_daemon_rotates_a_key_after_rotate_after_and_removes_it_after_reti
         assert key_served(bind, first.selector)
 
         # Nothing is due yet: the check asks for no sync.
-        await daemon._dkim_check()
+        await daemon.dkim.check()
         assert daemon.next_runs()[DOMAIN][1] == "periodic"  # type: ignore[index]
 
         now[0] += timedelta(days=90)
         before = synced_runs()
-        await daemon._dkim_check()
+        await daemon.dkim.check()
         await until(lambda: synced_runs() not in (set(), before) and not daemon.syncing())
         old, new = store.dkim_keys(DOMAIN)
         assert (old.selector, old.stage) == (first.selector, "retiring")
@@ -87,7 +87,7 @@ async def test_daemon_rotates_a_key_after_rotate_after_and_removes_it_after_reti
 
         now[0] += timedelta(days=7)
         before = synced_runs()
-        await daemon._dkim_check()
+        await daemon.dkim.check()
         await until(lambda: synced_runs() not in (set(), before) and not daemon.syncing())
         old, new = store.dkim_keys(DOMAIN)
         assert old.stage == "retired"

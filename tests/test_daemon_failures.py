@@ -124,7 +124,7 @@ async def test_failing_domain_is_retried_with_backoff_without_delaying_the_other
     recorder = RecordingEngines()
 
     def engines(config: Config, run_id: str) -> EngineLike:
-        return recorder.wrap(daemon._make_engine(config, run_id))
+        return recorder.wrap(daemon.make_engine(config, run_id))
 
     daemon = Daemon(config, registry, engine_factory=engines)
     await daemon.start()

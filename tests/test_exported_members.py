@@ -8,6 +8,10 @@ import dnsauto.plugin.context
 import dnsauto.plugin.errors
 import dnsauto.plugin.provider
 import dnsauto.plugin.registry
+import dnsauto.service.coalescer
+import dnsauto.service.daemon
+import dnsauto.service.dkim
+import dnsauto.service.logs
 import dnsauto.testing
 
 
@@ -96,3 +100,23 @@ def test_exported_names_exist() -> None:
     ):
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"
+
+
+def test_the_daemon_modules_declare_what_the_service_uses() -> None:
+    assert sorted(dnsauto.service.coalescer.__all__) == ["Coalescer", "Request", "Run"]
+    assert sorted(dnsauto.service.dkim.__all__) == ["DkimRotation"]
+    assert sorted(dnsauto.service.daemon.__all__) == [
+        "Daemon",
+        "EngineFactory",
+        "EngineLike",
+        "STATUS_FILE",
+        "load_checked",
+        "read_status_file",
+    ]
+    assert sorted(dnsauto.service.logs.__all__) == [
+        "JsonFormatter",
+        "TextFormatter",
+        "log_context",
+        "setup_logging",
+        "summary_of_names",
+    ]

@@ -4,14 +4,12 @@ An APScheduler ``AsyncIOScheduler`` drives the timed work: a reconcile of every 
 ``daemon.syncInterval`` (plus a random jitter), the DKIM rotation check, the systemd watchdog,
 and the wake-ups of the dispatcher below. Everything runs on one event loop.
 
-Runs are asked for per domain and coalesce, as external-dns's ``ScheduleRunOnce`` and
-``ShouldRunOnce`` do: a domain has at most one run *waiting* (a :class:`_Request`, due after
-``daemon.triggerDelay``) and at most one *in flight*. A trigger for a domain that already
-has a run waiting joins it (a burst of triggers makes one run); a trigger while the domain is
-syncing leaves one run waiting, which starts when the sync ends (exactly one more run). The
-dispatcher starts every due request whose domain is idle, at most
-``daemon.maxConcurrentDomains`` domains at once; requests made together share a run id, and
-each domain finishes on its own, so a slow or failing domain delays no other.
+Runs are asked for per domain and coalesce (:mod:`dnsauto.service.coalescer`): a trigger
+is due after ``daemon.triggerDelay``, a burst of triggers makes one run, and a trigger while
+the domain is syncing makes exactly one more run after it. The dispatcher starts every due
+run whose domain is idle, at most ``daemon.maxConcurrentDomains`` domains at once; each
+domain finishes on its own, so a slow or failing domain delays no other. The DKIM rotation
+check (:mod:`dnsauto.service.dkim`) asks for the runs of the domains whose step is due.
 
 A domain that failed transiently (a timeout, 429, 5xx, SERVFAIL) is retried after
 ``retryInitialDelay``, doubling each time up to ``retryMaxDelay``. A permanent failure
@@ -43,7 +41,6 @@ import os
 import signal
 import sys
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,7 +56,9 @@ from dnsauto.plugin.errors import ConfigError, DnsautoError
 from dnsauto.plugin.names import lookup_key
 from dnsauto.plugin.registry import Registry
 from dnsauto.service.backoff import backoff_delay
-from dnsauto.service.logs import log_context
+from dnsauto.service.coalescer import Coalescer
+from dnsauto.service.dkim import DkimRotation
+from dnsauto.service.logs import log_context, summary_of_names
 from dnsauto.service.metrics import CountingRegistry, Metrics, MetricsServer
 from dnsauto.service.sdnotify import Notifier, watchdog_interval
 from dnsauto.service.status import (
@@ -125,25 +124,10 @@ def load_checked(path: str | os.PathLike[str], registry: Registry) -> Config:
 
 
 @dataclass
-class _Request:
-    """A run of one domain that is waiting to start."""
-
-    run_id: str
-    due: float
-    """Unix time."""
-    reasons: list[str] = field(default_factory=list)
-
-
-@dataclass
 class _Slot:
     """One configured domain's schedule."""
 
     job: DomainJob
-    running: str | None = None
-    """The run id of the sync in flight."""
-    request: _Request | None = None
-    failures: int = 0
-    """Failed syncs in a row."""
     removed: bool = False
     last_propagation: float | None = None
     instructions: list[str] = field(default_factory=list)
@@ -182,10 +166,22 @@ class Daemon:
         self.started_at = clock()
         self.state_dir = Path(config.daemon.state_dir)
         self._loader = loader
-        self._engine_factory = engine_factory or self._make_engine
+        self._engine_factory = engine_factory or self.make_engine
         self._store = store
         self._owns_store = store is None
         self._slots: dict[str, _Slot] = {job.domain: _Slot(job) for job in domain_jobs(config)}
+        self._runs = Coalescer(clock)
+        """Which domains wait to sync, which sync now, which failed."""
+        self.dkim = DkimRotation(
+            config=lambda: self.config,
+            registry=self.registry,
+            jobs=lambda: [slot.job for slot in self._slots.values()],
+            open_store=self._open_store,
+            request=lambda names, reason: self._request(names, reason, delay=0.0),
+            scheduler=lambda: self._scheduler,
+            clock=clock,
+        )
+        """The DKIM rotation check (its :meth:`~DkimRotation.check` runs on the scheduler)."""
         self._limit = asyncio.Semaphore(config.daemon.max_concurrent_domains)
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler: Any = None
@@ -257,16 +253,7 @@ class Daemon:
             max_instances=1,
             misfire_grace_time=None,
         )
-        scheduler.add_job(
-            self._dkim_check,
-            IntervalTrigger(seconds=daemon.dkim_check_interval.total_seconds(), timezone=UTC),
-            id="dkim",
-            name="DKIM rotation check",
-            next_run_time=datetime.now(UTC),
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-        )
+        self.dkim.schedule(scheduler, daemon.dkim_check_interval.total_seconds())
         interval = watchdog_interval()
         if interval is not None and self.notifier.enabled:
             scheduler.add_job(
@@ -316,7 +303,7 @@ class Daemon:
             timeout = self.config.daemon.shutdown_timeout.total_seconds()
             _, pending = await asyncio.wait(tasks, timeout=timeout)
             if pending:
-                in_flight = sorted(d for d, s in self._slots.items() if s.running)
+                in_flight = sorted(self._runs.running())
                 log.warning(
                     "stopping after %gs: cutting short the syncs of %s (their journal entries "
                     "stay as sent)",
@@ -331,7 +318,7 @@ class Daemon:
             self._metrics_server = None
         if self._status_write is not None:
             await asyncio.wait([self._status_write])
-        self._write_status()
+        self.write_status()
         if self._store is not None and self._owns_store:
             self._store.close()
             self._store = None
@@ -343,6 +330,11 @@ class Daemon:
     @property
     def domains(self) -> list[str]:
         return sorted(self._slots)
+
+    @property
+    def scheduler(self) -> Any:
+        """The APScheduler ``AsyncIOScheduler`` while the daemon runs, else None."""
+        return self._scheduler
 
     def trigger(self, domains: Iterable[str] | None = None, reason: str = "trigger") -> str:
         """Ask for a sync of ``domains`` (all when None) after ``triggerDelay``; the run id.
@@ -392,26 +384,9 @@ class Daemon:
     def _request(
         self, names: Sequence[str], reason: str, *, delay: float, respect_backoff: bool = False
     ) -> str:
-        run_id = _new_run_id()
-        due = self.clock() + delay
-        waiting = set()
-        for name in names:
-            slot = self._slots[name]
-            request = slot.request
-            if respect_backoff and slot.failures:
-                continue  # retried on its own schedule
-            if request is not None:
-                waiting.add(request.run_id)
-                request.due = min(request.due, due)
-                if reason not in request.reasons:
-                    request.reasons.append(reason)
-            else:
-                slot.request = _Request(run_id, due, [reason])
-                waiting.add(run_id)
+        run_id = self._runs.request(names, reason, delay=delay, respect_backoff=respect_backoff)
         self._wake()
         self._status_changed()
-        if len(waiting) == 1:
-            return waiting.pop()
         return run_id
 
     def _wake(self) -> None:
@@ -419,12 +394,10 @@ class Daemon:
         if self._stopping:
             return
         loop = asyncio.get_running_loop()
-        now = self.clock()
-        waiting = [s.request.due for s in self._slots.values() if s.request and not s.running]
-        if not waiting:
+        first = self._runs.next_due()
+        if first is None:
             return
-        first = min(waiting)
-        if first <= now:
+        if first <= self.clock():
             if not self._dispatch_soon:
                 self._dispatch_soon = True
                 loop.call_soon(self._dispatch)
@@ -447,22 +420,12 @@ class Daemon:
         self._dispatch_soon = False
         if self._stopping:
             return
-        now = self.clock()
-        groups: dict[str, list[_Slot]] = {}
-        reasons: dict[str, list[str]] = {}
-        for slot in self._slots.values():
-            request = slot.request
-            if request is None or slot.running or request.due > now:
-                continue
-            slot.request = None
-            slot.running = request.run_id
-            groups.setdefault(request.run_id, []).append(slot)
-            bucket = reasons.setdefault(request.run_id, [])
-            bucket.extend(r for r in request.reasons if r not in bucket)
-        for run_id, slots in groups.items():
-            self._spawn(self._run(run_id, slots, reasons[run_id]))
+        runs = self._runs.start_due()
+        for run in runs:
+            slots = [self._slots[name] for name in run.domains]
+            self._spawn(self._run(run.run_id, slots, run.reasons))
         self._wake()
-        if groups:
+        if runs:
             self._status_changed()
 
     def _spawn(self, coroutine: Any) -> None:
@@ -477,7 +440,8 @@ class Daemon:
             self._store = StateStore(self.state_dir)
         return self._store
 
-    def _make_engine(self, config: Config, run_id: str) -> EngineLike:
+    def make_engine(self, config: Config, run_id: str) -> EngineLike:
+        """The engine of one run, on the daemon's state store (the default engine factory)."""
         return Engine(
             config,
             self.registry,
@@ -491,7 +455,7 @@ class Daemon:
             "run %s (%s): %s",
             run_id,
             ", ".join(reasons),
-            _summary_of_names([s.job.domain for s in slots]),
+            summary_of_names([s.job.domain for s in slots]),
             extra={"run_id": run_id},
         )
         try:
@@ -560,8 +524,7 @@ class Daemon:
 
     def _release(self, slot: _Slot, run_id: str) -> None:
         """The domain is idle again: start its waiting run if one is due."""
-        if slot.running == run_id:
-            slot.running = None
+        self._runs.finished(slot.job.domain, run_id)
         if not self._stopping:
             self._wake()
         self._status_changed()
@@ -572,7 +535,13 @@ class Daemon:
         for listener in self.result_listeners:
             listener(run_id, result)
         ok = result.error is None
-        slot.failures = 0 if ok else slot.failures + 1
+        failures = 0
+        if slot.removed:
+            pass  # its name may be configured again meanwhile: its count is not this one's
+        elif ok:
+            self._runs.succeeded(domain)
+        else:
+            failures = self._runs.failed(domain)
         slot.awaiting_approval = result.unsafe_plan
         attention = result.needs_attention and result.unsafe_plan is None
         slot.needs_attention = result.error if attention else None
@@ -588,7 +557,7 @@ class Daemon:
                 ok=ok,
                 applied=result.applied,
                 propagation_seconds=propagation,
-                consecutive_failures=slot.failures,
+                consecutive_failures=failures,
                 finished_at=self.clock(),
             )
         labels = {"domain": domain, "run_id": run_id}
@@ -607,8 +576,8 @@ class Daemon:
         if slot.removed:
             log.warning("failed: %s (no longer configured)", result.error, extra=labels)
             return
-        if slot.request is not None or self._stopping:
-            log.warning("failed (%d in a row): %s", slot.failures, result.error, extra=labels)
+        if self._runs.waiting_of(domain) is not None or self._stopping:
+            log.warning("failed (%d in a row): %s", failures, result.error, extra=labels)
             return
         if result.unsafe_plan is not None:  # a retry would be refused again: a person decides
             log.warning(
@@ -626,12 +595,12 @@ class Daemon:
                 extra=labels,
             )
             return
-        delay = self._backoff(slot.failures)
-        slot.request = _Request(_new_run_id(), self.clock() + delay, ["retry"])
+        delay = self._backoff(failures)
+        self._runs.retry(domain, delay)
         self.metrics.retries.labels(domain).inc()
         log.warning(
             "failed (%d in a row): %s; retrying in %gs",
-            slot.failures,
+            failures,
             result.error,
             round(delay, 3),
             extra=labels,
@@ -653,10 +622,10 @@ class Daemon:
             f"{len(failed)} failed, {changes} changes"
         )
         if failed:
-            text += f" (failed: {_summary_of_names(failed)})"
-        failing = sorted(d for d, s in self._slots.items() if s.failures)
+            text += f" (failed: {summary_of_names(failed)})"
+        failing = self._runs.failing()
         if failing and failing != failed:
-            text += f"; failing now: {_summary_of_names(failing)}"
+            text += f"; failing now: {summary_of_names(failing)}"
         self.notifier.status(text)
         log.info("%s", text, extra={"run_id": run_id})
 
@@ -675,53 +644,6 @@ class Daemon:
 
     async def _watchdog(self) -> None:
         self.notifier.watchdog()
-
-    async def _dkim_check(self) -> None:
-        """Sync the domains whose DKIM rotation step is due; the engine takes the step.
-
-        The check also runs at the moment the next step falls due, when that comes before the
-        next regular check (``daemon.dkimCheckInterval``).
-        """
-        try:
-            store = self._open_store()
-        except DnsautoError as exc:
-            log.warning("DKIM rotation check skipped: %s", exc.message)
-            return
-        engine = Engine(self.config, self.registry, store=store)
-        try:
-            now = store.clock()
-            due: list[str] = []
-            upcoming: list[datetime] = []
-            for name, slot in self._slots.items():
-                try:
-                    moment = engine.next_dkim_event([slot.job])
-                except DnsautoError as exc:
-                    log.warning(
-                        "DKIM rotation check failed: %s", exc.message, extra={"domain": name}
-                    )
-                    continue
-                if moment is not None and moment <= now:
-                    due.append(name)
-                elif moment is not None:
-                    upcoming.append(moment)
-        finally:
-            await engine.aclose()
-        if due:
-            log.info("DKIM rotation step due for %s", _summary_of_names(due))
-            self._request(due, "dkim rotation", delay=0.0)
-        regular = self._next_fire("dkim")
-        if upcoming and self._scheduler is not None:
-            first = min(upcoming).timestamp() + (self.clock() - now.timestamp())
-            if regular is None or first < regular:
-                self._scheduler.add_job(
-                    self._dkim_check,
-                    "date",
-                    run_date=datetime.fromtimestamp(first, UTC),
-                    id="dkim-next",
-                    name="next DKIM rotation step",
-                    replace_existing=True,
-                    misfire_grace_time=None,
-                )
 
     # --- reloading ------------------------------------------------------------------------------
 
@@ -814,7 +736,7 @@ class Daemon:
         for name in removed:
             slot = self._slots.pop(name)
             slot.removed = True
-            slot.request = None
+            self._runs.forget(name)
             self.metrics.forget(name)
         for name in added:
             self._slots[name] = _Slot(jobs[name])
@@ -832,18 +754,15 @@ class Daemon:
             ):
                 scheduler.reschedule_job("reconcile", trigger=self._interval())
             if config.daemon.dkim_check_interval != old.daemon.dkim_check_interval:
-                seconds = config.daemon.dkim_check_interval.total_seconds()
-                scheduler.reschedule_job(
-                    "dkim", trigger=IntervalTrigger(seconds=seconds, timezone=UTC)
-                )
+                self.dkim.reschedule(scheduler, config.daemon.dkim_check_interval.total_seconds())
         self.metrics.domains.set(len(self._slots))
         log.info(
             "%s: %d domains; added %s; removed %s; changed %s",
             "reloaded" if reason == "reload" else f"configuration changed ({reason})",
             len(self._slots),
-            _summary_of_names(added) or "none",
-            _summary_of_names(removed) or "none",
-            _summary_of_names(changed) or "none",
+            summary_of_names(added) or "none",
+            summary_of_names(removed) or "none",
+            summary_of_names(changed) or "none",
         )
         if added or changed:
             return self._request([*added, *changed], reason, delay=0.0)
@@ -854,18 +773,18 @@ class Daemon:
 
     def waiting(self) -> dict[str, str]:
         """The domains with a run waiting to start, with its run id."""
-        return {name: slot.request.run_id for name, slot in self._slots.items() if slot.request}
+        return {name: request.run_id for name, request in self._runs.waiting().items()}
 
     def syncing(self) -> dict[str, str]:
         """The domains syncing now, with their run ids."""
-        return {name: slot.running for name, slot in self._slots.items() if slot.running}
+        return self._runs.running()
 
     def next_runs(self) -> dict[str, tuple[float, str] | None]:
         """Each domain's next scheduled run: (Unix time, why), or None while none is set."""
         periodic = self._next_fire("reconcile")
         result: dict[str, tuple[float, str] | None] = {}
-        for name, slot in sorted(self._slots.items()):
-            request = slot.request
+        for name in sorted(self._slots):
+            request = self._runs.waiting_of(name)
             if request is not None:
                 result[name] = (request.due, ", ".join(request.reasons))
             elif periodic is not None:
@@ -917,7 +836,7 @@ class Daemon:
             self._status_dirty = False
             self._status_changed()
 
-    def _write_status(self) -> None:
+    def write_status(self) -> None:
         """Write the schedule for ``dnsauto status`` now; once stopping, as not running."""
         self._status_soon = False
         write_status_file(self.state_dir / STATUS_FILE, self._status_snapshot())
@@ -926,6 +845,7 @@ class Daemon:
         """What the status file shows, taken on the event loop; made into the document
         elsewhere (:func:`~dnsauto.service.status.status_document`)."""
         running = not self._stopping
+        runs = self._runs
         return StatusSnapshot(
             running=running,
             started_at=self.started_at,
@@ -934,15 +854,16 @@ class Daemon:
             rows=[
                 DomainStatusRow(
                     name,
-                    s.request.due if s.request else None,
-                    ", ".join(s.request.reasons) if s.request else None,
-                    s.running,
-                    s.failures,
+                    request.due if request else None,
+                    ", ".join(request.reasons) if request else None,
+                    runs.running_of(name),
+                    runs.failures(name),
                     s.last_propagation,
                     s.awaiting_approval,
                     s.needs_attention,
                 )
                 for name, s in self._slots.items()
+                for request in (runs.waiting_of(name),)
             ],
         )
 
@@ -955,14 +876,5 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-def _new_run_id() -> str:
-    return uuid.uuid4().hex[:12]
-
-
 def _domain_key(name: str) -> str:
     return lookup_key(name)
-
-
-def _summary_of_names(names: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

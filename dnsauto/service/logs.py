@@ -20,10 +20,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Literal, TextIO
 
-__all__ = ["JsonFormatter", "TextFormatter", "log_context", "setup_logging"]
+__all__ = ["JsonFormatter", "TextFormatter", "log_context", "setup_logging", "summary_of_names"]
 
 LogFormat = Literal["text", "json"]
 
@@ -140,3 +140,9 @@ def setup_logging(fmt: LogFormat, verbose: int = 0, stream: TextIO | None = None
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+
+
+def summary_of_names(names: Sequence[str], limit: int = 5) -> str:
+    """The first ``limit`` names, and how many more there are: a log line's list of domains."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
