@@ -161,3 +161,15 @@ async def test_authoritative_servers_point_the_propagation_check_at_it(
     assert after.propagated
     assert {(q.name.to_text(), q.transport) for q in server.queries} == {
         ("_dmarc.example.test.", "udp"), ("example.test.", "udp")}  # fmt: skip
+
+
+def test_a_failing_callback_is_answered_servfail_and_raised_on_stop() -> None:
+    def broken() -> list[dns.rrset.RRset]:
+        raise LookupError("the fake is gone")
+
+    server = AuthoritativeServer(ZONE, broken).start()
+    assert ask(server, "example.test.", "MX").rcode() == dns.rcode.SERVFAIL
+    assert ask(server, "example.test.", "MX", tcp=True).rcode() == dns.rcode.SERVFAIL
+    with pytest.raises(LookupError, match="the fake is gone"):
+        server.stop()
+    assert len(server.errors) == 2

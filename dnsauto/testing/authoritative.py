@@ -7,7 +7,8 @@ nameservers serve right now. It answers UDP and TCP on one port of 127.0.0.1, au
 (AA) for ``zone``: the RRset asked for, a CNAME at the name, NODATA or NXDOMAIN (with the SOA
 when ``published`` gives one), REFUSED outside the zone; a UDP answer larger than the client's
 EDNS payload (512 without EDNS) is truncated (TC) so the client asks again over TCP. Each query
-is recorded, with the ``time.monotonic()`` of its arrival, before ``published`` is called.
+is recorded, with the ``time.monotonic()`` of its arrival, before ``published`` is called; a
+query ``published`` fails on is answered SERVFAIL, and ``stop()`` raises what it raised.
 
 It runs on a thread of its own, so ``published`` may block (read moto, say) and the server
 works the same under an event loop or without one::
@@ -70,6 +71,9 @@ class AuthoritativeServer:
         self._threads: list[threading.Thread] = []
         self._connections: set[socket.socket] = set()
         self._stopping = False
+        self.errors: list[Exception] = []
+        """What ``published`` raised; each such query was answered SERVFAIL, and ``stop()``
+        raises the first."""
 
     @property
     def address(self) -> str:
@@ -115,6 +119,8 @@ class AuthoritativeServer:
         for sock in (self._udp, self._tcp, self._wake_r, self._wake_w):
             if sock is not None:
                 sock.close()
+        if self.errors:
+            raise self.errors[0]
 
     def __enter__(self) -> AuthoritativeServer:
         return self.start()
@@ -164,7 +170,12 @@ class AuthoritativeServer:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException:
             return None
-        response = self.answer(query, transport)
+        try:
+            response = self.answer(query, transport)
+        except Exception as exc:  # a test's callback failed: make it seen, keep serving
+            self.errors.append(exc)
+            response = dns.message.make_response(query)
+            response.set_rcode(dns.rcode.SERVFAIL)
         if transport == "tcp":
             return response.to_wire(max_size=65535)
         limit = max(512, query.payload) if query.edns >= 0 else 512
