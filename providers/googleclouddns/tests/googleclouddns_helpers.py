@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import dns.rrset
 import pytest
 from dnsauto_googleclouddns.provider import GoogleCloudDnsProvider, GoogleCloudDnsServer
 from dnsauto_googleclouddns.testing import PROJECT, FakeCloudDns, service_account_json
@@ -53,3 +54,9 @@ async def gcloud(fake: FakeCloudDns) -> AsyncIterator[GoogleCloudDnsProvider]:
     provider = make_provider(fake)
     yield provider
     await provider.aclose()
+
+
+def served(fake: FakeCloudDns, zone: str = ZONE_ID) -> list[dns.rrset.RRset]:
+    """What the fake holds in ``zone``, as the zone's nameservers would serve it."""
+    return [dns.rrset.from_text_list(r["name"], r["ttl"], "IN", r["type"], r["rrdatas"])
+            for r in fake.rrsets(zone)]  # fmt: skip

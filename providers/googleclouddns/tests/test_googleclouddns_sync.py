@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from dnsauto_googleclouddns.testing import PROJECT, FakeCloudDns, service_account_json
+from googleclouddns_helpers import served
 
+from dnsauto.testing.authoritative import AuthoritativeServer
 from dnsauto.testing.cli import dnsauto_json
 from dnsauto.testing.fake_http import Fault
 
@@ -19,7 +21,11 @@ FOREIGN = [
 ]
 
 
-def config_text(state: Path) -> str:
+def config_text(state: Path, nameserver: str = "") -> str:
+    """The configuration; with ``nameserver`` (host:port) the propagation check asks it, and
+    changes.get and the nameserver are polled every 20 ms (after changes.get's first 0.5 s)."""
+    polling = 'pollingInterval = "20ms"\npropagationTimeout = "60s"' if nameserver else ""
+    asked = f'[daemon.dns]\nauthoritativeServers = ["{nameserver}"]' if nameserver else ""
     return f"""
 [bootstrap]
 serverHostname = "mail.{DOMAIN}"
@@ -30,6 +36,7 @@ defaultDomain = "{DOMAIN}"
 description = "fake Cloud DNS"
 serviceAccountJson = {{ "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_GCLOUD_SA" }}
 projectId = "{PROJECT}"
+{polling}
 
 [domain."{DOMAIN}".dnsManagement]
 "@type" = "Automatic"
@@ -43,6 +50,8 @@ accountUri = "https://acme.test/acct/1"
 
 [daemon]
 stateDir = "{state}"
+
+{asked}
 """
 
 
@@ -110,3 +119,35 @@ async def test_a_change_refused_mid_sync_is_reported_and_the_next_sync_completes
         (again,) = (await dnsauto(config, fake, "sync", "--no-wait"))["domains"]
         assert again["error"] is None
         assert ("example.com.", "MX") in keys(fake)
+
+
+async def test_sync_waits_for_done_before_asking_the_nameservers_then_sees_them_live(
+    tmp_path: Path,
+) -> None:
+    """The change stays pending for three changes.get reads; the nameserver serves the zone as
+    it was until the change is done, and then what the fake holds."""
+    config = tmp_path / "config.toml"
+    async with FakeCloudDns() as fake:
+        fake.add_zone(DOMAIN)
+        fake.pending_polls = 3
+        before = served(fake)
+
+        def published() -> list[Any]:
+            changes = fake.zones[ZONE_ID].changes
+            return served(fake) if changes and fake.done_at.keys() == changes.keys() else before
+
+        with AuthoritativeServer(f"{DOMAIN}.", published) as nameserver:
+            config.write_text(config_text(tmp_path / "state", nameserver.address))
+            (domain,) = (await dnsauto(config, fake, "sync"))["domains"]
+        assert domain["error"] is None
+        assert domain["propagated"] is True
+        assert domain["lagging"] == []
+        (change_id,) = fake.zones[ZONE_ID].changes
+        assert fake.count("GET", f"/changes/{change_id}$") == 4
+        asked = nameserver.queries
+        assert {(q.name.to_text(), q.rdtype.name) for q in asked} >= {
+            (f"{DOMAIN}.", "MX"),
+            (f"_dmarc.{DOMAIN}.", "TXT"),
+            (f"_imaps._tcp.{DOMAIN}.", "SRV"),
+        }
+        assert asked[0].at > fake.done_at[change_id]

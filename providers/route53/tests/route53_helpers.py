@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,8 @@ from typing import Any
 
 import aiohttp
 import boto3
+import dns.name
+import dns.rrset
 import pytest
 from aiohttp import web
 from dnsauto_route53.provider import Route53DnsServer, Route53Provider
@@ -44,7 +47,8 @@ def xml_fault(match: str, code: str, message: str, status: int = 400, **more: An
 
 class Route53Proxy(FakeApi):
     """Forwards to moto; gives each change its own id, PENDING for ``pending_polls`` GetChange
-    polls; pages ``ListHostedZonesByName`` ``zones_per_page`` at a time, like AWS."""
+    polls (``insync_at``: the ``time.monotonic()`` each was first reported INSYNC); pages
+    ``ListHostedZonesByName`` ``zones_per_page`` at a time, like AWS."""
 
     def __init__(self, moto: str) -> None:
         super().__init__()
@@ -52,6 +56,7 @@ class Route53Proxy(FakeApi):
         self.pending_polls = 0
         self.zones_per_page = 100
         self.polls: dict[str, int] = {}
+        self.insync_at: dict[str, float] = {}
         self._ids = itertools.count(1)
 
     def routes(self, router: web.UrlDispatcher) -> None:
@@ -101,6 +106,8 @@ class Route53Proxy(FakeApi):
         left = self.polls[change_id]
         self.polls[change_id] = max(0, left - 1)
         status = "PENDING" if left else "INSYNC"
+        if not left:
+            self.insync_at.setdefault(change_id, time.monotonic())
         body = (
             f'<?xml version="1.0"?>\n<GetChangeResponse xmlns="{NS[1:-1]}"><ChangeInfo>'
             f"<Id>/change/{change_id}</Id><Status>{status}</Status><SubmittedAt>"
@@ -173,6 +180,17 @@ def records(client: Any, zone_id: str) -> dict[tuple[str, str], list[str]]:
     pages = client.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
     return {(r["Name"], r["Type"]): [v["Value"] for v in r.get("ResourceRecords", [])]
             for page in pages for r in page["ResourceRecordSets"]}  # fmt: skip
+
+
+def served(client: Any, zone_id: str) -> list[dns.rrset.RRset]:
+    """What moto holds in the zone, as the zone's nameservers would serve it (names in values
+    are absolute, as Route 53 reads them; not the SOA, whose value moto gives as a dict's repr)."""
+    pages = client.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+    return [dns.rrset.from_text_list(r["Name"], r["TTL"], "IN", r["Type"],
+                                     [v["Value"] for v in r["ResourceRecords"]],
+                                     origin=dns.name.root, relativize=False)
+            for page in pages for r in page["ResourceRecordSets"]
+            if r.get("ResourceRecords") and r["Type"] != "SOA"]  # fmt: skip
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from route53_helpers import KEY_ID, SECRET, Route53Proxy, records, xml_fault
+from route53_helpers import KEY_ID, SECRET, ZONE, Route53Proxy, records, served, xml_fault
 
+from dnsauto.testing.authoritative import AuthoritativeServer
 from dnsauto.testing.cli import dnsauto_json
 
 DOMAIN = "example.com"
@@ -17,7 +18,11 @@ FOREIGN = [
 ]  # fmt: skip
 
 
-def config_text(state: Path) -> str:
+def config_text(state: Path, nameserver: str = "") -> str:
+    """The configuration; with ``nameserver`` (host:port) the propagation check asks it, and
+    GetChange and the nameserver are polled every 20 ms."""
+    polling = 'pollingInterval = "20ms"\npropagationTimeout = "60s"' if nameserver else ""
+    asked = f'[daemon.dns]\nauthoritativeServers = ["{nameserver}"]' if nameserver else ""
     return f"""
 [bootstrap]
 serverHostname = "mail.{DOMAIN}"
@@ -29,6 +34,7 @@ description = "moto"
 accessKeyId = "{KEY_ID}"
 secretAccessKey = {{ "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_R53_SECRET" }}
 sessionToken = {{ "@type" = "None" }}
+{polling}
 
 [domain."{DOMAIN}".dnsManagement]
 "@type" = "Automatic"
@@ -42,6 +48,8 @@ accountUri = "https://acme.test/acct/1"
 
 [daemon]
 stateDir = "{state}"
+
+{asked}
 """
 
 
@@ -101,3 +109,34 @@ async def test_refused_credentials_fail_the_sync_naming_the_fields_and_the_next_
     (again,) = (await dnsauto(config, proxy, "sync", "--no-wait"))["domains"]
     assert again["error"] is None
     assert (f"{DOMAIN}.", "MX") in records(moto, moto.zone_id)
+
+
+async def test_sync_waits_for_insync_before_asking_the_nameservers_then_sees_them_live(
+    tmp_path: Path, moto: Any, proxy: Route53Proxy
+) -> None:
+    """The change stays PENDING for three GetChange polls; the nameserver serves the zone as it
+    was until the change is INSYNC, and then what moto holds."""
+    proxy.pending_polls = 3
+    before = served(moto, moto.zone_id)
+
+    def published() -> list[Any]:
+        live = proxy.polls and proxy.insync_at.keys() == proxy.polls.keys()
+        return served(moto, moto.zone_id) if live else before
+
+    config = tmp_path / "config.toml"
+    with AuthoritativeServer(ZONE, published) as nameserver:
+        config.write_text(config_text(tmp_path / "state", nameserver.address))
+        (domain,) = (await dnsauto(config, proxy, "sync"))["domains"]
+    assert domain["error"] is None
+    assert domain["propagated"] is True
+    assert domain["lagging"] == []
+    (change_id,) = proxy.polls
+    assert proxy.operations() == ["ListHostedZonesByName", "ListResourceRecordSets",
+                                  "ChangeResourceRecordSets"] + ["GetChange"] * 4  # fmt: skip
+    asked = nameserver.queries
+    assert {(q.name.to_text(), q.rdtype.name) for q in asked} >= {
+        (f"{DOMAIN}.", "MX"),
+        (f"_dmarc.{DOMAIN}.", "TXT"),
+        (f"_imaps._tcp.{DOMAIN}.", "SRV"),
+    }
+    assert asked[0].at > proxy.insync_at[change_id]

@@ -8,7 +8,8 @@ get and list. A change is atomic: a deletion must match the current RRset exactl
 names must be FQDNs with the trailing dot inside the zone (400 ``invalid``); TTLs may come as
 integers or strings (python-dns sends strings) and are answered as integers; empty lists are
 left out of answers. A created change is ``pending``; ``changes.get`` says ``pending`` for the
-next ``pending_polls`` reads, then ``done``. Google's error envelope throughout; 401 without a
+next ``pending_polls`` reads, then ``done`` (``done_at``: the ``time.monotonic()`` each change
+was first reported done). Google's error envelope throughout; 401 without a
 token the fake issued. ``POST /token`` checks the JWT bearer grant: RS256 signature against the
 test service account's public key, ``iss``, ``scope`` and expiry (400 ``invalid_grant``
 otherwise); ``…:generateAccessToken`` under ``/v1`` impersonates. Not in any recording:
@@ -21,6 +22,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +77,7 @@ class FakeCloudDns(FakeApi):
         self.zones: dict[str, _Zone] = {}
         self.tokens: set[str] = set()
         self.pending_polls = 0
+        self.done_at: dict[str, float] = {}
         self.impersonated: list[str] = []
         self._ids = itertools.count(212)
         self._zone_ids = itertools.count(699036609868956548)
@@ -238,6 +241,7 @@ class FakeCloudDns(FakeApi):
             self.pending_polls -= 1
         else:
             change["status"] = "done"
+            self.done_at.setdefault(change["id"], time.monotonic())
         return web.json_response(change)
 
     async def _list_changes(self, request: web.Request) -> web.Response:
