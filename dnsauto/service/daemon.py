@@ -783,7 +783,7 @@ class Daemon:
             jobs = {job.domain: job for job in domain_jobs(config)}
             named: Collection[str] = jobs.keys() | self._slots.keys()
         else:
-            configured = config.domains
+            configured = config.published_domains()
             named = set(domains)
             jobs = {
                 job.domain: job for job in domain_jobs(config, sorted(named & configured.keys()))
