@@ -396,3 +396,10 @@ def test_dnsauto_update_takes_the_bootstrap_with_manual_written_bare(daemon: Api
     status, _, err = admin(daemon, "update", "Bootstrap", "--field", 'dnsServer={"@type":"Manual"}')
     assert (status, err) == (0, "")
     assert get(daemon, "Bootstrap", "singleton")["dnsServer"] == {"@type": "Manual"}
+
+
+def test_the_bootstraps_sets_are_written_as_stalwart_writes_them(registry: Registry) -> None:
+    tracer = {"@type": "Journal", "events": {"acme.auth-start": True}, "eventsPolicy": "include"}
+    config = load_config({"bootstrap": {**BOOTSTRAP, "tracer": tracer}}, registry=registry)
+    holds(config.model_dump(mode="json")["bootstrap"]["tracer"], tracer)
+    assert config.bootstrap.tracer.events == ("acme.auth-start",)  # type: ignore[union-attr]
