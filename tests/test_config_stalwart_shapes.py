@@ -403,3 +403,22 @@ def test_the_bootstraps_sets_are_written_as_stalwart_writes_them(registry: Regis
     config = load_config({"bootstrap": {**BOOTSTRAP, "tracer": tracer}}, registry=registry)
     holds(config.model_dump(mode="json")["bootstrap"]["tracer"], tracer)
     assert config.bootstrap.tracer.events == ("acme.auth-start",)  # type: ignore[union-attr]
+
+
+async def test_a_changed_domain_reschedules_its_aliases_and_drops_a_removed_one(
+    registry: Registry, tmp_path: Path
+) -> None:
+    from dnsauto.service.daemon import Daemon
+
+    def config(aliases: list[str]) -> Any:
+        domains = {"example.org": {"aliases": aliases}}
+        daemon = {"stateDir": str(tmp_path)}
+        return load_config(
+            {"bootstrap": BOOTSTRAP, "domain": domains, "daemon": daemon}, registry=registry
+        )
+
+    running = Daemon(config(["example.net"]), registry)
+    jobs, removed, added, changed = running._changes(config(["example.com"]), ["example.org"])
+    assert (removed, added) == (["example.net"], ["example.com"])
+    assert sorted(jobs) == ["example.com", "example.org"]
+    assert changed == ["example.org"]
