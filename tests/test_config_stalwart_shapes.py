@@ -422,3 +422,37 @@ async def test_a_changed_domain_reschedules_its_aliases_and_drops_a_removed_one(
     assert (removed, added) == (["example.net"], ["example.com"])
     assert sorted(jobs) == ["example.com", "example.org"]
     assert changed == ["example.org"]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"dnsManagement": {"@type": "Manual"}},
+        {"dkimManagement": {"@type": "Manual"}},
+        {"certificateManagement": {"@type": "Manual"}},
+        {"subAddressing": {"@type": "Enabled"}},
+        {"subAddressing": {"@type": "Disabled"}},
+        {"isEnabled": False, "aliases": {}},
+    ],
+)
+def test_every_domain_variant_in_the_file_round_trips(
+    registry: Registry, variant: dict[str, Any]
+) -> None:
+    sent = {**DOMAIN, **variant}
+    domains = {"example.org": sent}
+    document = {"bootstrap": BOOTSTRAP, "dnsServer": {"s1": server("Tsig")}, "domain": domains}
+    config = load_config(document, registry=registry)
+    dumped = config.model_dump(mode="json", context=REVEAL)
+    holds(dumped["domain"]["example.org"], sent)
+    assert load_config(dumped, registry=registry) == config
+
+
+def test_a_file_secret_in_stalwarts_shape_round_trips(registry: Registry, tmp_path: Path) -> None:
+    (tmp_path / "cf.token").write_text("token\n")
+    sent = {**server("Cloudflare"), "secret": {"@type": "File", "filePath": "cf.token"}}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"bootstrap": BOOTSTRAP, "dnsServer": {"cf": sent}}))
+    config = load_config_file(path, registry)
+    shown = config.model_dump(mode="json")["dnsServer"]["cf"]
+    assert shown["secret"] == {"@type": "File", "filePath": str(tmp_path / "cf.token")}
+    assert config.dns_server["cf"].secret.resolve() == "token"  # type: ignore[attr-defined]
