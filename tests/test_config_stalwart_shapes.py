@@ -316,7 +316,7 @@ def test_schema_durations_are_milliseconds_and_it_takes_config(tmp_path: Path) -
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiDaemon]:
-    with start_api_daemon(tmp_path_factory.mktemp("stalwart-shapes")) as d:
+    with start_api_daemon(tmp_path_factory.mktemp("stalwart-shapes"), timeout=120) as d:
         yield d
 
 
