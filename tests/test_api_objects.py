@@ -70,7 +70,7 @@ async def test_bootstrap_get_returns_the_singleton_for_null_or_its_id(api: Api) 
         (bootstrap,) = result["list"]
         assert bootstrap["id"] == "singleton"
         assert bootstrap["serverHostname"] == "mail.example.test"
-        assert bootstrap["dnsServer"]["timeout"] == 30_000  # durations in milliseconds
+        assert bootstrap["dnsServer"] == {"@type": "Manual"}  # as Stalwart writes it
         assert result["notFound"] == []
         assert result["accountId"] == "dnsauto"
         assert result["state"]

@@ -93,12 +93,19 @@ def config_forget(ctx: click.Context, kind: str, object_id: str | None) -> None:
 
 
 @click.command("schema")
+@config_option
+@handle_errors
 def schema() -> None:
-    """Print the JSON Schema of the configuration file (for the installed providers)."""
+    """Print the JSON Schema of the configuration file (for the installed providers).
+
+    The schema does not depend on the file: ``--config`` is accepted, as by every command,
+    and not read. Durations are integer milliseconds, as Stalwart writes them.
+    """
     from dnsauto.config.loader import config_model
+    from dnsauto.plugin.types import StalwartJsonSchema
 
     model = config_model(load_registry())
-    echo_json(model.model_json_schema(by_alias=True))
+    echo_json(model.model_json_schema(by_alias=True, schema_generator=StalwartJsonSchema))
 
 
 @click.command("providers")

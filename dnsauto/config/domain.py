@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from dnsauto.plugin.names import HostName, ReportUri
-from dnsauto.plugin.types import Duration, Model, Tagged
+from dnsauto.plugin.types import Duration, Model, StalwartSet, Tagged
 
 __all__ = [
     "BOOTSTRAP_PUBLISH_RECORDS",
@@ -28,6 +28,7 @@ __all__ = [
     "ManualCertificate",
     "ManualDkim",
     "ManualDns",
+    "SubAddressing",
 ]
 
 
@@ -93,7 +94,9 @@ class AutomaticDns(Tagged):
         Field(description="The zone that holds the domain's records (found by SOA when unset)"),
     ] = None
     publish_records: Annotated[
-        tuple[DnsRecordType, ...], Field(description="Which record families to publish")
+        tuple[DnsRecordType, ...],
+        StalwartSet(),
+        Field(description="Which record families to publish"),
     ] = DEFAULT_PUBLISH_RECORDS
 
     @field_validator("publish_records")
@@ -109,7 +112,7 @@ class AutomaticDkim(Tagged):
     """dnsauto generates, publishes and rotates the domain's DKIM keys."""
 
     type: Literal["Automatic"] = Field(alias="@type")
-    algorithms: tuple[DkimAlgorithm, ...] = (
+    algorithms: Annotated[tuple[DkimAlgorithm, ...], StalwartSet()] = (
         DkimAlgorithm.DKIM1_ED25519_SHA256,
         DkimAlgorithm.DKIM1_RSA_SHA256,
     )
@@ -152,6 +155,7 @@ class AutomaticCertificate(Tagged):
     ] = None
     subject_alternative_names: Annotated[
         tuple[str, ...],
+        StalwartSet(),
         Field(description="The certificate's extra names; none: CAA persist allows wildcards"),
     ] = ()
 
@@ -161,15 +165,84 @@ CertificateManagement = Annotated[
 ]
 
 
-class Domain(Model):
-    """A mail domain whose records dnsauto keeps published."""
+class ExpressionMatch(Model):
+    """One ``if``/``then`` branch of a Stalwart expression."""
 
+    if_: Annotated[str, Field(alias="if")]
+    then: str
+
+
+class Expression(Model):
+    """Stalwart's ``Expression``: the first matching branch's ``then``, else ``else``."""
+
+    match: tuple[ExpressionMatch, ...] = ()
+    else_: Annotated[str, Field(alias="else")] = ""
+
+
+class SubAddressingEnabled(Tagged):
+    type: Literal["Enabled"] = Field(alias="@type")
+
+
+class SubAddressingDisabled(Tagged):
+    type: Literal["Disabled"] = Field(alias="@type")
+
+
+class SubAddressingCustom(Tagged):
+    type: Literal["Custom"] = Field(alias="@type")
+    custom_rule: Expression = Expression()
+
+
+SubAddressing = Annotated[
+    SubAddressingEnabled | SubAddressingCustom | SubAddressingDisabled,
+    Field(discriminator="type"),
+]
+
+
+class Domain(Model):
+    """A mail domain whose records dnsauto keeps published.
+
+    Besides the DNS, DKIM and certificate settings it keeps Stalwart's other Domain properties,
+    so Stalwart's JSON is accepted and returned as it is. dnsauto acts on ``isEnabled`` (a
+    disabled domain is not published), ``aliases`` (each alias is published with the domain's
+    settings) and ``certificateManagement`` (CAA); the others are kept and shown only.
+    """
+
+    name: Annotated[
+        HostName | None, Field(description="The domain name; the table's key when unset")
+    ] = None
+    aliases: Annotated[
+        tuple[HostName, ...],
+        StalwartSet(),
+        Field(description="Other names of the domain; each is published like the domain"),
+    ] = ()
+    is_enabled: Annotated[
+        bool, Field(description="Whether the domain is in use; a disabled one is not published")
+    ] = True
+    created_at: Annotated[str | None, Field(description="Stalwart's creation time; kept")] = None
+    description: Annotated[str | None, Field(description="Short description; kept")] = None
+    logo: Annotated[str | None, Field(description="Logo URL; kept")] = None
     dns_management: DnsManagement = ManualDns.model_validate({"@type": "Manual"})
     dkim_management: DkimManagement = AutomaticDkim.model_validate({"@type": "Automatic"})
     certificate_management: CertificateManagement = ManualCertificate.model_validate(
         {"@type": "Manual"}
     )
+    member_tenant_id: Annotated[str | None, Field(description="Stalwart's Tenant id; kept")] = None
+    directory_id: Annotated[str | None, Field(description="Stalwart's Directory id; kept")] = None
+    catch_all_address: Annotated[
+        str | None, Field(description="Where mail to unknown addresses goes; kept")
+    ] = None
+    sub_addressing: Annotated[
+        SubAddressing, Field(description="Stalwart's sub-addressing (user+tag); kept")
+    ] = SubAddressingEnabled.model_validate({"@type": "Enabled"})
+    allow_relaying: Annotated[
+        bool, Field(description="Whether Stalwart relays for this domain; kept")
+    ] = False
     report_address_uri: Annotated[
         ReportUri | None,
         Field(description="Where DMARC and TLS reports go; no DMARC/TLS-RPT record when unset"),
     ] = "mailto:postmaster"
+
+    @field_validator("aliases")
+    @classmethod
+    def _no_repeated_aliases(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(value))

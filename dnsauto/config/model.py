@@ -70,6 +70,17 @@ class Config(Model):
         result.update(self.domain)
         return result
 
+    def published_domains(self) -> dict[str, Domain]:
+        """The domains whose records are published: every enabled domain, then each alias of
+        one, with the domain's settings (a disabled domain and its aliases are left out)."""
+        enabled = {name: d for name, d in self.domains.items() if d.is_enabled}
+        result = dict(enabled)
+        for domain in enabled.values():
+            for alias in domain.aliases:
+                if alias not in result:
+                    result[alias] = domain.model_copy(update={"name": alias, "aliases": ()})
+        return result
+
     def bootstrap_domain(self) -> Domain:
         """The Domain that Stalwart's Bootstrap ``set`` creates for the default domain."""
         dns: ManualDns | AutomaticDns
@@ -143,6 +154,12 @@ def check_references(config: Config) -> list[ConfigProblem]:
             check_hostname(name)
         except ValueError as exc:
             problems.append(ConfigProblem(path, str(exc)))
+        if domain.name is not None and domain.name != _canonical(name):
+            problems.append(
+                ConfigProblem(
+                    f"{path}.name", f"{quoted(domain.name)} is not the table's name {quoted(name)}"
+                )
+            )
         dns = domain.dns_management
         if isinstance(dns, AutomaticDns) and dns.dns_server_id not in servers:
             known = ", ".join(sorted(servers))
@@ -152,6 +169,7 @@ def check_references(config: Config) -> list[ConfigProblem]:
                     f"no DnsServer {quoted(dns.dns_server_id)} (defined: {known})",
                 )
             )
+    problems += _alias_collisions(config)
     if BOOTSTRAP_SERVER_ID in config.dns_server:
         problems.append(
             ConfigProblem(
@@ -160,6 +178,34 @@ def check_references(config: Config) -> list[ConfigProblem]:
             )
         )
     return problems
+
+
+def _alias_collisions(config: Config) -> list[ConfigProblem]:
+    """An alias must not be another domain's name or alias (Stalwart's primaryKeyViolation)."""
+    owner: dict[str, str] = {_canonical(name): name for name in config.domains}
+    problems = []
+    for name, domain in config.domains.items():
+        for alias in domain.aliases:
+            other = owner.get(alias)
+            if alias == _canonical(name):
+                continue
+            if other is not None and other != name:
+                what = "the name" if _canonical(other) == alias else "an alias"
+                problems.append(
+                    ConfigProblem(
+                        f"domain.{_quote_key(name)}.aliases",
+                        f"{alias} is {what} of domain {other}",
+                    )
+                )
+            owner.setdefault(alias, name)
+    return problems
+
+
+def _canonical(name: str) -> str:
+    try:
+        return check_hostname(name)
+    except ValueError:
+        return name
 
 
 def _quote_key(key: str) -> str:

@@ -76,6 +76,9 @@ REDIRECTED_SECRET = (
     "send the secret again: the stored one is not sent to another @type, host, port or key name"
 )
 
+_LITERAL_SECRETS = ("Value", "Text")
+"""The ``@type`` of a secret given in the object itself (SecretKey's and SecretText's)."""
+
 _SECRET_DESTINATION = ("@type", "host", "port", "keyName", "signerName")
 """The properties next to a secret that say where it goes; changing one needs the secret."""
 
@@ -206,7 +209,7 @@ def object_views(config: Config, kind: Kind) -> dict[str, dict[str, Any]]:
             for object_id, server in config.dns_server.items()
         }
     return {
-        name: {"id": name, "name": name, **domain.model_dump(mode="json")}
+        name: {"id": name, **domain.model_dump(mode="json"), "name": name}
         for name, domain in config.domains.items()
     }
 
@@ -218,7 +221,7 @@ def object_view(config: Config, kind: Kind, object_id: str) -> dict[str, Any]:
     if kind is Kind.DNS_SERVER:
         return {"id": object_id, **config.dns_server[object_id].model_dump(mode="json")}
     domain = config.domain.get(object_id) or config.domains[object_id]
-    return {"id": object_id, "name": object_id, **domain.model_dump(mode="json")}
+    return {"id": object_id, **domain.model_dump(mode="json"), "name": object_id}
 
 
 # --- changes ------------------------------------------------------------------------------------
@@ -581,7 +584,9 @@ def _sent(patch: Mapping[str, Any], tokens: list[str]) -> bool:
 
 def _redacted(node: Any) -> bool:
     return (
-        isinstance(node, dict) and node.get("@type") == "Value" and node.get("secret") == REDACTED
+        isinstance(node, dict)
+        and node.get("@type") in _LITERAL_SECRETS
+        and node.get("secret") == REDACTED
     )
 
 
@@ -636,9 +641,9 @@ def _keep_redacted_secrets(document: dict[str, Any], current: Mapping[str, Any] 
 
     def walk(node: Any, old: Any, path: list[str]) -> Any:
         if isinstance(node, dict):
-            if node.get("@type") == "Value" and node.get("secret") == REDACTED:
+            if _redacted(node):
                 if isinstance(old, dict) and old.get("@type") in {
-                    "Value",
+                    *_LITERAL_SECRETS,
                     "EnvironmentVariable",
                     "File",
                 }:

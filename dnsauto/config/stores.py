@@ -33,6 +33,7 @@ from dnsauto.plugin.types import (
     OptionalDuration,
     SecretKey,
     SecretKeyOptional,
+    StalwartSet,
     Tagged,
 )
 
@@ -97,19 +98,6 @@ __all__ = [
 # --- value types ------------------------------------------------------------------------------
 
 
-def _set_from_map(value: object) -> object:
-    """Stalwart's wire form of a set, ``{"a": true, "b": true}``, as ``["a", "b"]``."""
-    if not isinstance(value, Mapping):
-        return value
-    items = []
-    for key, included in value.items():
-        if included is True:
-            items.append(key)
-        elif included is not None and included is not False:
-            raise ValueError("a set written as an object maps each of its values to true")
-    return items
-
-
 def _list_from_map(value: object) -> object:
     """Stalwart's wire form of a list, ``{"0": {...}, "1": {...}}``, as ``[{...}, {...}]``."""
     if not isinstance(value, Mapping):
@@ -135,11 +123,10 @@ EventId = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+(?:
 TenantId = Annotated[str, Field(min_length=1)]
 """Stalwart's ``Id<Tenant>``."""
 
-StringSet = Annotated[
-    tuple[NonEmptyText, ...], BeforeValidator(_set_from_map), AfterValidator(_unique)
-]
-UriSet = Annotated[tuple[Uri, ...], BeforeValidator(_set_from_map), AfterValidator(_unique)]
-EventSet = Annotated[tuple[EventId, ...], BeforeValidator(_set_from_map), AfterValidator(_unique)]
+StringSet = Annotated[tuple[NonEmptyText, ...], StalwartSet(), AfterValidator(_unique)]
+UriSet = Annotated[tuple[Uri, ...], StalwartSet(), AfterValidator(_unique)]
+EventSet = Annotated[tuple[EventId, ...], StalwartSet(), AfterValidator(_unique)]
+"""Stalwart's sets (``Map<T>``): objects of ``true``, or arrays (:class:`StalwartSet`)."""
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 PoolSize = Annotated[int, Field(ge=1, le=8192)]

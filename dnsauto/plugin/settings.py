@@ -7,9 +7,9 @@ the configuration loader assembles the discriminated union from the installed pl
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from dnsauto.plugin.types import Duration, OptionalDuration, Tagged
 
@@ -65,9 +65,19 @@ class DnsServerBase(Tagged):
 
 
 class ManualDnsServer(DnsServerBase):
-    """Records are printed for a person to enter at their DNS host."""
+    """Records are printed for a person to enter at their DNS host.
+
+    Stalwart's ``Manual`` has no fields, and it is written as ``{"@type": "Manual"}``; the
+    shared fields dnsauto reads (``ttl`` for the zone file, say) are written only when given.
+    """
 
     type: Literal["Manual"] = Field(alias="@type")
     description: Annotated[str, Field(description="Short description of this DNS server")] = (
         "Records entered by hand"
     )
+
+    @model_serializer(mode="wrap")
+    def _only_what_was_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        given = {type(self).model_fields[name].alias or name for name in self.model_fields_set}
+        return {key: value for key, value in data.items() if key == "@type" or key in given}

@@ -11,15 +11,20 @@ import math
 import os
 import re
 import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
     SecretStr,
     SerializationInfo,
@@ -28,6 +33,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from dnsauto.plugin.errors import SecretError
 
@@ -42,6 +49,10 @@ __all__ = [
     "SecretKey",
     "SecretKeyOptional",
     "SecretText",
+    "SecretTextOptional",
+    "SecretTextValue",
+    "StalwartJsonSchema",
+    "StalwartSet",
     "Tagged",
     "format_duration",
     "parse_duration",
@@ -81,6 +92,82 @@ def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[: limit - 12]}… ({len(str(value))} characters)"
+
+
+# --- sets -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StalwartSet:
+    """Marks a ``tuple[T, ...]`` field as one of Stalwart's sets (its ``Map<T>``).
+
+    Stalwart writes a set as a JSON object whose members map to ``true``
+    (``{"dkim": true, "spf": true}``; ``false`` or ``null`` leave a member out); dnsauto also
+    reads a plain array. It is written in Stalwart's object form in JSON, a tuple in Python.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        members = _enum_members(source)
+
+        def read(value: Any) -> Any:
+            return _set_input(value, members)
+
+        return core_schema.no_info_before_validator_function(
+            read,
+            handler(source),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _set_output, info_arg=True
+            ),
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        array = handler(schema)
+        if handler.mode == "serialization":
+            return {"type": "object", "additionalProperties": {"const": True}}
+        return {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "propertyNames": array.get("items", {"type": "string"}),
+                    "additionalProperties": {"type": ["boolean", "null"]},
+                    "description": "Stalwart's form: each member maps to true",
+                },
+                array,
+            ]
+        }
+
+
+def _enum_members(source: Any) -> tuple[str, ...] | None:
+    args = get_args(source)
+    item = args[0] if args else None
+    if isinstance(item, type) and issubclass(item, Enum):
+        return tuple(str(m.value) for m in item)
+    return None
+
+
+def _set_input(value: Any, members: tuple[str, ...] | None) -> Any:
+    if not isinstance(value, Mapping):
+        return value
+    chosen = []
+    for key, flag in value.items():
+        if flag is None or flag is False:
+            continue
+        if flag is not True:
+            raise ValueError(f"member {quoted(key)} must map to true, false or null")
+        if members is not None and key not in members:
+            raise ValueError(f"unknown member {quoted(key)}; expected one of {', '.join(members)}")
+        chosen.append(key)
+    return chosen
+
+
+def _set_output(value: tuple[Any, ...], info: SerializationInfo) -> Any:
+    if info.mode_is_json():
+        return {str(getattr(item, "value", item)): True for item in value}
+    return value
 
 
 # --- durations --------------------------------------------------------------------------------
@@ -168,6 +255,17 @@ OptionalDuration = Annotated[
 ]
 
 
+class StalwartJsonSchema(GenerateJsonSchema):
+    """JSON Schema whose defaults are written as the JSON they stand for: durations as integer
+    milliseconds, as Stalwart writes them (pydantic writes ISO 8601 ``"PT30S"``, which the
+    schema's own pattern refuses)."""
+
+    def encode_default(self, dft: Any) -> Any:
+        if isinstance(dft, timedelta):
+            return round(dft.total_seconds() * 1000)
+        return super().encode_default(dft)
+
+
 # --- secrets ----------------------------------------------------------------------------------
 
 
@@ -189,6 +287,12 @@ class SecretValue(Tagged):
 
     def describe(self) -> str:
         return "the value given in the configuration"
+
+
+class SecretTextValue(SecretValue):
+    """A secret text (a PEM key, a JSON credential) provided directly: Stalwart's ``Text``."""
+
+    type: Literal["Text"] = Field(alias="@type")  # type: ignore[assignment]
 
 
 class SecretEnvironmentVariable(Tagged):
@@ -278,9 +382,17 @@ class SecretNone(Tagged):
 SecretKey = Annotated[
     SecretValue | SecretEnvironmentVariable | SecretFile, Field(discriminator="type")
 ]
-SecretText = SecretKey
 SecretKeyOptional = Annotated[
     SecretNone | SecretValue | SecretEnvironmentVariable | SecretFile,
+    Field(discriminator="type"),
+]
+SecretText = Annotated[
+    SecretTextValue | SecretValue | SecretEnvironmentVariable | SecretFile,
+    Field(discriminator="type"),
+]
+"""Stalwart's ``SecretText``: ``Text`` (and, as dnsauto has always read it, ``Value``)."""
+SecretTextOptional = Annotated[
+    SecretNone | SecretTextValue | SecretValue | SecretEnvironmentVariable | SecretFile,
     Field(discriminator="type"),
 ]
 

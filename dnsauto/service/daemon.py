@@ -705,8 +705,14 @@ class Daemon:
             jobs = {job.domain: job for job in domain_jobs(config)}
             named: Collection[str] = jobs.keys() | self._slots.keys()
         else:
-            configured = config.domains
+            configured = config.published_domains()
             named = set(domains)
+            # a changed domain's aliases, and slots that are no domain of their own (aliases,
+            # perhaps no longer): published with the domain, so looked at with it
+            for name in domains:
+                if name in config.domains:
+                    named.update(config.domains[name].aliases)
+            named.update(n for n in self._slots if n not in config.domains)
             jobs = {
                 job.domain: job for job in domain_jobs(config, sorted(named & configured.keys()))
             }

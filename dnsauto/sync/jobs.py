@@ -81,8 +81,9 @@ class DomainResult:
 
 
 def domain_jobs(config: Config, only: Sequence[str] = ()) -> list[DomainJob]:
-    """The domains of the configuration (or the chosen ones), each with its DnsServer."""
-    domains = config.domains
+    """The domains of the configuration (or the chosen ones), each with its DnsServer: the
+    enabled ones and their aliases (:meth:`~dnsauto.config.model.Config.published_domains`)."""
+    domains = config.published_domains()
     wanted = [lookup_key(d) for d in only]
     unknown = [d for d in wanted if d not in domains]
     if unknown:
