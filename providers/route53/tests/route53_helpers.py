@@ -1,9 +1,11 @@
 """Route 53 test fixtures: moto in server mode on 127.0.0.1, and a proxy in front of it that
-adds what moto does not do (PENDING changes, GetChange's NoSuchChange, truncated zone listings)
-and injects faults (throttling, refused credentials) in Route 53's own XML."""
+adds what moto does not do (PENDING changes, GetChange's NoSuchChange, truncated zone listings,
+AWS's refusal of a CREATE over an existing RRset and of a DELETE whose values moved) and injects
+faults (throttling, refused credentials) in Route 53's own XML."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import urllib.request
@@ -71,6 +73,11 @@ class Route53Proxy(FakeApi):
         change = re.fullmatch(r"/2013-04-01/change/(\w+)", request.path)
         if change:
             return self._get_change(change[1])
+        if request.method == "POST" and request.path.endswith("/rrset/"):
+            stale = await asyncio.to_thread(self._stale, request.path, await request.read())
+            if stale:
+                body = error_xml("InvalidChangeBatch", f"[{stale}]")
+                return web.Response(status=400, text=body, content_type="text/xml")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
         zones = request.path.endswith("/hostedzonesbyname")  # moto: all, then paged here
         url = self.moto + (request.path if zones else request.path_qs)
@@ -92,6 +99,28 @@ class Route53Proxy(FakeApi):
         if zones and status == 200:
             text = self._zone_page(text, request.query)
         return web.Response(status=status, text=text, content_type="text/xml")
+
+    def _stale(self, path: str, body: bytes) -> str:
+        """AWS's text for the first CREATE over an existing RRset, or DELETE of one whose TTL or
+        values moved, in a ChangeResourceRecordSets body; "" when the batch is current."""
+        zone_id = path.split("/")[-3]
+        current = {(n.lower(), t): v for (n, t), v in rrsets(aws(self.moto), zone_id).items()}
+        deleted: set[tuple[str, str]] = set()
+        for change in ET.fromstring(body).iter(f"{NS}Change"):
+            action = change.findtext(f"{NS}Action", "")
+            rrset = change.find(f"{NS}ResourceRecordSet")
+            assert rrset is not None
+            key = (rrset.findtext(f"{NS}Name", "").lower(), rrset.findtext(f"{NS}Type", ""))
+            what = f"resource record set [name='{key[0]}', type='{key[1]}']"
+            sent = (rrset.findtext(f"{NS}TTL", ""),
+                    sorted(v.text or "" for v in rrset.iter(f"{NS}Value")))  # fmt: skip
+            if action == "CREATE" and key in current and key not in deleted:
+                return f"Tried to create {what} but it already exists"
+            if action == "DELETE" and key in current and current[key] != sent:
+                return f"Tried to delete {what} but the values provided do not match the current"
+            if action == "DELETE":
+                deleted.add(key)
+        return ""
 
     def _get_change(self, change_id: str) -> web.Response:
         if change_id not in self.polls:
@@ -167,6 +196,14 @@ def add_zone(client: Any, name: str, *, private: bool = False) -> str:
                     "HostedZoneConfig": {"PrivateZone": True, "Comment": ""}}  # fmt: skip
     zone_id: str = client.create_hosted_zone(**options)["HostedZone"]["Id"]
     return zone_id.split("/")[-1]
+
+
+def rrsets(client: Any, zone_id: str) -> dict[tuple[str, str], tuple[str, list[str]]]:
+    """(name, type): (TTL, sorted values) of every RRset in the zone."""
+    pages = client.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+    return {(r["Name"], r["Type"]): (str(r.get("TTL", "")),
+                                     sorted(v["Value"] for v in r.get("ResourceRecords", [])))
+            for page in pages for r in page["ResourceRecordSets"]}  # fmt: skip
 
 
 def records(client: Any, zone_id: str) -> dict[tuple[str, str], list[str]]:
