@@ -28,6 +28,7 @@ class TestRoute53(_Route53Contract):
     @pytest.fixture
     async def provider(self, proxy: Route53Proxy, moto: Any) -> AsyncIterator[Provider[Any]]:
         self.fake, self.url, self.moto_client = proxy, proxy.base_url, moto
+        proxy.preconditions = True
         provider = make_provider(proxy.base_url)
         yield provider
         await provider.aclose()
@@ -57,6 +58,7 @@ class TestRoute53WithHostedZoneId(TestRoute53):
     @pytest.fixture
     async def provider(self, proxy: Route53Proxy, moto: Any) -> AsyncIterator[Provider[Any]]:
         self.fake, self.url, self.moto_client = proxy, proxy.base_url, moto
+        proxy.preconditions = True
         provider = make_provider(proxy.base_url, hostedZoneId=moto.zone_id)
         yield provider
         await provider.aclose()
