@@ -14,15 +14,29 @@ Subclass :class:`ProviderContract` in a provider's tests and give it two fixture
             return dns.name.from_text("example.test.")   # an existing zone at the server
 
 The zone may hold other records; the suite only writes names under ``_contract.`` and
-``contract-*.`` labels of the zone, and removes them again. Tests for record types a provider
-does not declare in ``capabilities.record_types`` are skipped.
+``contract-*.`` labels of the zone, and removes them again. For a record type a provider does not
+declare in ``capabilities.record_types`` the suite checks that it is refused.
+
+Some behaviour needs the server's side; the class fills these hooks (each has a default that
+either works for any provider or fails saying what to declare — never a skip):
+
+- :meth:`ProviderContract.another_client`: a second client of the same account, which changes
+  RRsets behind the provider's back (a conflict). Set :attr:`~ProviderContract.undetected_conflicts`
+  to say why a provider cannot tell; the suite then checks the last writer wins cleanly.
+- :attr:`~ProviderContract.records_per_page`: how many records one page of the provider's
+  listing holds, or :attr:`~ProviderContract.unpaged` saying why it reads in one response.
+- :meth:`ProviderContract.add_child_zone`: create a delegated child zone at the server, or
+  :attr:`~ProviderContract.no_child_zones` saying why the account cannot hold one.
+- :meth:`ProviderContract.fail_next`: make the server refuse the credentials or be unavailable
+  (the default queues faults on ``self.fake``, a :class:`~dnsauto.testing.fake_http.FakeApi`
+  the ``provider`` fixture sets); :meth:`~ProviderContract.heal` ends it.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import dns.name
 import dns.rdataclass
@@ -31,12 +45,22 @@ import dns.rrset
 import pytest
 
 from dnsauto.plugin.changes import Change, Create, Delete, Update
-from dnsauto.plugin.errors import UnsupportedError, ZoneNotFoundError
+from dnsauto.plugin.errors import (
+    AuthenticationError,
+    ConflictError,
+    ProviderError,
+    TransientError,
+    UnsupportedError,
+    ZoneNotFoundError,
+)
 from dnsauto.plugin.provider import Provider, Zone
+from dnsauto.testing.fake_http import FakeApi, Fault
 
-__all__ = ["ProviderContract", "make_rrset"]
+__all__ = ["Failure", "ProviderContract", "make_rrset"]
 
 _counter = itertools.count()
+
+Failure = Literal["credentials", "unavailable"]
 
 
 def make_rrset(name: dns.name.Name | str, rdtype: str, ttl: int, *values: str) -> dns.rrset.RRset:
@@ -64,6 +88,47 @@ def _values(rrset: dns.rrset.RRset | None) -> set[str]:
 
 class ProviderContract:
     """Behaviour every provider must show. Needs fixtures ``provider`` and ``zone_name``."""
+
+    # --- hooks a provider's contract class fills (see the module docstring) ------------------
+
+    undetected_conflicts: ClassVar[str] = ""
+    """Why the provider cannot tell that an RRset changed since it was read (its API writes
+    without a precondition); empty when ``apply`` raises ``ConflictError``."""
+    records_per_page: ClassVar[int | None] = None
+    """How many records one page of the provider's record listing holds."""
+    unpaged: ClassVar[str] = ""
+    """Why the provider's record listing comes in one response (when it has no pages)."""
+    no_child_zones: ClassVar[str] = ""
+    """Why the server cannot hold a delegated child zone of the test zone."""
+
+    fake: FakeApi | None = None
+    """The fake API the ``provider`` fixture talks to, for the default :meth:`fail_next`."""
+
+    def another_client(self, provider: Provider[Any]) -> Provider[Any]:
+        """A second client of the same account (another tool, a person at the web console)."""
+        return type(provider)(provider.settings, provider.context)
+
+    async def add_child_zone(self, provider: Provider[Any], child: dns.name.Name) -> dns.name.Name:
+        """Create the zone ``child`` (under the test zone) at the server; return its apex."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must fill add_child_zone or say why in no_child_zones"
+        )
+
+    async def fail_next(self, provider: Provider[Any], failure: Failure) -> Provider[Any] | str:
+        """A provider whose calls now fail as ``failure``, or the reason the server cannot.
+
+        ``credentials``: the server refuses the credentials; ``unavailable``: it answers 503.
+        """
+        if self.fake is None:
+            raise NotImplementedError(f"{type(self).__name__} must set self.fake or fill fail_next")
+        status = 401 if failure == "credentials" else 503
+        self.fake.fail_next(Fault(status=status, times=1_000))
+        return provider
+
+    async def heal(self, provider: Provider[Any]) -> None:
+        """Undo :meth:`fail_next`."""
+        if self.fake is not None:
+            self.fake.faults.clear()
 
     @pytest.fixture
     async def zone(self, provider: Provider[Any], zone_name: dns.name.Name) -> AsyncIterator[Zone]:
@@ -118,6 +183,15 @@ class ProviderContract:
         assert not refused.value.transient
         listed = await self.read(provider, zone, rrset.name, dns.rdatatype.to_text(rrset.rdtype))
         assert listed is None
+
+    def assert_last_writer_won(
+        self, listed: dns.rrset.RRset | None, ours: dns.rrset.RRset, added_behind: set[str]
+    ) -> None:
+        """Every value of ``ours`` is listed; besides them only values the other writer added
+        behind the plan may remain."""
+        values = _values(listed)
+        assert _values(ours) <= values
+        assert values <= _values(ours) | added_behind
 
     # --- zones ------------------------------------------------------------------------------
 
@@ -277,3 +351,159 @@ class ProviderContract:
         listed = await provider.list_rrsets(zone)
         assert all(r.name.is_absolute() for r in listed)
         assert any(r.name == name and _values(r) == {'"whole zone"'} for r in listed)
+
+    # --- conflicts ---------------------------------------------------------------------------
+
+    async def test_update_of_an_rrset_changed_behind_the_plan_conflicts_or_replaces_it(
+        self, provider: Provider[Any], zone: Zone
+    ) -> None:
+        name = self.name(zone)
+        old = make_rrset(name, "TXT", 300, '"planned"')
+        await self.write(provider, zone, Create(old))
+        assert _values(await self.read(provider, zone, name, "TXT")) == _values(old)  # the plan
+        changed = make_rrset(name, "TXT", 300, '"planned"', '"someone else"')
+        other = self.another_client(provider)
+        try:
+            await other.find_zone(zone.name)
+            await other.apply(zone, [_raised(Update(old, changed), zone.min_ttl)])
+        finally:
+            await other.aclose()
+        new = make_rrset(name, "TXT", 300, '"ours"')
+        if not self.undetected_conflicts:
+            with pytest.raises(ConflictError):
+                await self.write(provider, zone, Update(old, new))
+            assert _values(await self.read(provider, zone, name, "TXT")) == _values(changed)
+            return
+        # The API writes without a precondition (see undetected_conflicts): every value of ours
+        # lands, no value the plan removed survives, and anything else is the other writer's
+        # (a record API keeps a value added behind the plan; the next read sees it).
+        await self.write(provider, zone, Update(old, new))
+        listed = await self.read(provider, zone, name, "TXT")
+        self.assert_last_writer_won(listed, new, _values(changed) - _values(old))
+
+    async def test_create_of_an_rrset_created_behind_the_plan_conflicts_or_replaces_it(
+        self, provider: Provider[Any], zone: Zone
+    ) -> None:
+        name = self.name(zone)
+        assert await self.read(provider, zone, name, "TXT") is None  # the plan: nothing there
+        theirs = make_rrset(name, "TXT", 300, '"theirs"')
+        other = self.another_client(provider)
+        try:
+            await other.find_zone(zone.name)
+            await other.apply(zone, [_raised(Create(theirs), zone.min_ttl)])
+        finally:
+            await other.aclose()
+        ours = make_rrset(name, "TXT", 300, '"ours"')
+        if not self.undetected_conflicts:
+            with pytest.raises(ConflictError):
+                await self.write(provider, zone, Create(ours))
+            assert _values(await self.read(provider, zone, name, "TXT")) == _values(theirs)
+            return
+        await self.write(provider, zone, Create(ours))
+        listed = await self.read(provider, zone, name, "TXT")
+        self.assert_last_writer_won(listed, ours, _values(theirs))
+
+    # --- listings of many pages ----------------------------------------------------------------
+
+    async def test_listing_returns_every_page(self, provider: Provider[Any], zone: Zone) -> None:
+        if self.records_per_page is None:
+            assert self.unpaged, "declare records_per_page, or say why in unpaged"
+            count = 60  # no pages: still more than a handful, read in one response
+        else:
+            assert not self.unpaged, "declare records_per_page or unpaged, not both"
+            count = self.records_per_page + 1  # with the zone's own records: two pages at least
+        names = [self.name(zone) for _ in range(count)]
+        rrsets = [make_rrset(n, "TXT", 300, f'"page {i}"') for i, n in enumerate(names)]
+        batch = provider.capabilities.max_changes_per_batch or len(rrsets)
+        for start in range(0, len(rrsets), batch):
+            await self.write(provider, zone, *(Create(r) for r in rrsets[start : start + batch]))
+        whole = {(r.name, r.rdtype): _values(r) for r in await provider.list_rrsets(zone)}
+        assert [r.name for r in rrsets if whole.get((r.name, r.rdtype)) != _values(r)] == []
+        chosen = {(r.name, r.rdtype): _values(r) for r in await provider.list_rrsets(zone, names)}
+        assert [r.name for r in rrsets if chosen.get((r.name, r.rdtype)) != _values(r)] == []
+
+    # --- delegated child zones -----------------------------------------------------------------
+
+    async def test_find_zone_finds_a_delegated_child_zone_as_its_own_zone(
+        self, provider: Provider[Any], zone_name: dns.name.Name
+    ) -> None:
+        child = dns.name.from_text("contract-child", origin=zone_name)
+        deep = dns.name.from_text("_dmarc.mail", origin=child)
+        if self.no_child_zones:
+            # The server cannot hold one (see no_child_zones): the name is in the parent zone.
+            assert (await provider.find_zone(deep)).name == zone_name
+            return
+        child = await self.add_child_zone(provider, child)
+        deep = dns.name.from_text("_dmarc.mail", origin=child)
+        assert (await provider.find_zone(deep)).name == child
+        assert (await provider.find_zone(child)).name == child
+        sibling = dns.name.from_text("_contract.sibling", origin=zone_name)
+        assert (await provider.find_zone(sibling)).name == zone_name
+
+    # --- errors ----------------------------------------------------------------------------------
+
+    async def test_refused_credentials_raise_a_permanent_authentication_error(
+        self, provider: Provider[Any], zone_name: dns.name.Name
+    ) -> None:
+        failing = await self.fail_next(provider, "credentials")
+        try:
+            if isinstance(failing, str):
+                assert failing, "fail_next must say why the server cannot refuse credentials"
+                return
+            with pytest.raises(AuthenticationError) as refused:
+                await failing.find_zone(zone_name)
+            assert not refused.value.transient
+        finally:
+            await self.heal(provider)
+            if not isinstance(failing, str) and failing is not provider:
+                await failing.aclose()
+
+    async def test_an_unavailable_server_raises_a_transient_error(
+        self, provider: Provider[Any], zone: Zone
+    ) -> None:
+        failing = await self.fail_next(provider, "unavailable")
+        name = self.name(zone)
+        try:
+            if isinstance(failing, str):
+                assert failing, "fail_next must say why the server cannot be made unavailable"
+                return
+            with pytest.raises(TransientError) as listing:
+                await failing.list_rrsets(zone, [name])
+            assert listing.value.transient
+            with pytest.raises(TransientError) as writing:
+                await self.write(failing, zone, Create(make_rrset(name, "TXT", 300, '"x"')))
+            assert writing.value.transient
+        finally:
+            await self.heal(provider)
+            if not isinstance(failing, str) and failing is not provider:
+                await failing.aclose()
+
+    # --- TTLs ------------------------------------------------------------------------------------
+
+    async def test_the_reported_minimum_ttl_is_what_the_server_keeps(
+        self, provider: Provider[Any], zone: Zone
+    ) -> None:
+        name = self.name(zone)
+        await self.write(provider, zone, Create(make_rrset(name, "TXT", 1, '"short"')))
+        listed = await self.read(provider, zone, name, "TXT")
+        assert listed is not None
+        assert listed.ttl == (zone.min_ttl or 1)
+
+    async def test_a_ttl_below_the_reported_minimum_is_refused_or_raised(
+        self, provider: Provider[Any], zone: Zone
+    ) -> None:
+        name = self.name(zone)
+        rrset = make_rrset(name, "TXT", 1, '"too short"')
+        refused: ProviderError | None = None
+        try:
+            await provider.apply(zone, [Create(rrset)])  # as is: past the core's raising
+        except ProviderError as error:
+            refused = error
+        if refused is not None:
+            assert zone.min_ttl is not None, "TTL 1 refused but the zone reports no minimum"
+            assert not refused.transient
+            assert await self.read(provider, zone, name, "TXT") is None
+            return
+        listed = await self.read(provider, zone, name, "TXT")
+        assert listed is not None
+        assert listed.ttl >= (zone.min_ttl or 1)

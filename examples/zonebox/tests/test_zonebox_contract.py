@@ -15,8 +15,12 @@ from dnsauto.testing import ProviderContract
 
 
 class TestZoneboxContract(ProviderContract):
+    undetected_conflicts = "Zonebox's PUT replaces an RRset with no precondition"
+    unpaged = "GET /zones/{zone}/rrsets answers every RRset at once"
+
     @pytest.fixture
     async def provider(self, fake: FakeZonebox) -> AsyncIterator[Provider[Any]]:
+        self.fake = fake  # the default fail_next queues its faults here
         provider = make_provider(fake)
         yield provider
         await provider.aclose()
@@ -24,3 +28,12 @@ class TestZoneboxContract(ProviderContract):
     @pytest.fixture
     def zone_name(self) -> dns.name.Name:
         return dns.name.from_text(ZONE + ".")
+
+    def another_client(self, provider: Provider[Any]) -> Provider[Any]:
+        assert isinstance(self.fake, FakeZonebox)
+        return make_provider(self.fake)
+
+    async def add_child_zone(self, provider: Provider[Any], child: dns.name.Name) -> dns.name.Name:
+        assert isinstance(self.fake, FakeZonebox)
+        self.fake.add_zone(child.to_text(omit_final_dot=True))
+        return child

@@ -15,8 +15,14 @@ from dnsauto.testing import ProviderContract
 
 
 class TestCloudflareContract(ProviderContract):
+    undetected_conflicts = (
+        "Cloudflare's batch writes records by id, with no precondition on the RRset"
+    )
+    records_per_page = 500  # the provider asks for 500 a page
+
     @pytest.fixture
     async def provider(self, fake: FakeCloudflare) -> AsyncIterator[Provider[Any]]:
+        self.fake = fake
         provider = make_provider(fake)
         yield provider
         await provider.aclose()
@@ -24,3 +30,12 @@ class TestCloudflareContract(ProviderContract):
     @pytest.fixture
     def zone_name(self) -> dns.name.Name:
         return dns.name.from_text(ZONE + ".")
+
+    def another_client(self, provider: Provider[Any]) -> Provider[Any]:
+        assert isinstance(self.fake, FakeCloudflare)
+        return make_provider(self.fake)
+
+    async def add_child_zone(self, provider: Provider[Any], child: dns.name.Name) -> dns.name.Name:
+        assert isinstance(self.fake, FakeCloudflare)
+        self.fake.add_zone(child.to_text(omit_final_dot=True))
+        return child

@@ -15,8 +15,14 @@ from dnsauto.testing import ProviderContract
 
 
 class TestDnsimpleContract(ProviderContract):
+    undetected_conflicts = (
+        "DNSimple writes record by record by id, with no precondition on the RRset"
+    )
+    records_per_page = 100  # the provider asks for per_page=100
+
     @pytest.fixture
     async def provider(self, fake: FakeDnsimple) -> AsyncIterator[Provider[Any]]:
+        self.fake = fake
         provider = make_provider(fake)
         yield provider
         await provider.aclose()
@@ -24,3 +30,12 @@ class TestDnsimpleContract(ProviderContract):
     @pytest.fixture
     def zone_name(self) -> dns.name.Name:
         return dns.name.from_text(ZONE + ".")
+
+    def another_client(self, provider: Provider[Any]) -> Provider[Any]:
+        assert isinstance(self.fake, FakeDnsimple)
+        return make_provider(self.fake)
+
+    async def add_child_zone(self, provider: Provider[Any], child: dns.name.Name) -> dns.name.Name:
+        assert isinstance(self.fake, FakeDnsimple)
+        self.fake.add_zone(child.to_text(omit_final_dot=True))
+        return child

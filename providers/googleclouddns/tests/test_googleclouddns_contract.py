@@ -15,8 +15,11 @@ from dnsauto.testing import ProviderContract
 
 
 class TestGoogleCloudDnsContract(ProviderContract):
+    records_per_page = 100  # Cloud DNS pages RRsets by pageToken
+
     @pytest.fixture
     async def provider(self, fake: FakeCloudDns) -> AsyncIterator[Provider[Any]]:
+        self.fake = fake
         provider = make_provider(fake)
         yield provider
         await provider.aclose()
@@ -24,3 +27,12 @@ class TestGoogleCloudDnsContract(ProviderContract):
     @pytest.fixture
     def zone_name(self) -> dns.name.Name:
         return dns.name.from_text(ZONE + ".")
+
+    def another_client(self, provider: Provider[Any]) -> Provider[Any]:
+        assert isinstance(self.fake, FakeCloudDns)
+        return make_provider(self.fake)
+
+    async def add_child_zone(self, provider: Provider[Any], child: dns.name.Name) -> dns.name.Name:
+        assert isinstance(self.fake, FakeCloudDns)
+        self.fake.add_zone(child.to_text(omit_final_dot=True))
+        return child

@@ -15,8 +15,12 @@ from dnsauto.testing import ProviderContract
 
 
 class TestOvhContract(ProviderContract):
+    undetected_conflicts = "OVH writes record by record by id, with no precondition on the RRset"
+    unpaged = "GET /domain/zone/{zone}/record answers every record id in one list"
+
     @pytest.fixture
     async def provider(self, fake: FakeOvh) -> AsyncIterator[Provider[Any]]:
+        self.fake = fake
         provider = make_provider(fake)
         yield provider
         await provider.aclose()
@@ -24,3 +28,12 @@ class TestOvhContract(ProviderContract):
     @pytest.fixture
     def zone_name(self) -> dns.name.Name:
         return dns.name.from_text(ZONE + ".")
+
+    def another_client(self, provider: Provider[Any]) -> Provider[Any]:
+        assert isinstance(self.fake, FakeOvh)
+        return make_provider(self.fake)
+
+    async def add_child_zone(self, provider: Provider[Any], child: dns.name.Name) -> dns.name.Name:
+        assert isinstance(self.fake, FakeOvh)
+        self.fake.add_zone(child.to_text(omit_final_dot=True))
+        return child

@@ -1,6 +1,7 @@
 """Route 53 test fixtures: moto in server mode on 127.0.0.1, and a proxy in front of it that
-adds what moto does not do (PENDING changes, GetChange's NoSuchChange, truncated zone listings)
-and injects faults (throttling, refused credentials) in Route 53's own XML."""
+adds what moto does not do (PENDING changes, GetChange's NoSuchChange, truncated zone listings,
+AWS's refusal of a CREATE over an existing RRset and of a DELETE whose values moved) and injects
+faults (throttling, refused credentials) in Route 53's own XML."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import dns.rrset
 import pytest
 from aiohttp import web
 from dnsauto_route53.provider import Route53DnsServer, Route53Provider
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.route53.models import route53_backends
 from moto.server import ThreadedMotoServer
 
 from dnsauto.plugin import ProviderContext
@@ -55,6 +58,9 @@ class Route53Proxy(FakeApi):
         self.moto = moto
         self.pending_polls = 0
         self.zones_per_page = 100
+        self.preconditions = False
+        """Refuse stale CREATEs and DELETEs as AWS does (off by default: a large batch's check
+        runs beside moto's own work, and the 3,000-record test is near its timeout)."""
         self.polls: dict[str, int] = {}
         self.insync_at: dict[str, float] = {}
         self._ids = itertools.count(1)
@@ -76,6 +82,11 @@ class Route53Proxy(FakeApi):
         change = re.fullmatch(r"/2013-04-01/change/(\w+)", request.path)
         if change:
             return self._get_change(change[1])
+        if self.preconditions and request.method == "POST" and request.path.endswith("/rrset/"):
+            stale = self._stale(request.path, await request.read())
+            if stale:
+                body = error_xml("InvalidChangeBatch", f"[{stale}]")
+                return web.Response(status=400, text=body, content_type="text/xml")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
         zones = request.path.endswith("/hostedzonesbyname")  # moto: all, then paged here
         url = self.moto + (request.path if zones else request.path_qs)
@@ -97,6 +108,28 @@ class Route53Proxy(FakeApi):
         if zones and status == 200:
             text = self._zone_page(text, request.query)
         return web.Response(status=status, text=text, content_type="text/xml")
+
+    def _stale(self, path: str, body: bytes) -> str:
+        """AWS's text for the first CREATE over an existing RRset, or DELETE of one whose TTL or
+        values moved, in a ChangeResourceRecordSets body; "" when the batch is current."""
+        zone_id = path.split("/")[-3]
+        current = rrsets(zone_id)
+        deleted: set[tuple[str, str]] = set()
+        for change in ET.fromstring(body).iter(f"{NS}Change"):
+            action = change.findtext(f"{NS}Action", "")
+            rrset = change.find(f"{NS}ResourceRecordSet")
+            assert rrset is not None
+            key = (rrset.findtext(f"{NS}Name", "").lower(), rrset.findtext(f"{NS}Type", ""))
+            what = f"resource record set [name='{key[0]}', type='{key[1]}']"
+            sent = (rrset.findtext(f"{NS}TTL", ""),
+                    sorted(v.text or "" for v in rrset.iter(f"{NS}Value")))  # fmt: skip
+            if action == "CREATE" and key in current and key not in deleted:
+                return f"Tried to create {what} but it already exists"
+            if action == "DELETE" and key in current and current[key] != sent:
+                return f"Tried to delete {what} but the values provided do not match the current"
+            if action == "DELETE":
+                deleted.add(key)
+        return ""
 
     def _get_change(self, change_id: str) -> web.Response:
         if change_id not in self.polls:
@@ -174,6 +207,15 @@ def add_zone(client: Any, name: str, *, private: bool = False) -> str:
                     "HostedZoneConfig": {"PrivateZone": True, "Comment": ""}}  # fmt: skip
     zone_id: str = client.create_hosted_zone(**options)["HostedZone"]["Id"]
     return zone_id.split("/")[-1]
+
+
+def rrsets(zone_id: str) -> dict[tuple[str, str], tuple[str, list[str]]]:
+    """(name, type): (TTL, sorted values) of every RRset in the zone, read from moto's state in
+    this process (its server thread's): a listing over HTTP of a large zone would be slow."""
+    zone = route53_backends[DEFAULT_ACCOUNT_ID]["aws"].get_hosted_zone(zone_id)
+    return {(r.name.lower(), r.type): (str(r.ttl or ""), sorted(
+                v if isinstance(v, str) else v["Value"] for v in r.records))
+            for r in zone.rrsets}  # fmt: skip
 
 
 def records(client: Any, zone_id: str) -> dict[tuple[str, str], list[str]]:
