@@ -210,7 +210,7 @@ async def test_a_change_get_change_no_longer_knows_counts_as_insync(proxy, route
 
 
 async def test_a_3000_record_change_goes_in_valid_batches_and_reads_back_over_pages(moto, proxy):
-    provider = make_provider(proxy.base_url)
+    provider = make_provider(proxy.base_url, timeout="120s")  # moto takes seconds per batch
     zone = await provider.find_zone(name("a"))
     long_value = '"' + "k" * 200 + '"'
     changes = [Create(make_rrset(name(f"r{i}"), "TXT", 300, '"v"')) for i in range(2800)]
@@ -335,3 +335,13 @@ async def test_boto3_calls_run_off_the_event_loop_thread(route53):
     await route53.apply(zone, [Create(make_rrset(name("a"), "TXT", 300, '"x"'))])
     assert len(threads) == 2
     assert loop_thread not in threads
+
+
+async def test_a_change_batch_left_unanswered_is_not_sent_twice(moto, proxy):
+    provider = make_provider(proxy.base_url, timeout="1s")
+    zone = await provider.find_zone(name("a"))
+    proxy.fail_next(Fault(match=POST, stall=True))
+    with pytest.raises(TransientError, match="may have been applied"):
+        await provider.apply(zone, [Create(make_rrset(name("r"), "TXT", 300, '"v"'))])
+    assert len(posted(proxy)) == 1
+    await provider.aclose()

@@ -167,7 +167,11 @@ class Route53Provider(Provider[Route53DnsServer]):
         )  # fmt: skip
 
     async def _call(self, operation: str, **params: Any) -> Any:
-        """One boto3 call in a worker thread, under the rate limit, retried while transient."""
+        """One boto3 call in a worker thread, under the rate limit, retried while transient.
+
+        A change batch whose answer did not come (a read timeout, a dropped connection) may
+        have been carried out: it is not sent again, since a second copy would fail on what the
+        first created; the error is transient and the next sync reads the zone afresh."""
         started = self.clock.monotonic()
         for attempt in range(1, self.retry.attempts + 1):
             waited = await self._bucket().take()
@@ -182,6 +186,11 @@ class Route53Provider(Provider[Route53DnsServer]):
                 return await asyncio.to_thread(getattr(self._client, operation), **params)
             except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
                 error = self._error(operation, exc)
+                if operation == "change_resource_record_sets" and _maybe_sent(exc):
+                    raise TransientError(
+                        f"{error.message}; the change batch may have been applied",
+                        provider="Route53",
+                    ) from exc
                 delay = self.retry.backoff(attempt, self.rng)
                 late = self.clock.monotonic() - started + delay > self.retry.budget
                 if not error.transient or attempt == self.retry.attempts or late:
@@ -401,3 +410,10 @@ def _batches(calls: Sequence[Elements], zone: str) -> list[list[Elements]]:
         batches[-1].append(call)
         records, chars = records + len(values), chars + size
     return batches
+
+
+def _maybe_sent(exc: Exception) -> bool:
+    """The request reached AWS, or may have, and no answer says what became of it."""
+    return isinstance(
+        exc, botocore.exceptions.ReadTimeoutError | botocore.exceptions.ConnectionClosedError
+    )
