@@ -1,12 +1,15 @@
 """HTTP providers' API economy at their fakes, and 1,000 domains through Cloudflare's rate limit.
 
 Requests per provider
-    For each HTTP plugin, one mail domain (``example.com``, an empty zone at the plugin's fake
-    server on loopback) is published with ``dnsauto sync --no-wait --json`` (a fresh process,
-    the plugin found through its entry point, the API URL pointed at the fake), then synced
+    For each HTTP plugin (the ten cloud ones), one mail domain (``example.com``, an empty
+    zone at the plugin's fake server on loopback) is published with ``dnsauto sync --no-wait
+    --json`` (a fresh process, the plugin found through its entry point, the API URL pointed
+    at the fake; Route53's is moto in server mode behind the proxy its tests use, which
+    counts), then synced
     again with nothing to change. The figures are the HTTP requests the fake received in each
     run, in total and without the zone lookup (the listing of the account's zones, which a
-    long-running daemon makes once per provider instance, not per sync). Beside them, what
+    long-running daemon makes once per provider instance, not per sync; OVH's clock reading
+    ``/auth/time`` and Google's OAuth token are counted with it). Beside them, what
     two other ways would send for the same record set: one request per record (lexicon's
     way), and list + delete + create per RRset (Stalwart's ``dns-update``), each run.
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import sys
@@ -51,6 +55,21 @@ from dnsauto_digitalocean.testing import FakeDigitalOcean
 from dnsauto_dnsimple.testing import ACCOUNT as DNSIMPLE_ACCOUNT
 from dnsauto_dnsimple.testing import TOKEN as DNSIMPLE_TOKEN
 from dnsauto_dnsimple.testing import FakeDnsimple
+from dnsauto_googleclouddns.testing import PROJECT as GOOGLE_PROJECT
+from dnsauto_googleclouddns.testing import FakeCloudDns, service_account_json
+from dnsauto_ovh.testing import APPLICATION_KEY as OVH_APPLICATION_KEY
+from dnsauto_ovh.testing import APPLICATION_SECRET as OVH_APPLICATION_SECRET
+from dnsauto_ovh.testing import CONSUMER_KEY as OVH_CONSUMER_KEY
+from dnsauto_ovh.testing import FakeOvh
+from dnsauto_porkbun.testing import API_KEY as PORKBUN_API_KEY
+from dnsauto_porkbun.testing import SECRET_API_KEY as PORKBUN_SECRET
+from dnsauto_porkbun.testing import FakePorkbun
+from dnsauto_route53.testing import KEY_ID as ROUTE53_KEY_ID
+from dnsauto_route53.testing import SECRET as ROUTE53_SECRET
+from dnsauto_route53.testing import Route53Proxy
+from dnsauto_spaceship.testing import API_KEY as SPACESHIP_API_KEY
+from dnsauto_spaceship.testing import API_SECRET as SPACESHIP_SECRET
+from dnsauto_spaceship.testing import FakeSpaceship
 
 from bench import Figure
 from dnsauto.plugin import Create, ProviderContext
@@ -59,8 +78,42 @@ from dnsauto.testing.fake_http import FakeApi, FakeClock
 TITLE = "HTTP providers: requests per publish and re-sync at each fake; 1,000 domains rate-limited"
 
 DOMAIN = "example.com"
-_ZONE_LOOKUP = re.compile(r"/(zones|domains/?|dnszone|whoami|accounts)$")
-"""Paths of the account-level zone lookups (not of one zone's records)."""
+_ZONE_LOOKUP = re.compile(
+    r"^GET .*/(zones|domains/?|dnszone|whoami|accounts|domain/zone/?|managedZones"
+    r"|hostedzonesbyname|auth/time)$|^POST .*/(domain/listAll|token)$"
+)
+"""``METHOD path`` of the account-level zone lookups (not of one zone's records), with the
+calls a provider makes once per instance before them (OVH's clock, Google's OAuth token)."""
+
+
+class MotoRoute53(Route53Proxy):
+    """moto in server mode on loopback, behind the Route 53 tests' proxy (which records every
+    request, as the other fakes do)."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        super().__init__(f"http://{host}:{port}")
+
+    async def close(self) -> None:
+        await super().close()
+        self.server.stop()
+
+    def add_zone(self, name: str) -> None:
+        import boto3
+
+        client = boto3.client("route53", endpoint_url=self.moto, region_name="us-east-1",
+                              aws_access_key_id=ROUTE53_KEY_ID,
+                              aws_secret_access_key="admin")  # fmt: skip
+        client.create_hosted_zone(Name=name + ".", CallerReference=name)
+
+
+def _google_key(fake: Any) -> str:
+    return service_account_json(fake.token_uri)
 
 
 @dataclass(frozen=True)
@@ -69,7 +122,8 @@ class Plugin:
     make: Callable[[], FakeApi]
     server: str
     """The DnsServer's fields besides ``@type`` and ``description``, as TOML."""
-    secret: str
+    secret: str | Callable[[Any], str]
+    """``BENCH_SECRET``'s value (one made from the running fake, given it), never in output."""
     add_zone: Callable[[Any, str], object]
 
 
@@ -90,9 +144,36 @@ PLUGINS = (
     Plugin("Bunny", FakeBunny,
            'secret = { "@type" = "EnvironmentVariable", variableName = "BENCH_SECRET" }',
            BUNNY_KEY, lambda fake, name: fake.add_zone(name)),
+    Plugin("Porkbun", FakePorkbun,
+           f'apiKey = "{PORKBUN_API_KEY}"\n'
+           'secretApiKey = { "@type" = "EnvironmentVariable", variableName = "BENCH_SECRET" }',
+           PORKBUN_SECRET, lambda fake, name: fake.add_domain(name)),
+    Plugin("Spaceship", FakeSpaceship,
+           f'apiKey = "{SPACESHIP_API_KEY}"\n'
+           'secret = { "@type" = "EnvironmentVariable", variableName = "BENCH_SECRET" }',
+           SPACESHIP_SECRET, lambda fake, name: fake.add_domain(name)),
+    Plugin("Ovh", FakeOvh,
+           f'applicationKey = "{OVH_APPLICATION_KEY}"\n'
+           'applicationSecret = { "@type" = "EnvironmentVariable", '
+           'variableName = "BENCH_SECRET" }\n'
+           f'consumerKey = {{ "@type" = "Value", secret = "{OVH_CONSUMER_KEY}" }}',
+           OVH_APPLICATION_SECRET, lambda fake, name: fake.add_zone(name)),
+    Plugin("GoogleCloudDns", FakeCloudDns,
+           'serviceAccountJson = { "@type" = "EnvironmentVariable", '
+           'variableName = "BENCH_SECRET" }\n'
+           f'projectId = "{GOOGLE_PROJECT}"',
+           _google_key, lambda fake, name: fake.add_zone(name)),
+    Plugin("Route53", MotoRoute53,
+           f'accessKeyId = "{ROUTE53_KEY_ID}"\n'
+           'secretAccessKey = { "@type" = "EnvironmentVariable", variableName = "BENCH_SECRET" }\n'
+           'sessionToken = { "@type" = "None" }',
+           ROUTE53_SECRET, lambda fake, name: fake.add_zone(name)),
 )  # fmt: skip
-PER_RECORD_TYPES = ("DigitalOcean", "Dnsimple", "Bunny")
+PER_RECORD_TYPES = ("DigitalOcean", "Dnsimple", "Bunny", "Porkbun", "Ovh")
 """Plugins that make one request per changed record (the others batch)."""
+LISTED_BY_ID = ("Ovh",)
+"""Plugins whose API lists record ids only, each record then read on its own (OVH): their
+listing is one request plus one per record, and a batch ends with one zone refresh."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +243,7 @@ async def dnsauto_sync(config: Path, env: Mapping[str, str], secret: str) -> dic
 
 def _counts(fake: FakeApi, since: int) -> tuple[int, int]:
     made = fake.requests[since:]
-    lookups = sum(1 for r in made if r.method == "GET" and _ZONE_LOOKUP.search(r.path))
+    lookups = sum(1 for r in made if _ZONE_LOOKUP.search(f"{r.method} {r.path}"))
     return len(made), lookups
 
 
@@ -173,13 +254,14 @@ async def count_syncs(plugin: Plugin, folder: Path) -> SyncCounts:
     counts = SyncCounts()
     async with plugin.make() as fake:
         plugin.add_zone(fake, DOMAIN)
+        secret = plugin.secret if isinstance(plugin.secret, str) else plugin.secret(fake)
         env = {f"DNSAUTO_API_URL_{plugin.type_name.upper()}": fake.base_url,
-               "BENCH_SECRET": plugin.secret}  # fmt: skip
-        first = await dnsauto_sync(config, env, plugin.secret)
+               "BENCH_SECRET": secret}  # fmt: skip
+        first = await dnsauto_sync(config, env, secret)
         counts.rrsets = int(first["changes"])
         counts.first, counts.first_lookup = _counts(fake, 0)
         before = len(fake.requests)
-        again = await dnsauto_sync(config, env, plugin.secret)
+        again = await dnsauto_sync(config, env, secret)
         if again["changes"]:
             raise RuntimeError(f"{plugin.type_name}: the re-sync changed {again['changes']}")
         counts.resync, counts.resync_lookup = _counts(fake, before)
@@ -252,7 +334,7 @@ async def bulk_cloudflare(count: int, mail_set: Sequence[dns.rrset.RRset]) -> Bu
                 raise RuntimeError(f"{name}: {len(fake.records(zone_id))} records at the fake")
         requests = len(fake.requests)
     simulated = clock.now - started_clock
-    lookups = sum(1 for r in fake.requests if _ZONE_LOOKUP.search(r.path))
+    lookups = sum(1 for r in fake.requests if _ZONE_LOOKUP.search(f"{r.method} {r.path}"))
     return BulkResult(count, requests, simulated, wall, (requests - lookups) / count)
 
 
@@ -263,7 +345,9 @@ def figures(counts: Mapping[str, SyncCounts], bulk: BulkResult) -> list[Figure]:
     for name, c in counts.items():
         key = f"providers.{name.lower()}"
         first_zone, resync_zone = c.first - c.first_lookup, c.resync - c.resync_lookup
-        if name in PER_RECORD_TYPES:
+        if name in LISTED_BY_ID:  # listing + a create a record + the refresh; ids + a GET each
+            first_target, resync_target = records + 2, records + 1
+        elif name in PER_RECORD_TYPES:
             first_target, resync_target = records + 1, 1  # a listing + one request a record
         else:
             first_target, resync_target = 3, 1

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from dnsauto import __version__
+from dnsauto.plugin.context import ProviderContext
 from dnsauto.plugin.errors import AuthenticationError, ConflictError, ProviderError, TransientError
 from dnsauto.plugin.http import (
     STATUS_ERRORS,
@@ -23,6 +24,7 @@ from dnsauto.plugin.http import (
     next_link,
     parse_retry_after,
 )
+from dnsauto.plugin.settings import DnsServerBase
 from dnsauto.testing.fake_http import FakeApi, FakeClock, Fault
 
 TOKEN = "tok-very-secret-123"
@@ -326,3 +328,24 @@ async def test_body_credentials_are_sent_in_every_body_and_scrubbed_from_errors(
     seen = [repr(http), str(caught.value), repr(caught.value), caplog.text]
     assert all(secret not in text for text in seen)
     assert "bad key ********" in str(caught.value)
+
+
+async def test_a_client_made_for_a_server_counts_into_its_context_and_tells_the_sink(api, clock):
+    told: list[tuple[str, float]] = []
+    context = ProviderContext(server_id="dns1")
+    context.counters.sink = lambda what, amount: told.append((what, amount))
+    settings = DnsServerBase.model_validate({"@type": "Example", "description": "x"})
+    first = HttpClient.for_server("Example", api.base_url, settings, context, {"clock": clock})
+    second = HttpClient.for_server("Example", api.base_url, settings, context, {"clock": clock})
+    api.fail_next(Fault(status=429, headers={"Retry-After": "2"}))
+    await first.get("/thing")
+    await second.get("/thing")
+    await first.aclose()
+    await second.aclose()
+    counters = context.counters
+    assert (counters.requests, counters.retries, counters.throttled) == (3, 1, 1)
+    assert counters.waited_seconds == 2.0
+    assert sorted(told) == sorted(
+        [("requests", 1), ("throttled", 1), ("retries", 1), ("waited_seconds", 2.0),
+         ("requests", 1), ("requests", 1)]
+    )  # fmt: skip

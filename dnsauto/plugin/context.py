@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dnsauto.plugin.counters import HttpCounters
+
 __all__ = ["BOOTSTRAP_SERVER_ID", "ProviderContext"]
 
 BOOTSTRAP_SERVER_ID = "bootstrap"
@@ -18,6 +20,9 @@ class ProviderContext:
     """The DnsServer id in the configuration (``bootstrap`` for the Bootstrap's own)."""
     instructions: list[str] = field(default_factory=list)
     """Text for a person, collected by providers that cannot act themselves."""
+    counters: HttpCounters = field(default_factory=HttpCounters)
+    """What the provider's API calls did; every HTTP client it makes counts here, and the
+    daemon gives it a sink feeding the metrics (``dnsauto_provider_http_*``)."""
 
     def config_path(self, field: str) -> str:
         """Where ``field`` of this provider's settings sits in the configuration, for errors."""

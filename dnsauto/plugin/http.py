@@ -35,6 +35,7 @@ import aiohttp
 import yarl
 
 from dnsauto import __version__
+from dnsauto.plugin.counters import HttpCounters
 from dnsauto.plugin.errors import (
     AuthenticationError,
     ConflictError,
@@ -253,22 +254,6 @@ def next_link(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-@dataclass
-class HttpCounters:
-    """What one client did, for the metrics."""
-
-    requests: int = 0
-    """Requests sent, retries included."""
-    retries: int = 0
-    """Requests sent again after a transient failure."""
-    throttled: int = 0
-    """429 answers received."""
-    rate_limited: int = 0
-    """Requests held back by the client-side rate limit."""
-    waited_seconds: float = 0.0
-    """Seconds spent in backoff and rate-limit waits."""
-
-
 @dataclass(frozen=True)
 class HttpResponse:
     """A response read whole: status, headers and the body as JSON (``None`` if not JSON)."""
@@ -366,9 +351,10 @@ class HttpClient:
     ) -> HttpClient:
         """The client of one DnsServer of @type ``provider``: its base URL from :func:`api_url`,
         the DnsServer ``timeout``, errors naming its id; ``fields`` (``auth``, ``rate_limit``,
-        ...) are the provider's, ``overrides`` a test's (``base_url``, ``clock``, ``retry``)."""
+        ...) are the provider's, ``overrides`` a test's (``base_url``, ``clock``, ``retry``).
+        It counts into the context's :attr:`~ProviderContext.counters`, for the metrics."""
         return cls(**{"base_url": api_url(provider, default_url), "provider": provider,
-                      "server_id": context.server_id,
+                      "server_id": context.server_id, "counters": context.counters,
                       "timeout": settings.timeout.total_seconds(),
                       **fields, **(overrides or {})})  # fmt: skip
 
@@ -455,7 +441,7 @@ class HttpClient:
                 )
                 throttled = response.status in self.throttle_statuses
                 if throttled:
-                    self.counters.throttled += 1
+                    self.counters.add("throttled")
                     if retry_after is None:
                         retry_after = self._quota_reset(response)
                 cls = kind or error_class(response.status)
@@ -480,8 +466,8 @@ class HttpClient:
                 retries,
                 delay,
             )
-            self.counters.retries += 1
-            self.counters.waited_seconds += delay
+            self.counters.add("retries")
+            self.counters.add("waited_seconds", delay)
             await self.clock.sleep(delay)
 
     def _scrub(self, text: str) -> str:
@@ -504,8 +490,8 @@ class HttpClient:
         waited = await self._bucket.take() if self._bucket is not None else 0.0
         waited += await self._keyed.take(key, limits)
         if waited:
-            self.counters.rate_limited += 1
-            self.counters.waited_seconds += waited
+            self.counters.add("rate_limited")
+            self.counters.add("waited_seconds", waited)
 
     async def _send(
         self,
@@ -516,7 +502,7 @@ class HttpClient:
         form: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         session = self._open()
-        self.counters.requests += 1
+        self.counters.add("requests")
         query = {k: str(v) for k, v in params.items()} if params else None
         if self.body_auth is not None and (json is None or isinstance(json, dict)):
             json = {**(json or {}), **self.body_auth()}

@@ -8,7 +8,8 @@ class), plus the calls the engine repeats after a conflict. The process collecto
 
 Provider calls are counted at the edge between the engine and the plugin
 (:class:`CountingRegistry` wraps each provider it makes), so no plugin has to know about
-metrics.
+metrics. The HTTP counts come from the toolkit: the registry gives each provider's
+:class:`ProviderContext` a counter sink feeding the metrics before the provider is made.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from prometheus_client import (
 
 from dnsauto.config.daemon import parse_host_port
 from dnsauto.plugin.context import ProviderContext
+from dnsauto.plugin.counters import COUNTED, Counted, CounterSink
 from dnsauto.plugin.errors import ConflictError, DnsautoError
 from dnsauto.plugin.provider import Provider
 from dnsauto.plugin.registry import Registry
@@ -92,6 +94,22 @@ class Metrics:
             ["server", "status"],
             registry=r,
         )
+        http_help = {
+            "requests": "HTTP requests sent to the provider's API, retries included",
+            "retries": "HTTP requests sent again after a transient failure",
+            "throttled": "Answers saying too many requests (429, or the API's throttle status)",
+            "rate_limited": "Requests held back by the client-side rate limit",
+            "waited_seconds": "Seconds spent in retry backoff and rate-limit waits",
+        }
+        self.http: dict[Counted, Counter] = {
+            what: Counter(
+                "dnsauto_provider_http_" + ("wait_seconds" if what == "waited_seconds" else what),
+                http_help[what] + ", by DnsServer @type and id",
+                ["type", "server"],
+                registry=r,
+            )
+            for what in COUNTED
+        }
         self.needs_attention = Gauge(
             "dnsauto_needs_attention",
             "1 while the domain's last sync failed in a way retrying cannot fix, by error class",
@@ -157,6 +175,15 @@ class Metrics:
         """The exposition text, as ``GET /metrics`` serves it."""
         return generate_latest(self.registry)
 
+    def http_sink(self, type_name: str, server: str) -> CounterSink:
+        """Where the HTTP clients of DnsServer ``server`` (of @type ``type_name``) count."""
+        counters = {what: metric.labels(type_name, server) for what, metric in self.http.items()}
+
+        def sink(what: Counted, amount: float) -> None:
+            counters[what].inc(amount)
+
+        return sink
+
     def count_calls(self, provider: Provider[Any]) -> Provider[Any]:
         """Wrap the provider's calls so each is counted by operation and outcome."""
         server = provider.context.server_id
@@ -185,7 +212,8 @@ class Metrics:
 
 
 class CountingRegistry(Registry):
-    """The installed providers, each made with its calls counted in ``metrics``."""
+    """The installed providers, each made with its calls (and its HTTP requests) counted in
+    ``metrics``."""
 
     def __init__(self, inner: Registry, metrics: Metrics) -> None:
         super().__init__(list(inner))
@@ -193,6 +221,7 @@ class CountingRegistry(Registry):
         self.metrics = metrics
 
     def create(self, settings: DnsServerBase, context: ProviderContext) -> Provider[Any]:
+        context.counters.sink = self.metrics.http_sink(settings.type, context.server_id)
         return self.metrics.count_calls(super().create(settings, context))
 
 

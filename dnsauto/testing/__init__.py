@@ -333,7 +333,9 @@ class ProviderContract:
         self, provider: Provider[Any], zone: Zone, rdtype: str, value: str
     ) -> None:
         if rdtype in ("SRV", "TLSA"):
-            name = dns.name.from_text(f"_{993 + next(_counter)}._tcp.contract-svc", zone.name)
+            name = dns.name.from_text(
+                f"_{993 + next(_counter)}._tcp", self.name(zone, "contract-svc")
+            )
         else:
             name = self.name(zone)
         rrset = make_rrset(name, rdtype, 300, value.format(zone=zone.name.to_text()))

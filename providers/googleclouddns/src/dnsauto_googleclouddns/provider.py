@@ -122,6 +122,7 @@ class GoogleCloudDnsProvider(Provider[GoogleCloudDnsServer]):
         self._key: _Key | None = None
         self.iam_url = http.pop("iam_url", api_url("GoogleCloudDnsIam", IAM_URL))
         common = {"provider": "GoogleCloudDns", "server_id": context.server_id,
+                  "counters": context.counters,
                   "timeout": settings.timeout.total_seconds(), "credential_fields": _FIELDS,
                   **{k: v for k, v in http.items() if k != "base_url"}}  # fmt: skip
         self.http = HttpClient(**{"base_url": api_url("GoogleCloudDns", API_URL), **common,

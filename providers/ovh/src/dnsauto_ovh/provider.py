@@ -92,6 +92,7 @@ class OvhProvider(Provider[OvhDnsServer]):
                 "base_url": api_url("Ovh", ENDPOINTS[settings.ovh_endpoint]),
                 "provider": "Ovh",
                 "server_id": context.server_id,
+                "counters": context.counters,
                 "timeout": settings.timeout.total_seconds(),
                 "credential_fields": ("applicationKey", "applicationSecret", "consumerKey"),
                 "rate_limit": FAIR_USE,

@@ -83,6 +83,7 @@ class PorkbunProvider(Provider[PorkbunDnsServer]):
                 "base_url": api_url("Porkbun", API_URL),
                 "provider": "Porkbun",
                 "server_id": context.server_id,
+                "counters": context.counters,
                 "timeout": settings.timeout.total_seconds(),
                 "body_auth": lambda: {"apikey": settings.api_key,
                                       "secretapikey": reveal(settings.secret_api_key)},

@@ -131,7 +131,7 @@ class Route53Provider(Provider[Route53DnsServer]):
         self.clock = clock or SystemClock()
         self.retry = retry or RetryPolicy()
         self.rng = rng or random.Random()
-        self.counters = HttpCounters()
+        self.counters: HttpCounters = context.counters
         self.calls: Counter[str] = Counter()
         """Requests sent, by boto3 operation name (retries included)."""
         self._client: Any = None
@@ -176,11 +176,11 @@ class Route53Provider(Provider[Route53DnsServer]):
         for attempt in range(1, self.retry.attempts + 1):
             waited = await self._bucket().take()
             if waited:
-                self.counters.rate_limited += 1
-                self.counters.waited_seconds += waited
+                self.counters.add("rate_limited")
+                self.counters.add("waited_seconds", waited)
             if self._client is None:
                 self._client = await asyncio.to_thread(self._make_client)
-            self.counters.requests += 1
+            self.counters.add("requests")
             self.calls[operation] += 1
             try:
                 return await asyncio.to_thread(getattr(self._client, operation), **params)
@@ -197,8 +197,8 @@ class Route53Provider(Provider[Route53DnsServer]):
                     raise error from exc
             log.info("Route53: %s failed (%s); retry %d in %.1fs", operation, error.message,
                      attempt, delay)  # fmt: skip
-            self.counters.retries += 1
-            self.counters.waited_seconds += delay
+            self.counters.add("retries")
+            self.counters.add("waited_seconds", delay)
             await self.clock.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -217,7 +217,7 @@ class Route53Provider(Provider[Route53DnsServer]):
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         what = f"{operation}: {code}: {message}".rstrip(": ")
         if code in THROTTLED:
-            self.counters.throttled += 1
+            self.counters.add("throttled")
         if code in TRANSIENT or status >= 500:
             return TransientError(what, provider="Route53")
         if code in REFUSED or status in (401, 403):

@@ -71,6 +71,7 @@ class SpaceshipProvider(Provider[SpaceshipDnsServer]):
                 "base_url": api_url("Spaceship", API_URL),
                 "provider": "Spaceship",
                 "server_id": context.server_id,
+                "counters": context.counters,
                 "timeout": settings.timeout.total_seconds(),
                 "auth": lambda: {"X-API-Key": settings.api_key,
                                  "X-API-Secret": reveal(settings.secret)},
