@@ -62,6 +62,8 @@ def test_the_plugin_surface_is_pinned() -> None:
         "SecretKeyOptional",
         "SecretNone",
         "SecretText",
+        "SecretTextOptional",
+        "SecretTextValue",
         "SecretValue",
         "TransientError",
         "UnsupportedError",
