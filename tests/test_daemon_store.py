@@ -123,7 +123,7 @@ def synced(cli: Cli, domain: str) -> bool:
 def task_finished(cli: Cli, run_id: str) -> bool:
     """Whether the daemon says (over the API, from memory) that run ``run_id`` is over."""
     tasks = cli.json("get", "Task", run_id)["list"]
-    return bool(tasks) and tasks[0]["status"] == "succeeded"
+    return bool(tasks) and tasks[0]["runStatus"] == "succeeded"
 
 
 def replace_dmarc_behind_dnsauto(bind: RunningServer, value: str) -> None:
