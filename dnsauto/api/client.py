@@ -6,7 +6,6 @@ sent in the header and printed nowhere, not even in an error message.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +80,8 @@ class ApiClient:
 
     def call(self, call: list[Any]) -> Reply:
         """Send one method call and return its response (raises :class:`ApiError`)."""
+        import asyncio  # here: `dnsauto --help` must not pay for it
+
         return asyncio.run(self.acall(call))
 
     async def acall(self, call: list[Any]) -> Reply:
