@@ -26,7 +26,7 @@ import pytest
 from dnsauto.plugin.changes import Delete
 from dnsauto.plugin.context import ProviderContext
 from dnsauto.plugin.provider import Provider, Zone
-from dnsauto.testing import ProviderContract
+from dnsauto.testing import Failure, ProviderContract
 
 __all__ = ["LIVE_LABEL", "LiveProviderContract", "live_environment"]
 
@@ -66,6 +66,19 @@ class LiveProviderContract(ProviderContract):
     """Text fields set only when their variable is: (field, suffix)."""
     fixed_fields: ClassVar[tuple[tuple[str, Any], ...]] = ()
     """Settings fields with a value of their own (``("sessionToken", {"@type": "None"})``)."""
+
+    unpaged = (
+        "live mode: the real API sends as many pages as it has; 60 RRsets under the live name "
+        "show every one arrives without writing hundreds to a real zone"
+    )
+    no_child_zones = "live mode creates no zones in the account"
+
+    async def fail_next(self, provider: Provider[Any], failure: Failure) -> Provider[Any] | str:
+        if failure == "unavailable":
+            return "a real API cannot be made to answer 503"
+        wrong = {suffix: f"dnsauto-wrong-{suffix.lower()}" for _, suffix in self.secret_fields}
+        settings = self.live_settings({**self.live_env(), **wrong})
+        return self.provider_class(settings, ProviderContext(server_id="live"))
 
     def live_env(self) -> dict[str, str]:
         required = ("ZONE", *(s for _, s in (*self.secret_fields, *self.plain_fields)))

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.credentials
 
 
 class TestDnsimpleLive(LiveProviderContract):
+    undetected_conflicts = "the API writes without a precondition"
     provider_class = DnsimpleProvider
     env_prefix = "DNSAUTO_LIVE_DNSIMPLE"
     secret_fields = (("authToken", "TOKEN"),)

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.credentials
 
 
 class TestOvhLive(LiveProviderContract):
+    undetected_conflicts = "the API writes without a precondition"
     provider_class = OvhProvider
     env_prefix = "DNSAUTO_LIVE_OVH"
     secret_fields = (
