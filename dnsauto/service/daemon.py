@@ -63,7 +63,6 @@ from dnsauto.service.metrics import CountingRegistry, Metrics, MetricsServer
 from dnsauto.service.sdnotify import Notifier, watchdog_interval
 from dnsauto.service.status import (
     STATUS_FILE,
-    DomainStatusRow,
     StatusSnapshot,
     read_status_file,
     write_status_file,
@@ -851,26 +850,15 @@ class Daemon:
         """What the status file shows, taken on the event loop; made into the document
         elsewhere (:func:`~dnsauto.service.status.status_document`)."""
         running = not self._stopping
-        runs = self._runs
         return StatusSnapshot(
             running=running,
             started_at=self.started_at,
             updated_at=self.clock(),
             periodic=self._next_fire("reconcile") if running else None,
-            rows=[
-                DomainStatusRow(
-                    name,
-                    request.due if request else None,
-                    ", ".join(request.reasons) if request else None,
-                    runs.running_of(name),
-                    runs.failures(name),
-                    s.last_propagation,
-                    s.awaiting_approval,
-                    s.needs_attention,
-                )
-                for name, s in self._slots.items()
-                for request in (runs.waiting_of(name),)
-            ],
+            slots=list(self._slots.items()),
+            waiting=self._runs.waiting(),
+            syncing=self._runs.running(),
+            failures=self._runs.failures_by_domain(),
         )
 
 

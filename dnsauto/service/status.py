@@ -10,16 +10,18 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "STATUS_FILE",
     "STATUS_VERSION",
-    "DomainStatusRow",
+    "SlotStatus",
     "StatusSnapshot",
+    "WaitingRun",
     "iso",
     "read_status_file",
     "status_document",
@@ -64,50 +66,60 @@ def iso(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
-class DomainStatusRow:
-    """One domain's line of the status file, as the daemon's slot held it."""
+class SlotStatus(Protocol):
+    """What the status file shows of one domain's slot in the daemon."""
 
-    domain: str
-    due: float | None
-    """When its requested run is due (None: none requested, the periodic one comes next)."""
-    reasons: str | None
-    syncing: str | None
-    failures: int
-    propagation_seconds: float | None
+    last_propagation: float | None
     awaiting_approval: str | None
+    """The plan the unsafe-plan stop refused, waiting for a person's approval."""
     needs_attention: str | None
+
+
+class WaitingRun(Protocol):
+    """A requested run that has not started (the coalescer's ``Request``)."""
+
+    due: float
+    reasons: list[str]
 
 
 @dataclass(frozen=True)
 class StatusSnapshot:
-    """What the status file shows, taken on the event loop; the document is made from it
-    elsewhere (with thousands of domains, in a worker thread)."""
+    """What the status file shows, taken on the event loop: shallow copies of the daemon's
+    maps, a few C-level copies however many domains there are. The document is made from it
+    elsewhere (with thousands of domains, in a worker thread), and only there are the slots
+    and waiting runs read, each field once: a row may show a change made meanwhile, which
+    the next write shows anyway, but never a value half written."""
 
     running: bool
     started_at: float
     updated_at: float
     periodic: float | None
-    rows: list[DomainStatusRow]
+    slots: list[tuple[str, SlotStatus]]
+    waiting: Mapping[str, WaitingRun]
+    syncing: Mapping[str, str]
+    """The domains syncing now, with their run ids."""
+    failures: Mapping[str, int]
 
 
 def status_document(snapshot: StatusSnapshot) -> dict[str, Any]:
     """The status file's JSON document."""
     running, periodic = snapshot.running, snapshot.periodic
+    waiting, syncing, failures = snapshot.waiting, snapshot.syncing, snapshot.failures
     domains = {}
-    for row in sorted(snapshot.rows, key=lambda r: r.domain):
-        if row.due is not None:
-            upcoming: tuple[float, str | None] | None = (row.due, row.reasons)
+    for name, slot in sorted(snapshot.slots, key=lambda item: item[0]):
+        request = waiting.get(name)
+        if request is not None:
+            upcoming: tuple[float, str | None] | None = (request.due, ", ".join(request.reasons))
         else:
             upcoming = (periodic, "periodic") if periodic is not None else None
-        domains[row.domain] = {
+        domains[name] = {
             "nextRun": iso(upcoming[0]) if upcoming and running else None,
             "nextReason": upcoming[1] if upcoming and running else None,
-            "syncing": row.syncing,
-            "consecutiveFailures": row.failures,
-            "lastPropagationSeconds": row.propagation_seconds,
-            "awaitingApproval": row.awaiting_approval,
-            "needsAttention": row.needs_attention,
+            "syncing": syncing.get(name),
+            "consecutiveFailures": failures.get(name, 0),
+            "lastPropagationSeconds": slot.last_propagation,
+            "awaitingApproval": slot.awaiting_approval,
+            "needsAttention": slot.needs_attention,
         }
     return {
         "version": STATUS_VERSION,
