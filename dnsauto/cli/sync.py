@@ -4,7 +4,6 @@ command line.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -141,6 +140,8 @@ def _run(
                 if check_only:
                     return await engine.check(jobs)
                 return await engine.run(jobs, apply=apply, force=force, wait=wait)
+
+    import asyncio  # here, not at load: with ssl it is a third of --help
 
     return asyncio.run(go())
 
