@@ -442,7 +442,11 @@ class StateStore:
         was lost or could not be made (retrying may help), else a :class:`DnsautoError`; the
         password is never part of it."""
         original = getattr(exc, "orig", None) or exc
-        text = str(original).strip()
+        # PostgreSQL's DETAIL may quote the row ("Failing row contains ..."), which can hold
+        # an API object's credentials: only the primary message is shown.
+        diag = getattr(original, "diag", None)
+        primary = getattr(diag, "message_primary", None) if diag is not None else None
+        text = str(primary or original).strip()
         if self._secret:
             text = text.replace(self._secret, "***")
         message = f"state store {self.location}: {text}"
@@ -744,8 +748,24 @@ def _connection_lost(exc: sa.exc.SQLAlchemyError) -> bool:
     original = getattr(exc, "orig", None)
     if isinstance(original, psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow):
         return True
-    # OperationalError without an SQLSTATE: libpq could not connect, or lost the connection.
-    return isinstance(original, psycopg.OperationalError) and original.sqlstate is None
+    # OperationalError without an SQLSTATE: libpq could not connect, or lost the connection;
+    # unless the server refused who we are (password, role, database, pg_hba, certificate),
+    # which no retry mends.
+    if not isinstance(original, psycopg.OperationalError) or original.sqlstate is not None:
+        return False
+    text = str(original).lower()
+    return not any(marker in text for marker in _REFUSALS)
+
+
+_REFUSALS = (
+    "authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "permission denied",
+    "certificate",
+    "ssl",
+)
+"""Words of libpq's connection errors that say a retry cannot help."""
 
 
 def _prepare_files(state_dir: Path, path: Path) -> None:
