@@ -15,6 +15,7 @@ import click
 from dnsauto.cli.options import ExitStatus, config_option, config_path, echo_json, handle_errors
 
 if TYPE_CHECKING:
+    from dnsauto.config.daemon import Daemon as DaemonSettings
     from dnsauto.config.model import Config
 
 __all__ = ["run", "status", "status_document"]
@@ -44,7 +45,6 @@ def run(ctx: click.Context, log_format: str) -> None:
     from dnsauto.plugin.registry import load_registry
     from dnsauto.service.daemon import Daemon
     from dnsauto.service.logs import setup_logging
-    from dnsauto.state.store import StateStore
 
     path = config_path(ctx)
     registry = load_registry()
@@ -53,7 +53,7 @@ def run(ctx: click.Context, log_format: str) -> None:
     setup_logging("json" if log_format == "json" else "text", verbose)
 
     # One store for the whole process: the daemon, its API and every reload use this one.
-    with StateStore(config.daemon.state_dir) as store:
+    with config.daemon.open_store() as store:
 
         def reload() -> Config:
             return load_effective(path, registry, store)
@@ -86,7 +86,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     config, overrides = with_api_objects(config, registry)
     for line in overrides:
         click.echo(f"note: {line} (wins over the file)", err=True)
-    document = status_document(config.daemon.state_dir, list(config.domains))
+    document = status_document(config.daemon.state_dir, list(config.domains), daemon=config.daemon)
     if as_json:
         echo_json(document)
     else:
@@ -95,16 +95,21 @@ def status(ctx: click.Context, as_json: bool) -> None:
         raise ExitStatus(1)
 
 
-def status_document(state_dir: str, configured: list[str]) -> dict[str, Any]:
-    """What ``dnsauto status --json`` prints: the daemon's state and one entry per domain."""
-    from pathlib import Path
+def status_document(
+    state_dir: str, configured: list[str], *, daemon: DaemonSettings | None = None
+) -> dict[str, Any]:
+    """What ``dnsauto status --json`` prints: the daemon's state and one entry per domain.
 
+    The results come from the store ``daemon`` names (``[daemon.store]``: on PostgreSQL, those
+    of every node), the schedule from this node's status file in ``state_dir``.
+    """
+    from dnsauto.config.daemon import Daemon as DaemonConfig
     from dnsauto.service.daemon import read_status_file
-    from dnsauto.state.store import DB_FILE, StateStore
 
+    settings = daemon or DaemonConfig.model_validate({"stateDir": state_dir})
     results: dict[str, Any] = {}
-    if (Path(state_dir) / DB_FILE).exists():
-        with StateStore(state_dir) as store:
+    if settings.store_exists():
+        with settings.open_store() as store:
             results = store.last_results()
     schedule = read_status_file(state_dir) or {}
     running = bool(schedule.get("running")) and _alive(schedule.get("pid"))

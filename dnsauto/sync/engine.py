@@ -85,7 +85,7 @@ class Engine:
         self.registry = registry
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._owns_store = store is None
-        self.store = store if store is not None else StateStore(config.daemon.state_dir)
+        self.store = store if store is not None else config.daemon.open_store()
         self.keys = DkimKeyStore(self.store)
         self._semaphore = asyncio.Semaphore(concurrency)
         self._providers: dict[str, Provider[Any]] = {}
