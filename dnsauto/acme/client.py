@@ -182,13 +182,17 @@ class AcmeClient:
                 raise _mapped(exc, what) from exc
         raise AssertionError("unreachable")
 
-    async def open(self, contacts: tuple[str, ...], eab: tuple[str, str] | None = None) -> str:
-        """Read the directory and register the account (or find it); return its URL."""
+    async def read_directory(self) -> None:
+        """GET the directory (RFC 8555 7.1.1)."""
 
         def directory() -> messages.Directory:
             return acme_client.ClientV2.get_directory(self.directory_url, self.net)
 
         self._client = acme_client.ClientV2(await self._call("directory", directory), self.net)
+
+    async def open(self, contacts: tuple[str, ...], eab: tuple[str, str] | None = None) -> str:
+        """Read the directory and register the account (or find it); return its URL."""
+        await self.read_directory()
         binding = None
         if eab is not None:
             binding = messages.ExternalAccountBinding.from_data(

@@ -78,6 +78,7 @@ __all__ = [
     "certificate_files",
     "certificate_names",
     "certificate_requests",
+    "choose_renewal",
     "renewal_due_at",
 ]
 
@@ -150,6 +151,16 @@ def renewal_due_at(
     """``not_before`` plus ``fraction`` of the lifetime (Stalwart's ``acme_renewal_due_at``)."""
     numerator, denominator = fraction
     return not_before + (not_after - not_before) * numerator / denominator
+
+
+def choose_renewal(
+    by_lifetime: datetime.datetime, suggested: datetime.datetime | None
+) -> tuple[datetime.datetime, str]:
+    """The renewal moment: the CA's RFC 9773 suggestion when it comes first, else the
+    lifetime share; with where it came from (``ari`` or ``lifetime``)."""
+    if suggested is not None and suggested < by_lifetime:
+        return suggested, "ari"
+    return by_lifetime, "lifetime"
 
 
 @dataclass
@@ -359,9 +370,7 @@ class Orders:
         except AcmeError as exc:
             log.info("certificate %s: no renewal information: %s", request.name, exc.message)
             suggested = None
-        if suggested is not None and suggested < by_lifetime:
-            return suggested, "ari"
-        return by_lifetime, "lifetime"
+        return choose_renewal(by_lifetime, suggested)
 
     async def _deploy_if_allowed(
         self, request: CertificateRequest, files: CertificateFiles, outcome: OrderOutcome

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from dnsauto.acme.orders import OrderOutcome, Orders, certificate_requests
 from dnsauto.config.loader import load_config_file, resolve_secrets
 from dnsauto.config.model import Config
 from dnsauto.plugin.errors import ConfigError, DnsautoError
@@ -188,6 +189,7 @@ class Daemon:
         self._metrics_server: MetricsServer | None = None
         self._api_server: ApiServer | None = None
         self.result_listeners: list[Callable[[str, DomainResult], None]] = []
+        self.certificate_listeners: list[Callable[[str, OrderOutcome], None]] = []
         """Told every domain's result with its run id (the API's ``x:Task/get``)."""
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -242,6 +244,7 @@ class Daemon:
 
             self._api_server = ApiServer(self, self._open_store())
             self.result_listeners.append(self._api_server.tasks.record_result)
+            self.certificate_listeners.append(self._api_server.tasks.record_certificate)
             await self._api_server.start(daemon.api.listen)
         scheduler = AsyncIOScheduler(timezone=UTC)
         scheduler.add_job(
@@ -500,9 +503,50 @@ class Daemon:
                 finally:
                     self.metrics.in_flight.dec()
                 self._finished(slot, run_id, result)
+                if result.error is None and not slot.removed:
+                    with log_context(domain=domain, run_id=run_id):
+                        await self._certificates(engine, run_id, slot)
                 return result
         finally:
             self._release(slot, run_id)
+
+    async def _certificates(self, engine: EngineLike, run_id: str, slot: _Slot) -> None:
+        """The ACME orders due of the domain's certificates, after its records synced; a
+        failed one is retried with the domain (its own backoff decides when it orders again)."""
+        if not isinstance(engine, Engine):
+            return  # a test's fake engine: no providers to publish challenges through
+        requests = certificate_requests(self.config, [slot.job.domain])
+        if not requests:
+            return
+        orders = Orders(self.config, engine.store, engine.provider, engine.checker, run_id=run_id)
+        for outcome in await orders.run(requests):
+            for listener in self.certificate_listeners:
+                listener(run_id, outcome)
+            status = outcome.status
+            self.metrics.certificate(
+                status.name,
+                outcome.action,
+                not_after=status.not_after.timestamp() if status.not_after else None,
+                renew_at=status.renew_at.timestamp() if status.renew_at else None,
+                failures=status.failures,
+                requests=status.requests,
+            )
+            if outcome.action != "current":
+                log.info("certificate %s: %s", status.name, outcome.action)
+            if outcome.failed and status.next_attempt is not None and not self._stopping:
+                delay = max((status.next_attempt - self.clock_utc()).total_seconds(), 0.0)
+                if self._runs.waiting_of(slot.job.domain) is None:
+                    self._runs.retry(slot.job.domain, delay)
+                    log.warning(
+                        "certificate %s failed (%d in a row): %s; ordering again in %gs",
+                        status.name,
+                        status.failures,
+                        status.last_error,
+                        round(delay, 3),
+                    )
+
+    def clock_utc(self) -> datetime:
+        return datetime.now(UTC)
 
     async def _sync(
         self, engine: EngineLike, job: DomainJob, approved: str | None = None
