@@ -39,6 +39,7 @@ from dnsauto.testing.servers import HOST, RunningServer
 from dnsauto.testing.servers.fixtures import PebbleFactory
 from dnsauto.testing.servers.pebble import RunningPebble
 from dnsauto.testing.servers.topology import Topology
+from tests.daemon_helpers import DaemonProcess, poll
 
 pytestmark = pytest.mark.servers
 
@@ -391,3 +392,28 @@ def test_a_permanent_refusal_needs_attention(
     )
     (bound,) = asyncio.run(run_orders(load_config(doc, registry=load_registry())))
     assert bound.action == "issued", bound.error
+
+
+def test_the_daemon_obtains_the_certificate_after_the_domain_synced(
+    tmp_path: Path, bind_server: RunningServer, bind_pebble: RunningPebble
+) -> None:
+    path = tmp_path / "dnsauto.toml"
+    path.write_text(tomli_w.dumps(bind_document(tmp_path, bind_pebble, bind_server)))
+    daemon = DaemonProcess(path, secret="").start()
+    try:
+        daemon.wait_log(f"certificate {HOSTNAME}: issued", timeout=90)
+        status = subprocess.run(
+            [sys.executable, "-m", "dnsauto", "status", "--json", "--config", str(path)],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        (entry,) = json.loads(status.stdout)["certificates"]
+        assert entry["ok"] is True
+        assert entry["name"] == HOSTNAME
+        assert entry["nextRenewal"] is not None
+        folder = tmp_path / "state" / "certs" / HOSTNAME
+        poll(lambda: (tmp_path / "hook.sh.log").exists(), what="the deploy hook ran")
+        verify_chain((folder / "fullchain.pem").read_bytes(), bind_pebble.root_pem)
+    finally:
+        daemon.signal(15)
+        daemon.wait(timeout=30)
+        daemon.stop()

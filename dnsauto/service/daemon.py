@@ -50,7 +50,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from dnsauto.acme.orders import OrderOutcome, Orders, certificate_requests
 from dnsauto.config.loader import load_config_file, resolve_secrets
 from dnsauto.config.model import Config
 from dnsauto.plugin.errors import ConfigError, DnsautoError
@@ -73,6 +72,7 @@ from dnsauto.state.store import StateStore
 from dnsauto.sync.engine import DomainJob, DomainResult, Engine, domain_jobs
 
 if TYPE_CHECKING:
+    from dnsauto.acme.orders import OrderOutcome
     from dnsauto.api.server import ApiServer
 
 __all__ = [
@@ -513,8 +513,11 @@ class Daemon:
     async def _certificates(self, engine: EngineLike, run_id: str, slot: _Slot) -> None:
         """The ACME orders due of the domain's certificates, after its records synced; a
         failed one is retried with the domain (its own backoff decides when it orders again)."""
-        if not isinstance(engine, Engine):
-            return  # a test's fake engine: no providers to publish challenges through
+        if not isinstance(engine, Engine) or not self.config.acme.obtain_certificates:
+            return  # off, or a test's fake engine (no providers to publish challenges through)
+        # Imported here: the ACME client's libraries load only where certificates are ordered.
+        from dnsauto.acme.orders import Orders, certificate_requests
+
         requests = certificate_requests(self.config, [slot.job.domain])
         if not requests:
             return
