@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import inspect
 import logging
 import os
 import shlex
@@ -375,10 +374,14 @@ class Orders:
     async def _deploy_if_allowed(
         self, request: CertificateRequest, files: CertificateFiles, outcome: OrderOutcome
     ) -> None:
-        decision: Any = rollover.may_deploy(files=files, request=request, now=self.clock())
-        if inspect.isawaitable(decision):
-            decision = await decision
-        if not decision:
+        ttl = float(request.job.server.ttl_seconds)  # what the TLSA records are published with
+        allowed = await rollover.may_deploy(
+            files.directory,
+            ttl=ttl,
+            now=self.clock(),
+            served=rollover.tlsa_served(self.config, self.checker),
+        )
+        if not allowed:
             outcome.status.staged = True
             if outcome.action == "current":
                 outcome.action = "staged"

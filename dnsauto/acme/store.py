@@ -131,12 +131,9 @@ class CertificateFiles:
         return self._chain(self.next_fullchain_path)
 
     def _chain(self, path: Path) -> list[x509.Certificate] | None:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+        data = _read(path)
+        if data is None:
             return None
-        except OSError as exc:
-            raise DnsautoError(f"cannot read {path}: {exc.strerror}") from None
         try:
             return x509.load_pem_x509_certificates(data)
         except ValueError as exc:
@@ -149,13 +146,8 @@ class CertificateFiles:
         return self._key(self.next_privkey_path)
 
     def _key(self, path: Path) -> PrivateKey | None:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise DnsautoError(f"cannot read {path}: {exc.strerror}") from None
-        return load_key(data, path)
+        data = _read(path)
+        return None if data is None else load_key(data, path)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -238,6 +230,16 @@ class CertificateFiles:
                 os.unlink(temporary)
             raise
         _fsync_dir(path.parent)
+
+
+def _read(path: Path) -> bytes | None:
+    """The file's bytes; None when it does not exist."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DnsautoError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import signal
 import ssl
 import subprocess
 import tempfile
@@ -39,6 +38,7 @@ from dnsauto.testing.servers._common import (
     ServerFailed,
     find_program,
     free_port,
+    stop_process,
 )
 
 __all__ = ["DEFAULT_ENV", "RunningPebble", "start_pebble"]
@@ -91,13 +91,7 @@ class RunningPebble:
         return self.get(f"{self.management_url}/intermediates/0").decode()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
