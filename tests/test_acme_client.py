@@ -274,3 +274,47 @@ def test_a_version_1_store_gains_the_acme_tables_and_keeps_its_data(tmp_path: Pa
         assert status is not None
         assert status.failures == 2
     assert stat.S_IMODE(os.stat(tmp_path / DB_FILE).st_mode) == 0o600
+
+
+# --- what the daemon shows of an order: the API's Task and the metrics ----------------------
+
+
+def test_a_failed_order_fails_the_run_s_task_and_shows_in_the_metrics(tmp_path: Path) -> None:
+    from dnsauto.acme.client import AcmeError
+    from dnsauto.acme.orders import OrderOutcome
+    from dnsauto.api.tasks import TaskTracker
+    from dnsauto.service.metrics import Metrics
+
+    config = load_config(base(tmp_path, acme={"obtainCertificates": True}),
+                         registry=memory_registry())  # fmt: skip
+    (request,) = certificate_requests(config)
+    status = CertificateStatus(
+        name=request.name, domain=request.domain, provider_id="bootstrap",
+        names=list(request.names), failures=3, next_attempt=NOW, requests=7,
+        last_error="ACME newOrder: rateLimited: too many",
+    )  # fmt: skip
+    error = AcmeError("ACME newOrder: rateLimited: too many", transient=True)
+    outcome = OrderOutcome(request, "failed", status, error)
+
+    tasks = TaskTracker()
+    tasks.record_certificate("run1", outcome)
+    tasks.record_certificate("run1", OrderOutcome(request, "current", status))  # not an order
+    task = tasks.view("run1", waiting={}, syncing={}, last_results={})
+    assert task is not None
+    assert task["onSuccessRenewCertificate"] is True
+    assert task["runStatus"] == "failed"
+    assert task["status"]["@type"] == "Failed"
+    assert "mail.example.test: ACME newOrder: rateLimited" in task["status"]["failureReason"]
+    assert task["certificates"]["mail.example.test"]["action"] == "failed"
+    assert task["certificates"]["mail.example.test"]["needsAttention"] is False
+
+    metrics = Metrics()
+    metrics.certificate(request.name, "failed", not_after=None, renew_at=None, failures=3,
+                        requests=7)  # fmt: skip
+    text = metrics.render().decode()
+    assert (
+        'dnsauto_certificate_orders_total{certificate="mail.example.test",result="failed"} 1.0'
+        in text
+    )
+    assert 'dnsauto_certificate_consecutive_failures{certificate="mail.example.test"} 3.0' in text
+    assert 'dnsauto_acme_requests_total{certificate="mail.example.test"} 7.0' in text

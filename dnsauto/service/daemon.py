@@ -190,6 +190,9 @@ class Daemon:
         self._api_server: ApiServer | None = None
         self.result_listeners: list[Callable[[str, DomainResult], None]] = []
         self.certificate_listeners: list[Callable[[str, OrderOutcome], None]] = []
+        self._certificate_attention: dict[str, Config] = {}
+        """Certificates whose last order the CA refused for good, with the configuration it
+        was refused under: not ordered again until the configuration is another one."""
         """Told every domain's result with its run id (the API's ``x:Task/get``)."""
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -518,7 +521,12 @@ class Daemon:
         # Imported here: the ACME client's libraries load only where certificates are ordered.
         from dnsauto.acme.orders import Orders, certificate_requests
 
-        requests = certificate_requests(self.config, [slot.job.domain])
+        config = self.config
+        requests = [
+            r
+            for r in certificate_requests(config, [slot.job.domain])
+            if self._certificate_attention.get(r.name) is not config
+        ]  # one the CA refused for good waits for the configuration to change
         if not requests:
             return
         orders = Orders(self.config, engine.store, engine.provider, engine.checker, run_id=run_id)
@@ -526,6 +534,16 @@ class Daemon:
             for listener in self.certificate_listeners:
                 listener(run_id, outcome)
             status = outcome.status
+            if status.needs_attention:
+                self._certificate_attention[status.name] = config
+                log.error(
+                    "certificate %s needs attention: %s; not ordered again until the "
+                    "configuration changes",
+                    status.name,
+                    status.last_error,
+                )
+            else:
+                self._certificate_attention.pop(status.name, None)
             self.metrics.certificate(
                 status.name,
                 outcome.action,
