@@ -95,8 +95,10 @@ def sync(
 ) -> None:
     """Publish the records of every domain (or the chosen ones).
 
-    With the Manual provider it prints the zone fragment to enter by hand.
-    Exit 0 when every domain is done, 1 when any failed, 2 for a configuration error.
+    With the Manual provider it prints the zone fragment to enter by hand. With [acme]
+    obtainCertificates, once the records are live it orders the ACME certificates that are due
+    (see `dnsauto certs`). Exit 0 when every domain (and certificate) is done, 1 when any
+    failed, 2 for a configuration error.
     """
     from dnsauto.cli.certs import certificates_json, print_certificates
     from dnsauto.cli.output import print_sync, sync_json
