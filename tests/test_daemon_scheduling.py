@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from dnsauto.config.domain import Domain
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
 from dnsauto.plugin.errors import ConfigError, ConfigProblem, DnsautoError
@@ -452,3 +453,25 @@ async def test_ready_is_sent_only_once_the_scheduler_runs_its_jobs(
     running, jobs = ready[0]
     assert running, "READY=1 was sent before the scheduler started"
     assert {"reconcile", "dkim"} <= jobs
+
+
+async def test_a_change_naming_one_domain_does_not_rebuild_the_domain_table_per_domain(
+    running: Start, tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"d{i}.test" for i in range(300)]
+    daemon, engines = await running(names)
+    await until(lambda: len(engines.calls) == len(names) and not daemon.syncing())
+    fresh = make_config(tmp_path, registry, [*names, "new.test"])
+    built: list[None] = []
+    original = Config.bootstrap_domain
+
+    def counted(self: Config) -> Domain:
+        built.append(None)
+        return original(self)
+
+    monkeypatch.setattr(Config, "bootstrap_domain", counted)
+    daemon.replace_config(fresh, "api", {"new.test"})
+    # the default domain's Domain is made for what needs it, not once per configured domain:
+    # per domain, that was an /set of 1,000 in a daemon of 16,000 stalling the loop for seconds
+    assert len(built) <= 3
+    assert "new.test" in daemon.domains

@@ -6,7 +6,6 @@ store (and SQLAlchemy) is imported inside the commands, so ``dnsauto --help`` st
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +160,8 @@ def restore(ctx: click.Context, run_id: str, dry_run: bool, wait: bool, as_json:
             return engine.run_id, results
 
     with store:
+        import asyncio  # here, not at load: with ssl it is a third of --help
+
         restored_by, results = asyncio.run(go())
     if as_json:
         echo_json(restore_json(run_id, None if dry_run else restored_by, results))

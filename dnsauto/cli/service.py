@@ -6,7 +6,6 @@ metrics, the state store) is imported inside the commands, so ``dnsauto --help``
 
 from __future__ import annotations
 
-import asyncio
 import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -62,6 +61,8 @@ def run(ctx: click.Context, log_format: str) -> None:
         async def serve() -> int:
             daemon = Daemon(config, registry, loader=reload, store=store)
             return await daemon.serve()
+
+        import asyncio  # here, not at load: with ssl it is a third of --help
 
         status = asyncio.run(serve())
     raise ExitStatus(status)

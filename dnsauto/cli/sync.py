@@ -4,7 +4,6 @@ command line.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +155,8 @@ def _run(
             if certificates is not None and apply and wait:
                 certificates.extend(await _obtain(config, engine, results, domains))
             return results
+
+    import asyncio  # here, not at load: with ssl it is a third of --help
 
     return asyncio.run(go())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import Annotated, Any, Union, cast
 
@@ -31,6 +31,7 @@ __all__ = [
     "BOOTSTRAP_ACME_ID",
     "BOOTSTRAP_SERVER_ID",
     "Config",
+    "DomainTable",
     "build_config_model",
     "check_references",
 ]
@@ -89,14 +90,14 @@ class Config(Model):
         return {**implied, **self.acme_provider}
 
     @property
-    def domains(self) -> dict[str, Domain]:
+    def domains(self) -> DomainTable:
         """Every domain to publish: the Bootstrap's default domain, then the declared ones.
 
         A ``[domain.<name>]`` table for the default domain replaces the one Bootstrap implies.
+        A view, made in constant time: callers look names up in it inside loops over every
+        domain, and a copy per call made those loops quadratic.
         """
-        result = {self.bootstrap.default_domain: self.bootstrap_domain()}
-        result.update(self.domain)
-        return result
+        return DomainTable(self)
 
     def published_domains(self) -> dict[str, Domain]:
         """The domains whose records are published: every enabled domain, then each alias of
@@ -254,3 +255,36 @@ def _canonical(name: str) -> str:
 
 def _quote_key(key: str) -> str:
     return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
+
+
+class DomainTable(Mapping[str, Domain]):
+    """:attr:`Config.domains`: the declared Domain table with the Bootstrap's default domain in
+    front, read through without copying; the default's implied Domain is made once, if asked."""
+
+    __slots__ = ("_config", "_declared", "_default", "_implied")
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._declared = config.domain
+        self._default = config.bootstrap.default_domain
+        self._implied: Domain | None = None
+
+    def __getitem__(self, name: str) -> Domain:
+        declared = self._declared.get(name)
+        if declared is not None:
+            return declared
+        if name != self._default:
+            raise KeyError(name)
+        if self._implied is None:
+            self._implied = self._config.bootstrap_domain()
+        return self._implied
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._declared or name == self._default
+
+    def __iter__(self) -> Iterator[str]:
+        yield self._default
+        yield from (name for name in self._declared if name != self._default)
+
+    def __len__(self) -> int:
+        return len(self._declared) + (self._default not in self._declared)

@@ -27,12 +27,16 @@ __all__ = [
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1 << 16)
 def check_hostname(value: str) -> str:
     """The canonical form of a host or domain name, or ``ValueError``.
 
     IDNA 2008 with UTS #46 mapping, so every spelling of one name (upper case, a trailing dot,
     fullwidth letters, ignorable code points such as U+200B) gives the same text: the A-label
     form, lower case, without a trailing dot. Code points IDNA disallows are refused.
+
+    Cached: the configuration is checked whole at each API ``/set``, and IDNA costs some
+    50 us a name, seconds for 16,000 domains checked three times each.
     """
     text = value.strip()
     if not text.rstrip("."):

@@ -172,6 +172,10 @@ class Coalescer:
         """The domain's failed syncs in a row."""
         return self._failures.get(domain, 0)
 
+    def failures_by_domain(self) -> dict[str, int]:
+        """The domains whose last sync failed, with their failures in a row."""
+        return dict(self._failures)
+
     def failing(self) -> list[str]:
         """The domains whose last sync failed, sorted."""
         return sorted(self._failures)

@@ -63,10 +63,9 @@ from dnsauto.service.metrics import CountingRegistry, Metrics, MetricsServer
 from dnsauto.service.sdnotify import Notifier, watchdog_interval
 from dnsauto.service.status import (
     STATUS_FILE,
-    DomainStatusRow,
     StatusSnapshot,
+    StatusWriter,
     read_status_file,
-    write_status_file,
 )
 from dnsauto.state.store import StateStore
 from dnsauto.sync.engine import DomainJob, DomainResult, Engine, domain_jobs
@@ -85,11 +84,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-_STATUS_INLINE_SECONDS = 0.005
-"""A status file written within this is written on the event loop, at once; a longer one
-(thousands of domains) in a worker thread, so ``dnsauto status`` may lag it a little."""
 
 _SWITCH_INTERVAL = 0.0005
 """Seconds a thread holds the GIL before another waiting thread gets it (see ``serve``)."""
@@ -197,12 +191,7 @@ class Daemon:
         self._stopping = False
         self._stopped = asyncio.Event()
         self._dispatch_soon = False
-        self._status_soon = False
-        self._status_write: asyncio.Future[float] | None = None
-        self._status_seconds = 0.0
-        """How long the last status file took to write: a long one is written elsewhere."""
-        self._status_dirty = False
-        self._status_next_at = 0.0
+        self._status = StatusWriter(self.state_dir / STATUS_FILE, self._status_snapshot)
         self.metrics.domains.set(len(self._slots))
 
     # --- life cycle -----------------------------------------------------------------------------
@@ -322,8 +311,7 @@ class Daemon:
         if self._metrics_server is not None:
             self._metrics_server.close()
             self._metrics_server = None
-        if self._status_write is not None:
-            await asyncio.wait([self._status_write])
+        await self._status.drain()
         self.write_status()
         if self._store is not None and self._owns_store:
             self._store.close()
@@ -873,69 +861,25 @@ class Daemon:
         return float(job.next_run_time.timestamp())
 
     def _status_changed(self) -> None:
-        """Write the status file soon: spaced so that building it takes at most a tenth of
-        the event loop's time (with 16,000 domains one build takes some 30 ms), and written
-        by a worker thread, so that a large file never stalls the API."""
-        if self._status_soon:
-            return
-        self._status_soon = True
-        delay = max(0.0, self._status_next_at - time.monotonic())
-        asyncio.get_running_loop().call_later(delay, self._write_status_soon)
-
-    def _write_status_soon(self) -> None:
-        self._status_soon = False
-        if self._status_write is not None and not self._status_write.done():
-            self._status_dirty = True  # written again once this write is done
-            return
-        started = time.monotonic()
-        snapshot = self._status_snapshot()
-        self._status_next_at = time.monotonic() + 9 * (time.monotonic() - started)
-        path = self.state_dir / STATUS_FILE
-        if self._status_seconds < _STATUS_INLINE_SECONDS:  # small: written at once, here
-            self._status_seconds = write_status_file(path, snapshot)
-            return
-        self._status_write = asyncio.ensure_future(
-            asyncio.to_thread(write_status_file, path, snapshot)
-        )
-        self._status_write.add_done_callback(self._status_written)
-
-    def _status_written(self, write: asyncio.Future[float]) -> None:
-        if write.cancelled():
-            return
-        self._status_seconds = write.result()
-        if self._status_dirty:
-            self._status_dirty = False
-            self._status_changed()
+        self._status.changed()
 
     def write_status(self) -> None:
         """Write the schedule for ``dnsauto status`` now; once stopping, as not running."""
-        self._status_soon = False
-        write_status_file(self.state_dir / STATUS_FILE, self._status_snapshot())
+        self._status.write_now()
 
     def _status_snapshot(self) -> StatusSnapshot:
         """What the status file shows, taken on the event loop; made into the document
         elsewhere (:func:`~dnsauto.service.status.status_document`)."""
         running = not self._stopping
-        runs = self._runs
         return StatusSnapshot(
             running=running,
             started_at=self.started_at,
             updated_at=self.clock(),
             periodic=self._next_fire("reconcile") if running else None,
-            rows=[
-                DomainStatusRow(
-                    name,
-                    request.due if request else None,
-                    ", ".join(request.reasons) if request else None,
-                    runs.running_of(name),
-                    runs.failures(name),
-                    s.last_propagation,
-                    s.awaiting_approval,
-                    s.needs_attention,
-                )
-                for name, s in self._slots.items()
-                for request in (runs.waiting_of(name),)
-            ],
+            slots=list(self._slots.items()),
+            waiting=self._runs.waiting(),
+            syncing=self._runs.running(),
+            failures=self._runs.failures_by_domain(),
         )
 
 

@@ -380,7 +380,7 @@ class Engine:
         result.plan = plan
         if not apply or not plan.changes:
             return
-        self._check_safe(job, zone, plan, result, force=force)
+        await self._check_safe(job, zone, plan, result, force=force)
         try:
             await self._apply(provider, job, zone, plan.changes, result)
         except ConflictError as exc:
@@ -388,7 +388,7 @@ class Engine:
             plan = await self._plan(provider, zone, desired, result, delete=delete)
             plan.warnings.extend(rotation_warnings)
             result.plan = plan
-            self._check_safe(job, zone, plan, result, force=force)
+            await self._check_safe(job, zone, plan, result, force=force)
             await self._apply(provider, job, zone, plan.changes, result)
         if provider.capabilities.requires_person:
             result.instructions.extend(provider.context.instructions)
@@ -403,7 +403,7 @@ class Engine:
     ) -> None:
         await apply_changes(self.store, self.run_id, provider, job, zone, changes, result)
 
-    def _check_safe(
+    async def _check_safe(
         self,
         job: DomainJob,
         zone: Zone,
@@ -415,8 +415,11 @@ class Engine:
         """The unsafe-plan stop; ``force`` True passes every plan, a plan id only that plan."""
         if force is True or (isinstance(force, str) and force == plan.plan_id()):
             return
+        owned = None
+        if plan.removed_values():  # only then can it be unsafe, and whose values they are matter
+            owned = await asyncio.to_thread(self._written_by_dnsauto, job, zone)
         try:
-            plan.raise_if_unsafe(owned=self._written_by_dnsauto(job, zone))
+            plan.raise_if_unsafe(owned=owned)
         except UnsafePlanError:
             result.unsafe_plan = plan.plan_id()
             raise
