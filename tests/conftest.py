@@ -11,6 +11,9 @@ import pytest
 from dnsauto.plugin.registry import Registry
 from dnsauto.testing.memory import memory_registry
 from dnsauto.testing.servers.fixtures import (
+    bind_server,
+    pebble,
+    pebble_factory,
     postgres_database,
     postgres_server,
     private_postgres_server,
@@ -20,6 +23,9 @@ from dnsauto.testing.servers.postgres import PostgresServer
 from tests.store_backends import BACKENDS, StoreBackend
 
 __all__ = [
+    "bind_server",
+    "pebble",
+    "pebble_factory",
     "postgres_database",
     "postgres_server",
     "private_postgres_server",

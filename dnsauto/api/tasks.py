@@ -3,6 +3,10 @@
 A Task has Stalwart's ``TaskDnsManagement`` shape (``domainId``, ``updateRecords``,
 ``onSuccessRenewCertificate``, ``status`` a ``TaskStatus``) and dnsauto's fields beside it:
 ``runStatus`` (the run's status as a word), ``reasons`` and ``domains`` (each domain's outcome).
+A run that ordered certificates by ACME (``[acme] obtainCertificates``) has
+``onSuccessRenewCertificate`` true, as Stalwart's task that chains an ``AcmeRenewal``, and
+``certificates``: each one's ``action`` (issued, renewed, staged, deployed, failed), ``error``,
+``needsAttention`` and ``nextAttempt``; a failed order fails the Task.
 
 The daemon reports every domain's result (:meth:`TaskTracker.record_result`); the API notes the
 runs it asked for (:meth:`TaskTracker.requested`). The most recent :data:`KEEP` runs are kept in
@@ -20,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dnsauto.acme.orders import OrderOutcome
     from dnsauto.state.store import DomainStatus
     from dnsauto.sync.engine import DomainResult
 
@@ -47,6 +52,7 @@ class _Run:
     domains: dict[str, _DomainOutcome | None] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: _iso(time.time()))
     """When the run was first heard of (Stalwart's ``createdAt``)."""
+    certificates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class TaskTracker:
@@ -93,6 +99,21 @@ class TaskTracker:
             awaiting_approval=result.unsafe_plan,
             needs_attention=result.needs_attention and result.unsafe_plan is None,
         )
+        self._changed()
+
+    def record_certificate(self, run_id: str, outcome: OrderOutcome) -> None:
+        """The daemon ordered (or checked) a certificate in run ``run_id``."""
+        if outcome.action == "current":
+            return
+        status = outcome.status
+        self._run(run_id).certificates[status.name] = {
+            "names": list(status.names),
+            "action": outcome.action,
+            "error": outcome.error.message if outcome.error is not None else None,
+            "needsAttention": status.needs_attention,
+            "nextAttempt": _iso(status.next_attempt.timestamp()) if status.next_attempt else None,
+            "finishedAt": _iso(time.time()),
+        }
         self._changed()
 
     def ids(self, waiting: Mapping[str, str], syncing: Mapping[str, str]) -> list[str]:
@@ -160,7 +181,15 @@ class TaskTracker:
                 "finishedAt": None,
                 "needsAttention": False,
             }
+        certificates = dict(run.certificates) if run else {}
         run_status = _overall([d["status"] for d in domains.values()])
+        failed_certificates = {
+            name: {"status": "failed", "error": entry["error"], "finishedAt": entry["finishedAt"]}
+            for name, entry in certificates.items()
+            if entry["action"] == "failed"
+        }
+        if failed_certificates and run_status == "succeeded":
+            run_status = "failed"
         finished = [d["finishedAt"] for d in domains.values() if d["finishedAt"]]
         created_at = run.created_at if run else min(finished, default=_iso(time.time()))
         update_records = {
@@ -172,11 +201,12 @@ class TaskTracker:
             # Stalwart's TaskDnsManagement: one domain per task; a run of several has none
             "domainId": next(iter(domains)) if len(domains) == 1 else None,
             "updateRecords": dict(sorted(update_records.items())),
-            "onSuccessRenewCertificate": False,
-            "status": _task_status(run_status, domains, created_at),
+            "onSuccessRenewCertificate": bool(certificates),
+            "status": _task_status(run_status, {**domains, **failed_certificates}, created_at),
             "runStatus": run_status,
             "reasons": list(run.reasons) if run else [],
             "domains": domains,
+            **({"certificates": certificates} if certificates else {}),
         }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import click
 
 from dnsauto import __version__
-from dnsauto.cli import api, config, journal, service, sync
+from dnsauto.cli import api, certs, config, journal, service, sync
 from dnsauto.cli.options import config_option
 
 __all__ = ["cli", "main"]
@@ -59,6 +59,7 @@ for command in (
     sync.plan,
     sync.sync,
     sync.check,
+    certs.certs,
     journal.journal,
     journal.restore,
     service.run,

@@ -93,6 +93,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
         _print_status(document)
     if any(d["ok"] is False and d["configured"] for d in document["domains"]):
         raise ExitStatus(1)
+    if any(not c["ok"] for c in document.get("certificates", [])):
+        raise ExitStatus(1)
 
 
 def status_document(
@@ -108,9 +110,11 @@ def status_document(
 
     settings = daemon or DaemonConfig.model_validate({"stateDir": state_dir})
     results: dict[str, Any] = {}
+    certificates: list[Any] = []
     if settings.store_exists():
         with settings.open_store() as store:
             results = store.last_results()
+            certificates = store.certificate_statuses()
     schedule = read_status_file(state_dir) or {}
     running = bool(schedule.get("running")) and _alive(schedule.get("pid"))
     planned: dict[str, Any] = schedule.get("domains") or {}
@@ -147,6 +151,29 @@ def status_document(
             "nextReconcile": schedule.get("nextReconcile") if running else None,
         },
         "domains": domains,
+        **({"certificates": [_certificate(c) for c in certificates]} if certificates else {}),
+    }
+
+
+def _certificate(status: Any) -> dict[str, Any]:
+    """A certificate dnsauto obtains by ACME, as ``dnsauto status --json`` shows it."""
+
+    def _iso(when: datetime | None) -> str | None:
+        return None if when is None else when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    return {
+        "name": status.name,
+        "domain": status.domain,
+        "names": status.names,
+        "notAfter": _iso(status.not_after),
+        "nextRenewal": _iso(status.renew_at),
+        "lastAttempt": _iso(status.last_attempt),
+        "ok": status.last_error is None,
+        "error": status.last_error,
+        "consecutiveFailures": status.failures,
+        "needsAttention": status.needs_attention,
+        "nextAttempt": _iso(status.next_attempt),
+        "staged": status.staged,
     }
 
 
@@ -215,3 +242,15 @@ def _print_status(document: dict[str, Any]) -> None:
             ]
         )
     table(["domain", "last run", "result", "changes", "propagation", "next run"], rows)
+    for cert in document.get("certificates", []):
+        state = "ok" if cert["ok"] else f"failed: {cert['error']}"
+        if cert["consecutiveFailures"] > 1:
+            state += f" ({cert['consecutiveFailures']} in a row)"
+        if cert["needsAttention"]:
+            state += " (needs attention)"
+        elif cert["nextAttempt"]:
+            state += f" (next attempt {cert['nextAttempt']})"
+        click.echo(
+            f"certificate {cert['name']}: {state}; expires {cert['notAfter'] or '-'}, "
+            f"renews {cert['nextRenewal'] or '-'}"
+        )

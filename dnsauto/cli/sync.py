@@ -94,12 +94,16 @@ def sync(
 ) -> None:
     """Publish the records of every domain (or the chosen ones).
 
-    With the Manual provider it prints the zone fragment to enter by hand.
-    Exit 0 when every domain is done, 1 when any failed, 2 for a configuration error.
+    With the Manual provider it prints the zone fragment to enter by hand. With [acme]
+    obtainCertificates, once the records are live it orders the ACME certificates that are due
+    (see `dnsauto certs`). Exit 0 when every domain (and certificate) is done, 1 when any
+    failed, 2 for a configuration error.
     """
+    from dnsauto.cli.certs import certificates_json, print_certificates
     from dnsauto.cli.output import print_sync, sync_json
 
     config, registry, store = load_merged(ctx)
+    certificates: list[Any] = []
     with store:
         results = _run(
             config,
@@ -109,12 +113,17 @@ def sync(
             apply=not dry_run,
             force=force,
             wait=not (dry_run or no_wait),
+            certificates=certificates,
         )
     if as_json:
-        echo_json(sync_json(results))
+        out = sync_json(results)
+        if certificates:
+            out["certificates"] = certificates_json(certificates)
+        echo_json(out)
     else:
         print_sync(results, dry_run=dry_run)
-    if any(r.error for r in results):
+        print_certificates(certificates)
+    if any(r.error for r in results) or any(c.failed for c in certificates):
         raise ExitStatus(1)
 
 
@@ -128,7 +137,10 @@ def _run(
     force: bool = False,
     wait: bool = False,
     check_only: bool = False,
+    certificates: list[Any] | None = None,
 ) -> list[Any]:
+    """Run the engine; with ``certificates`` (a sync that waits), then the ACME orders due of
+    the domains that synced (their outcomes are appended to it)."""
     from dnsauto.cli.output import progress
     from dnsauto.sync.engine import Engine, domain_jobs
 
@@ -139,11 +151,29 @@ def _run(
             with progress(len(jobs), enabled=on_terminal()):
                 if check_only:
                     return await engine.check(jobs)
-                return await engine.run(jobs, apply=apply, force=force, wait=wait)
+                results = await engine.run(jobs, apply=apply, force=force, wait=wait)
+            if certificates is not None and apply and wait:
+                certificates.extend(await _obtain(config, engine, results, domains))
+            return results
 
     import asyncio  # here, not at load: with ssl it is a third of --help
 
     return asyncio.run(go())
+
+
+async def _obtain(
+    config: Config, engine: Any, results: Sequence[Any], domains: Sequence[str]
+) -> list[Any]:
+    """The certificate orders due, for the domains whose records are live (a domain that
+    failed could not publish its challenges either)."""
+    from dnsauto.acme.orders import Orders, certificate_requests
+
+    requests = certificate_requests(config, domains)
+    if not requests:
+        return []
+    synced = {r.domain for r in results if r.error is None}
+    orders = Orders(config, engine.store, engine.provider, engine.checker, run_id=engine.run_id)
+    return await orders.run([r for r in requests if r.domain in synced])
 
 
 @click.command("check")

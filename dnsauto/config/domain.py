@@ -146,12 +146,13 @@ class ManualCertificate(Tagged):
 
 
 class AutomaticCertificate(Tagged):
-    """Stalwart obtains the certificate with ACME; CAA records allow ``mailServer.acme``'s CA."""
+    """The certificate is obtained with ACME (by Stalwart, or by dnsauto with ``[acme]
+    obtainCertificates``); CAA records allow ``mailServer.acme``'s CA."""
 
     type: Literal["Automatic"] = Field(alias="@type")
     acme_provider_id: Annotated[
         str | None,
-        Field(description="Stalwart's AcmeProvider; kept, dnsauto uses mailServer.acme"),
+        Field(description="The AcmeProvider that issues it (CAA still uses mailServer.acme)"),
     ] = None
     subject_alternative_names: Annotated[
         tuple[str, ...],

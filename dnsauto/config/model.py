@@ -9,6 +9,7 @@ from typing import Annotated, Any, Union, cast
 
 from pydantic import Field, create_model, field_validator
 
+from dnsauto.config.acme import AcmeChallengeType, AcmeProvider, AcmeSettings
 from dnsauto.config.bootstrap import Bootstrap
 from dnsauto.config.daemon import Daemon
 from dnsauto.config.domain import (
@@ -27,6 +28,7 @@ from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
 from dnsauto.plugin.types import Model, quoted
 
 __all__ = [
+    "BOOTSTRAP_ACME_ID",
     "BOOTSTRAP_SERVER_ID",
     "Config",
     "DomainTable",
@@ -34,7 +36,8 @@ __all__ = [
     "check_references",
 ]
 
-"""The DnsServer id under which the Bootstrap's own ``dnsServer`` is known."""
+BOOTSTRAP_ACME_ID = "bootstrap"
+"""The AcmeProvider id the Bootstrap implies when ``requestTlsCertificate`` is set."""
 
 
 class Config(Model):
@@ -44,6 +47,8 @@ class Config(Model):
     dns_server: dict[str, DnsServerBase] = Field(default_factory=dict)
     domain: dict[HostName, Domain] = Field(default_factory=dict)
     mail_server: MailServer = MailServer()
+    acme_provider: dict[str, AcmeProvider] = Field(default_factory=dict)
+    acme: AcmeSettings = AcmeSettings()
     daemon: Daemon = Daemon()
 
     @field_validator("domain", mode="before")
@@ -65,6 +70,24 @@ class Config(Model):
     def servers(self) -> dict[str, DnsServerBase]:
         """Every DnsServer by id, the Bootstrap's own included as ``bootstrap``."""
         return {BOOTSTRAP_SERVER_ID: self.bootstrap.dns_server, **self.dns_server}
+
+    @property
+    def acme_providers(self) -> dict[str, AcmeProvider]:
+        """Every AcmeProvider by id; with ``requestTlsCertificate``, the Bootstrap's as
+        ``bootstrap`` (as Stalwart's Bootstrap creates it), unless a table of that id replaces it.
+        """
+        implied: dict[str, AcmeProvider] = {}
+        if self.bootstrap.request_tls_certificate:
+            manual = isinstance(self.bootstrap.dns_server, ManualDnsServer)
+            implied[BOOTSTRAP_ACME_ID] = AcmeProvider.model_validate(
+                {
+                    "directory": self.mail_server.acme.directory,
+                    "challengeType": (
+                        AcmeChallengeType.TLS_ALPN01 if manual else AcmeChallengeType.DNS01
+                    ).value,
+                }
+            )
+        return {**implied, **self.acme_provider}
 
     @property
     def domains(self) -> DomainTable:
@@ -105,12 +128,16 @@ class Config(Model):
             if self.bootstrap.generate_dkim_keys
             else ManualDkim.model_validate({"@type": "Manual"})
         )
-        certificate = "Automatic" if self.bootstrap.request_tls_certificate else "Manual"
+        certificate: dict[str, str] = (
+            {"@type": "Automatic", "acmeProviderId": BOOTSTRAP_ACME_ID}
+            if self.bootstrap.request_tls_certificate
+            else {"@type": "Manual"}
+        )
         return Domain.model_validate(
             {
                 "dnsManagement": dns.model_dump(by_alias=True),
                 "dkimManagement": dkim.model_dump(by_alias=True),
-                "certificateManagement": {"@type": certificate},
+                "certificateManagement": certificate,
             }
         )
 
@@ -173,6 +200,18 @@ def check_references(config: Config) -> list[ConfigProblem]:
                 ConfigProblem(
                     f"{path}.dnsManagement.dnsServerId",
                     f"no DnsServer {quoted(dns.dns_server_id)} (defined: {known})",
+                )
+            )
+    providers = config.acme_providers
+    for name, domain in config.domain.items():
+        certificate = domain.certificate_management
+        provider_id = getattr(certificate, "acme_provider_id", None)
+        if config.acme.obtain_certificates and provider_id and provider_id not in providers:
+            known = ", ".join(sorted(providers)) or "none"
+            problems.append(
+                ConfigProblem(
+                    f"domain.{_quote_key(name)}.certificateManagement.acmeProviderId",
+                    f"no AcmeProvider {quoted(provider_id)} (defined: {known})",
                 )
             )
     problems += _alias_collisions(config)

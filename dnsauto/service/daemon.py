@@ -71,6 +71,7 @@ from dnsauto.state.store import StateStore
 from dnsauto.sync.engine import DomainJob, DomainResult, Engine, domain_jobs
 
 if TYPE_CHECKING:
+    from dnsauto.acme.orders import OrderOutcome
     from dnsauto.api.server import ApiServer
 
 __all__ = [
@@ -182,6 +183,10 @@ class Daemon:
         self._metrics_server: MetricsServer | None = None
         self._api_server: ApiServer | None = None
         self.result_listeners: list[Callable[[str, DomainResult], None]] = []
+        self.certificate_listeners: list[Callable[[str, OrderOutcome], None]] = []
+        self._certificate_attention: dict[str, Config] = {}
+        """Certificates whose last order the CA refused for good, with the configuration it
+        was refused under: not ordered again until the configuration is another one."""
         """Told every domain's result with its run id (the API's ``x:Task/get``)."""
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -231,6 +236,7 @@ class Daemon:
 
             self._api_server = ApiServer(self, self._open_store())
             self.result_listeners.append(self._api_server.tasks.record_result)
+            self.certificate_listeners.append(self._api_server.tasks.record_certificate)
             await self._api_server.start(daemon.api.listen)
         scheduler = AsyncIOScheduler(timezone=UTC)
         scheduler.add_job(
@@ -488,9 +494,68 @@ class Daemon:
                 finally:
                     self.metrics.in_flight.dec()
                 self._finished(slot, run_id, result)
+                if result.error is None and not slot.removed:
+                    with log_context(domain=domain, run_id=run_id):
+                        await self._certificates(engine, run_id, slot)
                 return result
         finally:
             self._release(slot, run_id)
+
+    async def _certificates(self, engine: EngineLike, run_id: str, slot: _Slot) -> None:
+        """The ACME orders due of the domain's certificates, after its records synced; a
+        failed one is retried with the domain (its own backoff decides when it orders again)."""
+        if not isinstance(engine, Engine) or not self.config.acme.obtain_certificates:
+            return  # off, or a test's fake engine (no providers to publish challenges through)
+        # Imported here: the ACME client's libraries load only where certificates are ordered.
+        from dnsauto.acme.orders import Orders, certificate_requests
+
+        config = self.config
+        requests = [
+            r
+            for r in certificate_requests(config, [slot.job.domain])
+            if self._certificate_attention.get(r.name) is not config
+        ]  # one the CA refused for good waits for the configuration to change
+        if not requests:
+            return
+        orders = Orders(self.config, engine.store, engine.provider, engine.checker, run_id=run_id)
+        for outcome in await orders.run(requests):
+            for listener in self.certificate_listeners:
+                listener(run_id, outcome)
+            status = outcome.status
+            if status.needs_attention:
+                self._certificate_attention[status.name] = config
+                log.error(
+                    "certificate %s needs attention: %s; not ordered again until the "
+                    "configuration changes",
+                    status.name,
+                    status.last_error,
+                )
+            else:
+                self._certificate_attention.pop(status.name, None)
+            self.metrics.certificate(
+                status.name,
+                outcome.action,
+                not_after=status.not_after.timestamp() if status.not_after else None,
+                renew_at=status.renew_at.timestamp() if status.renew_at else None,
+                failures=status.failures,
+                requests=status.requests,
+            )
+            if outcome.action != "current":
+                log.info("certificate %s: %s", status.name, outcome.action)
+            if outcome.failed and status.next_attempt is not None and not self._stopping:
+                delay = max((status.next_attempt - self.clock_utc()).total_seconds(), 0.0)
+                if self._runs.waiting_of(slot.job.domain) is None:
+                    self._runs.retry(slot.job.domain, delay)
+                    log.warning(
+                        "certificate %s failed (%d in a row): %s; ordering again in %gs",
+                        status.name,
+                        status.failures,
+                        status.last_error,
+                        round(delay, 3),
+                    )
+
+    def clock_utc(self) -> datetime:
+        return datetime.now(UTC)
 
     async def _sync(
         self, engine: EngineLike, job: DomainJob, approved: str | None = None

@@ -121,6 +121,36 @@ class Metrics:
         self.reloads = Counter(
             "dnsauto_config_reloads", "Configuration reloads by result", ["result"], registry=r
         )
+        self.certificate_orders = Counter(
+            "dnsauto_certificate_orders",
+            "ACME orders by certificate and what came of them (issued, renewed, staged, failed)",
+            ["certificate", "result"],
+            registry=r,
+        )
+        self.certificate_expiry = Gauge(
+            "dnsauto_certificate_expiry_timestamp_seconds",
+            "When the certificate in place expires (Unix time)",
+            ["certificate"],
+            registry=r,
+        )
+        self.certificate_renewal = Gauge(
+            "dnsauto_certificate_renewal_timestamp_seconds",
+            "When the certificate is due for renewal (Unix time)",
+            ["certificate"],
+            registry=r,
+        )
+        self.certificate_failures = Gauge(
+            "dnsauto_certificate_consecutive_failures",
+            "Failed ACME orders in a row (0 after a success)",
+            ["certificate"],
+            registry=r,
+        )
+        self.certificate_requests = Counter(
+            "dnsauto_acme_requests",
+            "HTTP requests sent to the ACME server, by certificate",
+            ["certificate"],
+            registry=r,
+        )
 
     def record(
         self,
@@ -143,6 +173,26 @@ class Metrics:
         self.consecutive_failures.labels(domain).set(consecutive_failures)
         if propagation_seconds is not None and applied:
             self.propagation.labels(server).observe(propagation_seconds)
+
+    def certificate(
+        self,
+        name: str,
+        action: str,
+        *,
+        not_after: float | None,
+        renew_at: float | None,
+        failures: int,
+        requests: int,
+    ) -> None:
+        """Count one certificate check (``action`` ``current`` is not an order)."""
+        if action != "current":
+            self.certificate_orders.labels(name, action).inc()
+            self.certificate_requests.labels(name).inc(requests)
+        if not_after is not None:
+            self.certificate_expiry.labels(name).set(not_after)
+        if renew_at is not None:
+            self.certificate_renewal.labels(name).set(renew_at)
+        self.certificate_failures.labels(name).set(failures)
 
     def attention(self, domain: str, error: BaseException | None) -> None:
         """Show ``domain`` as needing attention because of ``error``, or as not (None)."""

@@ -1,4 +1,4 @@
-"""The state store: journal, last result per domain, DKIM key metadata and API objects.
+"""The state store: journal, last result per domain, DKIM key metadata, API objects, ACME.
 
 Through SQLAlchemy Core, on one of two databases (``[daemon.store]``):
 
@@ -43,6 +43,8 @@ SQLite's write lock (``BEGIN IMMEDIATE``), PostgreSQL's ``pg_advisory_xact_lock`
 :data:`MIGRATION_LOCK`, released by the commit (PostgreSQL's DDL is transactional: a step
 that fails leaves nothing behind). A store whose version is newer than this dnsauto's is
 refused.
+Version 2 added the ACME tables: ``acme_accounts``, the account key per CA directory, made
+once, and ``acme_certificates``, each certificate's last order, failures and next attempt.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ __all__ = [
     "MIGRATIONS",
     "MIGRATION_LOCK",
     "SCHEMA_VERSION",
+    "AcmeAccountRow",
+    "CertificateStatus",
     "DkimKeyRow",
     "DomainStatus",
     "JournalEntry",
@@ -226,6 +230,38 @@ objects_table = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
+acme_accounts_table = sa.Table(
+    "acme_accounts",
+    metadata,
+    sa.Column("directory", sa.String, primary_key=True),
+    sa.Column("key_pem", sa.Text, nullable=False),
+    sa.Column("account_uri", sa.String, nullable=True),
+    sa.Column("created", UtcDateTime, nullable=False),
+)
+
+acme_certificates_table = sa.Table(
+    "acme_certificates",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("domain", sa.String, nullable=False),
+    sa.Column("provider_id", sa.String, nullable=False),
+    sa.Column("names", sa.JSON, nullable=False),
+    sa.Column("issuer", sa.String, nullable=True),
+    sa.Column("not_before", UtcDateTime, nullable=True),
+    sa.Column("not_after", UtcDateTime, nullable=True),
+    sa.Column("renew_at", UtcDateTime, nullable=True),
+    sa.Column("renew_source", sa.String, nullable=True),
+    sa.Column("issued_at", UtcDateTime, nullable=True),
+    sa.Column("last_attempt", UtcDateTime, nullable=True),
+    sa.Column("last_error", sa.String, nullable=True),
+    sa.Column("needs_attention", sa.Boolean, nullable=False, default=False),
+    sa.Column("failures", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt", UtcDateTime, nullable=True),
+    sa.Column("requests", sa.Integer, nullable=False, default=0),
+    sa.Column("seconds", sa.Float, nullable=False, default=0.0),
+    sa.Column("staged", sa.Boolean, nullable=False, default=False),
+)
+
 
 def _create_tables(*tables: sa.Table) -> Callable[[Connection], None]:
     def step(conn: Connection) -> None:
@@ -236,6 +272,7 @@ def _create_tables(*tables: sa.Table) -> Callable[[Connection], None]:
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_tables(schema_version, journal_table, results_table, dkim_table, objects_table),
+    2: _create_tables(acme_accounts_table, acme_certificates_table),
 }
 """The schema's steps by version, run in order in one transaction (see the module docstring).
 
@@ -290,6 +327,48 @@ class JournalEntry:
     error: str | None
     old_ttl: int | None = None
     """The TTL of the replaced RRset; a restore puts it back too."""
+
+
+@dataclass(frozen=True)
+class AcmeAccountRow:
+    """The ACME account dnsauto holds at one CA: its key (PEM) and, once registered, its URL."""
+
+    directory: str
+    key_pem: str
+    account_uri: str | None
+    created: datetime
+
+    def __repr__(self) -> str:  # the key never shows
+        return f"AcmeAccountRow(directory={self.directory!r}, account_uri={self.account_uri!r})"
+
+
+@dataclass
+class CertificateStatus:
+    """One certificate dnsauto obtains: what is in place, when it renews, how the last order
+    went (``dnsauto certs``, ``dnsauto status``, the metrics and the API's Task)."""
+
+    name: str
+    domain: str
+    provider_id: str
+    names: list[str]
+    issuer: str | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    renew_at: datetime | None = None
+    renew_source: str | None = None
+    """``lifetime`` (the AcmeProvider's renewBefore share) or ``ari`` (RFC 9773)."""
+    issued_at: datetime | None = None
+    last_attempt: datetime | None = None
+    last_error: str | None = None
+    needs_attention: bool = False
+    failures: int = 0
+    next_attempt: datetime | None = None
+    requests: int = 0
+    """ACME HTTP requests of the last order."""
+    seconds: float = 0.0
+    """How long the last order took."""
+    staged: bool = False
+    """A renewed certificate waits in ``next-fullchain.pem`` for the TLSA rollover."""
 
 
 @dataclass(frozen=True)
@@ -624,6 +703,53 @@ class StateStore:
                     .where(dkim_table.c.selector == row.selector)
                     .values(**{f: getattr(row, f) for f in _DKIM_FIELDS})
                 )
+
+    # --- ACME: account keys and certificate status ----------------------------------------------
+
+    def acme_account(self, directory: str) -> AcmeAccountRow | None:
+        query = sa.select(acme_accounts_table).where(acme_accounts_table.c.directory == directory)
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else AcmeAccountRow(**dict(row))
+
+    def add_acme_account(self, directory: str, key_pem: str) -> AcmeAccountRow:
+        """Keep a new account key for ``directory``, unless one is there: the one kept wins
+        (two processes making a key at once end up with one account)."""
+        from sqlalchemy.dialects.sqlite import insert
+
+        with self._write() as conn:
+            conn.execute(
+                insert(acme_accounts_table)
+                .values(directory=directory, key_pem=key_pem, created=self.clock())
+                .on_conflict_do_nothing()
+            )
+        row = self.acme_account(directory)
+        assert row is not None
+        return row
+
+    def set_acme_account_uri(self, directory: str, account_uri: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                acme_accounts_table.update()
+                .where(acme_accounts_table.c.directory == directory)
+                .values(account_uri=account_uri)
+            )
+
+    def certificate_status(self, name: str) -> CertificateStatus | None:
+        query = sa.select(acme_certificates_table).where(acme_certificates_table.c.name == name)
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else CertificateStatus(**dict(row))
+
+    def certificate_statuses(self) -> list[CertificateStatus]:
+        query = sa.select(acme_certificates_table).order_by(acme_certificates_table.c.name)
+        with self._read() as conn:
+            return [CertificateStatus(**dict(r)) for r in conn.execute(query).mappings()]
+
+    def save_certificate_status(self, status: CertificateStatus) -> None:
+        values = dict(vars(status))
+        with self._write() as conn:
+            _upsert(conn, acme_certificates_table, {"name": values.pop("name")}, values)
 
     # --- objects (Bootstrap, DnsServer, Domain set over the API) ---------------------------------
 

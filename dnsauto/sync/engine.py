@@ -104,6 +104,10 @@ class Engine:
         if self._owns_store:
             self.store.close()
 
+    def provider(self, job: DomainJob) -> Provider[Any]:
+        """The provider of ``job``'s DnsServer (one per server; per call for Manual-like ones)."""
+        return self._provider(job)
+
     def _provider(self, job: DomainJob) -> Provider[Any]:
         info = self.registry.get(job.server.type)
         if info is not None and info.provider_class.capabilities.requires_person:

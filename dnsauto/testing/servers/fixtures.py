@@ -10,11 +10,13 @@ saying which package to install.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from dnsauto.testing.servers import SERVERS, RunningServer, ServerUnavailable
+from dnsauto.testing.servers import HOST, SERVERS, RunningServer, ServerUnavailable
+from dnsauto.testing.servers.pebble import RunningPebble, start_pebble
 from dnsauto.testing.servers.postgres import PostgresServer, start_postgres
 from dnsauto.testing.servers.topology import Topology, TopologyUnavailable, start_topology
 
@@ -23,6 +25,8 @@ __all__ = [
     "dns_server",
     "knot_server",
     "pdns_server",
+    "pebble",
+    "pebble_factory",
     "postgres_database",
     "postgres_server",
     "private_postgres_server",
@@ -34,6 +38,7 @@ PACKAGES = {
     "bind": "bind9",
     "knot": "knot",
     "pdns": "pdns-server and pdns-backend-sqlite3",
+    "pebble": "pebble",
 }
 
 
@@ -122,3 +127,40 @@ def _serve_postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+PebbleFactory = Callable[..., RunningPebble]
+
+
+@pytest.fixture
+def pebble_factory() -> Iterator[PebbleFactory]:
+    """Start Pebbles for one test: ``pebble_factory("127.0.0.1:PORT", env=..., ...)`` takes
+    :func:`~dnsauto.testing.servers.pebble.start_pebble`'s arguments; all stop at teardown."""
+    started: list[RunningPebble] = []
+
+    def start(dns_server: str, **kwargs: Any) -> RunningPebble:
+        try:
+            pebble = start_pebble(dns_server, **kwargs)
+        except ServerUnavailable as exc:
+            pytest.skip(f"{exc}: install the Debian package {PACKAGES['pebble']}")
+        started.append(pebble)
+        return pebble
+
+    try:
+        yield start
+    finally:
+        for pebble in started:
+            pebble.stop()
+
+
+@pytest.fixture(scope="session")
+def pebble(bind_server: RunningServer) -> Iterator[RunningPebble]:
+    """A Pebble whose DNS-01 validation asks the session's BIND (see :data:`DEFAULT_ENV`)."""
+    try:
+        running = start_pebble(f"{HOST}:{bind_server.port}")
+    except ServerUnavailable as exc:
+        pytest.skip(f"{exc}: install the Debian package {PACKAGES['pebble']}")
+    try:
+        yield running
+    finally:
+        running.stop()
