@@ -10,9 +10,9 @@ import pytest
 
 from dnsauto.plugin.registry import Registry
 from dnsauto.testing.memory import memory_registry
-from dnsauto.testing.servers.fixtures import topology
+from dnsauto.testing.servers.fixtures import bind_server, pebble, pebble_factory, topology
 
-__all__ = ["registry", "topology", "write_config"]
+__all__ = ["bind_server", "pebble", "pebble_factory", "registry", "topology", "write_config"]
 
 MINIMAL = """
 [bootstrap]

@@ -10,11 +10,13 @@ saying which package to install.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from dnsauto.testing.servers import SERVERS, RunningServer, ServerUnavailable
+from dnsauto.testing.servers import HOST, SERVERS, RunningServer, ServerUnavailable
+from dnsauto.testing.servers.pebble import RunningPebble, start_pebble
 from dnsauto.testing.servers.topology import Topology, TopologyUnavailable, start_topology
 
 __all__ = [
@@ -22,6 +24,8 @@ __all__ = [
     "dns_server",
     "knot_server",
     "pdns_server",
+    "pebble",
+    "pebble_factory",
     "start_or_skip",
     "topology",
 ]
@@ -30,6 +34,7 @@ PACKAGES = {
     "bind": "bind9",
     "knot": "knot",
     "pdns": "pdns-server and pdns-backend-sqlite3",
+    "pebble": "pebble",
 }
 
 
@@ -81,6 +86,43 @@ def topology() -> Iterator[Topology]:
         running = start_topology()
     except TopologyUnavailable as exc:
         pytest.skip(f"propagation topology unavailable: {exc}")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+PebbleFactory = Callable[..., RunningPebble]
+
+
+@pytest.fixture
+def pebble_factory() -> Iterator[PebbleFactory]:
+    """Start Pebbles for one test: ``pebble_factory("127.0.0.1:PORT", env=..., ...)`` takes
+    :func:`~dnsauto.testing.servers.pebble.start_pebble`'s arguments; all stop at teardown."""
+    started: list[RunningPebble] = []
+
+    def start(dns_server: str, **kwargs: Any) -> RunningPebble:
+        try:
+            pebble = start_pebble(dns_server, **kwargs)
+        except ServerUnavailable as exc:
+            pytest.skip(f"{exc}: install the Debian package {PACKAGES['pebble']}")
+        started.append(pebble)
+        return pebble
+
+    try:
+        yield start
+    finally:
+        for pebble in started:
+            pebble.stop()
+
+
+@pytest.fixture(scope="session")
+def pebble(bind_server: RunningServer) -> Iterator[RunningPebble]:
+    """A Pebble whose DNS-01 validation asks the session's BIND (see :data:`DEFAULT_ENV`)."""
+    try:
+        running = start_pebble(f"{HOST}:{bind_server.port}")
+    except ServerUnavailable as exc:
+        pytest.skip(f"{exc}: install the Debian package {PACKAGES['pebble']}")
     try:
         yield running
     finally:
