@@ -46,7 +46,8 @@ def check_certificate(pem: bytes, host: str, pebble: RunningPebble) -> None:
 
 
 def finished(done: subprocess.CompletedProcess[str], pebble: RunningPebble) -> str:
-    return f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}\n{pebble.log()[-3000:]}"
+    output = f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return f"exit {done.returncode}\n{output}\n{pebble.log()[-3000:]}"
 
 
 def test_certbot_gets_a_certificate_through_the_hook(
