@@ -36,13 +36,23 @@ def fresh_host(prefix: str = "h") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}.{ZONE.rstrip('.')}"
 
 
-def write_config(path: Path, net: Topology, *, timeout: str = "5s", **server: Any) -> Path:
+def write_config(
+    path: Path,
+    net: Topology,
+    *,
+    timeout: str = "5s",
+    host: str = "mail.example.test",
+    domain: dict[str, Any] | None = None,
+    mail_server: dict[str, Any] | None = None,
+    **server: Any,
+) -> Path:
     """A configuration publishing ``example.test`` through the primary; nameservers found
-    through it (all three members), polled every 50 ms."""
+    through it (all three members), polled every 50 ms. ``host`` is the server hostname;
+    ``domain`` is laid over the domain's settings, ``server`` over the DnsServer's."""
     pytest.importorskip("dnsauto_rfc2136", reason="the Tsig provider plugin is not installed")
     key = net.update_key
     document = {
-        "bootstrap": {"serverHostname": "mail.example.test", "defaultDomain": "example.test"},
+        "bootstrap": {"serverHostname": host, "defaultDomain": "example.test"},
         "dnsServer": {
             "primary": {
                 "@type": "Tsig",
@@ -58,8 +68,12 @@ def write_config(path: Path, net: Topology, *, timeout: str = "5s", **server: An
                 **server,
             }
         },
+        "mailServer": mail_server or {},
         "domain": {
-            "example.test": {"dnsManagement": {"@type": "Automatic", "dnsServerId": "primary"}}
+            "example.test": {
+                "dnsManagement": {"@type": "Automatic", "dnsServerId": "primary"},
+                **(domain or {}),
+            }
         },
         "daemon": {
             "stateDir": str(path.parent / "state"),
