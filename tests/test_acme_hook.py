@@ -15,8 +15,12 @@ import click
 import dns.name
 import pytest
 
-from dnsauto.acme.hook import _locked, challenge_name, challenge_value
+from dnsauto.acme.hook import _locked, challenge_name, challenge_value, present
 from dnsauto.cli.acme import hook_request
+from dnsauto.config.loader import load_config
+from dnsauto.plugin.errors import ConfigError
+from dnsauto.plugin.registry import load_registry
+from dnsauto.state.store import StateStore
 from dnsauto.testing.servers.topology import Topology
 from tests.acme_hook_helpers import (
     fresh_host,
@@ -256,3 +260,24 @@ def test_a_name_outside_every_configured_domain_is_a_configuration_error(
     assert done.returncode == 2
     assert "_acme-challenge.mail.other.test.: no configured domain holds this name" in (done.stderr)
     assert "Traceback" not in done.stderr
+
+
+async def test_a_domain_published_by_hand_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    registry = load_registry()
+    config = load_config(
+        {
+            "bootstrap": {
+                "serverHostname": "mail.example.test",
+                "defaultDomain": "example.test",
+                "dnsServer": {"@type": "Manual"},
+            },
+            "daemon": {"stateDir": str(tmp_path / "state")},
+        },
+        registry=registry,
+    )
+    with StateStore(tmp_path / "state") as store:
+        with pytest.raises(ConfigError, match=r"domain example\.test is published by hand"):
+            await present(config, registry, store, "mail.example.test", "v")
+        assert store.journal() == []

@@ -99,7 +99,7 @@ def job_for(config: Config, name: dns.name.Name) -> DomainJob:
     """The configured domain whose DnsServer publishes ``name``: the longest domain (or
     ``origin``) that ``name`` is at or under.
 
-    :raises ConfigError: no configured domain holds the name, or its DNS is entered by hand.
+    :raises ConfigError: no configured domain holds the name.
     """
     best: tuple[int, DomainJob] | None = None
     for job in domain_jobs(config):
@@ -113,13 +113,14 @@ def job_for(config: Config, name: dns.name.Name) -> DomainJob:
             f"{shown}: no configured domain holds this name (configured: {configured}); "
             "add the domain with dnsManagement Automatic"
         )
-    job = best[1]
-    if job.server.type == "Manual":
-        raise ConfigError(
-            f"{shown}: domain {job.domain} is published by hand (dnsManagement Manual); "
-            "the ACME hook needs a DnsServer dnsauto can write"
-        )
-    return job
+    return best[1]
+
+
+def _by_hand(name: dns.name.Name, job: DomainJob) -> ConfigError:
+    return ConfigError(
+        f"{name.to_text()}: domain {job.domain} is published by hand ({job.server.type}); "
+        "the ACME hook needs a DnsServer dnsauto can write"
+    )
 
 
 @dataclass
@@ -187,6 +188,8 @@ async def _run(
     result = ChallengeResult(action, name.to_text(), value, job.domain)
     provider = registry.create(job.server, ProviderContext(server_id=job.server_id))
     try:
+        if provider.capabilities.requires_person:
+            raise _by_hand(name, job)
         zone = await provider.find_zone(name)
         result.zone = zone.name.to_text()
         async with _locked(Path(config.daemon.state_dir), name):
