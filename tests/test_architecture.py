@@ -37,4 +37,10 @@ def test_the_layers_and_the_plugin_rule_are_contracts() -> None:
     kinds = {str(c["type"]) for c in contracts()}
     assert {"layers", "forbidden", "acyclic_siblings"} <= kinds
     (layers,) = [c for c in contracts() if c["type"] == "layers"]
-    assert layers["layers"] == ["cli : service : api", "sync", "records : state : config", "plugin"]
+    assert layers["layers"] == [
+        "cli : service : api",
+        "acme",
+        "sync",
+        "records : state : config",
+        "plugin",
+    ]
