@@ -15,12 +15,13 @@ import click
 import dns.name
 import pytest
 
-from dnsauto.acme.hook import _locked, challenge_name, challenge_value, present
+from dnsauto.acme.hook import _locked, challenge_name, challenge_value, cleanup, present
 from dnsauto.cli.acme import hook_request
-from dnsauto.config.loader import load_config
+from dnsauto.config.loader import load_config, load_config_file
 from dnsauto.plugin.errors import ConfigError
 from dnsauto.plugin.registry import load_registry
 from dnsauto.state.store import StateStore
+from dnsauto.testing.servers.proxy import WireProxy
 from dnsauto.testing.servers.topology import Topology
 from tests.acme_hook_helpers import (
     fresh_host,
@@ -281,3 +282,36 @@ async def test_a_domain_published_by_hand_is_refused_before_anything_is_written(
         with pytest.raises(ConfigError, match=r"domain example\.test is published by hand"):
             await present(config, registry, store, "mail.example.test", "v")
         assert store.journal() == []
+
+
+@pytest.mark.servers
+async def test_one_update_per_call_and_none_when_the_value_is_already_there(
+    net: Topology, tmp_path: Path
+) -> None:
+    """What the provider is sent, counted on the wire in front of the primary (nameserver
+    discovery and the propagation check go to the nameservers directly)."""
+    proxy = await WireProxy(("127.0.0.1", net.port)).start()
+    try:
+        path = write_config(tmp_path / "dnsauto.toml", net, port=proxy.port)
+        registry = load_registry()
+        config = load_config_file(path, registry)
+        host = fresh_host()
+        with StateStore(tmp_path / "state") as store:
+            calls = []
+            for run in (present, present, cleanup):
+                before = dict(proxy.seen)
+                result = await run(config, registry, store, host, "counted-value")
+                sent = {k: n - before.get(k, 0) for k, n in proxy.seen.items()}
+                calls.append(({k: n for k, n in sent.items() if n}, result))
+    finally:
+        await proxy.stop()
+
+    updates = [sum(n for (_, op), n in sent.items() if op == "UPDATE") for sent, _ in calls]
+    assert updates == [1, 0, 1]
+    assert [bool(r.changes) for _, r in calls] == [True, False, True]
+    assert all(r.propagated and r.error is None for _, r in calls)
+    queries = [sum(n for (_, op), n in sent.items() if op == "QUERY") for sent, _ in calls]
+    # The provider's read of the zone and the name (per record type when AXFR is refused,
+    # as here: the update key may not transfer) is the same each time; nothing is retried.
+    assert queries[0] > 0
+    assert queries == [queries[0]] * 3, queries

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from dnsauto.acme.rollover import LIVE_SINCE, may_deploy, tlsa_served
+from dnsauto.acme.rollover import LIVE_SINCE, may_deploy, ready_at, tlsa_served
 from dnsauto.config.loader import load_config_file
 from dnsauto.plugin.registry import load_registry
 from dnsauto.state.store import StateStore
@@ -243,6 +243,7 @@ async def test_a_whole_rollover_leaves_no_cached_tlsa_without_a_match(
         now += datetime.timedelta(seconds=2 * TTL)
         assert not await deployable(now)
         assert not (folder / LIVE_SINCE).exists()
+        assert ready_at(folder, ttl=TTL) is None
         resolvers.fetch(now)
         resolvers.assert_safe(now, (folder / "fullchain.pem").read_bytes())
         # Deploying now, as Stalwart does at renewal, would fail the senders asking Knot:
@@ -258,6 +259,7 @@ async def test_a_whole_rollover_leaves_no_cached_tlsa_without_a_match(
     live_since = now
     assert not await deployable(now)
     assert json.loads((folder / LIVE_SINCE).read_text())["since"] == live_since.isoformat()
+    assert ready_at(folder, ttl=TTL) == live_since + datetime.timedelta(seconds=TTL)
     now = live_since + datetime.timedelta(seconds=TTL - 1)
     assert not await deployable(now)
     assert resolvers.unmatched(now, renewed), "Knot's stale answer is still cached"

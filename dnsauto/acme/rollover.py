@@ -55,7 +55,7 @@ from dnsauto.records.tlsa import (
 from dnsauto.sync.jobs import domain_jobs
 from dnsauto.sync.propagation import Expectation, NameserverFinder, PropagationChecker
 
-__all__ = ["LIVE_SINCE", "Served", "may_deploy", "next_digest", "tlsa_served"]
+__all__ = ["LIVE_SINCE", "Served", "may_deploy", "next_digest", "ready_at", "tlsa_served"]
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,14 @@ async def may_deploy(
             ttl,
         )
     return ready
+
+
+def ready_at(directory: Path, *, ttl: float) -> datetime.datetime | None:
+    """When :func:`may_deploy` will next say True if the nameservers keep serving the next
+    key's record (for the order flow's schedule); None when the wait has not started."""
+    digest = next_digest(directory)
+    since = _since(directory / LIVE_SINCE, digest) if digest is not None else None
+    return since + datetime.timedelta(seconds=ttl) if since is not None else None
 
 
 def _since(marker: Path, digest: str) -> datetime.datetime | None:
