@@ -315,3 +315,20 @@ async def test_one_update_per_call_and_none_when_the_value_is_already_there(
     # as here: the update key may not transfer) is the same each time; nothing is retried.
     assert queries[0] > 0
     assert queries == [queries[0]] * 3, queries
+
+
+@pytest.mark.servers
+def test_a_cname_at_the_challenge_name_fails_at_once_saying_why(
+    net: Topology, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "dnsauto.toml", net, timeout="30s")
+    name = f"_acme-challenge.{fresh_host()}."
+    net.update(("add", name, "300", "CNAME", "validation.elsewhere.test."))
+
+    done = hook(config, "present", name, "v")
+
+    assert done.returncode == 1
+    assert f"{name}: not publishing TXT because a foreign CNAME exists at the name" in (
+        done.stderr
+    )
+    assert served_everywhere(net, name) == [set()] * 3

@@ -267,10 +267,14 @@ async def _plan(
     listed = await provider.list_rrsets(
         zone, [name] if provider.capabilities.can_list_names else None
     )
-    current = [r for r in listed if r.name == name and r.rdtype == TXT]
+    at_name = [r for r in listed if r.name == name]  # a CNAME there is a clash the plan sees
+    current = [r for r in at_name if r.rdtype == TXT]
     if action == "present":
         wanted = dns.rrset.from_rdata(name, job.server.ttl_seconds, txt_rdata(value))
-        return plan_zone(zone.name, [wanted], current, min_ttl=zone.min_ttl).changes
+        plan = plan_zone(zone.name, [wanted], at_name, min_ttl=zone.min_ttl)
+        if not plan.changes and plan.warnings:  # e.g. a CNAME at the name: it cannot be live
+            raise DnsautoError("; ".join(plan.warnings))
+        return plan.changes
     if not current:
         return []
     (have,) = current
