@@ -328,7 +328,5 @@ def test_a_cname_at_the_challenge_name_fails_at_once_saying_why(
     done = hook(config, "present", name, "v")
 
     assert done.returncode == 1
-    assert f"{name}: not publishing TXT because a foreign CNAME exists at the name" in (
-        done.stderr
-    )
+    assert f"{name}: not publishing TXT because a foreign CNAME exists at the name" in (done.stderr)
     assert served_everywhere(net, name) == [set()] * 3
