@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import click
 
 from dnsauto import __version__
-from dnsauto.cli import api, certs, config, journal, service, sync
+from dnsauto.cli import acme, api, certs, config, journal, service, sync
 from dnsauto.cli.options import config_option
 
 __all__ = ["cli", "main"]
@@ -70,5 +70,6 @@ for command in (
     api.delete,
     api.query,
     api.approve,
+    acme.acme_hook,
 ):
     cli.add_command(command)

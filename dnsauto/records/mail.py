@@ -19,10 +19,14 @@ Where dnsauto has less to go on than Stalwart, it decides as follows:
 * PACC (``_ua-auto-config``) is Stalwart's document for the configured services, with the
   OAuth issuer ``https://{jmap hostname or H}``, Stalwart's ``http.url_https`` when no public
   URL is set. dnsauto knows neither a public URL nor per-domain OIDC directories.
-* TLSA certificates come from ``mailServer.tlsaCertificates`` (PEM chains, inline or as file
-  paths). A host uses the first chain whose leaf names it (subject alternative DNS names, or
-  the subject common name when there are none; ``*.parent`` covers one label). Stalwart looks
-  the host up in its loaded certificates by name, then by parent name.
+* TLSA certificates: for a domain whose ``certificateManagement`` is ``Automatic``, first the
+  certificates dnsauto obtains by ACME (``<stateDir>/certs/<name>/``, see
+  :mod:`dnsauto.records.tlsa`): ``3 1 1`` for the current key and for the next renewal's key,
+  ``2 1 1`` for the current chain's issuers. Otherwise, and for hosts none of those covers,
+  ``mailServer.tlsaCertificates`` (PEM chains, inline or as file paths). A host uses the first
+  chain whose leaf names it (subject alternative DNS names, or the subject common name when
+  there are none; ``*.parent`` covers one label). Stalwart looks the host up in its loaded
+  certificates by name, then by parent name.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ from dnsauto.plugin.names import check_hostname, to_name
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.dkim import DkimKey
 from dnsauto.records.mtasts import mta_sts_policy_id
+from dnsauto.records.tlsa import ManagedCertificate, covering, spki_digest
 
 __all__ = [
     "build_records",
@@ -314,6 +319,7 @@ def build_records(
     mail_server: MailServer,
     ttl: int,
     dkim_keys: Sequence[DkimKey],
+    managed_certificates: Sequence[ManagedCertificate] = (),
 ) -> list[dns.rrset.RRset]:
     """The RRsets of the record families in ``publish``, as Stalwart 0.16 builds them.
 
@@ -326,6 +332,8 @@ def build_records(
     :param server_hostname: ``H``, the default for every unset MX and service hostname.
     :param ttl: the TTL of every RRset, in seconds.
     :param dkim_keys: the domain's DKIM keys; those in a published stage get a record.
+    :param managed_certificates: the certificates dnsauto obtains by ACME, for TLSA when the
+        domain's ``certificateManagement`` is ``Automatic``.
     :raises ValueError: a domain or host name is not valid.
     :raises DnsautoError: a TLSA certificate chain cannot be read.
     """
@@ -394,7 +402,8 @@ def build_records(
         _add_caa(out, d, mail_server, uri, wildcard)
 
     if R.TLSA in wanted:
-        _add_tlsa(out, d, settings, mxs, services, mail_server)
+        managed = managed_certificates if isinstance(certificate, AutomaticCertificate) else ()
+        _add_tlsa(out, d, settings, mxs, services, mail_server, managed)
 
     return out.rrsets(ttl)
 
@@ -444,6 +453,7 @@ def _add_tlsa(
     mxs: Sequence[tuple[int, str]],
     services: Sequence[tuple[ServiceProtocol, str, Service]],
     mail_server: MailServer,
+    managed: Sequence[ManagedCertificate],
 ) -> None:
     suffix = f".{d}"
     ports: dict[str, set[int]] = {}
@@ -466,12 +476,21 @@ def _add_tlsa(
         for index, source in enumerate(mail_server.tlsa_certificates)
         if (loaded := load_certificate_chain(source, label=_source_name(index, source)))
     ]
+    issued = [c for c in managed if c.chain]  # before the first issuance: nothing to match
     for host, host_ports in ports.items():
-        chain = _resolve_chain(chains, host)
-        if chain is None:
-            continue
-        for number, cert in enumerate(chain):
-            rdata = _tlsa(3 if number == 0 else 2, cert)
+        rdatas: list[dns.rdata.Rdata]
+        ours = covering(issued, host)
+        if ours is not None:
+            rdatas = [_tlsa(3 if n == 0 else 2, cert) for n, cert in enumerate(ours.chain)]
+            if ours.next_spki is not None:
+                digest = spki_digest(ours.next_spki)
+                rdatas.insert(1, _rdata(dns.rdtypes.ANY.TLSA.TLSA, 3, 1, 1, digest))
+        else:
+            chain = _resolve_chain(chains, host)
+            if chain is None:
+                continue
+            rdatas = [_tlsa(3 if n == 0 else 2, cert) for n, cert in enumerate(chain)]
+        for rdata in rdatas:
             for port in sorted(host_ports):
                 out.add(f"_{port}._tcp.{host}", rdata)
 

@@ -11,6 +11,7 @@ from dnsauto.config.domain import AutomaticDkim, DnsRecordType
 from dnsauto.config.model import Config
 from dnsauto.records.dkim import DkimKey, DkimKeyStore
 from dnsauto.records.mail import build_records
+from dnsauto.records.tlsa import load_managed_certificates
 from dnsauto.sync.jobs import DomainJob
 from dnsauto.sync.plan import Key
 
@@ -35,7 +36,9 @@ def desired_records(
     """The RRsets the domain needs, DKIM keys made (once) when they are to be published.
 
     Every DKIM key in a published stage (pending, active, retiring) gets its TXT record;
-    ``dkim_keys`` are those keys when the caller has read them already.
+    ``dkim_keys`` are those keys when the caller has read them already. TLSA records name the
+    certificates dnsauto obtains by ACME (``<stateDir>/certs/``) when the domain's certificate
+    is ``Automatic``: the current key and the next one (:mod:`dnsauto.records.tlsa`).
     """
     dkim = managed_dkim(job)
     if dkim_keys is None:
@@ -48,6 +51,11 @@ def desired_records(
         mail_server=config.mail_server,
         ttl=job.server.ttl_seconds,
         dkim_keys=list(dkim_keys),
+        managed_certificates=(
+            load_managed_certificates(config.daemon.state_dir)
+            if DnsRecordType.TLSA in job.publish
+            else ()
+        ),
     )
 
 
