@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from dnsauto.api.auth import Authenticator, AuthFailure, RateLimiter
 from dnsauto.api.server import ApiServer
 from dnsauto.config.daemon import ApiSettings
+from dnsauto.config.ids import domain_id
 from dnsauto.config.loader import load_config_file, resolve_secrets
 from dnsauto.plugin.registry import load_registry
 from tests.api_server_helpers import (
@@ -31,6 +32,7 @@ from tests.api_server_helpers import (
 )
 
 Api = tuple[TestClient[Any, Any], ApiServer, FakeHost]
+OTHER = domain_id("other.test")
 BODY = request(("x:Bootstrap/get", {}))
 
 
@@ -168,8 +170,8 @@ def test_a_key_whose_secret_cannot_be_read_is_left_out_and_the_others_work(
         ("x:DnsServer/set", {"create": {"n": {"@type": "Manual", "description": "x"}}}),
         ("x:DnsServer/set", {"update": {"primary": {"description": "x"}}}),
         ("x:Domain/set", {"create": {"n": {"name": "x.test"}}}),
-        ("x:Domain/set", {"update": {"other.test": {"reportAddressUri": None}}}),
-        ("x:Domain/set", {"destroy": ["other.test"]}),
+        ("x:Domain/set", {"update": {OTHER: {"reportAddressUri": None}}}),
+        ("x:Domain/set", {"destroy": [OTHER]}),
         ("x:Domain/query", {}),
         ("x:Task/get", {}),
     ],
@@ -198,7 +200,7 @@ async def test_reading_objects_needs_the_get_permission(tmp_path: Path, name: st
         '"sysDomainQuery", "sysDnsServerUpdate", "sysDomainUpdate"]\n'
     )
     async with api_client(write_config(tmp_path, text)) as (client, _, _):
-        for ids in (None, ["singleton", "primary", "other.test"]):
+        for ids in (None, ["singleton", "primary", OTHER]):
             answer, error = await call(client, name, {"ids": ids}, token=TASKS_ONLY_TOKEN)
             assert (answer, error["type"]) == ("error", "forbidden")
             assert "Get" in error["description"]
@@ -291,7 +293,7 @@ async def test_a_create_by_a_key_with_only_update_names_the_create_permission(
     client, _, host = updater
     arguments = {
         "create": {"n": {"name": "new.test"}},
-        "update": {"other.test": {"reportAddressUri": None}},
+        "update": {OTHER: {"reportAddressUri": None}},
     }
     answer, error = await call(client, "x:Domain/set", arguments, token=UPDATER_TOKEN)
     assert (answer, error["type"]) == ("error", "forbidden")

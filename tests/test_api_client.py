@@ -28,6 +28,7 @@ from dnsauto.cli.api import (
     parse_field,
     parse_fields,
 )
+from dnsauto.config.ids import is_id
 from dnsauto.testing.servers._common import free_port
 from tests.api_helpers import (
     ALL_PERMISSIONS,
@@ -268,11 +269,74 @@ def test_get_without_ids_asks_for_every_object(fake_api: FakeApi) -> None:
     assert err == "no Domain objects\n"
 
 
+def with_domains(ids: dict[str, str], then: Handler) -> Handler:
+    """Answers ``x:Domain/query`` by the exact name filter from ``ids`` (name -> id)."""
+
+    def handle(name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        if name == "x:Domain/query":
+            wanted = arguments["filter"]["name"]
+            return name, {"ids": [ids[wanted]] if wanted in ids else []}
+        return then(name, arguments)
+
+    return handle
+
+
+def last_call(fake: FakeApi, requests: int = 2) -> list[Any]:
+    """The call of the last request, after the ones that looked the Domain names up."""
+    assert len(fake.requests) == requests
+    (call,) = fake.requests[-1]["methodCalls"]
+    return list(call)
+
+
 def test_get_of_a_missing_object_exits_1_naming_it(fake_api: FakeApi) -> None:
-    fake_api.handler = answer("x:Domain/get", {"list": [], "notFound": ["nope.example"]})
+    fake_api.handler = with_domains(
+        {}, answer("x:Domain/get", {"list": [], "notFound": ["k2f9sdd"]})
+    )
+    status, _, err = dnsauto(fake_api, "get", "Domain", "k2f9sdd")
+    assert status == 1
+    assert err == "error: Domain k2f9sdd: not found\n"
     status, _, err = dnsauto(fake_api, "get", "Domain", "nope.example")
     assert status == 1
-    assert err == "error: Domain nope.example: not found\n"
+    assert err == "error: no Domain named 'nope.example'\n"
+    assert len(fake_api.requests) == 3  # a name no Domain has is never sent as an id
+
+
+def test_a_domain_name_is_looked_up_and_its_id_sent(fake_api: FakeApi) -> None:
+    by_name = {"example.org": "d1", "other.org": "d2"}
+    fake_api.handler = with_domains(
+        by_name,
+        answer(
+            "x:Domain/get",
+            {"list": [{"id": "d1", "name": "example.org"}], "notFound": ["d2"]},
+        ),
+    )
+    status, out, err = dnsauto(fake_api, "get", "Domain", "example.org", "other.org", "d3x")
+    assert status == 1
+    lookups = fake_api.requests[0]["methodCalls"]
+    assert [c[:2] for c in lookups] == [
+        ["x:Domain/query", {"filter": {"name": name}}]
+        for name in ("example.org", "other.org", "d3x")
+    ]
+    assert last_call(fake_api) == ["x:Domain/get", {"ids": ["d1", "d2", "d3x"]}, "c1"]
+    assert out.splitlines()[0] == "Domain example.org (id d1)"
+    assert err == "error: Domain other.org (id d2): not found\n"
+
+    fake_api.requests.clear()
+    fake_api.handler = with_domains(by_name, answer("x:Domain/set", {"updated": {"d2": None}}))
+    status, out, _ = dnsauto(fake_api, "update", "Domain", "other.org", "-f", "isEnabled=false")
+    assert (status, out) == (0, "updated Domain other.org (id d2)\n")
+    assert last_call(fake_api) == [
+        "x:Domain/set",
+        {"update": {"d2": {"isEnabled": False}}},
+        "c1",
+    ]
+
+    fake_api.requests.clear()
+    fake_api.handler = with_domains(by_name, answer("x:Domain/set", {"destroyed": ["d1", "d2"]}))
+    status, out, _ = dnsauto(fake_api, "delete", "Domain", "--ids", "example.org,d2")
+    assert status == 0
+    assert out == "deleted Domain example.org (id d1)\ndeleted Domain d2\n"
+    assert last_call(fake_api) == ["x:Domain/set", {"destroy": ["d1", "d2"]}, "c1"]
 
 
 def test_create_with_a_variant_sets_the_type_and_sends_every_field(fake_api: FakeApi) -> None:
@@ -317,9 +381,7 @@ def test_create_with_a_variant_sets_the_type_and_sends_every_field(fake_api: Fak
 
 
 def test_create_domain_sends_the_fields_as_given(fake_api: FakeApi) -> None:
-    fake_api.handler = answer(
-        "x:Domain/set", {"created": {"new1": {"id": "example.org"}}, "runId": "r7"}
-    )
+    fake_api.handler = answer("x:Domain/set", {"created": {"new1": {"id": "k7q2"}}, "runId": "r7"})
     dns = '{"@type":"Automatic","dnsServerId":"d3","publishRecords":["spf","mx"]}'
     status, out, _ = dnsauto(
         fake_api,
@@ -336,7 +398,7 @@ def test_create_domain_sends_the_fields_as_given(fake_api: FakeApi) -> None:
         {"create": {"new1": {"name": "example.org", "dnsManagement": json.loads(dns)}}},
         "c1",
     ]
-    assert out == "created Domain example.org (run r7)\n"
+    assert out == "created Domain example.org (id k7q2) (run r7)\n"
 
 
 def test_update_bootstrap_patches_the_singleton_and_shows_the_run(fake_api: FakeApi) -> None:
@@ -354,14 +416,15 @@ def test_update_bootstrap_patches_the_singleton_and_shows_the_run(fake_api: Fake
 
 
 def test_approve_sends_a_domain_approve_and_shows_the_plan_and_run(fake_api: FakeApi) -> None:
-    fake_api.handler = answer(
-        "x:Domain/approve", {"id": "example.org", "planId": "p1", "runId": "r2"}
+    fake_api.handler = with_domains(
+        {"example.org": "d1"},
+        answer("x:Domain/approve", {"id": "d1", "planId": "p1", "runId": "r2"}),
     )
     status, out, _ = dnsauto(fake_api, "approve", "--domain", "example.org", "--plan", "p1")
     assert status == 0
-    assert only_call(fake_api) == [
+    assert last_call(fake_api) == [
         "x:Domain/approve",
-        {"id": "example.org", "planId": "p1"},
+        {"id": "d1", "planId": "p1"},
         "c1",
     ]
     assert out == "approved plan p1 of example.org (run r2)\n"
@@ -809,26 +872,39 @@ def test_real_api_names_the_invalid_properties_in_one_line(real_api: ApiDaemon) 
 def test_real_api_creates_lists_and_deletes_a_domain_by_name(real_api: ApiDaemon) -> None:
     status, out, err = admin(real_api, "create", "Domain", "--field", "name=other.test")
     assert (status, err) == (0, "")
-    assert out.startswith("created Domain other.test")
+    assert out.startswith("created Domain other.test (id ")
+    other = out.split("(id ", 1)[1].split(")", 1)[0]
+    assert is_id(other)
+    assert "other" not in other
 
     status, out, _ = admin(real_api, "query", "Domain")
     assert status == 0
-    assert {"example.test", "other.test"} <= set(out.split())
-    status, out, _ = admin(real_api, "query", "Domain", "--where", "name=other")
-    assert (status, out) == (0, "other.test\n")
+    ids = out.split()
+    assert other in ids
+    assert len(ids) == 2
+    status, out, _ = admin(real_api, "query", "Domain", "--where", "name=Other.Test")
+    assert (status, out) == (0, f"{other}\n")
 
-    status, out, _ = admin(real_api, "get", "Domain", "other.test")
-    assert status == 0
-    assert out.splitlines()[0] == "Domain other.test"
-    assert shown(out)["dnsManagement.@type"] == "Manual"
+    for asked in ("other.test", other):  # by name or by id
+        status, out, _ = admin(real_api, "get", "Domain", asked)
+        assert status == 0
+        assert out.splitlines()[0] == f"Domain other.test (id {other})"
+        assert shown(out)["name"] == "other.test"
+        assert shown(out)["dnsManagement.@type"] == "Manual"
+
+    status, out, _ = admin(real_api, "update", "Domain", other, "-f", "description=by id")
+    assert (status, out.split(" (run")[0]) == (0, f"updated Domain {other}")
 
     status, _, err = admin(real_api, "delete", "Domain", "--ids", "example.test")
     assert status == 1
-    assert err.startswith("error: Domain example.test not deleted: objectIsLinked")
+    assert err.startswith("error: Domain example.test (id ")
+    assert "not deleted: objectIsLinked" in err
 
     status, out, _ = admin(real_api, "delete", "Domain", "--ids", "other.test")
     assert status == 0
-    assert out.startswith("deleted Domain other.test")
+    assert out.startswith(f"deleted Domain other.test (id {other})")
+    status, _, err = admin(real_api, "get", "Domain", "other.test")
+    assert (status, err) == (1, "error: no Domain named 'other.test'\n")
 
 
 def test_real_api_bootstrap_update_starts_a_run_the_task_reports(real_api: ApiDaemon) -> None:

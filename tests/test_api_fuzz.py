@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dnsauto.config.ids import domain_id
 from tests.api_server_helpers import (
     ADMIN_TOKEN,
     TSIG_SECRET,
@@ -95,7 +96,7 @@ VALID: list[dict[str, Any]] = [
                 "x:Domain/set",
                 {
                     "create": {"d": {"name": "fuzz.test"}},
-                    "update": {"other.test": {"dnsManagement/publishRecords": ["mx"]}},
+                    "update": {domain_id("other.test"): {"dnsManagement/publishRecords": ["mx"]}},
                     "destroy": ["fuzz.test"],
                 },
                 "c1",

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from dnsauto.api.server import ApiServer
 from dnsauto.api.tasks import TaskTracker
+from dnsauto.config.ids import domain_id, is_id
 from dnsauto.config.overlay import FOREIGN_SECRET
 from dnsauto.plugin.types import REDACTED
 from dnsauto.sync.engine import DomainResult
@@ -30,6 +31,8 @@ from tests.api_server_helpers import (
 )
 
 Api = tuple[TestClient[Any, Any], ApiServer, FakeHost]
+EXAMPLE = domain_id("example.test")
+OTHER = domain_id("other.test")
 NEW_SECRET = "bmV3LXNlY3JldC1zZW50LW92ZXItdGhlLWFwaQ=="
 
 TSIG = {
@@ -287,10 +290,10 @@ async def test_dns_server_destroy_of_a_server_in_use_is_object_is_linked_then_al
     linked = result["notDestroyed"]["primary"]
     assert linked["type"] == "objectIsLinked"
     assert linked["objectId"] == {"object": "DnsServer", "id": "primary"}
-    assert linked["linkedObjects"] == [{"object": "Domain", "id": "other.test"}]
+    assert linked["linkedObjects"] == [{"object": "Domain", "id": OTHER}]
     assert "other.test" in result["notDestroyed"]["primary"]["description"]
     assert result["notDestroyed"]["nothing"]["type"] == "notFound"
-    await ok(client, "x:Domain/set", {"destroy": ["other.test"]})
+    await ok(client, "x:Domain/set", {"destroy": [OTHER]})
     result = await ok(client, "x:DnsServer/set", {"destroy": ["primary"]})
     assert result["destroyed"] == ["primary"]
     assert "primary" not in host.config.dns_server
@@ -393,11 +396,12 @@ async def test_domain_get_lists_the_bootstrap_default_domain_and_the_configured_
 ) -> None:
     client, _, _ = api
     result = await ok(client, "x:Domain/get", {})
-    by_id = {d["id"]: d for d in result["list"]}
-    assert set(by_id) == {"example.test", "other.test"}
-    assert by_id["example.test"]["name"] == "example.test"
-    assert by_id["other.test"]["dnsManagement"]["dnsServerId"] == "primary"
-    assert by_id["other.test"]["dkimManagement"]["rotateAfter"] == 90 * 86_400_000
+    by_name = {d["name"]: d for d in result["list"]}
+    assert set(by_name) == {"example.test", "other.test"}
+    assert all(is_id(d["id"]) and "." not in d["id"] for d in result["list"])
+    assert by_name["example.test"]["id"] == EXAMPLE
+    assert by_name["other.test"]["dnsManagement"]["dnsServerId"] == "primary"
+    assert by_name["other.test"]["dkimManagement"]["rotateAfter"] == 90 * 86_400_000
 
 
 async def test_domain_create_with_a_new_dns_server_by_creation_id_runs_it(api: Api) -> None:
@@ -419,7 +423,7 @@ async def test_domain_create_with_a_new_dns_server_by_creation_id_runs_it(api: A
     document = await (await post(client, body)).json()
     servers, domains = (r[1] for r in document["methodResponses"])
     server_id = servers["created"]["srv"]["id"]
-    assert domains["created"]["dom"]["id"] == "new.test"
+    assert domains["created"]["dom"]["id"] == domain_id("new.test")
     settings = host.config.domain["new.test"].dns_management
     assert settings.dns_server_id == server_id  # type: ignore[union-attr]
     assert host.waiting()["new.test"] == domains["runId"]
@@ -448,7 +452,7 @@ async def test_domain_create_errors(api: Api) -> None:
         "type": "primaryKeyViolation",
         "description": "Domain 'other.test' exists",
         "properties": ["name"],
-        "objectId": {"object": "Domain", "id": "other.test"},
+        "objectId": {"object": "Domain", "id": OTHER},
     }
     assert errors["bad"]["properties"] == ["name"]
     assert errors["bad"]["type"] == "validationFailed"
@@ -471,14 +475,14 @@ async def test_domain_create_with_another_spelling_of_an_existing_domain_is_alre
     before = host.config
     result = await ok(client, "x:Domain/set", {"create": {"dup": {"name": spelling}}})
     assert result["notCreated"]["dup"]["type"] == "primaryKeyViolation"
-    assert result["notCreated"]["dup"]["objectId"] == {"object": "Domain", "id": "other.test"}
+    assert result["notCreated"]["dup"]["objectId"] == {"object": "Domain", "id": OTHER}
     assert host.config == before
 
 
 async def test_domain_create_keeps_the_canonical_a_label(api: Api) -> None:
     client, _, host = api
     result = await ok(client, "x:Domain/set", {"create": {"u": {"name": "B\u00fccher.Test."}}})
-    assert result["created"]["u"]["id"] == "xn--bcher-kva.test"
+    assert result["created"]["u"]["id"] == domain_id("xn--bcher-kva.test")
     assert "xn--bcher-kva.test" in host.config.domain
 
 
@@ -495,9 +499,9 @@ async def test_domain_report_address_that_would_leak_into_dmarc_is_refused(api: 
     result = await ok(
         client,
         "x:Domain/set",
-        {"update": {"other.test": {"reportAddressUri": "mailto:d@other.test; p=none"}}},
+        {"update": {OTHER: {"reportAddressUri": "mailto:d@other.test; p=none"}}},
     )
-    error = result["notUpdated"]["other.test"]
+    error = result["notUpdated"][OTHER]
     assert (error["type"], error["properties"]) == ("validationFailed", ["reportAddressUri"])
     assert host.config == before
 
@@ -505,7 +509,7 @@ async def test_domain_report_address_that_would_leak_into_dmarc_is_refused(api: 
 async def test_domain_approve_lets_the_refused_plan_run_once(api: Api) -> None:
     client, _, host = api
     host.awaiting["other.test"] = "plan0123456789ab"
-    result = await ok(client, "x:Domain/approve", {"id": "other.test"})
+    result = await ok(client, "x:Domain/approve", {"id": OTHER})
     assert result["planId"] == "plan0123456789ab"
     assert host.waiting()["other.test"] == result["runId"]
     assert host.approved == [("other.test", "plan0123456789ab", "api: x:Domain/approve by admin")]
@@ -515,10 +519,10 @@ async def test_domain_approve_of_another_plan_or_of_none_is_an_error(api: Api) -
     client, _, host = api
     host.awaiting["other.test"] = "plan0123456789ab"
     answer, result = await call(
-        client, "x:Domain/approve", {"id": "other.test", "planId": "someotherplan"}
+        client, "x:Domain/approve", {"id": OTHER, "planId": "someotherplan"}
     )
     assert (answer, result["type"]) == ("error", "stateMismatch")
-    answer, result = await call(client, "x:Domain/approve", {"id": "example.test"})
+    answer, result = await call(client, "x:Domain/approve", {"id": EXAMPLE})
     assert (answer, result["type"]) == ("error", "invalidArguments")
     assert host.approved == []
 
@@ -526,9 +530,7 @@ async def test_domain_approve_of_another_plan_or_of_none_is_an_error(api: Api) -
 async def test_domain_approve_needs_the_domain_update_permission(api: Api) -> None:
     client, _, host = api
     host.awaiting["other.test"] = "plan0123456789ab"
-    answer, result = await call(
-        client, "x:Domain/approve", {"id": "other.test"}, token=READER_TOKEN
-    )
+    answer, result = await call(client, "x:Domain/approve", {"id": OTHER}, token=READER_TOKEN)
     assert (answer, result["type"]) == ("error", "forbidden")
     assert host.approved == []
 
@@ -548,21 +550,19 @@ def test_task_shows_a_domain_whose_plan_awaits_approval() -> None:
 
 async def test_domain_update_of_the_implied_default_domain_makes_it_explicit(api: Api) -> None:
     client, _, host = api
-    result = await ok(
-        client, "x:Domain/set", {"update": {"example.test": {"reportAddressUri": None}}}
-    )
-    assert result["updated"] == {"example.test": None}
+    result = await ok(client, "x:Domain/set", {"update": {EXAMPLE: {"reportAddressUri": None}}})
+    assert result["updated"] == {EXAMPLE: None}
     assert host.config.domain["example.test"].report_address_uri == "mailto:postmaster"
-    renamed = await ok(client, "x:Domain/set", {"update": {"other.test": {"name": "x.test"}}})
-    assert renamed["notUpdated"]["other.test"]["properties"] == ["name"]
-    same = await ok(client, "x:Domain/set", {"update": {"other.test": {"name": "other.test"}}})
-    assert same["updated"] == {"other.test": None}
+    renamed = await ok(client, "x:Domain/set", {"update": {OTHER: {"name": "x.test"}}})
+    assert renamed["notUpdated"][OTHER]["properties"] == ["name"]
+    same = await ok(client, "x:Domain/set", {"update": {OTHER: {"name": "Other.Test."}}})
+    assert same["updated"] == {OTHER: None}
 
 
 async def test_domain_destroy_of_the_default_domain_is_object_is_linked(api: Api) -> None:
     client, _, _ = api
-    result = await ok(client, "x:Domain/set", {"destroy": ["example.test", "ghost.test"]})
-    linked = result["notDestroyed"]["example.test"]
+    result = await ok(client, "x:Domain/set", {"destroy": [EXAMPLE, "ghost.test"]})
+    linked = result["notDestroyed"][EXAMPLE]
     assert linked["type"] == "objectIsLinked"
     assert linked["linkedObjects"] == [{"object": "Bootstrap", "id": "singleton"}]
     assert result["notDestroyed"]["ghost.test"]["type"] == "notFound"
@@ -570,15 +570,27 @@ async def test_domain_destroy_of_the_default_domain_is_object_is_linked(api: Api
 
 async def test_domain_query_filters_on_name_and_dns_server(api: Api) -> None:
     client, _, _ = api
-    await ok(client, "x:Domain/set", {"create": {"a": {"name": "another.test"}}})
-    result = await ok(client, "x:Domain/query", {"filter": {"name": "OTHER"}})
-    assert result["ids"] == ["another.test", "other.test"]
+    created = await ok(
+        client,
+        "x:Domain/set",
+        {"create": {"a": {"name": "another.test", "aliases": ["alias.test"]}}},
+    )
+    another = created["created"]["a"]["id"]
+    # name is exact, as Stalwart's (a Keyword index): any spelling of the name, nothing else
+    result = await ok(client, "x:Domain/query", {"filter": {"name": "Other.Test."}})
+    assert result["ids"] == [OTHER]
+    result = await ok(client, "x:Domain/query", {"filter": {"name": "other"}})
+    assert result["ids"] == []
+    result = await ok(client, "x:Domain/query", {"filter": {"text": "OTHER"}})
+    assert sorted(result["ids"]) == sorted([another, OTHER])
+    result = await ok(client, "x:Domain/query", {"filter": {"aliases": "alias.test"}})
+    assert result["ids"] == [another]
     result = await ok(client, "x:Domain/query", {"filter": {"dnsServerId": "primary"}})
-    assert result["ids"] == ["other.test"]
+    assert result["ids"] == [OTHER]
     result = await ok(
         client, "x:Domain/query", {"sort": [{"property": "name", "isAscending": False}]}
     )
-    assert result["ids"] == ["other.test", "example.test", "another.test"]
+    assert result["ids"] == [OTHER, EXAMPLE, another]
 
 
 async def test_secrets_never_appear_in_any_response(api: Api) -> None:
@@ -607,7 +619,7 @@ STALWART_TASK_KEYS = {"id", "@type", "domainId", "updateRecords", "onSuccessRene
 
 async def test_a_task_has_stalwarts_task_dns_management_shape_while_pending(api: Api) -> None:
     client, _, host = api
-    patch = {"other.test": {"dnsManagement/publishRecords": ["mx", "spf"]}}
+    patch = {OTHER: {"dnsManagement/publishRecords": ["mx", "spf"]}}
     run_id = (await ok(client, "x:Domain/set", {"update": patch}))["runId"]
     for start in (False, True):  # waiting, then running: both Stalwart's Pending
         if start:
@@ -615,7 +627,7 @@ async def test_a_task_has_stalwarts_task_dns_management_shape_while_pending(api:
         result = await ok(client, "x:Task/get", {"ids": [run_id]})
         (task,) = result["list"]
         assert STALWART_TASK_KEYS | {"status"} <= set(task)
-        assert (task["@type"], task["domainId"]) == ("DnsManagement", "other.test")
+        assert (task["@type"], task["domainId"]) == ("DnsManagement", OTHER)
         assert task["updateRecords"] == {"mx": True, "spf": True}
         assert task["onSuccessRenewCertificate"] is False
         status = task["status"]
@@ -623,6 +635,7 @@ async def test_a_task_has_stalwarts_task_dns_management_shape_while_pending(api:
         assert status["createdAt"].endswith("Z")
         assert task["runStatus"] == ("running" if start else "waiting")
         assert task["domains"]["other.test"]["status"] == task["runStatus"]
+        assert task["domains"]["other.test"]["domainId"] == OTHER
 
 
 async def test_a_failed_run_is_stalwarts_failed_status_with_the_reason(api: Api) -> None:
@@ -668,10 +681,10 @@ async def test_a_run_of_several_domains_has_no_domain_id_and_a_finished_one_is_c
 async def test_an_update_of_an_object_the_same_call_destroys_is_will_destroy(api: Api) -> None:
     client, _, host = api
     arguments = {
-        "update": {"other.test": {"reportAddressUri": None}},
-        "destroy": ["other.test"],
+        "update": {OTHER: {"reportAddressUri": None}},
+        "destroy": [OTHER],
     }
     result = await ok(client, "x:Domain/set", arguments)
-    assert result["notUpdated"]["other.test"]["type"] == "willDestroy"
-    assert result["destroyed"] == ["other.test"]
+    assert result["notUpdated"][OTHER]["type"] == "willDestroy"
+    assert result["destroyed"] == [OTHER]
     assert "other.test" not in host.config.domain

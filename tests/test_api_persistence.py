@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dnsauto.config.ids import domain_id
 from dnsauto.config.loader import load_config_file
 from dnsauto.config.overlay import describe_overrides, effective_config
 from dnsauto.plugin.errors import ConfigError
@@ -28,6 +29,7 @@ from tests.api_server_helpers import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+OTHER = domain_id("other.test")
 API_SECRET = "YXBpLXNlY3JldC1rZXB0LWluLXRoZS1zdG9yZQ=="
 SERVER = {
     "@type": "Tsig",
@@ -46,8 +48,10 @@ async def change_everything(path: Path) -> str:
         patch = {"serverHostname": "api.example.test"}
         _, updated = await call(client, "x:Bootstrap/set", {"update": {"singleton": patch}})
         assert updated["updated"] == {"singleton": None}
-        _, destroyed = await call(client, "x:Domain/set", {"destroy": ["other.test"]})
-        assert destroyed["destroyed"] == ["other.test"]
+        _, found = await call(client, "x:Domain/query", {"filter": {"name": "other.test"}})
+        assert found["ids"] == [OTHER]  # the file's domain: the id every process gives it
+        _, destroyed = await call(client, "x:Domain/set", {"destroy": [OTHER]})
+        assert destroyed["destroyed"] == [OTHER]
     return server_id
 
 
@@ -60,7 +64,7 @@ async def test_objects_set_over_the_api_survive_a_restart(tmp_path: Path) -> Non
         _, servers = await call(client, "x:DnsServer/get", {"ids": [server_id]})
         assert servers["list"][0]["description"] == "made over the API"
         _, domains = await call(client, "x:Domain/query", {})
-        assert domains["ids"] == ["example.test"]
+        assert domains["ids"] == [domain_id("example.test")]
         assert host.config.dns_server[server_id].key.resolve() == API_SECRET  # type: ignore[attr-defined]
 
 
@@ -77,8 +81,8 @@ async def test_the_api_wins_over_a_later_file_change_object_by_object(tmp_path: 
         assert bootstrap["list"][0]["serverHostname"] == "api.example.test"  # the API's
         _, servers = await call(client, "x:DnsServer/get", {"ids": ["primary"]})
         assert servers["list"][0]["description"] == "edited in the file"  # never set over the API
-        _, domains = await call(client, "x:Domain/get", {"ids": ["other.test"]})
-        assert domains["notFound"] == ["other.test"]  # the tombstone hides the file's domain
+        _, domains = await call(client, "x:Domain/get", {"ids": [OTHER]})
+        assert domains["notFound"] == [OTHER]  # the tombstone hides the file's domain
 
 
 async def test_the_store_keeps_the_objects_secrets_in_a_private_file(tmp_path: Path) -> None:
@@ -187,6 +191,12 @@ def test_config_forget_drops_an_override_so_the_file_wins_again(tmp_path: Path) 
             check=False,
         )
 
+    by_id = forget("Domain", OTHER)  # the id the API shows names it as well as the name
+    assert (by_id.returncode, by_id.stdout) == (
+        0,
+        "Domain other.test: follows the configuration file again\n",
+    )
+    asyncio.run(change_everything(path))
     assert forget("Domain", "Other.Test.").returncode == 0
     assert forget("Bootstrap").returncode == 0
     again = forget("Bootstrap")

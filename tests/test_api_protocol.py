@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from dnsauto.api import methods
 from dnsauto.api.protocol import ResponseBudget, evaluate_pointer
 from dnsauto.api.server import ApiServer
+from dnsauto.config.ids import domain_id
 from tests.api_server_helpers import (
     ADMIN_TOKEN,
     CONFIG,
@@ -406,7 +407,7 @@ async def test_created_ids_come_back_updated_with_the_new_creations(api: Api) ->
         ("x:Domain/set", {"create": {"d1": {"name": "new.test"}}}), createdIds={"old": "x"}
     )
     document = await (await post(client, body)).json()
-    assert document["createdIds"] == {"old": "x", "d1": "new.test"}
+    assert document["createdIds"] == {"old": "x", "d1": domain_id("new.test")}
     plain = await (await post(client, request(("Core/echo", {})))).json()
     assert "createdIds" not in plain
 

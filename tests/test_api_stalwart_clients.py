@@ -7,6 +7,7 @@ import asyncio
 import datetime
 import ipaddress
 import json
+import re
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -417,7 +418,8 @@ def jmapc_session(address: str) -> dict[str, Any]:
     bootstrap = client.request([custom("x:Bootstrap/get", {"ids": ["singleton"]}, "b")])
     domains = client.request(
         [
-            custom("x:Domain/query", {"filter": {"name": "test"}}, "q"),
+            custom("x:Domain/query", {"filter": {"text": "test"}}, "q"),
+            custom("x:Domain/query", {"filter": {"name": "other.test"}}, "n"),
             custom(
                 "x:Domain/get",
                 {"#ids": {"resultOf": "q", "name": "x:Domain/query", "path": "/ids"}},
@@ -444,6 +446,11 @@ def jmapc_session(address: str) -> dict[str, Any]:
             )
         ]
     )
+    (other,) = domains[1].response.data["ids"]  # type: ignore[union-attr]
+    updated = client.request(
+        [custom("x:Domain/set", {"update": {other: {"description": "by jmapc"}}}, "u")]
+    )
+    got = client.request([custom("x:Domain/get", {"ids": [other], "properties": ["name"]}, "o")])
     client.requests_session.close()
     return {
         "apiUrl": session.api_url,
@@ -451,6 +458,8 @@ def jmapc_session(address: str) -> dict[str, Any]:
         "bootstrap": bootstrap,
         "domains": domains,
         "created": created,
+        "updated": updated,
+        "got": got,
     }
 
 
@@ -465,12 +474,22 @@ async def test_jmapc_discovers_the_session_over_https_and_calls_the_x_methods(
     (bootstrap,) = result["bootstrap"]
     assert isinstance(bootstrap.response, CustomResponse)
     assert bootstrap.response.data["list"][0]["serverHostname"] == "mail.example.test"
-    query, get = result["domains"]
+    query, by_name, get = result["domains"]
     assert query.id == "q"
     assert get.id == "g"
     listed = get.response.data["list"]
     assert sorted(d["id"] for d in listed) == sorted(query.response.data["ids"])
     assert {"example.test", "other.test"} <= {d["name"] for d in listed}
+    # the ids are RFC 8620 Ids, opaque (no name in them), and the name filter is exact
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,255}", d["id"]) for d in listed)
+    assert not any(d["name"] in d["id"] or "." in d["id"] for d in listed)
+    (other,) = [d["id"] for d in listed if d["name"] == "other.test"]
+    assert by_name.response.data["ids"] == [other]
+    (updated,) = result["updated"]
+    assert updated.response.data["updated"] == {other: None}
+    (got,) = result["got"]
+    assert got.response.data["list"] == [{"id": other, "name": "other.test"}]
+    assert server.host.config.domain["other.test"].description == "by jmapc"
     (created,) = result["created"]
     made = created.response.data["created"]["new1"]
     assert made["id"] in server.host.config.dns_server

@@ -46,9 +46,9 @@ def method_call(object_name: str, method: str, arguments: Mapping[str, Any]) -> 
     return [f"x:{object_name}/{method}", dict(arguments), CALL_ID]
 
 
-def request_body(call: list[Any]) -> dict[str, Any]:
-    """The request object of one method call."""
-    return {"using": list(CAPABILITIES), "methodCalls": [call]}
+def request_body(call: list[Any], *more: list[Any]) -> dict[str, Any]:
+    """The request object of these method calls."""
+    return {"using": list(CAPABILITIES), "methodCalls": [call, *more]}
 
 
 def api_url(url: str) -> str:
@@ -87,6 +87,17 @@ class ApiClient:
     async def acall(self, call: list[Any]) -> Reply:
         response = await self.post(request_body(call))
         return _method_response(response, call)
+
+    def call_all(self, calls: list[list[Any]]) -> list[Reply]:
+        """Send the method calls in one request (each with its own call id); their responses,
+        in the same order."""
+        import asyncio
+
+        async def send() -> list[Reply]:
+            response = await self.post(request_body(*calls))
+            return [_method_response(response, call) for call in calls]
+
+        return asyncio.run(send())
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}

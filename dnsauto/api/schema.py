@@ -159,7 +159,10 @@ def _task_properties() -> dict[str, Any]:
         return _field(description, type_, "serverSet")
 
     return {
-        "domainId": server_set("The Domain of a run of one domain (null for several)", _string()),
+        "domainId": server_set(
+            "The Domain of a run of one domain (null for several)",
+            {"type": "objectId", "objectName": "x:Domain", "nullable": True},
+        ),
         "updateRecords": server_set(
             "The record families the run publishes",
             {"type": "set", "class": {"type": "enum", "enumName": "DnsRecordType"}},

@@ -2,7 +2,8 @@
 
 A Task has Stalwart's ``TaskDnsManagement`` shape (``domainId``, ``updateRecords``,
 ``onSuccessRenewCertificate``, ``status`` a ``TaskStatus``) and dnsauto's fields beside it:
-``runStatus`` (the run's status as a word), ``reasons`` and ``domains`` (each domain's outcome).
+``runStatus`` (the run's status as a word), ``reasons`` and ``domains`` (each domain's outcome,
+by name, with its Domain's ``domainId``; an alias's is its domain's).
 A run that ordered certificates by ACME (``[acme] obtainCertificates``) has
 ``onSuccessRenewCertificate`` true, as Stalwart's task that chains an ``AcmeRenewal``, and
 ``certificates``: each one's ``action`` (issued, renewed, staged, deployed, failed), ``error``,
@@ -131,9 +132,11 @@ class TaskTracker:
         syncing: Mapping[str, str],
         last_results: Mapping[str, DomainStatus],
         families: Callable[[str], Iterable[str]] = lambda name: (),
+        domain_id: Callable[[str], str | None] = lambda name: None,
     ) -> dict[str, Any] | None:
         """The Task object of run ``run_id``, or None when nothing is known of it.
-        ``families``: the record families a domain publishes (its ``publishRecords``)."""
+        ``families``: the record families a domain publishes (its ``publishRecords``);
+        ``domain_id``: the id of the Domain a name belongs to (an alias: its domain's)."""
         run = self._runs.get(run_id)
         names: dict[str, _DomainOutcome | None] = dict(run.domains) if run else {}
         for name, waiting_id in waiting.items():
@@ -182,6 +185,8 @@ class TaskTracker:
                 "needsAttention": False,
             }
         certificates = dict(run.certificates) if run else {}
+        for name, entry in domains.items():
+            entry["domainId"] = domain_id(name)
         run_status = _overall([d["status"] for d in domains.values()])
         failed_certificates = {
             name: {"status": "failed", "error": entry["error"], "finishedAt": entry["finishedAt"]}
@@ -199,7 +204,7 @@ class TaskTracker:
             "id": run_id,
             "@type": "DnsManagement",
             # Stalwart's TaskDnsManagement: one domain per task; a run of several has none
-            "domainId": next(iter(domains)) if len(domains) == 1 else None,
+            "domainId": next(iter(domains.values()))["domainId"] if len(domains) == 1 else None,
             "updateRecords": dict(sorted(update_records.items())),
             "onSuccessRenewCertificate": bool(certificates),
             "status": _task_status(run_status, {**domains, **failed_certificates}, created_at),

@@ -10,6 +10,9 @@ of ``dnsauto run`` (``daemon.api.listen``), authenticated with ``Authorization: 
     dnsauto delete DnsServer --ids a,b
     dnsauto approve --domain example.org
 
+A Domain's id is opaque (as Stalwart's are); wherever a command takes one, it takes the domain's
+name too and finds the id with ``x:Domain/query`` (filter ``name``) first.
+
 The requests go through :class:`dnsauto.api.client.ApiClient`; :mod:`dnsauto.cli` adds these
 commands to the ``dnsauto`` group. aiohttp is imported only when a request is sent, so
 ``dnsauto --help`` stays quick.
@@ -36,6 +39,7 @@ from dnsauto.api.client import (
     one_line,
 )
 from dnsauto.cli.options import ExitStatus, echo_json, handle_errors
+from dnsauto.config.ids import is_id
 
 __all__ = [
     "approve",
@@ -49,6 +53,7 @@ __all__ = [
     "parse_where",
     "print_object",
     "query",
+    "resolve_domain_ids",
     "set_errors",
     "update",
 ]
@@ -131,6 +136,35 @@ def _split_ids(texts: Sequence[str]) -> list[str]:
 # --- sending them -----------------------------------------------------------------------------
 
 
+def _given(values: Sequence[str], ids: Sequence[str]) -> dict[str, str]:
+    """Id -> the name it was found by (for the messages)."""
+    return {i: v for v, i in zip(values, ids, strict=True) if v != i}
+
+
+def resolve_domain_ids(client: ApiClient, values: Sequence[str]) -> list[str]:
+    """The Domain id each value names: the id of the Domain with that name, else the value
+    itself when it is an id (``x:Domain/query`` with a ``name`` filter, all in one request)."""
+    if not values:
+        return []
+    calls = [
+        ["x:Domain/query", {"filter": {"name": value}}, f"q{index}"]
+        for index, value in enumerate(values)
+    ]
+    ids = []
+    for value, call, reply in zip(values, calls, client.call_all(calls), strict=True):
+        problem = method_error(reply, call)
+        if problem is not None:
+            raise ApiError(problem)
+        found = [i for i in _list(reply.arguments, "ids") if isinstance(i, str)]
+        if found:
+            ids.append(found[0])
+        elif is_id(value):
+            ids.append(value)
+        else:
+            raise ApiError(f"no Domain named {one_line(value)!r}")
+    return ids
+
+
 # --- reading responses ------------------------------------------------------------------------
 
 
@@ -145,13 +179,24 @@ def _dict(arguments: Mapping[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _label(object_name: str, object_id: str) -> str:
+def _label(object_name: str, object_id: str, names: Mapping[str, str] | None = None) -> str:
+    """``DnsServer ID``, ``Bootstrap``, or ``Domain NAME (id ID)`` when ``names`` (id -> the
+    name the user gave) has the id."""
     if object_name == "Bootstrap" and object_id == SINGLETON:
         return "Bootstrap"
+    name = (names or {}).get(object_id)
+    if name is not None and name != object_id:
+        return f"{object_name} {one_line(name)} (id {one_line(object_id)})"
     return f"{object_name} {one_line(object_id)}"
 
 
-def set_errors(object_name: str, arguments: Mapping[str, Any], *, what: str = "") -> list[str]:
+def set_errors(
+    object_name: str,
+    arguments: Mapping[str, Any],
+    *,
+    what: str = "",
+    names: Mapping[str, str] | None = None,
+) -> list[str]:
     """One line per SetError of a ``/set`` response, naming the object and properties."""
     lines = []
     for key, verb in (
@@ -160,7 +205,9 @@ def set_errors(object_name: str, arguments: Mapping[str, Any], *, what: str = ""
         ("notDestroyed", "not deleted"),
     ):
         for object_id, error in _dict(arguments, key).items():
-            label = what if key == "notCreated" and what else _label(object_name, str(object_id))
+            label = (
+                what if key == "notCreated" and what else _label(object_name, str(object_id), names)
+            )
             error = error if isinstance(error, dict) else {}
             lines.append(f"{label} {verb}: {error_text(error)}")
     return lines
@@ -191,7 +238,8 @@ def _scalar(value: Any) -> str:
 
 def print_object(object_name: str, item: Mapping[str, Any]) -> None:
     object_id = str(item.get("id", SINGLETON if object_name == "Bootstrap" else "?"))
-    click.echo(_label(object_name, object_id))
+    name = item.get("name") if object_name == "Domain" else None
+    click.echo(_label(object_name, object_id, {object_id: name} if isinstance(name, str) else {}))
     rest = {k: v for k, v in item.items() if k != "id"}
     pairs = list(flatten(rest))
     width = max((len(k) for k, _ in pairs), default=0)
@@ -260,8 +308,12 @@ def _errors_only(call: list[Any], arguments: dict[str, Any]) -> list[str]:
     return []
 
 
-def _not_found(object_name: str, arguments: Mapping[str, Any]) -> list[str]:
-    return [f"{_label(object_name, str(i))}: not found" for i in _list(arguments, "notFound")]
+def _not_found(
+    object_name: str, arguments: Mapping[str, Any], names: Mapping[str, str] | None = None
+) -> list[str]:
+    return [
+        f"{_label(object_name, str(i), names)}: not found" for i in _list(arguments, "notFound")
+    ]
 
 
 def _run_note(arguments: Mapping[str, Any]) -> str:
@@ -277,15 +329,21 @@ def _run_note(arguments: Mapping[str, Any]) -> str:
 def get(
     type_name: str, ids: tuple[str, ...], url: str, token: str | None, timeout: float, as_json: bool
 ) -> None:
-    """Show objects: Bootstrap, DnsServer ID, Domain NAME (every one without an ID).
+    """Show objects: Bootstrap, DnsServer ID, Domain ID or NAME (every one without an ID).
 
     Secrets come back redacted; durations are milliseconds.
     """
     object_name, _ = object_type(type_name)
     if object_name == "Bootstrap" and [i for i in ids if i != SINGLETON]:
         raise ApiError("Bootstrap is a singleton: give no ID")
+    client = _client(url, token, timeout)
+    names: dict[str, str] = {}
+    if object_name == "Domain":
+        resolved = resolve_domain_ids(client, ids)
+        names = _given(ids, resolved)
+        ids = tuple(resolved)
     call = method_call(object_name, "get", {"ids": _ids(object_name, ids)})
-    reply = _client(url, token, timeout).call(call)
+    reply = client.call(call)
 
     def show(arguments: dict[str, Any]) -> list[str]:
         items = _list(arguments, "list")
@@ -296,7 +354,7 @@ def get(
                 print_object(object_name, item)
         if not items and not _list(arguments, "notFound"):
             click.echo(f"no {object_name} objects", err=True)
-        return _not_found(object_name, arguments)
+        return _not_found(object_name, arguments, names)
 
     _finish(reply, call, as_json, show)
 
@@ -337,8 +395,13 @@ def create(
         if CREATION_ID in created:
             made = created[CREATION_ID]
             new_id = made.get("id") if isinstance(made, dict) else None
-            shown = f" {new_id}" if new_id else ""
-            click.echo(f"created {object_name}{shown}{_run_note(arguments)}")
+            if not isinstance(new_id, str) or not new_id:
+                shown = object_name
+            elif isinstance(name, str):
+                shown = _label(object_name, new_id, {new_id: name})
+            else:
+                shown = _label(object_name, new_id)
+            click.echo(f"created {shown}{_run_note(arguments)}")
         return set_errors(object_name, arguments, what=what)
 
     _finish(reply, call, as_json, show)
@@ -359,7 +422,7 @@ def update(
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Change properties of Bootstrap, DnsServer ID or Domain NAME.
+    """Change properties of Bootstrap, DnsServer ID or Domain ID (or NAME).
 
     Each --field NAME=VALUE is one property (JSON when it parses, else text); NAME may be a
     JMAP patch path like dnsManagement/publishRecords. A change that affects published records
@@ -377,15 +440,21 @@ def update(
     patch = parse_fields(fields)
     if not patch:
         raise ApiError("nothing to change: give --field NAME=VALUE")
+    client = _client(url, token, timeout)
+    names: dict[str, str] = {}
+    if object_name == "Domain":
+        given = object_id
+        (object_id,) = resolve_domain_ids(client, [given])
+        names = _given([given], [object_id])
     call = method_call(object_name, "set", {"update": {object_id: patch}})
-    reply = _client(url, token, timeout).call(call)
+    reply = client.call(call)
     target = object_id
 
     def show(arguments: dict[str, Any]) -> list[str]:
         updated = _dict(arguments, "updated")
         if target in updated:
-            click.echo(f"updated {_label(object_name, target)}{_run_note(arguments)}")
-        return set_errors(object_name, arguments)
+            click.echo(f"updated {_label(object_name, target, names)}{_run_note(arguments)}")
+        return set_errors(object_name, arguments, names=names)
 
     _finish(reply, call, as_json, show)
 
@@ -403,18 +472,25 @@ def delete(
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Delete DnsServer or Domain objects by id (a Domain's id is its name)."""
+    """Delete DnsServer or Domain objects by id (a Domain's by its name too)."""
     object_name, _ = object_type(type_name)
     if object_name in ("Bootstrap", "Task"):
         raise ApiError(f"{object_name} objects cannot be deleted")
     ids = _split_ids(id_lists)
+    client = _client(url, token, timeout)
+    names: dict[str, str] = {}
+    if object_name == "Domain":
+        given = ids
+        ids = resolve_domain_ids(client, given)
+        names = _given(given, ids)
     call = method_call(object_name, "set", {"destroy": ids})
-    reply = _client(url, token, timeout).call(call)
+    reply = client.call(call)
 
     def show(arguments: dict[str, Any]) -> list[str]:
         for object_id in _list(arguments, "destroyed"):
-            click.echo(f"deleted {_label(object_name, str(object_id))}{_run_note(arguments)}")
-        return set_errors(object_name, arguments)
+            label = _label(object_name, str(object_id), names)
+            click.echo(f"deleted {label}{_run_note(arguments)}")
+        return set_errors(object_name, arguments, names=names)
 
     _finish(reply, call, as_json, show)
 
@@ -435,7 +511,7 @@ def query(
     as_json: bool,
 ) -> None:
     """List the ids of DnsServer or Domain objects, one a line (DnsServer: --where
-    memberTenantId=ID)."""
+    memberTenantId=ID; Domain: --where name=NAME, exactly, or text=PART)."""
     object_name, _ = object_type(type_name)
     if object_name == "Bootstrap":
         raise ApiError("Bootstrap is a singleton: use dnsauto get Bootstrap")
@@ -456,7 +532,7 @@ def query(
 
 @click.command("approve")
 @api_options
-@click.option("--domain", "-d", required=True, metavar="DOMAIN", help="The domain.")
+@click.option("--domain", "-d", required=True, metavar="DOMAIN", help="The domain (name or id).")
 @click.option("--plan", "plan_id", metavar="ID", help="Approve only if this plan is waiting.")
 @handle_errors
 def approve(
@@ -467,11 +543,13 @@ def approve(
     `dnsauto status` and the run's Task show the refused plan's id; check it with
     `dnsauto plan --domain DOMAIN` first. A later, different plan is refused again.
     """
-    arguments: dict[str, Any] = {"id": domain}
+    client = _client(url, token, timeout)
+    (object_id,) = resolve_domain_ids(client, [domain])
+    arguments: dict[str, Any] = {"id": object_id}
     if plan_id is not None:
         arguments["planId"] = plan_id
     call = method_call("Domain", "approve", arguments)
-    reply = _client(url, token, timeout).call(call)
+    reply = client.call(call)
 
     def show(arguments: dict[str, Any]) -> list[str]:
         click.echo(

@@ -73,9 +73,10 @@ def config_check(ctx: click.Context, as_json: bool) -> None:
 def config_forget(ctx: click.Context, kind: str, object_id: str | None) -> None:
     """Drop what the API set (or destroyed) for one object, so it follows the file again.
 
-    ID is the DnsServer id or the domain name (none for Bootstrap). A running daemon picks the
-    change up on SIGHUP (`systemctl reload dnsauto`).
+    ID is the DnsServer id, or the domain's name or id (none for Bootstrap). A running daemon
+    picks the change up on SIGHUP (`systemctl reload dnsauto`).
     """
+    from dnsauto.config.ids import domain_id
     from dnsauto.config.overlay import SINGLETON
 
     if (kind == "Bootstrap") == (object_id is not None):
@@ -86,6 +87,9 @@ def config_forget(ctx: click.Context, kind: str, object_id: str | None) -> None:
     else:
         key = object_id.rstrip(".").lower() if kind == "Domain" else object_id
     with config.daemon.open_store() as store:
+        if kind == "Domain":  # the store keeps a Domain by its name; the API shows its id
+            by_id = {domain_id(name): name for name in store.objects(kind)}
+            key = by_id.get(str(object_id), key)
         if not store.delete_object(kind, key):
             raise DnsautoError(f"the API set nothing for {kind} {key}")
     click.echo(f"{kind} {key}: follows the configuration file again")

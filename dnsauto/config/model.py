@@ -20,6 +20,7 @@ from dnsauto.config.domain import (
     ManualDkim,
     ManualDns,
 )
+from dnsauto.config.ids import domain_id, id_problem
 from dnsauto.config.mailserver import MailServer
 from dnsauto.plugin.context import BOOTSTRAP_SERVER_ID
 from dnsauto.plugin.errors import ConfigProblem
@@ -215,6 +216,17 @@ def check_references(config: Config) -> list[ConfigProblem]:
                 )
             )
     problems += _alias_collisions(config)
+    for server_id in config.dns_server:
+        why = id_problem(server_id)
+        if why is not None:
+            problems.append(
+                ConfigProblem(
+                    f"dnsServer.{_quote_key(server_id)}",
+                    f"{quoted(server_id)} cannot be a DnsServer's id: {why}; rename the table "
+                    "(and the dnsServerId that names it)",
+                )
+            )
+    problems += _domain_id_collisions(config)
     if BOOTSTRAP_SERVER_ID in config.dns_server:
         problems.append(
             ConfigProblem(
@@ -222,6 +234,23 @@ def check_references(config: Config) -> list[ConfigProblem]:
                 "this id is reserved for bootstrap.dnsServer; choose another",
             )
         )
+    return problems
+
+
+def _domain_id_collisions(config: Config) -> list[ConfigProblem]:
+    """Two domains whose ids (64 bits of a hash of the name) are the same: not expected to
+    happen, but an id must name one object."""
+    seen: dict[str, str] = {}
+    problems = []
+    for name in config.domains:
+        other = seen.setdefault(domain_id(name), name)
+        if other != name:
+            problems.append(
+                ConfigProblem(
+                    f"domain.{_quote_key(name)}",
+                    f"its API id {domain_id(name)} is the id of domain {other} too",
+                )
+            )
     return problems
 
 

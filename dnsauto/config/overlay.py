@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from dnsauto.config.daemon import ApiSettings
 from dnsauto.config.domain import AutomaticDns, Domain
+from dnsauto.config.ids import domain_id
 from dnsauto.config.loader import (
     error_locations,
     load_config_file,
@@ -200,7 +201,8 @@ def load_effective(
 
 
 def object_views(config: Config, kind: Kind) -> dict[str, dict[str, Any]]:
-    """Every object of ``kind`` as the API shows it (JSON, secrets redacted), by id."""
+    """Every object of ``kind`` as the API shows it (JSON, secrets redacted), by id (a
+    Domain's: :func:`~dnsauto.config.ids.domain_id` of its name, which is the ``name``)."""
     if kind is Kind.BOOTSTRAP:
         return {SINGLETON: {"id": SINGLETON, **config.bootstrap.model_dump(mode="json")}}
     if kind is Kind.DNS_SERVER:
@@ -208,20 +210,21 @@ def object_views(config: Config, kind: Kind) -> dict[str, dict[str, Any]]:
             object_id: {"id": object_id, **server.model_dump(mode="json")}
             for object_id, server in config.dns_server.items()
         }
-    return {
-        name: {"id": name, **domain.model_dump(mode="json"), "name": name}
-        for name, domain in config.domains.items()
-    }
+    return {domain_id(name): _domain_view(name, domain) for name, domain in config.domains.items()}
+
+
+def _domain_view(name: str, domain: Domain) -> dict[str, Any]:
+    return {"id": domain_id(name), **domain.model_dump(mode="json"), "name": name}
 
 
 def object_view(config: Config, kind: Kind, object_id: str) -> dict[str, Any]:
-    """One object of ``kind`` as :func:`object_views` shows it."""
+    """One object of ``kind`` as :func:`object_views` shows it (a Domain's: by its name)."""
     if kind is Kind.BOOTSTRAP:
         return object_views(config, kind)[object_id]
     if kind is Kind.DNS_SERVER:
         return {"id": object_id, **config.dns_server[object_id].model_dump(mode="json")}
     domain = config.domain.get(object_id) or config.domains[object_id]
-    return {"id": object_id, **domain.model_dump(mode="json"), "name": object_id}
+    return _domain_view(object_id, domain)
 
 
 # --- changes ------------------------------------------------------------------------------------
@@ -316,6 +319,8 @@ class Workspace:
     """What :meth:`save` writes: the stored form of each changed object (or a tombstone)."""
     committed: set[tuple[Kind, str]] = field(default_factory=set)
     """Every object changed in this workspace, saved or not."""
+    _names: dict[str, str] | None = None
+    """Domain id -> name, made when first needed, kept up to date by create and destroy."""
     _own_tables: set[str] = field(default_factory=set)
     """The Config fields (``domain``, ``dns_server``) whose dict this workspace made."""
     _bootstrap_document: dict[str, Any] | None = None
@@ -360,13 +365,38 @@ class Workspace:
                 "objectIsLinked",
                 f"DnsServer {object_id!r} is in use by Domain {', '.join(users)}",
                 objectId=_object_id("DnsServer", object_id),
-                linkedObjects=[_object_id("Domain", name) for name in users],
+                linkedObjects=[_object_id("Domain", domain_id(name)) for name in users],
             )
         self._commit(Kind.DNS_SERVER, object_id, ("dnsServer", object_id), None, None)
 
     # --- Domain ---------------------------------------------------------------------------------
 
+    def domain_name(self, object_id: str) -> str | None:
+        """The name of the Domain whose API id is ``object_id`` (None: there is none)."""
+        return self._domain_names().get(object_id)
+
+    def _domain_names(self) -> dict[str, str]:
+        if self._names is None:
+            self._names = {domain_id(name): name for name in self.config.domains}
+        return self._names
+
+    def view(self, kind: Kind, object_id: str) -> dict[str, Any]:
+        """The object of ``kind`` whose API id is ``object_id``, as the API shows it."""
+        if kind is Kind.DOMAIN:
+            name = self.domain_name(object_id)
+            if name is None:
+                raise SetFailure("notFound", f"no Domain {object_id!r}")
+            object_id = name
+        return object_view(self.config, kind, object_id)
+
+    def _domain(self, object_id: str) -> str:
+        name = self.domain_name(object_id)
+        if name is None:
+            raise SetFailure("notFound", f"no Domain {object_id!r}")
+        return name
+
     def create_domain(self, properties: Mapping[str, Any]) -> str:
+        """Create a Domain; its API id."""
         document = dict(properties)
         name = document.pop("name", None)
         if not isinstance(name, str):
@@ -375,40 +405,47 @@ class Workspace:
             name = check_hostname(name)
         except ValueError as exc:
             raise _failed([("name", str(exc), None)]) from None
-        if name in self.config.domain or name == self.config.bootstrap.default_domain:
+        if self.domain_name(domain_id(name)) is not None:
             # Stalwart's answer to a name another Domain has (its primary key)
             raise SetFailure(
                 "primaryKeyViolation",
                 f"Domain {name!r} exists",
                 properties=["name"],
-                objectId=_object_id("Domain", name),
+                objectId=_object_id("Domain", domain_id(name)),
             )
         document = _creation(document)
         self._commit(Kind.DOMAIN, name, ("domain", name), document, None)
-        return name
+        self._domain_names()[domain_id(name)] = name
+        return domain_id(name)
 
     def update_domain(self, object_id: str, patch: Mapping[str, Any]) -> None:
-        domain = self.config.domains.get(object_id)
-        if domain is None:
-            raise SetFailure("notFound", f"no Domain {object_id!r}")
-        current = _reveal(domain)
+        """Patch the Domain whose API id is ``object_id``."""
+        name = self._domain(object_id)
+        current = _reveal(self.config.domains[name])
         patch = dict(patch)
-        if "name" in patch and patch.pop("name") != object_id:
-            raise _invalid([("name", "cannot change; create a new Domain instead")])
+        if "name" in patch:
+            sent = patch.pop("name")
+            try:
+                same = isinstance(sent, str) and check_hostname(sent) == check_hostname(name)
+            except ValueError:
+                same = False
+            if not same:
+                raise _invalid([("name", "cannot change; create a new Domain instead")])
         document = apply_patch(current, patch, object_id=object_id)
-        self._commit(Kind.DOMAIN, object_id, ("domain", object_id), document, current, patch)
+        self._commit(Kind.DOMAIN, name, ("domain", name), document, current, patch)
 
     def destroy_domain(self, object_id: str) -> None:
-        if object_id not in self.config.domains:
-            raise SetFailure("notFound", f"no Domain {object_id!r}")
-        if object_id == self.config.bootstrap.default_domain:
+        """Destroy the Domain whose API id is ``object_id``."""
+        name = self._domain(object_id)
+        if name == self.config.bootstrap.default_domain:
             raise SetFailure(
                 "objectIsLinked",
-                f"{object_id} is the Bootstrap's defaultDomain; change that instead",
+                f"{name} is the Bootstrap's defaultDomain; change that instead",
                 objectId=_object_id("Domain", object_id),
                 linkedObjects=[_object_id("Bootstrap", SINGLETON)],
             )
-        self._commit(Kind.DOMAIN, object_id, ("domain", object_id), None, None)
+        self._commit(Kind.DOMAIN, name, ("domain", name), None, None)
+        self._domain_names().pop(object_id, None)
 
     # --- validating and keeping a change --------------------------------------------------------
 

@@ -116,6 +116,10 @@ class FakeApi:
         """How many requests of ``method`` whose path matches ``pattern`` the fake received."""
         return sum(1 for r in self.requests if r.method == method and re.search(pattern, r.path))
 
+    def writes(self) -> int:
+        """How many requests the fake received that were not ``GET``."""
+        return sum(1 for r in self.requests if r.method != "GET")
+
     def _take_fault(self, request: web.Request) -> Fault | None:
         line = f"{request.method} {request.path}"
         for fault in self.faults:

@@ -22,7 +22,6 @@ from dnsauto.config.overlay import (
     Kind,
     SetFailure,
     Workspace,
-    object_view,
     object_views,
 )
 from dnsauto.plugin.errors import DnsautoError
@@ -350,7 +349,7 @@ def standard_set(
             not_created[creation_id] = failure.error()
             continue
         ctx.created_ids[creation_id] = object_id
-        view = object_view(workspace.config, kind, object_id)
+        view = workspace.view(kind, object_id)
         created[creation_id] = {k: v for k, v in view.items() if k == "id" or k not in value}
     destroying = {ctx.resolve_id(asked) for asked in destroy}
     for asked, patch in update.items():

@@ -1,4 +1,7 @@
-"""``x:Domain/get|set|query``: the mail domains, id = the domain name.
+"""``x:Domain/get|set|query``: the mail domains. A Domain's id is opaque, as in Stalwart
+(:func:`dnsauto.config.ids.domain_id`: the same for a name in every process and restart); its
+name is the ``name`` property, which ``query`` filters on exactly (``text``: a part of the name,
+an alias or the description).
 
 The Bootstrap's default domain is listed as the Bootstrap implies it (or as configured); it
 cannot be destroyed. ``dnsManagement/dnsServerId`` may be a ``#creationId`` of a DnsServer
@@ -10,6 +13,7 @@ created earlier in the same request.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from dnsauto.api.methods.common import (
@@ -26,6 +30,7 @@ from dnsauto.api.protocol import ACCOUNT_ID, MethodError
 from dnsauto.config.daemon import ApiPermission as P
 from dnsauto.config.domain import Domain
 from dnsauto.config.overlay import Kind, Workspace
+from dnsauto.plugin.names import check_hostname
 
 __all__ = ["approve", "get", "properties", "query", "set_"]
 
@@ -80,8 +85,29 @@ def set_(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return standard_set(arguments, ctx, OPERATIONS, after=_after)
 
 
+@functools.lru_cache(maxsize=256)
+def _canonical(value: str) -> str:
+    """A name as the configuration keeps it (an A-label, lower case), or as given when it is
+    no host name (it then matches none)."""
+    try:
+        return check_hostname(value)
+    except ValueError:
+        return value
+
+
 def _name(_name: str, value: Any, view: dict[str, Any]) -> bool:
-    return value is None or str(value).lower() in view["name"]
+    return value is None or _canonical(str(value)) == view["name"]
+
+
+def _alias(_name: str, value: Any, view: dict[str, Any]) -> bool:
+    return value is None or _canonical(str(value)) in view.get("aliases", ())
+
+
+def _text(_name: str, value: Any, view: dict[str, Any]) -> bool:
+    if value is None:
+        return True
+    words = [view["name"], *view.get("aliases", ()), view.get("description") or ""]
+    return any(str(value).lower() in word.lower() for word in words)
 
 
 def _server(_name: str, value: Any, view: dict[str, Any]) -> bool:
@@ -97,7 +123,7 @@ def query(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
         ctx,
         views=ctx.states.views(config, Kind.DOMAIN),
         state=ctx.states.state(config, Kind.DOMAIN),
-        conditions={"name": _name, SERVER_REFERENCE: _server},
+        conditions={"name": _name, "aliases": _alias, "text": _text, SERVER_REFERENCE: _server},
         sort_properties={"id", "name"},
     )
 
@@ -105,21 +131,24 @@ def query(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
 def approve(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Approve the plan the unsafe-plan stop refused for one domain: it runs once, now.
 
-    Arguments: ``id`` (the domain), ``planId?`` (when given, it must be the refused plan's id,
+    Arguments: ``id`` (the Domain's id), ``planId?`` (when given, it must be the refused plan's id,
     as the Task shows it; else ``stateMismatch``). Response: ``id``, ``planId``, ``runId``.
     """
     require(ctx, P.DOMAIN_UPDATE)
     check_arguments(arguments, ("id", "planId"))
-    name, plan_id = arguments.get("id"), arguments.get("planId")
-    if not isinstance(name, str):
-        raise MethodError("invalidArguments", "id must be the name of a Domain")
+    object_id, plan_id = arguments.get("id"), arguments.get("planId")
+    if not isinstance(object_id, str):
+        raise MethodError("invalidArguments", "id must be the id of a Domain")
     if plan_id is not None and not isinstance(plan_id, str):
         raise MethodError("invalidArguments", "planId must be a string or null")
-    if name not in ctx.host.config.domains:
-        raise MethodError("invalidArguments", f"no Domain {name!r}")
+    object_id = ctx.resolve_id(object_id)
+    view = ctx.states.views(ctx.host.config, Kind.DOMAIN).get(object_id)
+    if view is None:
+        raise MethodError("invalidArguments", f"no Domain {object_id!r}")
+    name = view["name"]
     waiting = ctx.host.awaiting_approval().get(name)
     if waiting is None:
-        raise MethodError("invalidArguments", f"no plan of Domain {name!r} waits for approval")
+        raise MethodError("invalidArguments", f"no plan of Domain {name} waits for approval")
     if plan_id is not None and plan_id != waiting:
         raise MethodError(
             "stateMismatch", f"plan {plan_id!r} is not the one waiting for approval ({waiting})"
@@ -127,4 +156,4 @@ def approve(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     reason = f"api: x:Domain/approve by {ctx.client.name}"
     run_id = ctx.host.approve(name, waiting, reason)
     ctx.tasks.requested(run_id, [name], reason)
-    return {"accountId": ACCOUNT_ID, "id": name, "planId": waiting, "runId": run_id}
+    return {"accountId": ACCOUNT_ID, "id": object_id, "planId": waiting, "runId": run_id}

@@ -8,6 +8,7 @@ from typing import Any
 from dnsauto.api.methods.common import Context, check_arguments, require
 from dnsauto.api.protocol import ACCOUNT_ID, MethodError
 from dnsauto.config.daemon import ApiPermission as P
+from dnsauto.config.ids import domain_id
 
 __all__ = ["PROPERTIES", "get"]
 
@@ -53,6 +54,14 @@ def get(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
             return [str(family) for family, on in published.items() if on]
         return [str(family) for family in published]
 
+    def owner_id(name: str) -> str | None:
+        if name in config.domains:
+            return domain_id(name)
+        for owner, domain in config.domains.items():  # an alias: rare, and only then a scan
+            if name in domain.aliases:
+                return domain_id(owner)
+        return None
+
     found, not_found = [], []
     for run_id in dict.fromkeys(ids):
         view = ctx.tasks.view(
@@ -61,6 +70,7 @@ def get(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
             syncing=syncing,
             last_results=last_results,
             families=families,
+            domain_id=owner_id,
         )
         if view is None:
             not_found.append(run_id)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from dnsauto_cloudflare.testing import TOKEN, FakeCloudflare
 
-from dnsauto.testing.cli import dnsauto_json
+from dnsauto.testing.cli import DOMAIN, SyncRun, assert_published, write_sync_config
 
-DOMAIN = "example.com"
 FOREIGN = [
     {"type": "TXT", "name": DOMAIN, "content": '"google-site-verification=abc"'},
     {"type": "TXT", "name": DOMAIN, "content": '"v=spf1 include:_spf.example.net ~all"'},
@@ -17,65 +15,31 @@ FOREIGN = [
     {"type": "A", "name": f"www.{DOMAIN}", "content": "192.0.2.1"},
 ]
 
-
-def config_text(state: Path) -> str:
-    return f"""
-[bootstrap]
-serverHostname = "mail.{DOMAIN}"
-defaultDomain = "{DOMAIN}"
-
-[bootstrap.dnsServer]
+SERVER = """
 "@type" = "Cloudflare"
 description = "fake Cloudflare"
-secret = {{ "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_CF_TOKEN" }}
-
-[domain."{DOMAIN}".dnsManagement]
-"@type" = "Automatic"
-dnsServerId = "bootstrap"
-
-[mailServer]
-mtaStsPolicyId = "20260101"
-
-[mailServer.acme]
-accountUri = "https://acme.test/acct/1"
-
-[daemon]
-stateDir = "{state}"
+secret = { "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_CF_TOKEN" }
 """
-
-
-async def sync(config: Path, fake: FakeCloudflare) -> dict[str, Any]:
-    env = {
-        "DNSAUTO_API_URL_CLOUDFLARE": fake.base_url,
-        "DNSAUTO_TEST_CF_TOKEN": TOKEN,
-    }
-    report: dict[str, Any] = await dnsauto_json(config, "sync", "--no-wait", env=env, secret=TOKEN)
-    return report
 
 
 async def test_sync_publishes_the_mail_records_then_changes_nothing_and_keeps_foreign_ones(
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(config_text(tmp_path / "state"))
+    config = write_sync_config(tmp_path, SERVER)
     async with FakeCloudflare() as fake:
+        env = {"DNSAUTO_API_URL_CLOUDFLARE": fake.base_url, "DNSAUTO_TEST_CF_TOKEN": TOKEN}
+        run = SyncRun(config, env=env, secret=TOKEN)
         zone_id = fake.add_zone(DOMAIN)
         for record in FOREIGN:
             fake.add_record(zone_id, record)
-        first = await sync(config, fake)
-        (domain,) = first["domains"]
-        assert domain["error"] is None
-        published = {(r["type"], r["name"]) for r in fake.records(zone_id)}
-        for rdtype, name in [
-            ("MX", DOMAIN), ("TXT", f"_dmarc.{DOMAIN}"), ("TXT", f"_mta-sts.{DOMAIN}"),
-            ("CNAME", f"autoconfig.{DOMAIN}"), ("SRV", f"_imaps._tcp.{DOMAIN}"),
-        ]:  # fmt: skip
-            assert (rdtype, name) in published, (rdtype, name)
+        await run.sync()
+        assert_published(
+            {(r["type"], r["name"]) for r in fake.records(zone_id)},
+            lambda rdtype, label: (rdtype, f"{label}.{DOMAIN}" if label else DOMAIN),
+        )
         batches = fake.count("POST", "batch")
 
-        second = await sync(config, fake)
-        (again,) = second["domains"]
-        assert again["error"] is None
+        await run.sync()
         assert fake.count("POST", "batch") == batches
         assert fake.count("POST") == batches
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from dnsauto_dnsimple.testing import ACCOUNT, TOKEN, FakeDnsimple
 
-from dnsauto.testing.cli import dnsauto_json
+from dnsauto.testing.cli import DOMAIN, SyncRun, assert_published, write_sync_config
 from dnsauto.testing.fake_http import Fault
 
-DOMAIN = "example.com"
 FOREIGN = [
     {"type": "TXT", "name": "", "content": "google-site-verification=abc"},
     {"type": "TXT", "name": "", "content": "v=spf1 include:_spf.example.net ~all"},
@@ -18,77 +16,43 @@ FOREIGN = [
     {"type": "A", "name": "www", "content": "192.0.2.1"},
 ]
 
-
-def config_text(state: Path) -> str:
-    return f"""
-[bootstrap]
-serverHostname = "mail.{DOMAIN}"
-defaultDomain = "{DOMAIN}"
-
-[bootstrap.dnsServer]
+SERVER = f"""
 "@type" = "Dnsimple"
 description = "fake DNSimple"
 authToken = {{ "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_DNSIMPLE_TOKEN" }}
 accountIdentifier = "{ACCOUNT}"
-
-[domain."{DOMAIN}".dnsManagement]
-"@type" = "Automatic"
-dnsServerId = "bootstrap"
-
-[mailServer]
-mtaStsPolicyId = "20260101"
-
-[mailServer.acme]
-accountUri = "https://acme.test/acct/1"
-
-[daemon]
-stateDir = "{state}"
 """
 
 
-async def dnsauto(config: Path, fake: FakeDnsimple, *args: str, ok: bool = True) -> Any:
-    env = {
-        "DNSAUTO_API_URL_DNSIMPLE": fake.base_url,
-        "DNSAUTO_TEST_DNSIMPLE_TOKEN": TOKEN,
-    }
-    return await dnsauto_json(config, *args, env=env, secret=TOKEN, ok=ok)
-
-
-def written(fake: FakeDnsimple) -> int:
-    return sum(1 for r in fake.requests if r.method != "GET")
+def dnsauto(config: Path, fake: FakeDnsimple) -> SyncRun:
+    env = {"DNSAUTO_API_URL_DNSIMPLE": fake.base_url, "DNSAUTO_TEST_DNSIMPLE_TOKEN": TOKEN}
+    return SyncRun(config, env=env, secret=TOKEN)
 
 
 async def test_sync_publishes_the_mail_records_then_changes_nothing_and_keeps_foreign_ones(
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(config_text(tmp_path / "state"))
+    config = write_sync_config(tmp_path, SERVER)
     async with FakeDnsimple() as fake:
         fake.add_zone(DOMAIN)
         for record in FOREIGN:
             fake.add_record(DOMAIN, record)
-        (domain,) = (await dnsauto(config, fake, "sync", "--no-wait"))["domains"]
-        assert domain["error"] is None
-        published = {(r["type"], r["name"]) for r in fake.records(DOMAIN)}
-        for rdtype, name in [
-            ("MX", ""), ("TXT", "_dmarc"), ("TXT", "_mta-sts"), ("CNAME", "autoconfig"),
-            ("SRV", "_imaps._tcp"),
-        ]:  # fmt: skip
-            assert (rdtype, name) in published, (rdtype, name)
+        run = dnsauto(config, fake)
+        await run.sync()
+        assert_published({(r["type"], r["name"]) for r in fake.records(DOMAIN)})
         first_publish, created = len(fake.requests), fake.count("POST")
-        listing = first_publish - written(fake)
+        listing = first_publish - fake.writes()
         # one request per record written: the new ones, and the foreign ones at shared names
         # whose TTL the RRset's new TTL changes (their values are kept): the apex TXT pair; the
         # foreign CAA stays as it is (no certificateManagement Automatic, so no CAA published)
         assert fake.count("DELETE") == 0
         assert created == len(fake.records(DOMAIN)) - len(FOREIGN)
-        assert written(fake) == created + fake.count("PATCH") == created + 2
+        assert fake.writes() == created + fake.count("PATCH") == created + 2
         assert listing == 2  # the zones, then the records (one page each)
 
-        (again,) = (await dnsauto(config, fake, "sync", "--no-wait"))["domains"]
-        assert again["error"] is None
+        await run.sync()
         resync = len(fake.requests) - first_publish
-        assert written(fake) == created + 2
+        assert fake.writes() == created + 2
         assert resync == 2
 
         contents = [r["content"] for r in fake.records(DOMAIN)]
@@ -102,19 +66,18 @@ async def test_sync_publishes_the_mail_records_then_changes_nothing_and_keeps_fo
 async def test_a_create_refused_mid_sync_is_reported_and_journaled_and_the_next_sync_completes(
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(config_text(tmp_path / "state"))
+    config = write_sync_config(tmp_path, SERVER)
     async with FakeDnsimple() as fake:
         fake.add_zone(DOMAIN)
         refused = {"message": "Validation failed", "errors": {"content": ["is invalid"]}}
         fake.fail_next(Fault(match="POST", status=400, body=refused))
-        (domain,) = (await dnsauto(config, fake, "sync", "--no-wait", ok=False))["domains"]
+        run = dnsauto(config, fake)
+        domain = await run.sync(ok=False)
         assert "content: is invalid" in domain["error"]
-        journal = await dnsauto(config, fake, "journal")
+        journal = await run.run("journal")
         failed = [e for e in journal if e["status"] == "failed"]
         assert len(failed) == 1
         assert fake.records(DOMAIN) == []  # the refused RRset was the first change
 
-        (again,) = (await dnsauto(config, fake, "sync", "--no-wait"))["domains"]
-        assert again["error"] is None
+        await run.sync()
         assert ("MX", "") in {(r["type"], r["name"]) for r in fake.records(DOMAIN)}

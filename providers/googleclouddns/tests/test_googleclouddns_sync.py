@@ -9,10 +9,9 @@ from dnsauto_googleclouddns.testing import PROJECT, FakeCloudDns, service_accoun
 from googleclouddns_helpers import served
 
 from dnsauto.testing.authoritative import AuthoritativeServer
-from dnsauto.testing.cli import dnsauto_json
+from dnsauto.testing.cli import DOMAIN, dnsauto_json, sync_config
 from dnsauto.testing.fake_http import Fault
 
-DOMAIN = "example.com"
 ZONE_ID = "example-com"
 FOREIGN = [
     ("example.com.", "TXT", ['"google-site-verification=abc"', '"v=spf1 include:_spf.x ~all"']),
@@ -20,39 +19,20 @@ FOREIGN = [
     ("www.example.com.", "A", ["192.0.2.1"]),
 ]
 
+SERVER = f"""
+"@type" = "GoogleCloudDns"
+description = "fake Cloud DNS"
+serviceAccountJson = {{ "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_GCLOUD_SA" }}
+projectId = "{PROJECT}"
+"""
+
 
 def config_text(state: Path, nameserver: str = "") -> str:
     """The configuration; with ``nameserver`` (host:port) the propagation check asks it, and
     changes.get and the nameserver are polled every 20 ms (after changes.get's first 0.5 s)."""
     polling = 'pollingInterval = "20ms"\npropagationTimeout = "60s"' if nameserver else ""
     asked = f'[daemon.dns]\nauthoritativeServers = ["{nameserver}"]' if nameserver else ""
-    return f"""
-[bootstrap]
-serverHostname = "mail.{DOMAIN}"
-defaultDomain = "{DOMAIN}"
-
-[bootstrap.dnsServer]
-"@type" = "GoogleCloudDns"
-description = "fake Cloud DNS"
-serviceAccountJson = {{ "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_GCLOUD_SA" }}
-projectId = "{PROJECT}"
-{polling}
-
-[domain."{DOMAIN}".dnsManagement]
-"@type" = "Automatic"
-dnsServerId = "bootstrap"
-
-[mailServer]
-mtaStsPolicyId = "20260101"
-
-[mailServer.acme]
-accountUri = "https://acme.test/acct/1"
-
-[daemon]
-stateDir = "{state}"
-
-{asked}
-"""
+    return sync_config(state, f"{SERVER}\n{polling}", extra=asked)
 
 
 async def dnsauto(config: Path, fake: FakeCloudDns, *args: str, ok: bool = True) -> Any:

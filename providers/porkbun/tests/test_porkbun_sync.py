@@ -3,73 +3,41 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from dnsauto_porkbun.testing import API_KEY, SECRET_API_KEY, FakePorkbun
 
-from dnsauto.testing.cli import dnsauto_json
+from dnsauto.testing.cli import DOMAIN, SyncRun, assert_published, write_sync_config
 
-DOMAIN = "example.com"
 FOREIGN = [
     {"type": "TXT", "content": "google-site-verification=abc", "ttl": "600"},
     {"type": "CAA", "content": '0 issue "digicert.com"', "ttl": "600"},
     {"type": "A", "name": "www." + DOMAIN, "content": "192.0.2.1", "ttl": "600"},
 ]
-
-
-def config_text(state: Path) -> str:
-    return f"""
-[bootstrap]
-serverHostname = "mail.{DOMAIN}"
-defaultDomain = "{DOMAIN}"
-
-[bootstrap.dnsServer]
+SERVER = f"""
 "@type" = "Porkbun"
 description = "fake Porkbun"
 apiKey = "{API_KEY}"
 secretApiKey = {{ "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_PORKBUN_SECRET" }}
-
-[domain."{DOMAIN}".dnsManagement]
-"@type" = "Automatic"
-dnsServerId = "bootstrap"
-
-[mailServer]
-mtaStsPolicyId = "20260101"
-
-[mailServer.acme]
-accountUri = "https://acme.test/acct/1"
-
-[daemon]
-stateDir = "{state}"
 """
-
-
-async def sync(config: Path, fake: FakePorkbun) -> dict[str, Any]:
-    env = {"DNSAUTO_API_URL_PORKBUN": fake.base_url, "DNSAUTO_TEST_PORKBUN_SECRET": SECRET_API_KEY}
-    report: dict[str, Any] = await dnsauto_json(
-        config, "sync", "--no-wait", env=env, secret=SECRET_API_KEY
-    )
-    return report
 
 
 async def test_sync_publishes_the_mail_records_then_changes_nothing_and_keeps_foreign_ones(
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(config_text(tmp_path / "state"))
+    config = write_sync_config(tmp_path, SERVER)
     async with FakePorkbun() as fake:
+        env = {"DNSAUTO_API_URL_PORKBUN": fake.base_url,
+               "DNSAUTO_TEST_PORKBUN_SECRET": SECRET_API_KEY}  # fmt: skip
+        run = SyncRun(config, env=env, secret=SECRET_API_KEY)
         fake.add_domain(DOMAIN)
         for record in FOREIGN:
             fake.add_record(DOMAIN, record)
         before = len(fake.records(DOMAIN))
-        first = await sync(config, fake)
-        (domain,) = first["domains"]
-        assert domain["error"] is None
-        published = {(r["type"], r["name"]) for r in fake.records(DOMAIN)}
-        for rdtype, label in [("MX", ""), ("TXT", "_dmarc."), ("TXT", "_mta-sts."),
-                              ("CNAME", "autoconfig."), ("SRV", "_imaps._tcp.")]:  # fmt: skip
-            key = (rdtype, label + DOMAIN)
-            assert key in published, key
+        domain = await run.sync()
+        assert_published(
+            {(r["type"], r["name"]) for r in fake.records(DOMAIN)},
+            lambda rdtype, label: (rdtype, f"{label}.{DOMAIN}" if label else DOMAIN),
+        )
         # The DnsServer's default TTL (5m) is below Porkbun's 600: raised, and said so.
         assert {r["ttl"] for r in fake.records(DOMAIN) if r["type"] != "NS"} == {"600"}
         created = len(fake.records(DOMAIN)) - before
@@ -84,9 +52,7 @@ async def test_sync_publishes_the_mail_records_then_changes_nothing_and_keeps_fo
         assert first_requests == 21  # 1 + 1 listing, 19 creates
         assert any("published with 600s" in w for w in domain["warnings"]), domain
 
-        second = await sync(config, fake)
-        (again,) = second["domains"]
-        assert again["error"] is None
+        await run.sync()
         assert len(fake.requests) - first_requests == 2  # the domains, the records
 
         contents = [r["content"] for r in fake.records(DOMAIN)]

@@ -8,14 +8,21 @@ from typing import Any
 from route53_helpers import KEY_ID, SECRET, ZONE, Route53Proxy, records, served, xml_fault
 
 from dnsauto.testing.authoritative import AuthoritativeServer
-from dnsauto.testing.cli import dnsauto_json
+from dnsauto.testing.cli import DOMAIN, dnsauto_json, sync_config
 
-DOMAIN = "example.com"
 FOREIGN = [
     ("example.com.", "TXT", ['"google-site-verification=abc"', '"v=spf1 mx ~all"']),
     ("example.com.", "CAA", ['0 issue "digicert.com"']),
     ("www.example.com.", "A", ["192.0.2.1"]),
 ]  # fmt: skip
+
+SERVER = f"""
+"@type" = "Route53"
+description = "moto"
+accessKeyId = "{KEY_ID}"
+secretAccessKey = {{ "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_R53_SECRET" }}
+sessionToken = {{ "@type" = "None" }}
+"""
 
 
 def config_text(state: Path, nameserver: str = "") -> str:
@@ -23,34 +30,7 @@ def config_text(state: Path, nameserver: str = "") -> str:
     GetChange and the nameserver are polled every 20 ms."""
     polling = 'pollingInterval = "20ms"\npropagationTimeout = "60s"' if nameserver else ""
     asked = f'[daemon.dns]\nauthoritativeServers = ["{nameserver}"]' if nameserver else ""
-    return f"""
-[bootstrap]
-serverHostname = "mail.{DOMAIN}"
-defaultDomain = "{DOMAIN}"
-
-[bootstrap.dnsServer]
-"@type" = "Route53"
-description = "moto"
-accessKeyId = "{KEY_ID}"
-secretAccessKey = {{ "@type" = "EnvironmentVariable", variableName = "DNSAUTO_TEST_R53_SECRET" }}
-sessionToken = {{ "@type" = "None" }}
-{polling}
-
-[domain."{DOMAIN}".dnsManagement]
-"@type" = "Automatic"
-dnsServerId = "bootstrap"
-
-[mailServer]
-mtaStsPolicyId = "20260101"
-
-[mailServer.acme]
-accountUri = "https://acme.test/acct/1"
-
-[daemon]
-stateDir = "{state}"
-
-{asked}
-"""
+    return sync_config(state, f"{SERVER}\n{polling}", extra=asked)
 
 
 async def dnsauto(config: Path, proxy: Route53Proxy, *args: str, ok: bool = True) -> Any:
