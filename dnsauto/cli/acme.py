@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -98,6 +97,8 @@ def acme_hook(ctx: click.Context, action: str | None, args: tuple[str, ...]) -> 
     config, registry, store = load_merged(ctx)
     with store:
         run = hook.present if action == "present" else hook.cleanup
+        import asyncio  # here, not at load: with ssl it is a third of --help
+
         result = asyncio.run(run(config, registry, store, identifier, value))
     if result.error:
         click.echo(f"error: {result.error}", err=True)
