@@ -330,7 +330,9 @@ class Engine:
         if provider.capabilities.requires_person or result.zone is None or result.plan is None:
             return
         applied = result.changes[: result.applied]
-        zone = await provider.find_zone(dns.name.from_text(result.zone))
+        zone = result.found_zone
+        if zone is None or zone.name.to_text() != result.zone:
+            zone = await provider.find_zone(dns.name.from_text(result.zone))
         if applied:
             await provider.wait_live(zone)
             expectations = expectations_for(applied)
@@ -441,6 +443,7 @@ class Engine:
         *,
         delete: Sequence[Key] = (),
     ) -> ZonePlan:
+        result.found_zone = zone
         names = sorted({r.name for r in desired} | {name for name, _ in delete})
         listed = await provider.list_rrsets(
             zone, names if provider.capabilities.can_list_names else None
