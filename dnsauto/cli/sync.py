@@ -101,22 +101,48 @@ def sync(
     from dnsauto.cli.output import print_sync, sync_json
 
     config, registry, store = load_merged(ctx)
+    if not dry_run:
+        with store:
+            failed = _streamed(config, registry, store, domains, force, not no_wait, as_json)
+        if failed:
+            raise ExitStatus(1)
+        return
     with store:
-        results = _run(
-            config,
-            registry,
-            store,
-            domains,
-            apply=not dry_run,
-            force=force,
-            wait=not (dry_run or no_wait),
-        )
+        results = _run(config, registry, store, domains, apply=False)
     if as_json:
         echo_json(sync_json(results))
     else:
         print_sync(results, dry_run=dry_run)
     if any(r.error for r in results):
         raise ExitStatus(1)
+
+
+def _streamed(
+    config: Config,
+    registry: Registry,
+    store: StateStore,
+    domains: Sequence[str],
+    force: bool,
+    wait: bool,
+    as_json: bool,
+) -> int:
+    """Sync, writing each domain's outcome as it ends (memory flat in the number of
+    domains); the number of domains that failed."""
+    from dnsauto.cli.output import SyncStream, progress
+    from dnsauto.sync.engine import Engine, domain_jobs
+
+    jobs = domain_jobs(config, domains)
+    output = SyncStream(as_json=as_json)
+
+    async def go() -> None:
+        async with Engine(config, registry, store=store) as engine:
+            with progress(len(jobs), enabled=on_terminal()):
+                async for index, result in engine.stream(jobs, apply=True, force=force, wait=wait):
+                    output.add(index, result)
+
+    asyncio.run(go())
+    output.close()
+    return output.failed
 
 
 def _run(
