@@ -9,6 +9,13 @@ leaves the pending set as soon as its server serves exactly the expected RRset (
 for a deletion), and the wait ends the moment the last one does. A question still unanswered
 when the next round starts is not asked twice. A server that times out, refuses, fails or is
 not authoritative counts as not propagated and is named in the result.
+
+A proof round is cheap in CPU: the questions in flight to one nameserver share one UDP socket
+(answers matched by id, then by question), a question's bytes are written directly, and an
+answer is first judged from its wire (``Expectation.met_by_answer``: TXT by its joined
+strings, MX, SRV, CNAME, A, ... by their canonical wire form, other types by their rdata);
+only an answer that does not meet the expectation is parsed as a message, which decides and
+says why. The judgement is the same either way (``tests/test_propagation_wire.py``).
 """
 
 from __future__ import annotations
