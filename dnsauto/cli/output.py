@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
+import textwrap
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from dnsauto.sync.engine import DomainResult
 
 __all__ = [
+    "SyncStream",
     "check_json",
     "plan_json",
     "print_check",
@@ -24,6 +27,7 @@ __all__ = [
     "progress",
     "records_json",
     "sync_json",
+    "sync_row",
     "table",
 ]
 
@@ -66,24 +70,77 @@ def plan_json(results: Sequence[DomainResult]) -> dict[str, Any]:
 
 
 def sync_json(results: Sequence[DomainResult]) -> dict[str, Any]:
+    return {"domains": [sync_row(r) for r in results]}
+
+
+def sync_row(r: DomainResult) -> dict[str, Any]:
+    """One domain of :func:`sync_json`."""
     return {
-        "domains": [
-            {
-                "domain": r.domain,
-                "zone": r.zone,
-                "changes": r.applied,
-                "propagated": r.propagated,
-                "seconds": r.seconds,
-                "lagging": r.propagation.lagging_nameservers if r.propagation else [],
-                "missing": r.propagation.lagging if r.propagation else {},
-                "error": r.error,
-                "warnings": r.warnings,
-                **({"instructions": r.instructions} if r.instructions else {}),
-                **({"not_applied": _change_list(r.not_applied)} if r.not_applied else {}),
-            }
-            for r in results
-        ]
+        "domain": r.domain,
+        "zone": r.zone,
+        "changes": r.applied,
+        "propagated": r.propagated,
+        "seconds": r.seconds,
+        "lagging": r.propagation.lagging_nameservers if r.propagation else [],
+        "missing": r.propagation.lagging if r.propagation else {},
+        "error": r.error,
+        "warnings": r.warnings,
+        **({"instructions": r.instructions} if r.instructions else {}),
+        **({"not_applied": _change_list(r.not_applied)} if r.not_applied else {}),
     }
+
+
+class SyncStream:
+    """A sync's output written as its domains end, in the order of the configuration.
+
+    It keeps, per domain, only what is still to be written (a domain that ended before one
+    above it waits, as its JSON text or its table row) and the count of failures: the
+    results themselves are not held. The JSON is the text ``echo_json(sync_json(results))``
+    writes; the table is :func:`print_sync`'s.
+    """
+
+    def __init__(self, *, as_json: bool) -> None:
+        self.as_json = as_json
+        self.failed = 0
+        self._next = 0
+        self._waiting: dict[int, str | list[str]] = {}
+        self._rows: list[list[str]] = []
+
+    def add(self, index: int, result: DomainResult) -> None:
+        if result.error:
+            self.failed += 1
+        if self.as_json:
+            text = json.dumps(sync_row(result), indent=2, sort_keys=False)
+            self._waiting[index] = textwrap.indent(text, "    ")
+        else:
+            for text in result.instructions:
+                click.echo(text)
+            _warn(result)
+            self._waiting[index] = _sync_table_row(result)
+        while self._next in self._waiting:
+            self._write(self._waiting.pop(self._next))
+            self._next += 1
+
+    def _write(self, item: str | list[str]) -> None:
+        if isinstance(item, list):
+            self._rows.append(item)
+            return
+        click.echo(('{\n  "domains": [\n' if self._next == 0 else ",\n") + item, nl=False)
+
+    def close(self, after: dict[str, Any] | None = None) -> None:
+        """Write the end: the table, or the JSON document's end with the members ``after``
+        (JSON only: ``certificates``) following ``domains``."""
+        after = after or {}
+        if not self.as_json:
+            table(_SYNC_HEADERS, self._rows)
+        elif self._next == 0:
+            click.echo(json.dumps({"domains": [], **after}, indent=2))
+        else:
+            members = "".join(
+                f",\n  {json.dumps(key)}: " + json.dumps(value, indent=2).replace("\n", "\n  ")
+                for key, value in after.items()
+            )
+            click.echo("\n  ]" + members + "\n}")
 
 
 def _change_list(changes: Sequence[Change]) -> list[dict[str, str]]:
@@ -175,21 +232,22 @@ def print_sync(results: Sequence[DomainResult], *, dry_run: bool) -> None:
         return
     for result in results:
         _warn(result)
-    table(
-        ["domain", "zone", "changes", "propagated", "seconds", "lagging", "result"],
-        [
-            [
-                r.domain,
-                r.zone or "-",
-                r.applied,
-                "yes" if r.propagated else "no",
-                f"{r.seconds:.2f}",
-                ", ".join(r.propagation.lagging_nameservers if r.propagation else []) or "-",
-                "failed" if r.error else ("to enter by hand" if r.instructions else "ok"),
-            ]
-            for r in results
-        ],
-    )
+    table(_SYNC_HEADERS, [_sync_table_row(r) for r in results])
+
+
+_SYNC_HEADERS = ["domain", "zone", "changes", "propagated", "seconds", "lagging", "result"]
+
+
+def _sync_table_row(r: DomainResult) -> list[str]:
+    return [
+        r.domain,
+        r.zone or "-",
+        str(r.applied),
+        "yes" if r.propagated else "no",
+        f"{r.seconds:.2f}",
+        ", ".join(r.propagation.lagging_nameservers if r.propagation else []) or "-",
+        "failed" if r.error else ("to enter by hand" if r.instructions else "ok"),
+    ]
 
 
 @contextlib.contextmanager

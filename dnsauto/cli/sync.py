@@ -99,32 +99,63 @@ def sync(
     (see `dnsauto certs`). Exit 0 when every domain (and certificate) is done, 1 when any
     failed, 2 for a configuration error.
     """
-    from dnsauto.cli.certs import certificates_json, print_certificates
     from dnsauto.cli.output import print_sync, sync_json
 
     config, registry, store = load_merged(ctx)
-    certificates: list[Any] = []
+    if not dry_run:
+        with store:
+            failed = _streamed(config, registry, store, domains, force, not no_wait, as_json)
+        if failed:
+            raise ExitStatus(1)
+        return
     with store:
-        results = _run(
-            config,
-            registry,
-            store,
-            domains,
-            apply=not dry_run,
-            force=force,
-            wait=not (dry_run or no_wait),
-            certificates=certificates,
-        )
+        results = _run(config, registry, store, domains, apply=False)
     if as_json:
-        out = sync_json(results)
-        if certificates:
-            out["certificates"] = certificates_json(certificates)
-        echo_json(out)
+        echo_json(sync_json(results))
     else:
         print_sync(results, dry_run=dry_run)
-        print_certificates(certificates)
-    if any(r.error for r in results) or any(c.failed for c in certificates):
+    if any(r.error for r in results):
         raise ExitStatus(1)
+
+
+def _streamed(
+    config: Config,
+    registry: Registry,
+    store: StateStore,
+    domains: Sequence[str],
+    force: bool,
+    wait: bool,
+    as_json: bool,
+) -> int:
+    """Sync, writing each domain's outcome as it ends (memory flat in the number of
+    domains), then, when it waited for the records, order the ACME certificates due of the
+    domains that synced; the number of domains and certificates that failed."""
+    from dnsauto.cli.certs import certificates_json, print_certificates
+    from dnsauto.cli.output import SyncStream, progress
+    from dnsauto.sync.engine import Engine, domain_jobs
+
+    jobs = domain_jobs(config, domains)
+    output = SyncStream(as_json=as_json)
+    certificates: list[Any] = []
+
+    async def go() -> None:
+        synced: set[str] = set()
+        async with Engine(config, registry, store=store) as engine:
+            with progress(len(jobs), enabled=on_terminal()):
+                async for index, result in engine.stream(jobs, apply=True, force=force, wait=wait):
+                    output.add(index, result)
+                    if result.error is None:
+                        synced.add(result.domain)
+            if wait:
+                certificates.extend(await _obtain(config, engine, synced, domains))
+
+    import asyncio  # here, not at load: with ssl it is a third of --help
+
+    asyncio.run(go())
+    output.close({"certificates": certificates_json(certificates)} if certificates else {})
+    if not as_json:
+        print_certificates(certificates)
+    return output.failed + sum(1 for c in certificates if c.failed)
 
 
 def _run(
@@ -137,10 +168,8 @@ def _run(
     force: bool = False,
     wait: bool = False,
     check_only: bool = False,
-    certificates: list[Any] | None = None,
 ) -> list[Any]:
-    """Run the engine; with ``certificates`` (a sync that waits), then the ACME orders due of
-    the domains that synced (their outcomes are appended to it)."""
+    """Run the engine: a check, or a sync that may write nothing (``apply``)."""
     from dnsauto.cli.output import progress
     from dnsauto.sync.engine import Engine, domain_jobs
 
@@ -151,10 +180,7 @@ def _run(
             with progress(len(jobs), enabled=on_terminal()):
                 if check_only:
                     return await engine.check(jobs)
-                results = await engine.run(jobs, apply=apply, force=force, wait=wait)
-            if certificates is not None and apply and wait:
-                certificates.extend(await _obtain(config, engine, results, domains))
-            return results
+                return await engine.run(jobs, apply=apply, force=force, wait=wait)
 
     import asyncio  # here, not at load: with ssl it is a third of --help
 
@@ -162,7 +188,7 @@ def _run(
 
 
 async def _obtain(
-    config: Config, engine: Any, results: Sequence[Any], domains: Sequence[str]
+    config: Config, engine: Any, synced: set[str], domains: Sequence[str]
 ) -> list[Any]:
     """The certificate orders due, for the domains whose records are live (a domain that
     failed could not publish its challenges either)."""
@@ -171,7 +197,6 @@ async def _obtain(
     requests = certificate_requests(config, domains)
     if not requests:
         return []
-    synced = {r.domain for r in results if r.error is None}
     orders = Orders(config, engine.store, engine.provider, engine.checker, run_id=engine.run_id)
     return await orders.run([r for r in requests if r.domain in synced])
 

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +88,7 @@ class Engine:
         self.store = store if store is not None else config.daemon.open_store()
         self.keys = DkimKeyStore(self.store)
         self._semaphore = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
         self._providers: dict[str, Provider[Any]] = {}
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
 
@@ -137,6 +138,35 @@ class Engine:
             for job in jobs
         ]
         return list(await asyncio.gather(*tasks))
+
+    async def stream(
+        self, jobs: Iterable[DomainJob], *, apply: bool, force: bool = False, wait: bool = False
+    ) -> AsyncIterator[tuple[int, DomainResult]]:
+        """:meth:`run`, each result handed out as its domain ends: (index in ``jobs``, result).
+
+        At most twice ``concurrency`` domains are begun and not yet handed out, so a run of
+        many domains holds a few results at a time rather than all of them (each result is
+        saved in the store as its domain ends, as in :meth:`run`).
+        """
+        window = 2 * self._concurrency
+        upcoming = enumerate(jobs)
+        running: dict[asyncio.Task[DomainResult], int] = {}
+        try:
+            while True:
+                for index, job in upcoming:
+                    work = self._guarded(job, apply=apply, force=force, wait=wait)
+                    running[asyncio.create_task(work)] = index
+                    if len(running) >= window:
+                        break
+                if not running:
+                    return
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    yield running.pop(task), task.result()
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def restore(
         self, run_id: str, *, apply: bool = True, wait: bool = False
@@ -334,7 +364,9 @@ class Engine:
         if provider.capabilities.requires_person or result.zone is None or result.plan is None:
             return
         applied = result.changes[: result.applied]
-        zone = await provider.find_zone(dns.name.from_text(result.zone))
+        zone = result.found_zone
+        if zone is None or zone.name.to_text() != result.zone:
+            zone = await provider.find_zone(dns.name.from_text(result.zone))
         if applied:
             await provider.wait_live(zone)
             expectations = expectations_for(applied)
@@ -448,6 +480,7 @@ class Engine:
         *,
         delete: Sequence[Key] = (),
     ) -> ZonePlan:
+        result.found_zone = zone
         names = sorted({r.name for r in desired} | {name for name, _ in delete})
         listed = await provider.list_rrsets(
             zone, names if provider.capabilities.can_list_names else None

@@ -13,6 +13,7 @@ from dnsauto.config.model import Config
 from dnsauto.plugin.changes import Change
 from dnsauto.plugin.errors import ConfigError, ConflictError, DnsautoError
 from dnsauto.plugin.names import lookup_key
+from dnsauto.plugin.provider import Zone
 from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
 from dnsauto.sync.plan import ZonePlan
 from dnsauto.sync.propagation import PropagationResult
@@ -60,6 +61,8 @@ class DomainResult:
     """The id of the plan the unsafe-plan stop refused; an approval of it lets it through."""
     not_applied: list[Change] = field(default_factory=list)
     """The plan's changes an apply that failed did not (or only partly) carry out."""
+    found_zone: Zone | None = field(default=None, repr=False, compare=False)
+    """The provider's zone the plan was made in (the wait for propagation needs it again)."""
 
     @property
     def needs_attention(self) -> bool:

@@ -9,16 +9,26 @@ leaves the pending set as soon as its server serves exactly the expected RRset (
 for a deletion), and the wait ends the moment the last one does. A question still unanswered
 when the next round starts is not asked twice. A server that times out, refuses, fails or is
 not authoritative counts as not propagated and is named in the result.
+
+A proof round is cheap in CPU: the questions in flight to one nameserver share one UDP socket
+(answers matched by id, then by question), a question's bytes are written directly, and an
+answer is first judged from its wire (``Expectation.met_by_answer``: TXT by its joined
+strings, MX, SRV, CNAME, A, ... by their canonical wire form, other types by their rdata);
+only an answer that does not meet the expectation is parsed as a message, which decides and
+says why. The judgement is the same either way (``tests/test_propagation_wire.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import socket
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import dns.asyncquery
@@ -76,13 +86,22 @@ class Expectation:
     exact: bool = True
     ttl: int | None = None
     merged_into: dns.rrset.RRset | None = field(default=None, compare=False)
+    wires: frozenset[bytes] | None = field(default=None, compare=False, repr=False)
+    """The values in canonical wire form, where :meth:`of` had them (see ``_canonical``)."""
 
     @classmethod
     def of(
         cls, rrset: dns.rrset.RRset, *, exact: bool = True, with_ttl: bool = False
     ) -> Expectation:
-        values = frozenset(comparable_value(r) for r in rrset)
-        return cls(rrset.name, rrset.rdtype, values, exact, rrset.ttl if with_ttl else None)
+        ttl = rrset.ttl if with_ttl else None
+        if rrset.rdtype not in _CANONICAL_PREFIX:
+            values = frozenset(comparable_value(r) for r in rrset)
+            return cls(rrset.name, rrset.rdtype, values, exact, ttl)
+        # comparable_value of these types is the text of the canonical wire form: keep both
+        wires = frozenset(r.to_digestable() for r in rrset)
+        read = (dns.rdata.from_wire(rrset.rdclass, rrset.rdtype, w, 0, len(w)) for w in wires)
+        values = frozenset(r.to_text() for r in read)
+        return cls(rrset.name, rrset.rdtype, values, exact, ttl, wires=wires)
 
     @classmethod
     def shared(cls, rrset: dns.rrset.RRset) -> Expectation:
@@ -117,6 +136,170 @@ class Expectation:
 
     def __str__(self) -> str:
         return f"{self.name} {dns.rdatatype.to_text(self.rdtype)}"
+
+    @cached_property
+    def question(self) -> bytes:
+        """The question section that asks for (name, type), the name lowercased."""
+        name = self.name.to_wire()
+        assert name is not None
+        return name.lower() + struct.pack("!HH", self.rdtype, dns.rdataclass.IN)
+
+    @cached_property
+    def _canonical(self) -> frozenset[bytes] | None:
+        """The expected values in canonical wire form (RFC 4034 §6.2) for the types
+        :func:`_canonical_rdata` reads; None where their text is compared instead."""
+        if self.rdtype not in _CANONICAL_PREFIX:
+            return None
+        if self.wires is not None:
+            return self.wires
+        wires = set()
+        for value in self.values:
+            rdata = dns.rdata.from_text(dns.rdataclass.IN, self.rdtype, value)
+            if comparable_value(rdata) != value:  # not the form a value read back has
+                return None
+            wires.add(rdata.to_digestable())
+        return frozenset(wires)
+
+    def met_by_answer(self, wire: bytes, query_id: int) -> bool:
+        """Whether the answer ``wire`` to :attr:`question` certainly meets the expectation.
+
+        The judgement of :meth:`met_by_rrset` on the parsed answer, read from the wire without
+        building a message, RRsets or (for TXT, MX, SRV, CNAME, ...) rdata objects. False means
+        "not certainly": the caller parses the answer in full, which decides and says why.
+        """
+        if self.merged_into is not None:
+            return False
+        try:
+            found = _answer_records(wire, query_id, self.question)
+            if found is None:
+                return False
+            if not self.values:
+                return not found
+            if not found or (self.ttl is not None and min(t for t, _, _ in found) != self.ttl):
+                return False
+            return self._values_met(wire, found)
+        except (IndexError, ValueError, struct.error, dns.exception.DNSException):
+            return False
+
+    def _values_met(self, wire: bytes, found: list[tuple[int, int, int]]) -> bool:
+        served: set[Any] = set()
+        expected: frozenset[Any] = self.values
+        if self.rdtype in _TEXT_TYPES:
+            served = {_txt_text(wire, start, end) for _, start, end in found}
+        elif (canonical := self._canonical) is not None:
+            served = {_canonical_rdata(self.rdtype, wire, start, end) for _, start, end in found}
+            expected = canonical
+        else:
+            for _, start, end in found:
+                length = end - start
+                rdata = dns.rdata.from_wire(dns.rdataclass.IN, self.rdtype, wire, start, length)
+                served.add(comparable_value(rdata))
+        return served == expected if self.exact else expected <= served
+
+
+_TEXT_TYPES = frozenset({dns.rdatatype.TXT, dns.rdatatype.SPF})
+_CANONICAL_PREFIX: dict[int, int | None] = {
+    # the bytes before the one name that ends the rdata; None: no name, the rdata as it is
+    dns.rdatatype.CNAME: 0,
+    dns.rdatatype.NS: 0,
+    dns.rdatatype.PTR: 0,
+    dns.rdatatype.DNAME: 0,
+    dns.rdatatype.MX: 2,
+    dns.rdatatype.SRV: 6,
+    dns.rdatatype.A: None,
+    dns.rdatatype.AAAA: None,
+    dns.rdatatype.TLSA: None,
+    dns.rdatatype.SSHFP: None,
+}
+_HEADER = struct.Struct("!HHHHHH")
+_RECORD = struct.Struct("!HHIH")
+_QR, _OPCODE, _AA, _TC, _RCODE = 0x8000, 0x7800, 0x0400, 0x0200, 0x000F
+
+
+def _name_at(wire: bytes, offset: int) -> tuple[bytes, int]:
+    """The name at ``offset`` (compression followed), lowercased and uncompressed, and the
+    offset after it."""
+    labels = []
+    after = -1
+    jumps = 0
+    while True:
+        length = wire[offset]
+        if length >= 0xC0:
+            if after < 0:
+                after = offset + 2
+            jumps += 1
+            if jumps > 127:
+                raise ValueError("a compression loop")
+            offset = ((length & 0x3F) << 8) | wire[offset + 1]
+            continue
+        if length > 63:
+            raise ValueError("a bad label")
+        end = offset + length + 1
+        if end > len(wire):
+            raise ValueError("a name past the end")
+        labels.append(wire[offset:end])
+        offset = end
+        if length == 0:
+            break
+    name = b"".join(labels).lower()
+    if len(name) > 255:
+        raise ValueError("a name too long")
+    return name, (offset if after < 0 else after)
+
+
+def _answer_records(
+    wire: bytes, query_id: int, question: bytes
+) -> list[tuple[int, int, int]] | None:
+    """The (TTL, start, end of rdata) of each answer record for ``question`` in a UDP answer
+    that answers it authoritatively with NOERROR or NXDOMAIN; None for any other answer."""
+    ident, flags, questions, answers, _, _ = _HEADER.unpack_from(wire)
+    if ident != query_id or not flags & _QR or flags & (_TC | _OPCODE) or not flags & _AA:
+        return None
+    if flags & _RCODE not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) or questions != 1:
+        return None
+    qname, typeclass = question[:-4], question[-4:]
+    offset = 12 + len(qname)
+    if wire[12:offset].lower() != qname or wire[offset : offset + 4] != typeclass:
+        return None
+    offset += 4
+    found = []
+    for _ in range(answers):
+        if wire[offset] == 0xC0 and wire[offset + 1] == 12:
+            matches = True  # a pointer to the question's name
+            offset += 2
+        else:
+            owner, offset = _name_at(wire, offset)
+            matches = owner == qname
+        start = offset + 10
+        end = start + int.from_bytes(wire[offset + 8 : start], "big")
+        if end > len(wire) or start > len(wire):
+            raise ValueError("a record past the end")
+        if matches and wire[offset : offset + 4] == typeclass:
+            found.append((int.from_bytes(wire[offset + 4 : offset + 8], "big"), start, end))
+        offset = end
+    return found
+
+
+def _txt_text(wire: bytes, start: int, end: int) -> str:
+    """The strings of a TXT rdata joined, as :func:`comparable_value` gives them."""
+    strings = []
+    while start < end:
+        length = wire[start]
+        strings.append(wire[start + 1 : start + 1 + length])
+        start += 1 + length
+    if start != end:
+        raise ValueError("a TXT string past the end")
+    return b"".join(strings).decode("utf-8", "backslashreplace")
+
+
+def _canonical_rdata(rdtype: int, wire: bytes, start: int, end: int) -> bytes:
+    prefix = _CANONICAL_PREFIX[rdtype]
+    if prefix is None:
+        return wire[start:end]
+    name, after = _name_at(wire, start + prefix)
+    if after != end:
+        raise ValueError("rdata longer than its name")
+    return wire[start : start + prefix] + name
 
 
 def expectations_for(changes: Iterable[Change]) -> list[Expectation]:
@@ -256,22 +439,38 @@ class NameserverFinder:
         return found, max(ttl, 30)
 
 
-class _Reply(asyncio.DatagramProtocol):
-    """Takes the first datagram that answers the query ``query_id``."""
+class _Channel(asyncio.DatagramProtocol):
+    """One UDP socket to one nameserver, shared by the questions in flight to it.
 
-    def __init__(self, query_id: int) -> None:
-        self.query_id = query_id
-        self.wire: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    Each question has an id of its own among those in flight; an answer goes to the question
+    of its id (and is then checked against that question). An ICMP error (port unreachable)
+    fails every question in flight, as it would have failed each on a socket of its own.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.waiting: dict[int, asyncio.Future[bytes]] = {}
+        self.users = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        is_answer = len(data) >= 12 and data[2] & 0x80
-        ours = is_answer and int.from_bytes(data[:2], "big") == self.query_id
-        if ours and not self.wire.done():
-            self.wire.set_result(data)
+        if len(data) >= 12 and data[2] & 0x80:
+            waiter = self.waiting.get(int.from_bytes(data[:2], "big"))
+            if waiter is not None and not waiter.done():
+                waiter.set_result(data)
 
     def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable
-        if not self.wire.done():
-            self.wire.set_exception(exc)
+        for waiter in self.waiting.values():
+            if not waiter.done():
+                waiter.set_exception(exc)
+
+    def new_id(self) -> int:
+        while True:
+            query_id = secrets.randbits(16)
+            if query_id not in self.waiting:
+                return query_id
 
 
 def _answer_only(wire: bytes) -> dns.message.Message:
@@ -284,28 +483,23 @@ def _answer_only(wire: bytes) -> dns.message.Message:
     return dns.message.from_wire(wire[:8] + bytes(4) + wire[12:], ignore_trailing=True)
 
 
-async def _exchange(
-    query: dns.message.Message, host: str, port: int, within: float
-) -> dns.message.Message:
-    """Ask over UDP; ask again over TCP when the answer is truncated; all ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    transport, reply = await loop.create_datagram_endpoint(
-        lambda: _Reply(query.id), remote_addr=(host, port)
+_OPT_RECORD = b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, _EDNS_PAYLOAD, 0, 0)
+"""EDNS(0) with a UDP payload of ``_EDNS_PAYLOAD`` bytes, no flags, no options."""
+
+
+def _query_wire(query_id: int, expectation: Expectation) -> bytes:
+    """The question as :func:`dns.message.make_query` makes it (EDNS(0), ``_EDNS_PAYLOAD``),
+    recursion off."""
+    return _HEADER.pack(query_id, 0, 1, 0, 0, 1) + expectation.question + _OPT_RECORD
+
+
+def _query_message(query_id: int, expectation: Expectation) -> dns.message.Message:
+    query = dns.message.make_query(
+        expectation.name, expectation.rdtype, use_edns=0, payload=_EDNS_PAYLOAD
     )
-    try:
-        transport.sendto(query.to_wire())
-        async with asyncio.timeout(within):
-            wire = await reply.wire
-    finally:
-        transport.close()
-    response = _answer_only(wire)
-    if not query.is_response(response):
-        raise dns.exception.FormError("the answer does not match the question")  # type: ignore[no-untyped-call]
-    if response.flags & dns.flags.TC:
-        remaining = max(0.0, within - (loop.time() - started))
-        response = await dns.asyncquery.tcp(query, host, timeout=remaining, port=port)
-    return response
+    query.flags &= ~dns.flags.RD
+    query.id = query_id
+    return query
 
 
 class PropagationChecker:
@@ -314,18 +508,83 @@ class PropagationChecker:
     def __init__(self, finder: NameserverFinder) -> None:
         self.finder = finder
         self._in_flight = asyncio.Semaphore(_MAX_IN_FLIGHT)
+        self._channels: dict[tuple[str, int], asyncio.Future[_Channel]] = {}
+
+    async def _open(self, server: Nameserver) -> _Channel:
+        """The channel to ``server``, opened by the first question in flight to it."""
+        key = (server.host, server.port)
+        loop = asyncio.get_running_loop()
+        while True:
+            opening = self._channels.get(key)
+            if opening is None:
+                opening = loop.create_future()
+                self._channels[key] = opening
+                try:
+                    _, channel = await loop.create_datagram_endpoint(_Channel, remote_addr=key)
+                except BaseException as exc:
+                    del self._channels[key]
+                    opening.set_exception(exc)
+                    opening.exception()  # retrieved: the questions waiting for it raise it too
+                    raise
+                opening.set_result(channel)
+            channel = await asyncio.shield(opening)
+            if channel.transport is not None and not channel.transport.is_closing():
+                channel.users += 1
+                return channel
+            # closed by the last question before this one: open another
+
+    def _close(self, server: Nameserver, channel: _Channel) -> None:
+        """The last question in flight to ``server`` closes its channel."""
+        channel.users -= 1
+        if channel.users == 0 and channel.transport is not None:
+            channel.transport.close()
+            key = (server.host, server.port)
+            opening = self._channels.get(key)
+            if opening is not None and opening.done() and opening.result() is channel:
+                del self._channels[key]
+
+    async def _udp(
+        self, server: Nameserver, expectation: Expectation, within: float
+    ) -> tuple[int, bytes]:
+        """Send the question over UDP: its id and the answer's wire, within ``within`` s."""
+        channel = await self._open(server)
+        try:
+            query_id = channel.new_id()
+            waiter = asyncio.get_running_loop().create_future()
+            channel.waiting[query_id] = waiter
+            try:
+                assert channel.transport is not None
+                channel.transport.sendto(_query_wire(query_id, expectation))
+                async with asyncio.timeout(within):
+                    return query_id, await waiter
+            finally:
+                del channel.waiting[query_id]
+        finally:
+            self._close(server, channel)
 
     async def ask(
         self, server: Nameserver, expectation: Expectation, query_timeout: float
     ) -> tuple[bool, str]:
-        """Whether ``server`` meets ``expectation`` now, and what it served or why it failed."""
-        query = dns.message.make_query(
-            expectation.name, expectation.rdtype, use_edns=0, payload=_EDNS_PAYLOAD
-        )
-        query.flags &= ~dns.flags.RD
+        """Whether ``server`` meets ``expectation`` now, and what it served or why it failed.
+
+        The answer is read from its wire (:meth:`Expectation.met_by_answer`); only one that
+        does not certainly meet the expectation is parsed as a message, which decides.
+        """
         try:
             async with self._in_flight:
-                response = await _exchange(query, server.host, server.port, query_timeout)
+                started = time.monotonic()
+                query_id, wire = await self._udp(server, expectation, query_timeout)
+                if expectation.met_by_answer(wire, query_id):
+                    return True, ""
+                query = _query_message(query_id, expectation)
+                response = _answer_only(wire)
+                if not query.is_response(response):
+                    raise dns.exception.FormError("the answer does not match the question")  # type: ignore[no-untyped-call]
+                if response.flags & dns.flags.TC:
+                    remaining = max(0.0, query_timeout - (time.monotonic() - started))
+                    response = await dns.asyncquery.tcp(
+                        query, server.host, timeout=remaining, port=server.port
+                    )
         except (dns.exception.Timeout, TimeoutError):
             return False, f"no answer within {query_timeout:g}s"
         except (OSError, dns.exception.DNSException) as exc:
@@ -391,10 +650,21 @@ class PropagationChecker:
             failures = await self.check(servers, expectations, query_timeout)
             return _result(started, servers, failures, rounds=1)
         interval = max(interval, _MIN_INTERVAL)
+        loop = asyncio.get_running_loop()
         polling_started = time.monotonic()
         deadline = polling_started + propagation_timeout
-        pending: dict[Pair, str] = {(s, e): _UNANSWERED for s in servers for e in expectations}
-        in_flight: dict[asyncio.Task[tuple[bool, str]], Pair] = {}
+        # Pairs by their index: hashing a pair hashes its name and values, every time.
+        pairs = list(dict.fromkeys((s, e) for s in servers for e in expectations))
+        pending = dict.fromkeys(range(len(pairs)), _UNANSWERED)
+        in_flight: dict[asyncio.Task[tuple[bool, str]], int] = {}
+        asking: set[int] = set()
+        finished: list[asyncio.Task[tuple[bool, str]]] = []
+        woken = asyncio.Event()
+
+        def answered(task: asyncio.Task[tuple[bool, str]]) -> None:
+            finished.append(task)
+            woken.set()
+
         next_round = polling_started
         rounds = 0
         try:
@@ -402,11 +672,12 @@ class PropagationChecker:
                 now = time.monotonic()
                 if now >= next_round:
                     rounds += 1
-                    asked = set(in_flight.values())
-                    for pair in pending:
-                        if pair not in asked:
-                            task = asyncio.create_task(self.ask(*pair, query_timeout))
-                            in_flight[task] = pair
+                    for index in pending:
+                        if index not in asking:
+                            task = asyncio.create_task(self.ask(*pairs[index], query_timeout))
+                            task.add_done_callback(answered)
+                            in_flight[task] = index
+                            asking.add(index)
                     while next_round <= now:
                         next_round += interval
                 if now >= deadline:
@@ -415,25 +686,34 @@ class PropagationChecker:
                 if not in_flight:
                     await asyncio.sleep(wake - now)
                     continue
-                done, _ = await asyncio.wait(
-                    in_flight, timeout=max(0.0, wake - now), return_when=asyncio.FIRST_COMPLETED
-                )
+                if not finished:
+                    woken.clear()
+                    timer = loop.call_later(max(0.0, wake - now), woken.set)
+                    try:
+                        await woken.wait()
+                    finally:
+                        timer.cancel()
+                done, finished[:] = list(finished), []
                 for task in done:
-                    pair = in_flight.pop(task)
+                    index = in_flight.pop(task)
+                    asking.discard(index)
                     ok, why = task.result()
                     if ok:
-                        del pending[pair]
+                        del pending[index]
                     else:
-                        pending[pair] = why
+                        pending[index] = why
         finally:
             for task in in_flight:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*in_flight, return_exceptions=True)
-        for pair, why in pending.items():
-            if why == _UNANSWERED:
-                pending[pair] = f"no answer within {propagation_timeout:g}s"
-        return _result(started, servers, pending, rounds=rounds)
+        failures = {
+            pairs[index]: f"no answer within {propagation_timeout:g}s"
+            if why == _UNANSWERED
+            else why
+            for index, why in pending.items()
+        }
+        return _result(started, servers, failures, rounds=rounds)
 
 
 def _result(

@@ -1,0 +1,195 @@
+"""An answer judged from its wire (``Expectation.met_by_answer``) is judged as the parsed
+message would be (no servers needed): met only where ``met_by_rrset`` says met."""
+
+from __future__ import annotations
+
+import random
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from dnsauto.plugin.txt import txt_rrset
+from dnsauto.sync.propagation import Expectation, _answer_only
+from dnsauto.testing import make_rrset
+
+NAME = "x.example.test."
+LONG = "p=" + "A" * 400
+CASES: list[tuple[str, Expectation, list[dns.rrset.RRset], bool]] = [
+    (
+        "txt split elsewhere",
+        Expectation.of(txt_rrset(NAME, 300, [LONG])),
+        [
+            make_rrset(
+                NAME, "TXT", 300, " ".join(f'"{LONG[i : i + 100]}"' for i in range(0, 402, 100))
+            )
+        ],
+        True,
+    ),
+    (
+        "txt one more value",
+        Expectation.of(txt_rrset(NAME, 300, ["v"])),
+        [make_rrset(NAME, "TXT", 300, '"v"', '"w"')],
+        False,
+    ),
+    (
+        "txt contained",
+        Expectation.of(txt_rrset(NAME, 300, ["v"]), exact=False),
+        [make_rrset(NAME, "TXT", 300, '"v"', '"w"')],
+        True,
+    ),
+    (
+        "mx in another case",
+        Expectation.of(make_rrset(NAME, "MX", 300, "10 mail.example.test.")),
+        [make_rrset("X.Example.test.", "MX", 300, "10 Mail.Example.TEST.")],
+        True,
+    ),
+    (
+        "mx another preference",
+        Expectation.of(make_rrset(NAME, "MX", 300, "10 mail.example.test.")),
+        [make_rrset(NAME, "MX", 300, "20 mail.example.test.")],
+        False,
+    ),
+    (
+        "srv",
+        Expectation.of(make_rrset(NAME, "SRV", 300, "0 1 443 mail.example.test.")),
+        [make_rrset(NAME, "SRV", 300, "0 1 443 mail.example.test.")],
+        True,
+    ),
+    (
+        "cname compressed",
+        Expectation.of(make_rrset(NAME, "CNAME", 300, "mail.example.test.")),
+        [make_rrset(NAME, "CNAME", 300, "MAIL.example.test.")],
+        True,
+    ),
+    (
+        "caa with blanks",
+        Expectation.of(
+            make_rrset(NAME, "CAA", 300, '0 issue "letsencrypt.org;accounturi=https://ca.test/a"')
+        ),
+        [make_rrset(NAME, "CAA", 300, '0 issue "letsencrypt.org; accounturi=https://ca.test/a"')],
+        True,
+    ),
+    (
+        "a",
+        Expectation.of(make_rrset(NAME, "A", 300, "192.0.2.1")),
+        [make_rrset(NAME, "A", 300, "192.0.2.1")],
+        True,
+    ),
+    ("deleted", Expectation.absent(dns.name.from_text(NAME), dns.rdatatype.TXT), [], True),
+    (
+        "not deleted",
+        Expectation.absent(dns.name.from_text(NAME), dns.rdatatype.TXT),
+        [make_rrset(NAME, "TXT", 300, '"v"')],
+        False,
+    ),
+    (
+        "deleted behind a cname",
+        Expectation.absent(dns.name.from_text(NAME), dns.rdatatype.TXT),
+        [
+            make_rrset(NAME, "CNAME", 300, "y.example.test."),
+            make_rrset("y.example.test.", "TXT", 300, '"v"'),
+        ],
+        True,
+    ),
+    (
+        "ttl not yet",
+        Expectation(dns.name.from_text(NAME), dns.rdatatype.TXT, frozenset({"v"}), True, 600),
+        [make_rrset(NAME, "TXT", 300, '"v"')],
+        False,
+    ),
+    (
+        "ttl",
+        Expectation(dns.name.from_text(NAME), dns.rdatatype.TXT, frozenset({"v"}), True, 600),
+        [make_rrset(NAME, "TXT", 600, '"v"')],
+        True,
+    ),
+]
+
+
+def answer(
+    expectation: Expectation, records: list[dns.rrset.RRset], rcode: int, aa: bool
+) -> tuple[bytes, int]:
+    query = dns.message.make_query(expectation.name, expectation.rdtype, use_edns=0, payload=1232)
+    query.flags &= ~dns.flags.RD
+    response = dns.message.make_response(query)
+    response.set_rcode(dns.rcode.Rcode(rcode))
+    if aa:
+        response.flags |= dns.flags.AA
+    for rrset in records:
+        response.answer.append(rrset)
+    response.authority.append(make_rrset("example.test.", "NS", 300, "ns1.example.test."))
+    return response.to_wire(), query.id
+
+
+@pytest.mark.parametrize(
+    ("case", "expectation", "records", "met"), CASES, ids=[c[0] for c in CASES]
+)
+@pytest.mark.parametrize("rcode", [dns.rcode.NOERROR, dns.rcode.NXDOMAIN, dns.rcode.SERVFAIL])
+@pytest.mark.parametrize("aa", [True, False])
+def test_the_wire_is_judged_as_the_parsed_answer(
+    case: str,
+    expectation: Expectation,
+    records: list[dns.rrset.RRset],
+    met: bool,
+    rcode: int,
+    aa: bool,
+) -> None:
+    wire, query_id = answer(expectation, records, rcode, aa)
+    parsed = _answer_only(wire)
+    rrset = parsed.get_rrset(
+        parsed.answer, expectation.name, parsed.question[0].rdclass, expectation.rdtype
+    )
+    slow = parsed.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) and bool(
+        parsed.flags & dns.flags.AA
+    )
+    slow = slow and expectation.met_by_rrset(rrset)
+    assert expectation.met_by_answer(wire, query_id) == slow
+    assert slow == (met and aa and rcode != dns.rcode.SERVFAIL)
+
+
+def test_an_answer_to_another_question_or_id_is_left_to_the_full_parse() -> None:
+    expectation = Expectation.of(txt_rrset(NAME, 300, ["v"]))
+    wire, query_id = answer(expectation, [make_rrset(NAME, "TXT", 300, '"v"')], 0, True)
+    assert expectation.met_by_answer(wire, query_id)
+    assert not expectation.met_by_answer(wire, query_id ^ 1)
+    other = Expectation.of(txt_rrset("y.example.test.", 300, ["v"]))
+    assert not other.met_by_answer(wire, query_id)
+
+
+def test_a_shared_name_is_left_to_the_planner() -> None:
+    expectation = Expectation.shared(txt_rrset(NAME, 300, ["v=spf1 mx -all"]))
+    wire, query_id = answer(
+        expectation, [make_rrset(NAME, "TXT", 300, '"v=spf1 mx -all"')], 0, True
+    )
+    assert not expectation.met_by_answer(wire, query_id)
+
+
+def slow_judgement(expectation: Expectation, wire: bytes) -> bool:
+    try:
+        parsed = _answer_only(wire)
+    except Exception:
+        return False
+    if parsed.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        return False
+    if not parsed.flags & dns.flags.AA:
+        return False
+    found = parsed.get_rrset(parsed.answer, expectation.name, 1, expectation.rdtype)
+    return expectation.met_by_rrset(found)
+
+
+def test_cut_and_random_answers_are_met_only_where_the_parse_says_so() -> None:
+    expectation = Expectation.of(txt_rrset(NAME, 300, ["v"]))
+    wire, query_id = answer(expectation, [make_rrset(NAME, "TXT", 300, '"v"')], 0, True)
+    for end in range(len(wire)):
+        cut = wire[:end]
+        if expectation.met_by_answer(cut, query_id):
+            assert slow_judgement(expectation, cut), end
+    rng = random.Random(1)
+    for _ in range(500):
+        noise = bytes(rng.randrange(256) for _ in range(rng.randrange(80)))
+        assert not expectation.met_by_answer(noise, query_id)
