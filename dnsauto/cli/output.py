@@ -72,6 +72,7 @@ def sync_json(results: Sequence[DomainResult]) -> dict[str, Any]:
                 "domain": r.domain,
                 "zone": r.zone,
                 "changes": r.applied,
+                "skipped": r.skipped,
                 "propagated": r.propagated,
                 "seconds": r.seconds,
                 "lagging": r.propagation.lagging_nameservers if r.propagation else [],
@@ -185,11 +186,19 @@ def print_sync(results: Sequence[DomainResult], *, dry_run: bool) -> None:
                 "yes" if r.propagated else "no",
                 f"{r.seconds:.2f}",
                 ", ".join(r.propagation.lagging_nameservers if r.propagation else []) or "-",
-                "failed" if r.error else ("to enter by hand" if r.instructions else "ok"),
+                _outcome(r),
             ]
             for r in results
         ],
     )
+
+
+def _outcome(result: DomainResult) -> str:
+    if result.error:
+        return "failed"
+    if result.instructions:
+        return "to enter by hand"
+    return f"ok (skipped: {result.skipped})" if result.skipped else "ok"
 
 
 @contextlib.contextmanager

@@ -121,6 +121,7 @@ def status_document(state_dir: str, configured: list[str]) -> dict[str, Any]:
                 "ok": last.ok if last else None,
                 "error": last.error if last else None,
                 "changes": last.changes if last else None,
+                "skipped": last.skipped if last else None,
                 "propagated": last.propagated if last else None,
                 "seconds": last.seconds if last else None,
                 "propagationSeconds": plan.get("lastPropagationSeconds"),

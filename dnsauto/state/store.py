@@ -53,11 +53,13 @@ __all__ = [
     "JournalStatus",
     "StateStore",
     "SyncOutcome",
+    "ZoneMark",
     "utc_now",
 ]
 
 DB_FILE = "dnsauto.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first schema; 2: ``results.skipped`` and the table ``zone_marks``."""
 BUSY_TIMEOUT_MS = 15_000
 
 JournalStatus = Literal["pending", "applied", "failed"]
@@ -128,6 +130,17 @@ results_table = sa.Table(
     sa.Column("propagated", sa.Boolean, nullable=False),
     sa.Column("seconds", sa.Float, nullable=False),
     sa.Column("zone", sa.String, nullable=True),
+    sa.Column("skipped", sa.String, nullable=True),
+)
+
+marks_table = sa.Table(
+    "zone_marks",
+    metadata,
+    sa.Column("domain", sa.String, primary_key=True),
+    sa.Column("zone", sa.String, nullable=False),
+    sa.Column("marker", sa.String, nullable=False),
+    sa.Column("digest", sa.String, nullable=False),
+    sa.Column("full_read_at", UtcDateTime, nullable=False),
 )
 
 dkim_table = sa.Table(
@@ -212,6 +225,21 @@ class DomainStatus:
     propagated: bool
     seconds: float
     zone: str | None
+    skipped: str | None = None
+    """Why the sync skipped reading and planning the zone (``unchanged``), if it did."""
+
+
+@dataclass(frozen=True)
+class ZoneMark:
+    """What the last successful sync of a domain saw: the zone's change marker (its SOA
+    serial, say) after the sync, the digest of the desired records and settings it synced,
+    and when it last read the zone in full (a sync that skipped the read keeps that time)."""
+
+    domain: str
+    zone: str
+    marker: str
+    digest: str
+    full_read_at: datetime
 
 
 @dataclass(frozen=True)
@@ -258,6 +286,8 @@ class SyncOutcome(Protocol):
     def seconds(self) -> float: ...
     @property
     def zone(self) -> str | None: ...
+    @property
+    def skipped(self) -> str | None: ...
 
 
 class StateStore:
@@ -315,6 +345,13 @@ class StateStore:
                 metadata.create_all(conn)
                 current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
                 if current is None:
+                    conn.execute(
+                        schema_version.insert().values(
+                            version=SCHEMA_VERSION, applied_at=self.clock()
+                        )
+                    )
+                elif current < SCHEMA_VERSION:
+                    _migrate(conn, current)
                     conn.execute(
                         schema_version.insert().values(
                             version=SCHEMA_VERSION, applied_at=self.clock()
@@ -411,6 +448,7 @@ class StateStore:
             "propagated": result.propagated,
             "seconds": result.seconds,
             "zone": result.zone,
+            "skipped": result.skipped,
         }
         with self._write(durable=False) as conn:
             _upsert(conn, results_table, {"domain": result.domain}, values)
@@ -430,9 +468,30 @@ class StateStore:
                     propagated=bool(row.propagated),
                     seconds=row.seconds,
                     zone=row.zone,
+                    skipped=row.skipped,
                 )
                 for row in rows
             }
+
+    # --- zone marks (see dnsauto.sync.resync) ---------------------------------------------------
+
+    def zone_mark(self, domain: str) -> ZoneMark | None:
+        """The mark the domain's last successful sync left, if any."""
+        query = sa.select(marks_table).where(marks_table.c.domain == domain)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else ZoneMark(**dict(row._mapping))
+
+    def save_zone_mark(self, mark: ZoneMark) -> None:
+        """Keep ``mark`` as the domain's (not fsynced: a lost mark only costs a full read)."""
+        values = {k: v for k, v in vars(mark).items() if k != "domain"}
+        with self._write(durable=False) as conn:
+            _upsert(conn, marks_table, {"domain": mark.domain}, values)
+
+    def forget_zone_mark(self, domain: str) -> None:
+        """Drop the domain's mark: its next sync reads the zone in full."""
+        with self._write(durable=False) as conn:
+            conn.execute(marks_table.delete().where(marks_table.c.domain == domain))
 
     # --- DKIM keys ------------------------------------------------------------------------------
 
@@ -525,6 +584,13 @@ class StateStore:
                 )
             )
             return deleted.rowcount > 0
+
+
+def _migrate(conn: Connection, version: int) -> None:
+    """Bring a store of schema ``version`` to :data:`SCHEMA_VERSION` (new tables are made by
+    ``create_all`` already; new columns of old tables are added here)."""
+    if version < 2:
+        conn.exec_driver_sql("ALTER TABLE results ADD COLUMN skipped VARCHAR")
 
 
 def _journal_entry(row: RowMapping) -> JournalEntry:

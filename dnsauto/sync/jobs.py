@@ -14,6 +14,7 @@ from dnsauto.plugin.changes import Change
 from dnsauto.plugin.errors import ConfigError, ConflictError, DnsautoError
 from dnsauto.plugin.names import lookup_key
 from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
+from dnsauto.state.store import ZoneMark
 from dnsauto.sync.plan import ZonePlan
 from dnsauto.sync.propagation import PropagationResult
 
@@ -60,6 +61,11 @@ class DomainResult:
     """The id of the plan the unsafe-plan stop refused; an approval of it lets it through."""
     not_applied: list[Change] = field(default_factory=list)
     """The plan's changes an apply that failed did not (or only partly) carry out."""
+    skipped: str | None = None
+    """Why the zone was neither read nor planned: ``unchanged`` (its change marker and the
+    desired records are those of the last successful sync; see :mod:`dnsauto.sync.resync`)."""
+    zone_mark: ZoneMark | None = field(default=None, repr=False, compare=False)
+    """The mark to keep for the next sync, should this one end without an error."""
 
     @property
     def needs_attention(self) -> bool:
