@@ -148,7 +148,7 @@ class Provider(abc.ABC, Generic[SettingsT]):
 
         Providers with ``capabilities.change_marker`` must return a value that differs from
         every earlier one whenever any RRset of the zone changed in between, whoever changed
-        it (this client, another one, a person); it may also change when nothing did. The
+        it (this client, another one, a person), and stay the same while nothing changes. The
         default finds the zone again and returns its :attr:`Zone.marker` (None without the
         capability).
         """

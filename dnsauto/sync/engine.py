@@ -92,6 +92,8 @@ class Engine:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._providers: dict[str, Provider[Any]] = {}
         self._server_fingerprints: dict[str, str] = {}
+        self._zone_marks: dict[str, ZoneMark] | None = None
+        """The marks of every domain, read at the first use in a run (see :meth:`_read`)."""
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
 
     async def __aenter__(self) -> Engine:
@@ -131,6 +133,7 @@ class Engine:
         other, passes the unsafe-plan stop (as ``force`` lets every plan pass).
         """
         approved = approved or {}
+        self._zone_marks = None
         tasks = [
             self._guarded(job, apply=apply, force=force or approved.get(job.domain), wait=wait)
             for job in jobs
@@ -427,7 +430,9 @@ class Engine:
         if not apply or not provider.capabilities.change_marker:
             return await provider.read_zone(name, names)
         digest = desired_digest(job, self._server_fingerprint(job), desired)
-        mark = self.store.zone_mark(job.domain)
+        if self._zone_marks is None:
+            self._zone_marks = self.store.zone_marks()
+        mark = self._zone_marks.get(job.domain)
         now = self.store.clock()
         interval = self.config.daemon.full_read_interval
         if may_skip(mark, digest, delete, now=now, full_read_interval=interval):

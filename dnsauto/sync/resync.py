@@ -26,13 +26,12 @@ write fail (its prerequisites) and is read again at once.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-import dns.rdatatype
 import dns.rrset
 
-from dnsauto.plugin.changes import rrset_values
 from dnsauto.state.store import ZoneMark
 from dnsauto.sync.jobs import DomainJob
 from dnsauto.sync.plan import Key
@@ -49,17 +48,21 @@ _DIGEST_VERSION = b"dnsauto-resync-1\n"
 def desired_digest(
     job: DomainJob, server_fingerprint: str, desired: Sequence[dns.rrset.RRset]
 ) -> str:
-    """A digest of what a sync of ``job`` would make the zone hold, and where."""
+    """A digest of what a sync of ``job`` would make the zone hold, and where (the RRsets in
+    canonical wire form, RFC 4034 6.2, each value length-prefixed, in a stable order)."""
     digest = hashlib.sha256(_DIGEST_VERSION)
     digest.update(f"{job.server_id}\n{job.origin or job.domain}\n".encode())
     digest.update(server_fingerprint.encode())
-    lines = sorted(
-        f"{r.name.to_text()} {dns.rdatatype.to_text(r.rdtype)} {r.ttl} "
-        + "\x00".join(sorted(rrset_values(r)))
-        for r in desired
-    )
-    digest.update("\n".join(lines).encode())
+    for part in sorted(_canonical(r) for r in desired):
+        digest.update(struct.pack("!I", len(part)))
+        digest.update(part)
     return digest.hexdigest()
+
+
+def _canonical(rrset: dns.rrset.RRset) -> bytes:
+    values = sorted(rdata.to_digestable() for rdata in rrset)
+    head = rrset.name.to_digestable() + struct.pack("!HI", rrset.rdtype, rrset.ttl)
+    return head + b"".join(struct.pack("!H", len(v)) + v for v in values)
 
 
 def may_skip(
