@@ -169,7 +169,7 @@ async def test_failing_domain_is_retried_with_backoff_without_delaying_the_other
         assert (
             _sample(
                 metrics,
-                'dnsauto_provider_requests_total{operation="find_zone",server="stall",'
+                'dnsauto_provider_requests_total{operation="read_zone",server="stall",'
                 'status="TransientError"}',
             )
             >= 3

@@ -42,7 +42,7 @@ __all__ = ["PROVIDER_OPERATIONS", "CountingRegistry", "Metrics", "MetricsServer"
 
 log = logging.getLogger(__name__)
 
-PROVIDER_OPERATIONS = ("find_zone", "list_rrsets", "apply")
+PROVIDER_OPERATIONS = ("find_zone", "list_rrsets", "read_zone", "change_marker", "apply")
 
 PROPAGATION_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
 
