@@ -56,7 +56,12 @@ def registry() -> Registry:
 
 
 def make_config(
-    tmp_path: Path, server: RunningServer, proxy: WireProxy, registry: Registry, **fields: Any
+    tmp_path: Path,
+    server: RunningServer,
+    proxy: WireProxy,
+    registry: Registry,
+    domains: tuple[str, ...] = (DOMAIN,),
+    **fields: Any,
 ) -> Config:
     key = server.key("hmac-sha256")
     document = {
@@ -74,7 +79,9 @@ def make_config(
                 **fields,
             }
         },
-        "domain": {DOMAIN: {"dnsManagement": {"@type": "Automatic", "dnsServerId": "bind"}}},
+        "domain": {
+            d: {"dnsManagement": {"@type": "Automatic", "dnsServerId": "bind"}} for d in domains
+        },
         "mailServer": {"mtaStsPolicyId": "20260101"},
         "daemon": {"stateDir": str(tmp_path / "state")},
     }
@@ -242,3 +249,19 @@ async def test_a_failed_sync_forgets_the_mark(
         (failed,) = await engine.run(domain_jobs(config), apply=True)
     assert failed.error is not None
     assert store.zone_mark(DOMAIN) is None
+
+
+async def test_a_run_of_many_domains_asks_one_question_per_zone(
+    tmp_path: Path,
+    bind_server: RunningServer,  # noqa: F811
+    proxy: WireProxy,
+    registry: Registry,
+    store: StateStore,
+) -> None:
+    config = make_config(tmp_path, bind_server, proxy, registry, ("example.test", DOMAIN))
+    for expected in (None, SKIPPED_UNCHANGED):
+        async with Engine(config, registry, store=store) as engine:
+            results = await engine.run(domain_jobs(config), apply=True)
+        assert [(r.error, r.skipped) for r in results] == [(None, expected)] * 2
+        counts = messages(proxy)
+    assert counts == {"QUERY": 2, "UPDATE": 0}

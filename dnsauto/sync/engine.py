@@ -93,7 +93,8 @@ class Engine:
         self._providers: dict[str, Provider[Any]] = {}
         self._server_fingerprints: dict[str, str] = {}
         self._zone_marks: dict[str, ZoneMark] | None = None
-        """The marks of every domain, read at the first use in a run (see :meth:`_read`)."""
+        """The marks of every domain, read at the first use in a run of many (:meth:`_mark`)."""
+        self._run_size = 0
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
 
     async def __aenter__(self) -> Engine:
@@ -133,7 +134,7 @@ class Engine:
         other, passes the unsafe-plan stop (as ``force`` lets every plan pass).
         """
         approved = approved or {}
-        self._zone_marks = None
+        self._zone_marks, self._run_size = None, len(jobs)
         tasks = [
             self._guarded(job, apply=apply, force=force or approved.get(job.domain), wait=wait)
             for job in jobs
@@ -430,9 +431,7 @@ class Engine:
         if not apply or not provider.capabilities.change_marker:
             return await provider.read_zone(name, names)
         digest = desired_digest(job, self._server_fingerprint(job), desired)
-        if self._zone_marks is None:
-            self._zone_marks = self.store.zone_marks()
-        mark = self._zone_marks.get(job.domain)
+        mark = self._mark(job.domain)
         now = self.store.clock()
         interval = self.config.daemon.full_read_interval
         if may_skip(mark, digest, delete, now=now, full_read_interval=interval):
@@ -449,6 +448,15 @@ class Engine:
         if zone.marker is not None:
             result.zone_mark = ZoneMark(job.domain, str(zone), zone.marker, digest, now)
         return zone, listed
+
+    def _mark(self, domain: str) -> ZoneMark | None:
+        """The domain's mark: read with every other one in a run of many domains (one query),
+        alone in a run of one (the daemon runs each domain on its own)."""
+        if self._run_size <= 1:
+            return self.store.zone_mark(domain)
+        if self._zone_marks is None:
+            self._zone_marks = self.store.zone_marks()
+        return self._zone_marks.get(domain)
 
     async def _mark_after_write(
         self, provider: Provider[Any], zone: Zone, result: DomainResult
