@@ -96,6 +96,10 @@ async def test_failing_domain_is_retried_with_backoff_without_delaying_the_other
 ) -> None:
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # answers nothing
     sink.bind((HOST, 0))
+    # ... over TCP either (the zone transfer a sync starts with): connected, never answered
+    tcp_sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp_sink.bind((HOST, sink.getsockname()[1]))
+    tcp_sink.listen(16)
     metrics_port = free_port()
     secret = tmp_path / "tsig.key"
     secret.write_text(bind.key().secret)
@@ -104,7 +108,7 @@ async def test_failing_domain_is_retried_with_backoff_without_delaying_the_other
         '"@type" = "Tsig"\ndescription = "answers nothing"\n'
         f'host = "{HOST}"\nport = {sink.getsockname()[1]}\n'
         f'keyName = "x"\nkey = {{ "@type" = "File", filePath = "{secret}" }}\n'
-        'tsigAlgorithm = "hmac-sha256"\ntimeout = "800ms"\n'
+        'tsigAlgorithm = "hmac-sha256"\ntimeout = "2s"\n'
     )
     state = tmp_path / "state"
     text = config_text(bind, state, GOOD, servers=stall, secret_file=secret).replace(
@@ -169,7 +173,7 @@ async def test_failing_domain_is_retried_with_backoff_without_delaying_the_other
         assert (
             _sample(
                 metrics,
-                'dnsauto_provider_requests_total{operation="find_zone",server="stall",'
+                'dnsauto_provider_requests_total{operation="read_zone",server="stall",'
                 'status="TransientError"}',
             )
             >= 3
@@ -178,6 +182,7 @@ async def test_failing_domain_is_retried_with_backoff_without_delaying_the_other
     finally:
         await daemon.stop()
         sink.close()
+        tcp_sink.close()
 
 
 def scrape(url: str) -> str:

@@ -347,6 +347,25 @@ def test_the_schema_is_made_on_open_and_kept_on_reopen(store_backend: StoreBacke
         assert again.get_object("Bootstrap", "singleton") == {"serverHostname": "mail.example.test"}
 
 
+def test_a_store_of_schema_1_gains_the_skipped_column_and_keeps_its_results(
+    tmp_path: Path,
+) -> None:
+    with StateStore(tmp_path) as store:
+        store.save_result("run1", DomainResult(domain="example.test", server_id="m", applied=2))
+    with sqlite3.connect(tmp_path / DB_FILE) as plain:  # as dnsauto before schema 2 left it
+        plain.execute("ALTER TABLE results DROP COLUMN skipped")
+        plain.execute("DROP TABLE zone_marks")
+        plain.execute("DELETE FROM schema_version")
+        plain.execute("INSERT INTO schema_version VALUES (1, '2026-01-01 00:00:00')")
+    with StateStore(tmp_path) as again:
+        assert again.schema_version() == SCHEMA_VERSION
+        (kept,) = again.last_results().values()
+        assert (kept.changes, kept.skipped) == (2, None)
+        again.save_result("run2", DomainResult("example.test", "m", skipped="unchanged"))
+        assert again.last_results()["example.test"].skipped == "unchanged"
+        assert again.zone_marks() == {}
+
+
 def test_a_store_from_a_newer_dnsauto_is_refused(store_backend: StoreBackend) -> None:
     with store_backend.open() as store, store._engine.begin() as conn:
         newer = {"version": SCHEMA_VERSION + 1, "applied_at": datetime(2030, 1, 1, tzinfo=UTC)}

@@ -79,6 +79,7 @@ def sync_row(r: DomainResult) -> dict[str, Any]:
         "domain": r.domain,
         "zone": r.zone,
         "changes": r.applied,
+        "skipped": r.skipped,
         "propagated": r.propagated,
         "seconds": r.seconds,
         "lagging": r.propagation.lagging_nameservers if r.propagation else [],
@@ -246,8 +247,16 @@ def _sync_table_row(r: DomainResult) -> list[str]:
         "yes" if r.propagated else "no",
         f"{r.seconds:.2f}",
         ", ".join(r.propagation.lagging_nameservers if r.propagation else []) or "-",
-        "failed" if r.error else ("to enter by hand" if r.instructions else "ok"),
+        _outcome(r),
     ]
+
+
+def _outcome(result: DomainResult) -> str:
+    if result.error:
+        return "failed"
+    if result.instructions:
+        return "to enter by hand"
+    return f"ok (skipped: {result.skipped})" if result.skipped else "ok"
 
 
 @contextlib.contextmanager

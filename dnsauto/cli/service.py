@@ -131,6 +131,7 @@ def status_document(
                 "ok": last.ok if last else None,
                 "error": last.error if last else None,
                 "changes": last.changes if last else None,
+                "skipped": last.skipped if last else None,
                 "propagated": last.propagated if last else None,
                 "seconds": last.seconds if last else None,
                 "propagationSeconds": plan.get("lastPropagationSeconds"),

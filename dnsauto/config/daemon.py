@@ -413,6 +413,14 @@ class Daemon(Model):
     retry_max_delay: Annotated[
         Duration, Field(description="The longest wait between retries of a failed domain")
     ] = timedelta(minutes=30)
+    full_read_interval: Annotated[
+        Duration,
+        Field(
+            description="Read each zone in full at least this often; in between, a sync of a "
+            "zone whose change marker (SOA serial) and desired records are those of its last "
+            "successful sync reads only the marker. 0s: read in full every time"
+        ),
+    ] = timedelta(hours=6)
     dkim_check_interval: Annotated[
         Duration, Field(description="How often DKIM keys are checked for rotation")
     ] = timedelta(hours=1)

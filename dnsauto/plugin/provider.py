@@ -47,6 +47,11 @@ class Capabilities:
     """False when the provider cannot see current records at all (``Manual``)."""
     requires_person: bool = False
     """True when ``apply`` only tells a person what to do (``Manual``)."""
+    change_marker: bool = False
+    """Whether the zones the provider finds carry a :attr:`Zone.marker` (a value that changes
+    with every change of the zone, such as its SOA serial) and :meth:`Provider.change_marker`
+    reads it afresh. The core then skips reading and planning a zone whose marker and desired
+    records are those of its last successful sync (a full read still comes on a schedule)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class Zone:
     id: str = ""
     min_ttl: int | None = None
     """The lowest TTL the provider accepts in this zone; lower TTLs are raised (and said)."""
+    marker: str | None = None
+    """The zone's change marker as the provider reported it when it found or read the zone
+    (see :attr:`Capabilities.change_marker`); None when it has none."""
 
     def __str__(self) -> str:
         return self.name.to_text()
@@ -69,7 +77,8 @@ class Provider(abc.ABC, Generic[SettingsT]):
     """The RRset-level interface of one DNS host's API.
 
     Subclasses set :attr:`type_name`, :attr:`settings_model` and :attr:`capabilities`, and
-    implement :meth:`find_zone`, :meth:`list_rrsets` and :meth:`apply`. Errors are raised as
+    implement :meth:`find_zone`, :meth:`list_rrsets` and :meth:`apply`; :meth:`read_zone` and
+    :meth:`change_marker` are optional. Errors are raised as
     :class:`~dnsauto.plugin.ProviderError` subclasses, mapped ``from`` the API's own errors in
     one place, and never carry secrets.
     """
@@ -118,6 +127,34 @@ class Provider(abc.ABC, Generic[SettingsT]):
         tell that the RRset no longer matches ``old``. Raises ``TransientError`` for failures
         worth retrying.
         """
+
+    async def read_zone(
+        self, name: dns.name.Name, names: Collection[dns.name.Name] | None = None
+    ) -> tuple[Zone, list[dns.rrset.RRset]]:
+        """Find the zone of ``name`` and list its RRsets at ``names`` (optional).
+
+        The same as :meth:`find_zone` then :meth:`list_rrsets` (``names`` only when
+        ``capabilities.can_list_names``), which is what the default does; a provider whose
+        API answers both at once overrides it to save a request per zone. With
+        ``capabilities.change_marker`` the zone's :attr:`Zone.marker` must be the one of the
+        records returned or of an earlier moment, never of a later one.
+        """
+        zone = await self.find_zone(name)
+        listed = await self.list_rrsets(zone, names if self.capabilities.can_list_names else None)
+        return zone, listed
+
+    async def change_marker(self, zone: Zone) -> str | None:
+        """The zone's change marker now, asked of the provider (optional).
+
+        Providers with ``capabilities.change_marker`` must return a value that differs from
+        every earlier one whenever any RRset of the zone changed in between, whoever changed
+        it (this client, another one, a person), and stay the same while nothing changes. The
+        default finds the zone again and returns its :attr:`Zone.marker` (None without the
+        capability).
+        """
+        if not self.capabilities.change_marker:
+            return None
+        return (await self.find_zone(zone.name)).marker
 
     async def wait_live(self, zone: Zone) -> None:
         """Wait for the provider's own "change is live" signal, where it has one (optional)."""

@@ -612,6 +612,7 @@ class Daemon:
                 propagation_seconds=propagation,
                 consecutive_failures=failures,
                 finished_at=self.clock(),
+                skipped=result.skipped,
             )
         labels = {"domain": domain, "run_id": run_id}
         if result.instructions and result.instructions != slot.instructions:
@@ -622,8 +623,14 @@ class Daemon:
             return
         if ok:
             live = "live everywhere" if result.propagated else "not checked live"
+            skipped = f" (skipped: {result.skipped})" if result.skipped else ""
             log.info(
-                "synced: %d changes, %s, %.1fs", result.applied, live, result.seconds, extra=labels
+                "synced: %d changes%s, %s, %.1fs",
+                result.applied,
+                skipped,
+                live,
+                result.seconds,
+                extra=labels,
             )
             return
         if slot.removed:

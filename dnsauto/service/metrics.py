@@ -14,6 +14,7 @@ metrics. The HTTP counts come from the toolkit: the registry gives each provider
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -41,7 +42,7 @@ __all__ = ["PROVIDER_OPERATIONS", "CountingRegistry", "Metrics", "MetricsServer"
 
 log = logging.getLogger(__name__)
 
-PROVIDER_OPERATIONS = ("find_zone", "list_rrsets", "apply")
+PROVIDER_OPERATIONS = ("find_zone", "list_rrsets", "read_zone", "change_marker", "apply")
 
 PROPAGATION_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
 
@@ -59,6 +60,13 @@ class Metrics:
         )
         self.retries = Counter(
             "dnsauto_sync_retries", "Retries scheduled after a failure", ["domain"], registry=r
+        )
+        self.skipped = Counter(
+            "dnsauto_sync_skipped",
+            "Syncs that skipped reading and planning the zone, per domain and reason (unchanged:"
+            " its change marker and desired records were those of the last successful sync)",
+            ["domain", "reason"],
+            registry=r,
         )
         self.changes = Counter(
             "dnsauto_changes_applied", "RRset changes applied", ["domain"], registry=r
@@ -162,9 +170,12 @@ class Metrics:
         propagation_seconds: float | None,
         consecutive_failures: int,
         finished_at: float,
+        skipped: str | None = None,
     ) -> None:
         """Count one finished sync of ``domain``."""
         self.runs.labels(domain).inc()
+        if skipped:
+            self.skipped.labels(domain, skipped).inc()
         self.changes.labels(domain).inc(applied)
         if ok:
             self.last_success.labels(domain).set(finished_at)
@@ -208,6 +219,10 @@ class Metrics:
     def forget(self, domain: str) -> None:
         """Drop the series of a domain no longer configured."""
         self._clear_attention(domain)
+        for labels in [s.labels for m in self.skipped.collect() for s in m.samples]:
+            if labels.get("domain") == domain:
+                with contextlib.suppress(KeyError):
+                    self.skipped.remove(domain, labels["reason"])
         for metric in (
             self.runs,
             self.failures,

@@ -44,7 +44,8 @@ SQLite's write lock (``BEGIN IMMEDIATE``), PostgreSQL's ``pg_advisory_xact_lock`
 that fails leaves nothing behind). A store whose version is newer than this dnsauto's is
 refused.
 Version 2 added the ACME tables: ``acme_accounts``, the account key per CA directory, made
-once, and ``acme_certificates``, each certificate's last order, failures and next attempt.
+once, and ``acme_certificates``, each certificate's last order, failures and next attempt;
+version 3 the re-sync's ``zone_marks`` and ``results.skipped``.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ __all__ = [
     "StateStore",
     "StoreUnavailableError",
     "SyncOutcome",
+    "ZoneMark",
     "utc_now",
 ]
 
@@ -203,6 +205,17 @@ results_table = sa.Table(
     sa.Column("propagated", sa.Boolean, nullable=False),
     sa.Column("seconds", sa.Float, nullable=False),
     sa.Column("zone", sa.String, nullable=True),
+    sa.Column("skipped", sa.String, nullable=True),
+)
+
+marks_table = sa.Table(
+    "zone_marks",
+    metadata,
+    sa.Column("domain", sa.String, primary_key=True),
+    sa.Column("zone", sa.String, nullable=False),
+    sa.Column("marker", sa.String, nullable=False),
+    sa.Column("digest", sa.String, nullable=False),
+    sa.Column("full_read_at", UtcDateTime, nullable=False),
 )
 
 dkim_table = sa.Table(
@@ -270,9 +283,32 @@ def _create_tables(*tables: sa.Table) -> Callable[[Connection], None]:
     return step
 
 
+def _add_columns(table: sa.Table, *names: str) -> Callable[[Connection], None]:
+    """Add the columns ``names`` of ``table`` to a store made before them. A store made since
+    has them already: its first step made the table as ``metadata`` has it now."""
+
+    def step(conn: Connection) -> None:
+        present = {column["name"] for column in sa.inspect(conn).get_columns(table.name)}
+        for name in names:
+            if name not in present:
+                kind = table.c[name].type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
+
+    return step
+
+
+def _steps(*steps: Callable[[Connection], None]) -> Callable[[Connection], None]:
+    def step(conn: Connection) -> None:
+        for one in steps:
+            one(conn)
+
+    return step
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_tables(schema_version, journal_table, results_table, dkim_table, objects_table),
     2: _create_tables(acme_accounts_table, acme_certificates_table),
+    3: _steps(_create_tables(marks_table), _add_columns(results_table, "skipped")),
 }
 """The schema's steps by version, run in order in one transaction (see the module docstring).
 
@@ -384,6 +420,21 @@ class DomainStatus:
     propagated: bool
     seconds: float
     zone: str | None
+    skipped: str | None = None
+    """Why the sync skipped reading and planning the zone (``unchanged``), if it did."""
+
+
+@dataclass(frozen=True)
+class ZoneMark:
+    """What the last successful sync of a domain saw: the zone's change marker (its SOA
+    serial, say) after the sync, the digest of the desired records and settings it synced,
+    and when it last read the zone in full (a sync that skipped the read keeps that time)."""
+
+    domain: str
+    zone: str
+    marker: str
+    digest: str
+    full_read_at: datetime
 
 
 @dataclass(frozen=True)
@@ -430,6 +481,8 @@ class SyncOutcome(Protocol):
     def seconds(self) -> float: ...
     @property
     def zone(self) -> str | None: ...
+    @property
+    def skipped(self) -> str | None: ...
 
 
 class StateStore:
@@ -643,6 +696,7 @@ class StateStore:
             "propagated": result.propagated,
             "seconds": result.seconds,
             "zone": result.zone,
+            "skipped": result.skipped,
         }
         with self._write(durable=False) as conn:
             _upsert(conn, results_table, {"domain": result.domain}, values)
@@ -662,9 +716,36 @@ class StateStore:
                     propagated=bool(row.propagated),
                     seconds=row.seconds,
                     zone=row.zone,
+                    skipped=row.skipped,
                 )
                 for row in rows
             }
+
+    # --- zone marks (see dnsauto.sync.resync) ---------------------------------------------------
+
+    def zone_mark(self, domain: str) -> ZoneMark | None:
+        """The mark the domain's last successful sync left, if any."""
+        query = sa.select(marks_table).where(marks_table.c.domain == domain)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else ZoneMark(**dict(row._mapping))
+
+    def zone_marks(self) -> dict[str, ZoneMark]:
+        """Every domain's mark, by domain (one query for a run of many domains)."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(marks_table))
+            return {row.domain: ZoneMark(**dict(row._mapping)) for row in rows}
+
+    def save_zone_mark(self, mark: ZoneMark) -> None:
+        """Keep ``mark`` as the domain's (not fsynced: a lost mark only costs a full read)."""
+        values = {k: v for k, v in vars(mark).items() if k != "domain"}
+        with self._write(durable=False) as conn:
+            _upsert(conn, marks_table, {"domain": mark.domain}, values)
+
+    def forget_zone_mark(self, domain: str) -> None:
+        """Drop the domain's mark: its next sync reads the zone in full."""
+        with self._write(durable=False) as conn:
+            conn.execute(marks_table.delete().where(marks_table.c.domain == domain))
 
     # --- DKIM keys ------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +32,7 @@ from dnsauto.plugin.provider import Provider, Zone
 from dnsauto.plugin.registry import Registry
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.dkim import DkimKeyStore
-from dnsauto.state.store import StateStore
+from dnsauto.state.store import StateStore, ZoneMark
 from dnsauto.sync.apply import apply_changes
 from dnsauto.sync.desired import desired_records, dkim_deletions, managed_dkim
 from dnsauto.sync.jobs import DomainJob, DomainResult, domain_jobs
@@ -43,6 +44,7 @@ from dnsauto.sync.propagation import (
     expectations_for,
 )
 from dnsauto.sync.restore import RestoreTarget, plan_restore, restore_targets
+from dnsauto.sync.resync import SKIPPED_UNCHANGED, desired_digest, may_skip
 
 __all__ = [
     "DomainJob",
@@ -90,6 +92,10 @@ class Engine:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._providers: dict[str, Provider[Any]] = {}
+        self._server_fingerprints: dict[str, str] = {}
+        self._zone_marks: dict[str, ZoneMark] | None = None
+        """The marks of every domain, read at the first use in a run of many (:meth:`_mark`)."""
+        self._run_size = 0
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
 
     async def __aenter__(self) -> Engine:
@@ -133,6 +139,7 @@ class Engine:
         other, passes the unsafe-plan stop (as ``force`` lets every plan pass).
         """
         approved = approved or {}
+        self._zone_marks, self._run_size = None, len(jobs)
         tasks = [
             self._guarded(job, apply=apply, force=force or approved.get(job.domain), wait=wait)
             for job in jobs
@@ -216,6 +223,8 @@ class Engine:
                 )
                 plan, result.conflicts = plan_restore(zone.name, run_id, targets, listed)
                 result.plan = plan
+                if apply:
+                    self.store.forget_zone_mark(domain)  # the next sync reads it in full
                 if apply and plan.changes:
                     await apply_changes(
                         self.store, self.run_id, provider, job, zone, plan.changes, result
@@ -266,8 +275,17 @@ class Engine:
         """Keep the domain's result for ``dnsauto status``; a store failure is only logged."""
         try:
             await asyncio.to_thread(self.store.save_result, self.run_id, result)
+            await asyncio.to_thread(self._save_zone_mark, result)
         except DnsautoError as exc:
             log.error("%s: cannot save the result: %s", result.domain, exc.message)
+
+    def _save_zone_mark(self, result: DomainResult) -> None:
+        """After an error the next sync reads the zone in full; after a success that read
+        it, the marker seen is kept (see :mod:`dnsauto.sync.resync`)."""
+        if result.error is not None:
+            self.store.forget_zone_mark(result.domain)
+        elif result.zone_mark is not None:
+            self.store.save_zone_mark(result.zone_mark)
 
     def _desired(
         self, job: DomainJob, provider: Provider[Any], *, rotate: bool
@@ -370,6 +388,8 @@ class Engine:
         if applied:
             await provider.wait_live(zone)
             expectations = expectations_for(applied)
+        elif result.skipped:
+            expectations = self._desired_expectations(job)
         else:
             expectations = [
                 Expectation.of(r, exact=not is_shared(r.name, r.rdtype))
@@ -405,9 +425,12 @@ class Engine:
         desired, delete, rotation_warnings = await asyncio.to_thread(
             self._desired, job, provider, rotate=apply
         )
-        zone = await provider.find_zone(to_name(job.origin or job.domain))
+        zone, listed = await self._read(job, provider, desired, delete, result, apply=apply)
         result.zone = zone.name.to_text()
-        plan = await self._plan(provider, zone, desired, result, delete=delete)
+        if listed is None:  # unchanged since the last sync: nothing to plan
+            result.plan = ZonePlan(zone.name, warnings=list(rotation_warnings))
+            return
+        plan = await self._plan(provider, zone, desired, result, delete=delete, listed=listed)
         plan.warnings.extend(rotation_warnings)
         result.plan = plan
         if not apply or not plan.changes:
@@ -424,6 +447,69 @@ class Engine:
             await self._apply(provider, job, zone, plan.changes, result)
         if provider.capabilities.requires_person:
             result.instructions.extend(provider.context.instructions)
+        await self._mark_after_write(provider, zone, result)
+
+    async def _read(
+        self,
+        job: DomainJob,
+        provider: Provider[Any],
+        desired: list[dns.rrset.RRset],
+        delete: Sequence[Key],
+        result: DomainResult,
+        *,
+        apply: bool,
+    ) -> tuple[Zone, list[dns.rrset.RRset] | None]:
+        """The zone and what it holds at the desired names, or None for the records when
+        the zone is unchanged since the last sync (:mod:`dnsauto.sync.resync`): then only
+        its change marker was asked for. Notes in ``result`` the mark a success keeps."""
+        name = to_name(job.origin or job.domain)
+        names = sorted({r.name for r in desired} | {n for n, _ in delete})
+        if not apply or not provider.capabilities.change_marker:
+            return await provider.read_zone(name, names)
+        digest = desired_digest(job, self._server_fingerprint(job), desired)
+        mark = self._mark(job.domain)
+        now = self.store.clock()
+        interval = self.config.daemon.full_read_interval
+        if may_skip(mark, digest, delete, now=now, full_read_interval=interval):
+            assert mark is not None
+            zone = await provider.find_zone(name)
+            if zone.marker is not None and zone.marker == mark.marker and str(zone) == mark.zone:
+                result.skipped = SKIPPED_UNCHANGED
+                return zone, None
+            listed = await provider.list_rrsets(
+                zone, names if provider.capabilities.can_list_names else None
+            )
+        else:
+            zone, listed = await provider.read_zone(name, names)
+        if zone.marker is not None:
+            result.zone_mark = ZoneMark(job.domain, str(zone), zone.marker, digest, now)
+        return zone, listed
+
+    def _mark(self, domain: str) -> ZoneMark | None:
+        """The domain's mark: read with every other one in a run of many domains (one query),
+        alone in a run of one (the daemon runs each domain on its own)."""
+        if self._run_size <= 1:
+            return self.store.zone_mark(domain)
+        if self._zone_marks is None:
+            self._zone_marks = self.store.zone_marks()
+        return self._zone_marks.get(domain)
+
+    async def _mark_after_write(
+        self, provider: Provider[Any], zone: Zone, result: DomainResult
+    ) -> None:
+        """After a write the mark keeps the zone's marker as the write left it."""
+        if result.zone_mark is None or not result.applied:
+            return
+        marker = await provider.change_marker(zone)
+        result.zone_mark = None if marker is None else replace(result.zone_mark, marker=marker)
+
+    def _server_fingerprint(self, job: DomainJob) -> str:
+        """The DnsServer's settings as text (secrets masked), made once per server."""
+        fingerprint = self._server_fingerprints.get(job.server_id)
+        if fingerprint is None:
+            fingerprint = job.server.model_dump_json()
+            self._server_fingerprints[job.server_id] = fingerprint
+        return fingerprint
 
     async def _apply(
         self,
@@ -479,12 +565,14 @@ class Engine:
         result: DomainResult,
         *,
         delete: Sequence[Key] = (),
+        listed: list[dns.rrset.RRset] | None = None,
     ) -> ZonePlan:
         result.found_zone = zone
         names = sorted({r.name for r in desired} | {name for name, _ in delete})
-        listed = await provider.list_rrsets(
-            zone, names if provider.capabilities.can_list_names else None
-        )
+        if listed is None:
+            listed = await provider.list_rrsets(
+                zone, names if provider.capabilities.can_list_names else None
+            )
         wanted: set[dns.name.Name] = set(names)
         current = [r for r in listed if r.name in wanted]
         keys = {(r.name, r.rdtype) for r in desired}

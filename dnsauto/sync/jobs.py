@@ -15,6 +15,7 @@ from dnsauto.plugin.errors import ConfigError, ConflictError, DnsautoError
 from dnsauto.plugin.names import lookup_key
 from dnsauto.plugin.provider import Zone
 from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
+from dnsauto.state.store import ZoneMark
 from dnsauto.sync.plan import ZonePlan
 from dnsauto.sync.propagation import PropagationResult
 
@@ -63,6 +64,11 @@ class DomainResult:
     """The plan's changes an apply that failed did not (or only partly) carry out."""
     found_zone: Zone | None = field(default=None, repr=False, compare=False)
     """The provider's zone the plan was made in (the wait for propagation needs it again)."""
+    skipped: str | None = None
+    """Why the zone was neither read nor planned: ``unchanged`` (its change marker and the
+    desired records are those of the last successful sync; see :mod:`dnsauto.sync.resync`)."""
+    zone_mark: ZoneMark | None = field(default=None, repr=False, compare=False)
+    """The mark to keep for the next sync, should this one end without an error."""
 
     @property
     def needs_attention(self) -> bool:

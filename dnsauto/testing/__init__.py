@@ -27,6 +27,9 @@ either works for any provider or fails saying what to declare — never a skip):
   listing holds, or :attr:`~ProviderContract.unpaged` saying why it reads in one response.
 - :meth:`ProviderContract.add_child_zone`: create a delegated child zone at the server, or
   :attr:`~ProviderContract.no_child_zones` saying why the account cannot hold one.
+- a provider with ``capabilities.change_marker`` is checked to move its marker with every
+  write, this client's and :meth:`~ProviderContract.another_client`'s; one without must
+  report none.
 - :meth:`ProviderContract.fail_next`: make the server refuse the credentials or be unavailable
   (the default queues faults on ``self.fake``, a :class:`~dnsauto.testing.fake_http.FakeApi`
   the ``provider`` fixture sets); :meth:`~ProviderContract.heal` ends it.
@@ -441,6 +444,46 @@ class ProviderContract:
         assert (await provider.find_zone(child)).name == child
         sibling = dns.name.from_text("_contract.sibling", origin=zone_name)
         assert (await provider.find_zone(sibling)).name == zone_name
+
+    # --- reading a zone in one call, change markers -------------------------------------------
+
+    async def test_read_zone_finds_the_zone_and_lists_the_names_asked(
+        self, provider: Provider[Any], zone: Zone
+    ) -> None:
+        name = self.name(zone)
+        await self.write(provider, zone, Create(make_rrset(name, "TXT", 300, '"read at once"')))
+        for asked in (zone.name, name):
+            found, listed = await provider.read_zone(asked, [name])
+            assert found.name == zone.name
+            assert {_values(r).pop() for r in listed if r.name == name} == {'"read at once"'}
+
+    async def test_the_change_marker_moves_with_every_change_or_is_absent(
+        self, provider: Provider[Any], zone: Zone
+    ) -> None:
+        if not provider.capabilities.change_marker:
+            assert zone.marker is None, "a Zone.marker without capabilities.change_marker"
+            assert await provider.change_marker(zone) is None
+            return
+        assert zone.marker is not None, "capabilities.change_marker, but find_zone gave none"
+        before = await provider.change_marker(zone)
+        assert before is not None
+        assert await provider.change_marker(zone) == before, "it moved while nothing changed"
+        name = self.name(zone)
+        ours = make_rrset(name, "TXT", 300, '"marked"')
+        await self.write(provider, zone, Create(ours))
+        mine = await provider.change_marker(zone)
+        assert mine not in (None, before), "this client's write left the marker as it was"
+        other = self.another_client(provider)
+        try:
+            await other.find_zone(zone.name)
+            theirs = make_rrset(name, "TXT", 300, '"changed by someone else"')
+            await other.apply(zone, [_raised(Update(ours, theirs), zone.min_ttl)])
+        finally:
+            await other.aclose()
+        after = await provider.change_marker(zone)
+        assert after not in (None, mine), "another client's write left the marker as it was"
+        found, _ = await provider.read_zone(zone.name, [name])
+        assert found.marker == after
 
     # --- errors ----------------------------------------------------------------------------------
 

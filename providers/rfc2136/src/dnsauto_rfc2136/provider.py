@@ -95,6 +95,7 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
         max_changes_per_batch=500,
         atomic_batches=True,
         can_list_names=True,
+        change_marker=True,
     )
     retry: ClassVar[RetryPolicy] = RetryPolicy()
     query_concurrency: ClassVar[int] = 16
@@ -112,6 +113,8 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
         )
         self._transport: Transport | None = None
         self._no_transfer: set[dns.name.Name] = set()
+        self._not_apex: set[dns.name.Name] = set()
+        """Names whose zone transfer failed: :meth:`read_zone` finds their zone first."""
 
     # --- what a variant supplies ------------------------------------------------------------
 
@@ -210,7 +213,8 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
                 r.rdtype == dns.rdatatype.SOA and r.name == candidate for r in message.answer
             )
             if reply.rcode() == dns.rcode.NOERROR and authoritative and apex:
-                return Zone(name=candidate, id=str(self.endpoint))
+                marker = _serial([r for r in message.answer if r.name == candidate])
+                return Zone(name=candidate, id=str(self.endpoint), marker=marker)
             if reply.rcode() == dns.rcode.NOTAUTH:
                 refusals.append(candidate.to_text())
             parent = candidate.parent()
@@ -236,6 +240,31 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
         )
 
     # --- reading ----------------------------------------------------------------------------
+
+    async def read_zone(
+        self, name: dns.name.Name, names: Collection[dns.name.Name] | None = None
+    ) -> tuple[Zone, list[dns.rrset.RRset]]:
+        """The zone and its RRsets in one request where possible: a transfer of ``name``
+        itself, whose opening SOA shows it is a zone apex here (and gives the serial). A name
+        inside a zone, or a zone that cannot be transferred, is found first (and remembered)."""
+        await self._connect()
+        if name not in self._not_apex and name not in self._no_transfer:
+            where = self._where("AXFR", name)
+            try:
+                records = await self.transport.transfer(name, sign=self.sign_queries)
+            except TransferError:
+                self._not_apex.add(name)
+            except _FAILURES as exc:
+                raise map_failure(exc, where) from exc
+            else:
+                marker = _serial([r for r in records if r.name == name])
+                if marker is not None:
+                    zone = Zone(name=name, id=str(self.endpoint), marker=marker)
+                    wanted = set(names) if names is not None else None
+                    return zone, _authoritative(records, name, wanted)
+                self._not_apex.add(name)
+        zone = await self.find_zone(name)
+        return zone, await self.list_rrsets(zone, names)
 
     async def list_rrsets(
         self, zone: Zone, names: Collection[dns.name.Name] | None = None
@@ -313,6 +342,14 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
 
     async def aclose(self) -> None:
         self._transport = None
+
+
+def _serial(rrsets: Sequence[dns.rrset.RRset]) -> str | None:
+    """The serial of the first SOA among ``rrsets`` (the zone's change marker), if any."""
+    for rrset in rrsets:
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            return str(rrset[0].serial)
+    return None
 
 
 def _authoritative(
