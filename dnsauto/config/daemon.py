@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
+from dnsauto.config.cluster import ClusterSettings
 from dnsauto.plugin.types import Duration, Model, OptionalDuration, SecretKey, quoted
 
 __all__ = [
@@ -396,6 +397,7 @@ class Daemon(Model):
     dns: DnsSettings = DnsSettings()
     metrics: MetricsSettings = MetricsSettings()
     api: ApiSettings = ApiSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
     @field_validator("sync_interval", "dkim_check_interval")
     @classmethod

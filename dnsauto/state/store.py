@@ -50,6 +50,7 @@ __all__ = [
     "DkimKeyRow",
     "DomainStatus",
     "JournalEntry",
+    "JournalGuard",
     "JournalStatus",
     "StateStore",
     "SyncOutcome",
@@ -57,11 +58,19 @@ __all__ = [
 ]
 
 DB_FILE = "dnsauto.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 15_000
 
 JournalStatus = Literal["pending", "applied", "failed"]
 Clock = Callable[[], datetime]
+
+
+class JournalGuard(Protocol):
+    """Checked inside the transaction that journals a batch, before any row is written: the
+    lease the node holds on ``domain`` lasts ``seconds`` more (:mod:`dnsauto.state.leases`).
+    Returns the node id and fencing token the rows record; raises when the lease is lost."""
+
+    def __call__(self, conn: Connection, domain: str, seconds: float) -> tuple[str, int]: ...
 
 
 def utc_now() -> datetime:
@@ -113,6 +122,8 @@ journal_table = sa.Table(
     sa.Column("status", sa.String, nullable=False),
     sa.Column("error", sa.String, nullable=True),
     sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("node_id", sa.String, nullable=True),
+    sa.Column("fence_token", sa.BigInteger, nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -197,6 +208,10 @@ class JournalEntry:
     error: str | None
     old_ttl: int | None = None
     """The TTL of the replaced RRset; a restore puts it back too."""
+    node_id: str | None = None
+    """The cluster node that sent the batch (None without ``[daemon.cluster]``)."""
+    fence_token: int | None = None
+    """The fencing token of the node's lease on the domain when it sent the batch."""
 
 
 @dataclass(frozen=True)
@@ -308,6 +323,18 @@ class StateStore:
         except sa.exc.SQLAlchemyError as exc:
             raise _storage_error(self.path, exc) from None
 
+    @contextlib.contextmanager
+    def write_transaction(self) -> Iterator[Connection]:
+        """A durable write transaction, for the modules that keep their own tables here."""
+        with self._write() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[Connection]:
+        """A read transaction (one snapshot), for the modules that keep their own tables here."""
+        with self._read() as conn:
+            yield conn
+
     def _create_schema(self) -> None:
         with self._engine.connect() as conn:
             conn.execution_options(sqlite_immediate=True)
@@ -315,6 +342,13 @@ class StateStore:
                 metadata.create_all(conn)
                 current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
                 if current is None:
+                    conn.execute(
+                        schema_version.insert().values(
+                            version=SCHEMA_VERSION, applied_at=self.clock()
+                        )
+                    )
+                elif current < SCHEMA_VERSION:
+                    _migrate(conn, current)
                     conn.execute(
                         schema_version.insert().values(
                             version=SCHEMA_VERSION, applied_at=self.clock()
@@ -340,9 +374,19 @@ class StateStore:
     # --- journal --------------------------------------------------------------------------------
 
     def journal_before_apply(
-        self, run_id: str, domain: str, zone: str, changes: Sequence[Change]
+        self,
+        run_id: str,
+        domain: str,
+        zone: str,
+        changes: Sequence[Change],
+        *,
+        guard: JournalGuard | None = None,
+        guard_seconds: float = 0.0,
     ) -> list[int]:
-        """Record a batch as ``pending``, durably, before the provider is asked to apply it."""
+        """Record a batch as ``pending``, durably, before the provider is asked to apply it.
+
+        ``guard``: checked first in the same transaction (a cluster node's lease, which must
+        last ``guard_seconds`` more); its node id and fencing token go into every row."""
         now = self.clock()
         rows = [
             {
@@ -359,6 +403,8 @@ class StateStore:
                 "new": rrset_values(change.new),
                 "status": "pending",
                 "error": None,
+                "node_id": None,
+                "fence_token": None,
             }
             for change in changes
         ]
@@ -369,6 +415,11 @@ class StateStore:
         # statement's rows (AUTOINCREMENT, under the write lock) rise in the order of its
         # VALUES, so sorted they are the changes' ids in order.
         with self._write() as conn:
+            if guard is not None:
+                node_id, token = guard(conn, domain, guard_seconds)
+                for row in rows:
+                    row["node_id"] = node_id
+                    row["fence_token"] = token
             inserted = conn.execute(_JOURNAL_INSERT, rows)
             return sorted(int(row[0]) for row in inserted)
 
@@ -543,7 +594,19 @@ def _journal_entry(row: RowMapping) -> JournalEntry:
         status=row["status"],
         error=row["error"],
         old_ttl=row["old_ttl"],
+        node_id=row["node_id"],
+        fence_token=row["fence_token"],
     )
+
+
+def _migrate(conn: Connection, current: int) -> None:
+    """Bring a store of schema version ``current`` to :data:`SCHEMA_VERSION`."""
+    if current < 2:  # the journal records the cluster node and its fencing token
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("journal")}
+        if "node_id" not in columns:
+            conn.exec_driver_sql("ALTER TABLE journal ADD COLUMN node_id VARCHAR")
+        if "fence_token" not in columns:
+            conn.exec_driver_sql("ALTER TABLE journal ADD COLUMN fence_token BIGINT")
 
 
 def _json_object(text: str) -> dict[str, Any]:

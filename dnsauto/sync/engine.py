@@ -31,6 +31,7 @@ from dnsauto.plugin.provider import Provider, Zone
 from dnsauto.plugin.registry import Registry
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.dkim import DkimKeyStore
+from dnsauto.state.leases import LeaseStore
 from dnsauto.state.store import StateStore
 from dnsauto.sync.apply import apply_changes
 from dnsauto.sync.desired import desired_records, dkim_deletions, managed_dkim
@@ -80,6 +81,7 @@ class Engine:
         concurrency: int = 8,
         run_id: str | None = None,
         store: StateStore | None = None,
+        fence: LeaseStore | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
@@ -87,6 +89,8 @@ class Engine:
         self._owns_store = store is None
         self.store = store if store is not None else StateStore(config.daemon.state_dir)
         self.keys = DkimKeyStore(self.store)
+        self.fence = fence
+        """A cluster node's leases: each batch is sent only under the domain's lease."""
         self._semaphore = asyncio.Semaphore(concurrency)
         self._providers: dict[str, Provider[Any]] = {}
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
@@ -397,7 +401,9 @@ class Engine:
         changes: Sequence[Change],
         result: DomainResult,
     ) -> None:
-        await apply_changes(self.store, self.run_id, provider, job, zone, changes, result)
+        await apply_changes(
+            self.store, self.run_id, provider, job, zone, changes, result, fence=self.fence
+        )
 
     def _check_safe(
         self,

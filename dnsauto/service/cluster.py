@@ -1,0 +1,145 @@
+"""A ``dnsauto run`` node in a cluster: heartbeats, leases, and runs forwarded to the owner.
+
+Every ``[daemon.cluster]`` heartbeat (a third of ``leaseSeconds``) the node, in one pass:
+
+1. writes its heartbeat (``cluster_nodes``);
+2. reads the live nodes (a heartbeat younger than the lease time) and works out, by rendezvous
+   hashing (:func:`dnsauto.state.leases.preferred_node`), which of its configured domains it
+   should hold;
+3. releases the leases of the domains that now belong to another live node (a node joined),
+   unless it is syncing them now: those go at the next pass;
+4. renews the leases it keeps and claims the free or expired ones it should hold (a node left
+   or died): each domain gained is synced at once;
+5. reads the runs other nodes forwarded to it (:class:`~dnsauto.state.leases.TriggerQueue`):
+   an API change on any node reaches the node that holds the domain, which reads the
+   configuration again when it changed, and runs the domain through its coalescer.
+
+The safety of the provider's writes does not depend on this loop's timing: each batch is
+journaled under a check of the lease in the same transaction (:mod:`dnsauto.sync.apply`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from dnsauto.config.cluster import ClusterSettings, default_node_id
+from dnsauto.plugin.errors import DnsautoError
+from dnsauto.service.logs import summary_of_names
+from dnsauto.state.leases import ForwardedTrigger, LeaseStore, TriggerQueue, preferred_node
+from dnsauto.state.store import StateStore
+
+__all__ = ["Cluster", "TickResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What one pass changed."""
+
+    live: list[str]
+    gained: list[str]
+    released: list[str]
+    lost: list[str]
+    forwarded: list[ForwardedTrigger]
+
+
+class Cluster:
+    """One node's membership. ``domains``: the configured domains; ``busy``: those syncing
+    now (their leases are not given away mid-sync)."""
+
+    def __init__(
+        self,
+        settings: ClusterSettings,
+        store: StateStore,
+        *,
+        domains: Callable[[], Collection[str]],
+        busy: Callable[[], Collection[str]],
+    ) -> None:
+        self.settings = settings
+        self.node_id = settings.node_id or default_node_id()
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.leases = LeaseStore(store, self.node_id, lease_seconds=settings.lease_seconds)
+        self.triggers = TriggerQueue(store, self.node_id)
+        self._domains = domains
+        self._busy = busy
+        self.live: list[str] = []
+        self._lock = asyncio.Lock()
+        self._ticks = 0
+
+    def holds(self, domain: str) -> bool:
+        """Whether this node believes it holds ``domain``'s lease (the fence decides)."""
+        return self.leases.token_of(domain) is not None
+
+    def held(self) -> list[str]:
+        return sorted(self.leases.held())
+
+    def mine(self, names: Sequence[str]) -> list[str]:
+        return [n for n in names if self.holds(n)]
+
+    def forward(self, names: Sequence[str], reason: str, *, reload: bool) -> None:
+        """Ask the nodes holding ``names`` to run them (a row each in the store)."""
+        self.triggers.forward(names, reason, reload=reload)
+
+    async def tick(self) -> TickResult:
+        """One pass (see the module docstring); errors of the store are the caller's."""
+        async with self._lock:
+            return await asyncio.to_thread(self._tick)
+
+    def _tick(self) -> TickResult:
+        leases = self.leases
+        before = set(leases.held())
+        leases.heartbeat(self.host, self.pid)
+        live = leases.live_nodes()
+        if self.node_id not in live:  # a clock far behind the store's: count itself in
+            live = sorted({*live, self.node_id})
+        self.live = live
+        configured = set(self._domains())
+        busy = set(self._busy())
+        should = {d for d in configured if preferred_node(d, live) == self.node_id}
+        release = sorted((before - should) - busy)
+        leases.release(release)
+        keep = should | (before & busy & configured)
+        now_held = set(leases.acquire(keep))
+        lost = sorted(before - now_held - set(release))
+        gained = sorted(now_held - before)
+        self._ticks += 1
+        forwarded = self.triggers.take_new()
+        if self._ticks % 360 == 1:
+            self.triggers.prune()
+        leases.heartbeat(self.host, self.pid)  # with the count held now
+        return TickResult(live, gained, release, lost, forwarded)
+
+    async def stop(self) -> None:
+        """Leave cleanly: give every lease up and say so, so the others take over at once."""
+        async with self._lock:
+            try:
+                await asyncio.to_thread(self._leave)
+            except DnsautoError as exc:
+                log.warning("cannot release the leases at stop: %s", exc.message)
+
+    def _leave(self) -> None:
+        self.leases.release_all()
+        self.leases.heartbeat(self.host, self.pid, stopped=True)
+
+    def describe(self, result: TickResult) -> str | None:
+        """A log line for a pass that changed something, else None."""
+        parts = []
+        if result.gained:
+            parts.append(f"claimed {summary_of_names(result.gained)}")
+        if result.released:
+            parts.append(f"handed over {summary_of_names(result.released)}")
+        if result.lost:
+            parts.append(f"lost {summary_of_names(result.lost)}")
+        if not parts:
+            return None
+        return (
+            f"node {self.node_id}: {'; '.join(parts)}; holds {len(self.leases.held())}, "
+            f"{len(result.live)} nodes live"
+        )
