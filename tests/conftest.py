@@ -10,9 +10,21 @@ import pytest
 
 from dnsauto.plugin.registry import Registry
 from dnsauto.testing.memory import memory_registry
-from dnsauto.testing.servers.fixtures import topology
+from dnsauto.testing.servers.fixtures import (
+    postgres_database,
+    postgres_server,
+    private_postgres_server,
+    topology,
+)
 
-__all__ = ["registry", "topology", "write_config"]
+__all__ = [
+    "postgres_database",
+    "postgres_server",
+    "private_postgres_server",
+    "registry",
+    "topology",
+    "write_config",
+]
 
 MINIMAL = """
 [bootstrap]

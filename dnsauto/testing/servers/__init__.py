@@ -4,7 +4,8 @@ Each ``start_*`` function writes a configuration with the zones :data:`ZONE` and
 :data:`CHILD_ZONE` (delegated from it), a TSIG key per algorithm (allowed to update and
 transfer both zones) and a read-only key, starts the server on a free high port, waits until
 it answers SOA queries, and returns a :class:`RunningServer`; call its ``stop()``. A missing
-program raises :class:`ServerUnavailable`. Pytest fixtures are in
+program raises :class:`ServerUnavailable`. :func:`start_postgres` starts a PostgreSQL cluster
+the same way (:mod:`dnsauto.testing.servers.postgres`). Pytest fixtures are in
 :mod:`dnsauto.testing.servers.fixtures`.
 """
 
@@ -22,6 +23,7 @@ from dnsauto.testing.servers._common import (
 from dnsauto.testing.servers.bind import start_bind
 from dnsauto.testing.servers.knot import start_knot
 from dnsauto.testing.servers.pdns import start_pdns
+from dnsauto.testing.servers.postgres import PostgresServer, start_postgres
 
 __all__ = [
     "ALGORITHMS",
@@ -30,6 +32,7 @@ __all__ = [
     "SERVERS",
     "TRUNCATED_BASE",
     "ZONE",
+    "PostgresServer",
     "RunningServer",
     "ServerFailed",
     "ServerUnavailable",
@@ -37,6 +40,7 @@ __all__ = [
     "start_bind",
     "start_knot",
     "start_pdns",
+    "start_postgres",
 ]
 
 SERVERS = {"bind": start_bind, "knot": start_knot, "pdns": start_pdns}

@@ -1,4 +1,4 @@
-"""Pytest fixtures for the real DNS servers; import the ones a test module needs::
+"""Pytest fixtures for the real DNS servers (and PostgreSQL); import the ones a test module needs::
 
     from dnsauto.testing.servers.fixtures import bind_server, dns_server  # noqa: F401
 
@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from dnsauto.testing.servers import SERVERS, RunningServer, ServerUnavailable
+from dnsauto.testing.servers.postgres import PostgresServer, start_postgres
 from dnsauto.testing.servers.topology import Topology, TopologyUnavailable, start_topology
 
 __all__ = [
@@ -22,6 +23,9 @@ __all__ = [
     "dns_server",
     "knot_server",
     "pdns_server",
+    "postgres_database",
+    "postgres_server",
+    "private_postgres_server",
     "start_or_skip",
     "topology",
 ]
@@ -85,3 +89,40 @@ def topology() -> Iterator[Topology]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the session (``postgresql-15``, as an unprivileged user).
+
+    Shared: a test takes a database of its own (``create_database()``) and never restarts it;
+    a test that restarts PostgreSQL uses :func:`private_postgres_server`.
+    """
+    server = _start_postgres_or_skip()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def private_postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of the test's own, which it may ``restart()`` or ``shutdown()``."""
+    server = _start_postgres_or_skip()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_database(postgres_server: PostgresServer) -> str:
+    """The name of a new, empty database on the session's cluster."""
+    return postgres_server.create_database()
+
+
+def _start_postgres_or_skip() -> PostgresServer:
+    try:
+        return start_postgres()
+    except ServerUnavailable as exc:
+        pytest.skip(f"{exc}: install the Debian package postgresql")
