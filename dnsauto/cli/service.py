@@ -85,7 +85,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     config, overrides = with_api_objects(config, registry)
     for line in overrides:
         click.echo(f"note: {line} (wins over the file)", err=True)
-    document = status_document(config.daemon.state_dir, list(config.domains))
+    document = status_document(
+        config.daemon.state_dir,
+        list(config.domains),
+        lease_seconds=config.daemon.cluster.lease_seconds,
+    )
     if as_json:
         echo_json(document)
     else:
@@ -94,17 +98,26 @@ def status(ctx: click.Context, as_json: bool) -> None:
         raise ExitStatus(1)
 
 
-def status_document(state_dir: str, configured: list[str]) -> dict[str, Any]:
-    """What ``dnsauto status --json`` prints: the daemon's state and one entry per domain."""
+def status_document(
+    state_dir: str, configured: list[str], *, lease_seconds: float = 30.0
+) -> dict[str, Any]:
+    """What ``dnsauto status --json`` prints: the daemon's state, one entry per domain, and
+    the cluster's nodes (none without ``[daemon.cluster]``); a node is live while its last
+    heartbeat is younger than ``lease_seconds``."""
+    from datetime import UTC, timedelta
     from pathlib import Path
 
     from dnsauto.service.daemon import read_status_file
+    from dnsauto.state.leases import NodeRow, cluster_nodes
     from dnsauto.state.store import DB_FILE, StateStore
 
     results: dict[str, Any] = {}
+    nodes: list[NodeRow] = []
     if (Path(state_dir) / DB_FILE).exists():
         with StateStore(state_dir) as store:
             results = store.last_results()
+            nodes = cluster_nodes(store)
+    since = datetime.now(UTC) - timedelta(seconds=lease_seconds)
     schedule = read_status_file(state_dir) or {}
     running = bool(schedule.get("running")) and _alive(schedule.get("pid"))
     planned: dict[str, Any] = schedule.get("domains") or {}
@@ -141,6 +154,19 @@ def status_document(state_dir: str, configured: list[str]) -> dict[str, Any]:
             "nextReconcile": schedule.get("nextReconcile") if running else None,
         },
         "domains": domains,
+        "nodes": [
+            {
+                "id": node.node_id,
+                "host": node.host,
+                "pid": node.pid,
+                "startedAt": _iso(node.started_at),
+                "lastHeartbeat": _iso(node.heartbeat_at),
+                "live": not node.stopped and node.heartbeat_at > since,
+                "stopped": node.stopped,
+                "domainsHeld": node.domains_held,
+            }
+            for node in nodes
+        ],
     }
 
 
@@ -209,3 +235,16 @@ def _print_status(document: dict[str, Any]) -> None:
             ]
         )
     table(["domain", "last run", "result", "changes", "propagation", "next run"], rows)
+    if document["nodes"]:
+        click.echo("")
+        nodes = [
+            [
+                n["id"],
+                n["host"],
+                n["lastHeartbeat"],
+                "stopped" if n["stopped"] else "live" if n["live"] else "gone (no heartbeat)",
+                str(n["domainsHeld"]),
+            ]
+            for n in document["nodes"]
+        ]
+        table(["node", "host", "last heartbeat", "state", "domains held"], nodes)

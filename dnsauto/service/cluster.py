@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from dnsauto.config.cluster import ClusterSettings, default_node_id
@@ -71,6 +72,9 @@ class Cluster:
         self._busy = busy
         self.live: list[str] = []
         self._lock = asyncio.Lock()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="dnsauto-cluster")
+        """A thread of its own: renewals do not queue behind the syncs' store writes and DKIM
+        key generation in the default pool."""
         self._ticks = 0
 
     def holds(self, domain: str) -> bool:
@@ -90,11 +94,13 @@ class Cluster:
     async def tick(self) -> TickResult:
         """One pass (see the module docstring); errors of the store are the caller's."""
         async with self._lock:
-            return await asyncio.to_thread(self._tick)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self._tick)
 
     def _tick(self) -> TickResult:
         leases = self.leases
-        before = set(leases.held())
+        held_before = leases.held()
+        before = set(held_before)
         leases.heartbeat(self.host, self.pid)
         live = leases.live_nodes()
         if self.node_id not in live:  # a clock far behind the store's: count itself in
@@ -106,15 +112,24 @@ class Cluster:
         release = sorted((before - should) - busy)
         leases.release(release)
         keep = should | (before & busy & configured)
-        now_held = set(leases.acquire(keep))
+        acquired = leases.acquire(keep)
+        now_held = set(acquired)
         lost = sorted(before - now_held - set(release))
-        gained = sorted(now_held - before)
+        # a new token is a new claim, even of a domain held before (its lease ran out and a
+        # batch's fence dropped it meanwhile): the domain syncs again under the new one
+        gained = sorted(d for d, token in acquired.items() if held_before.get(d) != token)
         self._ticks += 1
         forwarded = self.triggers.take_new()
         if self._ticks % 360 == 1:
             self.triggers.prune()
         leases.heartbeat(self.host, self.pid)  # with the count held now
         return TickResult(live, gained, release, lost, forwarded)
+
+    async def join(self) -> None:
+        """Say this node is alive (its first heartbeat); it claims nothing yet."""
+        async with self._lock:
+            await asyncio.to_thread(self.leases.heartbeat, self.host, self.pid)
+            await asyncio.to_thread(self.leases.mark_started)
 
     async def stop(self) -> None:
         """Leave cleanly: give every lease up and say so, so the others take over at once."""
@@ -125,8 +140,11 @@ class Cluster:
                 log.warning("cannot release the leases at stop: %s", exc.message)
 
     def _leave(self) -> None:
-        self.leases.release_all()
-        self.leases.heartbeat(self.host, self.pid, stopped=True)
+        try:
+            self.leases.release_all()
+            self.leases.heartbeat(self.host, self.pid, stopped=True)
+        finally:
+            self._executor.shutdown(wait=False)
 
     def describe(self, result: TickResult) -> str | None:
         """A log line for a pass that changed something, else None."""

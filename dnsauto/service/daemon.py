@@ -186,6 +186,8 @@ class Daemon:
         """The DKIM rotation check (its :meth:`~DkimRotation.check` runs on the scheduler)."""
         self._limit = asyncio.Semaphore(config.daemon.max_concurrent_domains)
         self.cluster: Cluster | None = None
+        self._syncing: set[str] = set()
+        """The domains past the concurrency limit, syncing now (a run's others wait for it)."""
         """This node's leases, with ``[daemon.cluster]`` enabled (:mod:`.cluster`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler: Any = None
@@ -242,10 +244,12 @@ class Daemon:
                 daemon.cluster,
                 store,
                 domains=lambda: self._slots.keys(),
-                busy=lambda: self._runs.running().keys(),
+                busy=lambda: self._syncing,
             )
             self.metrics.cluster_node.labels(self.cluster.node_id).set(1)
-            await self._cluster_tick()
+            # Only a heartbeat now: the first claims come one heartbeat later, once the nodes
+            # started together see each other (else the first would take every domain).
+            await self.cluster.join()
         gc.collect()
         _settle_heap()
         if daemon.metrics.listen:
@@ -545,11 +549,13 @@ class Daemon:
                 if self.cluster is not None and not self.cluster.holds(domain):
                     return None  # its lease went to another node meanwhile
                 self.metrics.in_flight.inc()
+                self._syncing.add(domain)
                 try:
                     approved, slot.approved_plan = slot.approved_plan, None  # one run only
                     with log_context(domain=domain, run_id=run_id):
                         result = await self._sync(engine, slot.job, approved)
                 finally:
+                    self._syncing.discard(domain)
                     self.metrics.in_flight.dec()
                 self._finished(slot, run_id, result)
                 return result
@@ -589,7 +595,9 @@ class Daemon:
         if isinstance(result.exception, LeaseLostError):
             self.metrics.cluster_leases_lost.inc()
             log.warning("stopped: %s", result.error, extra={"domain": domain, "run_id": run_id})
-            return  # its new holder syncs it; no retry here
+            if self.cluster is not None and self.cluster.holds(domain) and not self._stopping:
+                self._request([domain], "lease", delay=0.0)  # claimed again meanwhile
+            return  # else its new holder syncs it; no retry here
         ok = result.error is None
         failures = 0
         if slot.removed:

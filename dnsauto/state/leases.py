@@ -42,6 +42,7 @@ __all__ = [
     "LeaseStore",
     "NodeRow",
     "TriggerQueue",
+    "cluster_nodes",
     "lease_metadata",
     "preferred_node",
     "spread",
@@ -116,6 +117,15 @@ def spread(domains: Iterable[str], nodes: Collection[str]) -> dict[str, list[str
     return shares
 
 
+def cluster_nodes(store: StateStore) -> list[NodeRow]:
+    """Every node that ever sent a heartbeat to ``store``, by id (none before any did)."""
+    with store.read_transaction() as conn:
+        if not sa.inspect(conn).has_table("cluster_nodes"):
+            return []
+        rows = conn.execute(sa.select(nodes_table).order_by(nodes_table.c.node_id))
+        return [NodeRow(**dict(row._mapping)) for row in rows]
+
+
 class LeaseStore:
     """One node's view of the leases and heartbeats in a :class:`StateStore`.
 
@@ -181,11 +191,7 @@ class LeaseStore:
 
     def nodes(self) -> list[NodeRow]:
         """Every node that ever sent a heartbeat, by id."""
-        with self.store.read_transaction() as conn:
-            if not sa.inspect(conn).has_table("cluster_nodes"):
-                return []
-            rows = conn.execute(sa.select(nodes_table).order_by(nodes_table.c.node_id))
-            return [NodeRow(**dict(row._mapping)) for row in rows]
+        return cluster_nodes(self.store)
 
     def live_nodes(self) -> list[str]:
         """The nodes whose heartbeat is younger than the lease time and that did not stop."""
