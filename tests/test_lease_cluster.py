@@ -1,0 +1,127 @@
+"""A cluster node's pass (:class:`dnsauto.service.cluster.Cluster`) on a SQLite store with a
+clock the test moves: the share of each node, hand-over on join, takeover on death, a clean
+leave, and runs forwarded to the holder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dnsauto.config.cluster import ClusterSettings
+from dnsauto.service.cluster import Cluster
+from dnsauto.state.leases import preferred_node
+from dnsauto.state.store import StateStore
+
+DOMAINS = sorted(f"d{i}.example" for i in range(90))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Iterator[StateStore]:
+    with StateStore(tmp_path / "state", clock=clock) as opened:
+        yield opened
+
+
+def node(store: StateStore, name: str, busy: set[str] | None = None) -> Cluster:
+    settings = ClusterSettings(enabled=True, nodeId=name, leaseSeconds=3)
+    busy = busy if busy is not None else set()
+    return Cluster(settings, store, domains=lambda: DOMAINS, busy=lambda: busy)
+
+
+def test_a_lone_node_holds_everything_and_a_joining_node_gets_its_share(
+    store: StateStore, clock: Clock
+) -> None:
+    a = node(store, "a")
+    first = a._tick()
+    assert first.gained == DOMAINS
+    b = node(store, "b")
+    b._tick()  # b is live now, holds nothing yet: a still does
+    clock.advance(1)
+    handed = a._tick()
+    share_b = sorted(d for d in DOMAINS if preferred_node(d, ["a", "b"]) == "b")
+    assert handed.released == share_b
+    assert b._tick().gained == share_b
+    assert sorted(a.held() + b.held()) == DOMAINS
+    assert 30 <= len(share_b) <= 60
+
+
+def test_a_domain_syncing_now_is_handed_over_only_once_its_sync_is_done(
+    store: StateStore, clock: Clock
+) -> None:
+    busy: set[str] = set()
+    a = node(store, "a", busy)
+    a._tick()
+    b = node(store, "b")
+    b._tick()
+    share_b = sorted(d for d in DOMAINS if preferred_node(d, ["a", "b"]) == "b")
+    busy.add(share_b[0])
+    clock.advance(1)
+    assert share_b[0] not in a._tick().released
+    assert share_b[0] not in b._tick().gained
+    busy.clear()
+    clock.advance(1)
+    assert a._tick().released == [share_b[0]]
+    assert b._tick().gained == [share_b[0]]
+
+
+def test_a_dead_node_s_domains_are_taken_over_after_its_lease_with_higher_tokens(
+    store: StateStore, clock: Clock
+) -> None:
+    a, b = node(store, "a"), node(store, "b")
+    a._tick()
+    b._tick()
+    clock.advance(1)
+    a._tick()
+    b._tick()
+    held_by_b = b.leases.held()
+    clock.advance(2)  # b dies: no heartbeat, no renewal
+    assert a._tick().gained == []  # b still live, its leases still valid
+    clock.advance(1.5)
+    taken = a._tick()
+    assert taken.gained == sorted(held_by_b)
+    assert taken.live == ["a"]
+    assert all(a.leases.held()[d] == t + 1 for d, t in held_by_b.items())
+
+
+def test_a_node_that_leaves_cleanly_hands_everything_over_at_once(
+    store: StateStore, clock: Clock
+) -> None:
+    a, b = node(store, "a"), node(store, "b")
+    a._tick()
+    b._tick()
+    clock.advance(1)
+    a._tick()
+    b._tick()
+    assert b.held()
+    b._leave()
+    clock.advance(0.1)
+    assert a._tick().gained  # no lease to wait for
+    assert a.held() == DOMAINS
+
+
+def test_a_run_forwarded_by_another_node_reaches_every_other_node(store: StateStore) -> None:
+    a, b = node(store, "a"), node(store, "b")
+    a.forward(["d1.example"], "api", reload=True)
+    forwarded = b._tick().forwarded
+    assert [(t.domain, t.reason, t.reload, t.origin) for t in forwarded] == [
+        ("d1.example", "api", True, "a")
+    ]
+    assert a._tick().forwarded == []
