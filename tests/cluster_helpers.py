@@ -13,9 +13,29 @@ from pathlib import Path
 
 from dnsauto.state.store import DB_FILE
 from dnsauto.testing.servers import RunningServer
-from tests.daemon_helpers import DaemonProcess, config_text
+from dnsauto.testing.servers.postgres import PostgresServer
+from tests.daemon_helpers import DaemonProcess, config_text, domain_table
 
 LEASE_SECONDS = 3.0
+
+
+PUBLISH = '["spf", "mx", "dmarc", "tlsRpt", "mtaSts"]'
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml(v)}' for k, v in value.items()) + " }"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def store_table(postgres: PostgresServer) -> str:
+    """``[daemon.store]`` of ``postgres``."""
+    fields = postgres.store_config()
+    return "\n[daemon.store]\n" + "".join(f'"{k}" = {_toml(v)}\n' for k, v in fields.items())
 
 
 def cluster_config(
@@ -27,17 +47,31 @@ def cluster_config(
     *,
     lease_seconds: float = LEASE_SECONDS,
     concurrency: int = 8,
+    postgres: PostgresServer | None = None,
 ) -> Path:
+    """A node's configuration: ``domains`` through ``server`` (their DKIM keys by hand: the
+    private keys are not shared between nodes yet), the store on ``postgres`` when given."""
     secret = directory / "tsig.key"
     secret.write_text(server.key().secret)
     config = directory / f"{node_id}.toml"
     text = config_text(
         server,
         state,
-        domains,
+        domains[:1],
         secret_file=secret,
         daemon=f"maxConcurrentDomains = {concurrency}\n",
     )
+    text = text.replace(domain_table(domains[0], "bind"), "")
+    tables = "".join(
+        f'[domain."{d}"]\n'
+        f'dnsManagement = {{ "@type" = "Automatic", dnsServerId = "bind", '
+        f"publishRecords = {PUBLISH} }}\n"
+        'dkimManagement = { "@type" = "Manual" }\n'
+        for d in domains
+    )
+    text = text.replace("\n[mailServer]", "\n" + tables + "\n[mailServer]", 1)
+    if postgres is not None:
+        text += store_table(postgres)
     # a provider call shorter than the lease: a batch never needs the lease extended past it
     text = text.replace("[dnsServer.bind]\n", '[dnsServer.bind]\ntimeout = "2s"\n', 1)
     text += (
@@ -57,20 +91,26 @@ class Cluster:
     domains: Sequence[str]
     count: int = 3
     lease_seconds: float = LEASE_SECONDS
+    postgres: PostgresServer | None = None
     nodes: dict[str, DaemonProcess] = field(default_factory=dict)
 
     @property
     def state(self) -> Path:
+        """The SQLite store's directory (every node's, without ``postgres``)."""
         return self.directory / "state"
+
+    def state_of(self, node_id: str) -> Path:
+        return self.state if self.postgres is None else self.directory / f"state-{node_id}"
 
     def start(self, node_id: str) -> DaemonProcess:
         config = cluster_config(
             self.server,
             self.directory,
-            self.state,
+            self.state_of(node_id),
             self.domains,
             node_id,
             lease_seconds=self.lease_seconds,
+            postgres=self.postgres,
         )
         process = DaemonProcess(config, self.server.key().secret).start()
         self.nodes[node_id] = process
@@ -88,6 +128,8 @@ class Cluster:
     # --- reading the store --------------------------------------------------------------------
 
     def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        if self.postgres is not None:
+            return self._pg_query(sql, *args)
         path = self.state / DB_FILE
         if not path.exists():
             return []
@@ -97,18 +139,32 @@ class Cluster:
             except sqlite3.OperationalError:  # no such table yet
                 return []
 
+    def _pg_query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        import psycopg
+
+        assert self.postgres is not None
+        try:
+            with psycopg.connect(self.postgres.dsn()) as conn:
+                return list(conn.execute(sql.replace("?", "%s"), args).fetchall())  # type: ignore[arg-type]
+        except psycopg.errors.UndefinedTable:
+            return []
+        except psycopg.OperationalError:  # restarting
+            return []
+
     def owners(self) -> dict[str, tuple[str | None, int, str]]:
         """domain -> (owner, token, acquired_at)."""
         rows = self.query("SELECT domain, owner, token, acquired_at FROM leases")
-        return {str(d): (o if o is None else str(o), int(t), str(a)) for d, o, t, a in rows}  # type: ignore[call-overload]
+        return {
+            str(d): (o if o is None else str(o), int(t), _stamp(a))  # type: ignore[call-overload]
+            for d, o, t, a in rows
+        }
 
     def held_by(self, node: str) -> list[str]:
         return sorted(d for d, (owner, _, _) in self.owners().items() if owner == node)
 
     def ok_since(self, since: datetime) -> int:
-        stamp = since.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-        rows = self.query("SELECT count(*) FROM results WHERE ok AND finished_at >= ?", stamp)
-        return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+        rows = self.query("SELECT finished_at FROM results WHERE ok")
+        return sum(1 for (finished,) in rows if _time(finished) >= since)
 
     def journal(self) -> list[tuple[int, str, str, str, str, str, str | None, int | None]]:
         """(id, domain, name, type, new, status, node, token), in journal order."""
@@ -137,6 +193,18 @@ class Cluster:
     def rows_under(self, node: str, tokens: dict[str, int]) -> int:
         """How many journal rows ``node`` wrote under the given tokens of their domains."""
         return sum(1 for row in self.journal() if row[6] == node and tokens.get(row[1]) == row[7])
+
+
+def _stamp(value: object) -> str:
+    """A store time as ISO text in UTC, without the offset (SQLite's text, PostgreSQL's
+    timestamptz)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    return str(value)
+
+
+def _time(value: object) -> datetime:
+    return datetime.fromisoformat(_stamp(value)).replace(tzinfo=UTC)
 
 
 def fencing_problems(

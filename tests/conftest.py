@@ -16,12 +16,15 @@ from dnsauto.testing.servers.fixtures import (
     private_postgres_server,
     topology,
 )
+from dnsauto.testing.servers.postgres import PostgresServer
+from tests.store_backends import BACKENDS, StoreBackend
 
 __all__ = [
     "postgres_database",
     "postgres_server",
     "private_postgres_server",
     "registry",
+    "store_backend",
     "topology",
     "write_config",
 ]
@@ -34,6 +37,17 @@ defaultDomain = "example.test"
 [daemon]
 stateDir = "state"
 """
+
+
+@pytest.fixture(params=BACKENDS)
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+    """The state store on SQLite (in ``tmp_path/state``), then on PostgreSQL (a new database
+    on the session's cluster); open it with ``.open()``."""
+    state_dir = tmp_path / "state"
+    if request.param == "sqlite":
+        return StoreBackend("sqlite", state_dir)
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return StoreBackend("postgresql", state_dir, server, server.create_database())
 
 
 @pytest.fixture

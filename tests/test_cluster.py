@@ -1,7 +1,9 @@
-"""Three ``dnsauto run`` nodes share 200 domains on a real BIND (TSIG) through one state store,
-with 3-second leases: each domain is synced by one node, a SIGKILLed node's domains are taken
-over once its leases expire, and a node paused past its leases (SIGSTOP) writes nothing after
-it resumes. Every wait is on an event (journal rows, leases, results), never a fixed sleep."""
+"""Three ``dnsauto run`` nodes share 200 domains on a real BIND (TSIG) through one state store
+on PostgreSQL (started by the test), with 3-second leases: each domain is synced by one node,
+a SIGKILLed node's domains are taken over once its leases expire, a node paused past its leases
+(SIGSTOP) writes nothing after it resumes, and a PostgreSQL restart during the syncs loses
+nothing and applies nothing twice. Two nodes on one SQLite store hand domains over on a join
+and a clean stop. Every wait is on an event (journal rows, leases, results), never a sleep."""
 
 from __future__ import annotations
 
@@ -15,9 +17,9 @@ import pytest
 
 from dnsauto.plugin.registry import load_registry
 from dnsauto.service.daemon import load_checked
-from dnsauto.state.store import StateStore
 from dnsauto.sync.engine import Engine, domain_jobs
 from dnsauto.testing.servers import RunningServer, ServerUnavailable
+from dnsauto.testing.servers.postgres import PostgresServer
 from tests.cluster_helpers import LEASE_SECONDS, Cluster, fencing_problems, running
 from tests.daemon_helpers import poll, start_bind_zones
 
@@ -46,7 +48,7 @@ def converged(cluster: Cluster, config: Path) -> list[str]:
     loaded = load_checked(config, registry)
 
     async def plan() -> list[str]:
-        with StateStore(cluster.state) as store:
+        with loaded.daemon.open_store() as store:
             async with Engine(loaded, registry, store=store) as engine:
                 results = await engine.run(domain_jobs(loaded), apply=False)
         return sorted(
@@ -61,9 +63,9 @@ def _parse(stamp: str) -> datetime:
 
 
 def test_a_killed_node_s_domains_are_taken_over_and_every_domain_converges_once(
-    bind: RunningServer, tmp_path: Path
+    bind: RunningServer, private_postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
-    cluster = Cluster(bind, tmp_path, DOMAINS)
+    cluster = Cluster(bind, tmp_path, DOMAINS, postgres=private_postgres_server)
     with running(cluster):
         started = datetime.now(UTC)
         cluster.start_all()
@@ -99,9 +101,9 @@ def test_a_killed_node_s_domains_are_taken_over_and_every_domain_converges_once(
 
 
 def test_a_node_paused_past_its_leases_writes_nothing_after_it_resumes(
-    bind: RunningServer, tmp_path: Path
+    bind: RunningServer, private_postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
-    cluster = Cluster(bind, tmp_path, DOMAINS)
+    cluster = Cluster(bind, tmp_path, DOMAINS, postgres=private_postgres_server)
     with running(cluster):
         started = datetime.now(UTC)
         cluster.start_all()
@@ -145,3 +147,24 @@ def test_a_node_that_joins_gets_its_share_and_a_node_that_stops_hands_its_domain
         assert cluster.nodes["n2"].wait(60) == 0
         poll(lambda: len(cluster.held_by("n1")) == 60, 60, "n1 holds everything again")
         assert fencing_problems(cluster.journal()) == []
+
+
+def test_a_postgresql_restart_during_the_syncs_loses_nothing_and_applies_nothing_twice(
+    bind: RunningServer, private_postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    cluster = Cluster(bind, tmp_path, DOMAINS, postgres=private_postgres_server)
+    with running(cluster):
+        started = datetime.now(UTC)
+        cluster.start_all()
+        poll(lambda: len(cluster.journal()) >= 30, 120, "the nodes syncing")
+        private_postgres_server.restart()
+        poll(lambda: cluster.ok_since(started) == len(DOMAINS), 240, "every domain synced")
+        for process in cluster.nodes.values():
+            assert process.process is not None
+            assert process.process.poll() is None  # every node lived through it
+        assert fencing_problems(cluster.journal()) == []
+        assert any(
+            "cannot renew the leases" in p.log() or "state store" in p.log()
+            for p in cluster.nodes.values()
+        )
+    assert converged(cluster, cluster.nodes["n1"].config) == []

@@ -336,8 +336,10 @@ def test_a_version_1_store_gains_the_journal_s_node_and_token_columns(tmp_path: 
     with sqlite3.connect(state / DB_FILE) as conn:  # as dnsauto 1 left it
         conn.execute("ALTER TABLE journal DROP COLUMN node_id")
         conn.execute("ALTER TABLE journal DROP COLUMN fence_token")
-        conn.execute("UPDATE schema_version SET version = 1")
+        conn.execute("DELETE FROM schema_version WHERE version > 1")
+        for table in ("cluster_nodes", "leases", "cluster_triggers"):
+            conn.execute(f"DROP TABLE {table}")
     with StateStore(state) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         store.journal_before_apply("r", "example.org", "example.org.", creates(1))
         assert store.journal()[0].node_id is None

@@ -1,4 +1,8 @@
-"""The state store: journal written before apply, results, objects, WAL, crash safety."""
+"""The state store: journal written before apply, results, objects, WAL, crash safety.
+
+The store's behaviour runs on both backends (``store_backend``: SQLite, then PostgreSQL);
+what is SQLite's own (WAL, fsync levels, file modes, POSIX locks) on SQLite alone.
+"""
 
 from __future__ import annotations
 
@@ -26,10 +30,11 @@ from dnsauto.config.model import Config
 from dnsauto.plugin.changes import Create, Delete, Update
 from dnsauto.plugin.errors import DnsautoError, ProviderError
 from dnsauto.plugin.registry import Registry
-from dnsauto.state.store import DB_FILE, SCHEMA_VERSION, StateStore
+from dnsauto.state.store import DB_FILE, SCHEMA_VERSION, StateStore, schema_version
 from dnsauto.sync.engine import DomainResult, Engine, domain_jobs
 from dnsauto.testing import make_rrset
 from dnsauto.testing.memory import MemoryHost, MemoryProvider
+from tests.store_backends import OPEN_FROM_ARGV, StoreBackend
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,12 +49,12 @@ def host(monkeypatch: pytest.MonkeyPatch) -> MemoryHost:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    with StateStore(tmp_path / "state") as opened:
+def store(store_backend: StoreBackend) -> Any:
+    with store_backend.open() as opened:
         yield opened
 
 
-def make_config(tmp_path: Path, registry: Registry) -> Config:
+def make_config(tmp_path: Path, registry: Registry, backend: StoreBackend | None = None) -> Config:
     managed = {"@type": "Automatic", "dnsServerId": "mem"}
     document = {
         "bootstrap": {
@@ -59,7 +64,7 @@ def make_config(tmp_path: Path, registry: Registry) -> Config:
         },
         "dnsServer": {"mem": {"@type": "Memory", "description": "memory"}},
         "domain": {"example.org": {"dnsManagement": managed}},
-        "daemon": {"stateDir": str(tmp_path / "state")},
+        "daemon": backend.daemon_table() if backend else {"stateDir": str(tmp_path / "state")},
     }
     return load_config(document, registry=registry)
 
@@ -81,13 +86,14 @@ async def test_a_batch_is_journaled_as_pending_before_the_provider_is_called(
     tmp_path: Path,
     registry: Registry,
     store: StateStore,
+    store_backend: StoreBackend,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[list[tuple[str, str]]] = []
     original = MemoryProvider.apply
 
     async def look_first(self: MemoryProvider, zone: Any, changes: Any) -> None:
-        with StateStore(tmp_path / "state") as other:  # another connection, as a crash would
+        with store_backend.open() as other:  # another connection, as a crash would
             entries = other.journal(domain=str(zone).rstrip("."))
         seen.append([(e.name, e.status) for e in entries if e.status == "pending"])
         await original(self, zone, changes)
@@ -125,12 +131,12 @@ def synchronous_of_journal_inserts() -> Iterator[list[int]]:
 
 
 def test_the_before_apply_commit_is_fsynced_even_after_commits_that_are_not(
-    store: StateStore,
+    tmp_path: Path,
 ) -> None:
     """The journal's promise (an entry committed before the provider call survives a power
     cut) needs ``synchronous=FULL`` for that commit, also on a connection whose previous
     commits (marking a batch applied, a domain's result) used ``NORMAL``."""
-    with synchronous_of_journal_inserts() as levels:
+    with StateStore(tmp_path) as store, synchronous_of_journal_inserts() as levels:
         for attempt in range(3):
             ids = store.journal_before_apply(
                 f"run{attempt}", "example.test", "example.test.", [Create(dmarc(f"v{attempt}"))]
@@ -217,9 +223,9 @@ def test_journal_keeps_old_and_new_values_and_both_ttls(store: StateStore) -> No
     assert update.time.tzinfo is UTC
 
 
-def test_the_store_clock_times_the_entries(tmp_path: Path) -> None:
+def test_the_store_clock_times_the_entries(store_backend: StoreBackend) -> None:
     moment = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
-    with StateStore(tmp_path, clock=lambda: moment) as store:
+    with store_backend.open(clock=lambda: moment) as store:
         store.journal_before_apply("r", "example.test", "example.test.", [Create(dmarc("x"))])
         (entry,) = store.journal()
     assert entry.time == moment
@@ -273,13 +279,13 @@ async def test_a_failed_sync_is_kept_as_the_domains_last_result(
     assert status.propagated is False
 
 
-async def test_the_engine_opens_and_closes_the_store_of_the_state_directory(
-    host: MemoryHost, tmp_path: Path, registry: Registry
+async def test_the_engine_opens_and_closes_the_store_the_configuration_names(
+    host: MemoryHost, tmp_path: Path, registry: Registry, store_backend: StoreBackend
 ) -> None:
-    config = make_config(tmp_path, registry)
+    config = make_config(tmp_path, registry, store_backend)
     async with Engine(config, registry) as engine:
         await engine.run(domain_jobs(config), apply=True)
-    with StateStore(tmp_path / "state") as reopened:
+    with store_backend.open() as reopened:
         assert sorted(reopened.last_results()) == ["example.org", "example.test"]
 
 
@@ -302,12 +308,15 @@ def test_objects_are_kept_by_kind_and_id(store: StateStore) -> None:
 # --- the file --------------------------------------------------------------------------------
 
 
-def test_the_store_uses_wal_and_synchronous_full(store: StateStore) -> None:
+def test_the_store_uses_wal_and_synchronous_full(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
     assert store.pragma("journal_mode") == "wal"
     assert store.pragma("synchronous") == 2  # FULL
     assert store.pragma("foreign_keys") == 1
+    assert store.path is not None
     with sqlite3.connect(store.path) as plain:  # WAL is a property of the file itself
         assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    store.close()
 
 
 def test_database_files_are_0600_in_a_0700_directory(tmp_path: Path) -> None:
@@ -329,23 +338,21 @@ def test_an_existing_world_readable_database_file_is_made_0600(tmp_path: Path) -
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_the_schema_is_made_on_open_and_kept_on_reopen(tmp_path: Path) -> None:
-    with StateStore(tmp_path) as store:
+def test_the_schema_is_made_on_open_and_kept_on_reopen(store_backend: StoreBackend) -> None:
+    with store_backend.open() as store:
         assert store.schema_version() == SCHEMA_VERSION
         store.put_object("Bootstrap", "singleton", {"serverHostname": "mail.example.test"})
-    with StateStore(tmp_path) as again:
+    with store_backend.open() as again:
         assert again.schema_version() == SCHEMA_VERSION
         assert again.get_object("Bootstrap", "singleton") == {"serverHostname": "mail.example.test"}
 
 
-def test_a_store_from_a_newer_dnsauto_is_refused(tmp_path: Path) -> None:
-    StateStore(tmp_path).close()
-    with sqlite3.connect(tmp_path / DB_FILE) as plain:
-        plain.execute(
-            "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION + 1, "2030-01-01 00:00:00")
-        )
+def test_a_store_from_a_newer_dnsauto_is_refused(store_backend: StoreBackend) -> None:
+    with store_backend.open() as store, store._engine.begin() as conn:
+        newer = {"version": SCHEMA_VERSION + 1, "applied_at": datetime(2030, 1, 1, tzinfo=UTC)}
+        conn.execute(schema_version.insert().values(**newer))
     with pytest.raises(DnsautoError, match="newer than this dnsauto knows"):
-        StateStore(tmp_path)
+        store_backend.open()
 
 
 def test_a_state_directory_that_cannot_be_made_is_a_dnsauto_error(tmp_path: Path) -> None:
@@ -363,14 +370,11 @@ def test_a_file_that_is_not_a_database_is_a_dnsauto_error(tmp_path: Path) -> Non
 
 # --- crash safety ----------------------------------------------------------------------------
 
-WRITER = textwrap.dedent(
+WRITER = OPEN_FROM_ARGV + textwrap.dedent(
     """
-    import sys
     from dnsauto.plugin.changes import Create
-    from dnsauto.state.store import StateStore
     from dnsauto.testing import make_rrset
 
-    store = StateStore(sys.argv[1])
     batch = int(sys.argv[2])
     start = int(sys.argv[3])
     i = start
@@ -387,9 +391,9 @@ WRITER = textwrap.dedent(
 )
 
 
-def start_writer(state: Path, batch: int, start: int) -> subprocess.Popen[str]:
+def start_writer(backend: StoreBackend, batch: int, start: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(state), str(batch), str(start)],
+        [sys.executable, "-c", WRITER, backend.argv(), str(batch), str(start)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -409,15 +413,18 @@ def kill_after(process: subprocess.Popen[str], lines: int) -> int:
 
 
 @pytest.mark.slow
-def test_a_sigkill_during_journal_writes_leaves_a_consistent_store(tmp_path: Path) -> None:
-    state, batch, rng = tmp_path / "state", 7, random.Random(20260420)
-    StateStore(state).close()
+def test_a_sigkill_during_journal_writes_leaves_a_consistent_store(
+    store_backend: StoreBackend,
+) -> None:
+    state, batch, rng = store_backend.state_dir, 7, random.Random(20260420)
+    store_backend.open().close()
     next_run = 0
     for kills in range(1, 9):
-        last = kill_after(start_writer(state, batch, next_run), rng.randint(1, 40))
-        with sqlite3.connect(state / DB_FILE) as plain:
-            assert plain.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        with StateStore(state) as store:
+        last = kill_after(start_writer(store_backend, batch, next_run), rng.randint(1, 40))
+        if store_backend.name == "sqlite":
+            with sqlite3.connect(state / DB_FILE) as plain:
+                assert plain.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        with store_backend.open() as store:
             entries = store.journal()
             sizes = Counter(e.run_id for e in entries)
             assert set(sizes.values()) == {batch}, "a batch was written in part"
@@ -432,36 +439,37 @@ def test_a_sigkill_during_journal_writes_leaves_a_consistent_store(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_two_processes_writing_at_once_both_get_every_batch_in(tmp_path: Path) -> None:
-    state, batch = tmp_path / "state", 3
-    StateStore(state).close()
-    writers = [start_writer(state, batch, start) for start in (0, 100_000)]
+def test_two_processes_writing_at_once_both_get_every_batch_in(
+    store_backend: StoreBackend,
+) -> None:
+    batch = 3
+    store_backend.open().close()
+    writers = [start_writer(store_backend, batch, start) for start in (0, 100_000)]
     last = [kill_after(w, 60) for w in writers]
-    with StateStore(state) as store:
+    with store_backend.open() as store:
         sizes = Counter(e.run_id for e in store.journal())
     assert set(sizes.values()) == {batch}
     assert f"run{last[0]}" in sizes
     assert f"run{last[1]}" in sizes
 
 
-def test_reopening_after_a_crash_finds_the_pending_entries(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    script = textwrap.dedent(
+def test_reopening_after_a_crash_finds_the_pending_entries(store_backend: StoreBackend) -> None:
+    script = OPEN_FROM_ARGV + textwrap.dedent(
         """
-        import os, sys
+        import os
         from dnsauto.plugin.changes import Create
-        from dnsauto.state.store import StateStore
         from dnsauto.testing import make_rrset
 
-        store = StateStore(sys.argv[1])
         change = Create(make_rrset("_dmarc.example.test.", "TXT", 300, '"v=DMARC1; p=none"'))
         store.journal_before_apply("crashed", "example.test", "example.test.", [change])
         os._exit(9)  # as if killed while the provider was being called
         """
     )
-    done = subprocess.run([sys.executable, "-c", script, str(state)], cwd=ROOT, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script, store_backend.argv()], cwd=ROOT, check=False
+    )
     assert done.returncode == 9
-    with StateStore(state) as store:
+    with store_backend.open() as store:
         (entry,) = store.journal(run_id="crashed")
     assert (entry.status, entry.name, entry.new) == (
         "pending",
@@ -470,9 +478,11 @@ def test_reopening_after_a_crash_finds_the_pending_entries(tmp_path: Path) -> No
     )
 
 
-def test_timestamps_come_back_in_utc_whatever_zone_they_were_given_in(tmp_path: Path) -> None:
+def test_timestamps_come_back_in_utc_whatever_zone_they_were_given_in(
+    store_backend: StoreBackend,
+) -> None:
     eastern = datetime(2026, 4, 20, 8, 0, tzinfo=UTC) - timedelta(hours=4)
-    with StateStore(tmp_path, clock=lambda: eastern.astimezone()) as store:
+    with store_backend.open(clock=lambda: eastern.astimezone()) as store:
         store.journal_before_apply("r", "example.test", "example.test.", [Create(dmarc("x"))])
         (entry,) = store.journal()
     assert entry.time == eastern

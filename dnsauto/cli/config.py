@@ -77,7 +77,6 @@ def config_forget(ctx: click.Context, kind: str, object_id: str | None) -> None:
     change up on SIGHUP (`systemctl reload dnsauto`).
     """
     from dnsauto.config.overlay import SINGLETON
-    from dnsauto.state.store import StateStore
 
     if (kind == "Bootstrap") == (object_id is not None):
         raise click.UsageError("give an ID for DnsServer and Domain, none for Bootstrap")
@@ -86,7 +85,7 @@ def config_forget(ctx: click.Context, kind: str, object_id: str | None) -> None:
         key = SINGLETON
     else:
         key = object_id.rstrip(".").lower() if kind == "Domain" else object_id
-    with StateStore(config.daemon.state_dir) as store:
+    with config.daemon.open_store() as store:
         if not store.delete_object(kind, key):
             raise DnsautoError(f"the API set nothing for {kind} {key}")
     click.echo(f"{kind} {key}: follows the configuration file again")

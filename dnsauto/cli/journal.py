@@ -65,10 +65,9 @@ def journal(ctx: click.Context, domain: str | None, run_id: str | None, as_json:
     Each change was written here before the provider was asked to make it; ``pending`` means
     the provider never answered (dnsauto stopped meanwhile), ``failed`` that it refused.
     """
-    from dnsauto.state.store import StateStore
 
     config, _ = load(ctx)
-    with StateStore(config.daemon.state_dir) as store:
+    with config.daemon.open_store() as store:
         entries = store.journal(domain=domain, run_id=run_id)
     if as_json:
         echo_json([entry_json(e) for e in entries])

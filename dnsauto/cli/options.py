@@ -99,10 +99,9 @@ def load_merged(ctx: click.Context) -> tuple[Config, Registry, StateStore]:
     The state store stays open for the command, which closes it: a process keeps one store.
     """
     from dnsauto.config.overlay import describe_overrides, effective_config
-    from dnsauto.state.store import StateStore
 
     config, registry = load(ctx)
-    store = StateStore(config.daemon.state_dir)
+    store = config.daemon.open_store()
     try:
         merged = effective_config(config, store, registry=registry)
         overrides = describe_overrides(store)
@@ -135,15 +134,13 @@ domain_option = click.option(
 def with_api_objects(config: Config, registry: Registry) -> tuple[Config, list[str]]:
     """The effective configuration and the objects the API overrides, when a state store
     exists (none is made here)."""
-    from pathlib import Path
 
     from dnsauto.config.overlay import describe_overrides, effective_config
-    from dnsauto.state.store import DB_FILE, StateStore
 
     try:
-        if not (Path(config.daemon.state_dir) / DB_FILE).exists():
+        if not config.daemon.store_exists():
             return config, []
-        store = StateStore(config.daemon.state_dir)
+        store = config.daemon.open_store()
     except (OSError, DnsautoError) as exc:
         reason = exc.message if isinstance(exc, DnsautoError) else exc.strerror
         return config, [f"objects set over the API not shown: cannot read the state: {reason}"]

@@ -16,6 +16,7 @@ import click
 from dnsauto.cli.options import ExitStatus, config_option, config_path, echo_json, handle_errors
 
 if TYPE_CHECKING:
+    from dnsauto.config.daemon import Daemon as DaemonSettings
     from dnsauto.config.model import Config
 
 __all__ = ["run", "status", "status_document"]
@@ -45,7 +46,6 @@ def run(ctx: click.Context, log_format: str) -> None:
     from dnsauto.plugin.registry import load_registry
     from dnsauto.service.daemon import Daemon
     from dnsauto.service.logs import setup_logging
-    from dnsauto.state.store import StateStore
 
     path = config_path(ctx)
     registry = load_registry()
@@ -54,7 +54,7 @@ def run(ctx: click.Context, log_format: str) -> None:
     setup_logging("json" if log_format == "json" else "text", verbose)
 
     # One store for the whole process: the daemon, its API and every reload use this one.
-    with StateStore(config.daemon.state_dir) as store:
+    with config.daemon.open_store() as store:
 
         def reload() -> Config:
             return load_effective(path, registry, store)
@@ -85,11 +85,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     config, overrides = with_api_objects(config, registry)
     for line in overrides:
         click.echo(f"note: {line} (wins over the file)", err=True)
-    document = status_document(
-        config.daemon.state_dir,
-        list(config.domains),
-        lease_seconds=config.daemon.cluster.lease_seconds,
-    )
+    document = status_document(config.daemon.state_dir, list(config.domains), daemon=config.daemon)
     if as_json:
         echo_json(document)
     else:
@@ -99,25 +95,29 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 def status_document(
-    state_dir: str, configured: list[str], *, lease_seconds: float = 30.0
+    state_dir: str, configured: list[str], *, daemon: DaemonSettings | None = None
 ) -> dict[str, Any]:
     """What ``dnsauto status --json`` prints: the daemon's state, one entry per domain, and
-    the cluster's nodes (none without ``[daemon.cluster]``); a node is live while its last
-    heartbeat is younger than ``lease_seconds``."""
-    from datetime import UTC, timedelta
-    from pathlib import Path
+    the cluster's nodes (none without ``[daemon.cluster]``; a node is live while its last
+    heartbeat is younger than ``leaseSeconds``).
 
+    The results come from the store ``daemon`` names (``[daemon.store]``: on PostgreSQL, those
+    of every node), the schedule from this node's status file in ``state_dir``.
+    """
+    from datetime import UTC, timedelta
+
+    from dnsauto.config.daemon import Daemon as DaemonConfig
     from dnsauto.service.daemon import read_status_file
     from dnsauto.state.leases import NodeRow, cluster_nodes
-    from dnsauto.state.store import DB_FILE, StateStore
 
+    settings = daemon or DaemonConfig.model_validate({"stateDir": state_dir})
     results: dict[str, Any] = {}
     nodes: list[NodeRow] = []
-    if (Path(state_dir) / DB_FILE).exists():
-        with StateStore(state_dir) as store:
+    if settings.store_exists():
+        with settings.open_store() as store:
             results = store.last_results()
             nodes = cluster_nodes(store)
-    since = datetime.now(UTC) - timedelta(seconds=lease_seconds)
+    since = datetime.now(UTC) - timedelta(seconds=settings.cluster.lease_seconds)
     schedule = read_status_file(state_dir) or {}
     running = bool(schedule.get("running")) and _alive(schedule.get("pid"))
     planned: dict[str, Any] = schedule.get("domains") or {}

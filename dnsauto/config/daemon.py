@@ -6,14 +6,21 @@ import ipaddress
 import math
 import os
 import string
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
 from dnsauto.config.cluster import ClusterSettings
+from dnsauto.config.stores import PostgreSqlStore, SqliteStore
+from dnsauto.plugin.errors import ConfigProblem, SecretError
 from dnsauto.plugin.types import Duration, Model, OptionalDuration, SecretKey, quoted
+
+if TYPE_CHECKING:
+    from dnsauto.state.store import PostgresLocation, StateStore
 
 __all__ = [
     "MIN_API_KEY_BITS",
@@ -22,6 +29,7 @@ __all__ = [
     "ApiSettings",
     "ApiTls",
     "Daemon",
+    "DaemonStore",
     "DnsSettings",
     "HostPort",
     "MetricsSettings",
@@ -358,6 +366,25 @@ class ApiSettings(Model):
         return bool(self.listen) and bool(self.keys)
 
 
+def _no_read_replicas(value: SqliteStore | PostgreSqlStore) -> SqliteStore | PostgreSqlStore:
+    if isinstance(value, PostgreSqlStore) and value.read_replicas:
+        raise ValueError(
+            "readReplicas is not supported for dnsauto's store: every node reads and writes "
+            "the one database"
+        )
+    return value
+
+
+DaemonStore = Annotated[
+    SqliteStore | PostgreSqlStore,
+    Field(discriminator="type"),
+    AfterValidator(_no_read_replicas),
+]
+"""``[daemon.store]``: Stalwart's ``DataStore`` shapes dnsauto keeps its state in."""
+
+DEFAULT_STORE_TIMEOUT = timedelta(seconds=15)
+
+
 class Daemon(Model):
     """The service's own settings."""
 
@@ -394,6 +421,14 @@ class Daemon(Model):
         Duration,
         Field(description="On SIGTERM, how long runs in flight may take before they are cut"),
     ] = timedelta(seconds=30)
+    store: Annotated[
+        DaemonStore | None,
+        Field(
+            description="Where the state (journal, results, DKIM key stages, API objects) is "
+            "kept: Sqlite (the default, a file in stateDir) or PostgreSql (one database the "
+            "nodes of a cluster share)"
+        ),
+    ] = None
     dns: DnsSettings = DnsSettings()
     metrics: MetricsSettings = MetricsSettings()
     api: ApiSettings = ApiSettings()
@@ -405,6 +440,58 @@ class Daemon(Model):
         if value < timedelta(seconds=1):
             raise ValueError("must be at least 1s")
         return value
+
+    def store_database(self) -> str | PostgresLocation | None:
+        """Where :meth:`open_store` keeps the state: ``None`` for SQLite in ``stateDir``, the
+        ``Sqlite`` store's directory, or the ``PostgreSql`` store's database (its secret
+        read now; a :class:`SecretError` names ``daemon.store.authSecret``)."""
+        store = self.store
+        if store is None:
+            return None
+        if isinstance(store, SqliteStore):
+            return store.path
+        from dnsauto.state.store import PostgresLocation
+
+        try:
+            password = store.auth_secret.resolve()
+        except SecretError as exc:
+            raise SecretError(
+                [
+                    ConfigProblem("daemon.store.authSecret", p.message, p.source)
+                    for p in exc.problems
+                ]
+            ) from None
+        timeout = store.timeout if store.timeout is not None else DEFAULT_STORE_TIMEOUT
+        return PostgresLocation(
+            host=store.host,
+            port=store.port,
+            database=store.database,
+            user=store.auth_username,
+            password=password,
+            connect_timeout=timeout.total_seconds(),
+            use_tls=store.use_tls,
+            allow_invalid_certs=store.allow_invalid_certs,
+            pool_max_connections=store.pool_max_connections or 10,
+            options=store.options,
+        )
+
+    def store_exists(self) -> bool:
+        """Whether there is a store to read without making one (PostgreSQL: always)."""
+        from dnsauto.state.store import DB_FILE
+
+        database = self.store_database()
+        if database is None:
+            return (Path(self.state_dir) / DB_FILE).exists()
+        if isinstance(database, str):
+            return (Path(database) / DB_FILE).exists()
+        return True
+
+    def open_store(self, *, clock: Callable[[], datetime] | None = None) -> StateStore:
+        """The state store ``[daemon.store]`` names, opened (and migrated) for this process
+        (which keeps it: one store per process)."""
+        from dnsauto.state.store import StateStore, utc_now
+
+        return StateStore(self.state_dir, database=self.store_database(), clock=clock or utc_now)
 
     @property
     def jitter(self) -> timedelta:

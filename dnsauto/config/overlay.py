@@ -150,7 +150,7 @@ def effective_config(
     if not any(overrides.values()):
         return config
     document = _merge(config_document(config), overrides)
-    source = f"{store.path} (objects set over the API)"
+    source = f"{store.location} (objects set over the API)"
     try:
         merged = type(config).model_validate(document)
     except ValidationError as exc:
@@ -188,7 +188,7 @@ def load_effective(
     if store is not None:
         merged = effective_config(config, store, registry=registry)
     else:
-        with StateStore(config.daemon.state_dir) as opened:
+        with config.daemon.open_store() as opened:
             merged = effective_config(config, opened, registry=registry)
     problems = resolve_secrets(merged, "objects set over the API")
     if problems:

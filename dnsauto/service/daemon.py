@@ -490,7 +490,7 @@ class Daemon:
 
     def _open_store(self) -> StateStore:
         if self._store is None:
-            self._store = StateStore(self.state_dir)
+            self._store = self.config.daemon.open_store()
         return self._store
 
     def make_engine(self, config: Config, run_id: str) -> EngineLike:
@@ -829,6 +829,10 @@ class Daemon:
         if config.daemon.state_dir != old.daemon.state_dir:
             log.warning("daemon.stateDir changed: it takes effect at the next start")
             daemon = config.daemon.model_copy(update={"state_dir": old.daemon.state_dir})
+            config = config.model_copy(update={"daemon": daemon})
+        if config.daemon.store != old.daemon.store:
+            log.warning("daemon.store changed: it takes effect at the next start")
+            daemon = config.daemon.model_copy(update={"store": old.daemon.store})
             config = config.model_copy(update={"daemon": daemon})
         if config.daemon.metrics.listen != old.daemon.metrics.listen:
             log.warning("daemon.metrics.listen changed: it takes effect at the next start")

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dnsauto.plugin.errors import DnsautoError
-from dnsauto.state.store import StateStore, UtcDateTime
+from dnsauto.state.store import StateStore, leases_table, nodes_table, triggers_table
 
 __all__ = [
     "ForwardedTrigger",
@@ -43,36 +43,11 @@ __all__ = [
     "NodeRow",
     "TriggerQueue",
     "cluster_nodes",
-    "lease_metadata",
     "preferred_node",
     "spread",
 ]
 
 Clock = Callable[[], datetime]
-
-lease_metadata = sa.MetaData()
-
-nodes_table = sa.Table(
-    "cluster_nodes",
-    lease_metadata,
-    sa.Column("node_id", sa.String, primary_key=True),
-    sa.Column("host", sa.String, nullable=False),
-    sa.Column("pid", sa.Integer, nullable=False),
-    sa.Column("started_at", UtcDateTime, nullable=False),
-    sa.Column("heartbeat_at", UtcDateTime, nullable=False),
-    sa.Column("domains_held", sa.Integer, nullable=False),
-    sa.Column("stopped", sa.Boolean, nullable=False),
-)
-
-leases_table = sa.Table(
-    "leases",
-    lease_metadata,
-    sa.Column("domain", sa.String, primary_key=True),
-    sa.Column("owner", sa.String, nullable=True),
-    sa.Column("token", sa.BigInteger, nullable=False),
-    sa.Column("expires_at", UtcDateTime, nullable=False),
-    sa.Column("acquired_at", UtcDateTime, nullable=False),
-)
 
 
 class LeaseLostError(DnsautoError):
@@ -147,8 +122,6 @@ class LeaseStore:
         self.clock = clock if clock is not None else store.clock
         self._tokens: dict[str, int] = {}
         """The domains this node holds, with the token of its claim."""
-        with store.write_transaction() as conn:
-            lease_metadata.create_all(conn)
 
     # --- what this node holds -------------------------------------------------------------------
 
@@ -370,19 +343,6 @@ def _insert_new(
     ]
 
 
-triggers_table = sa.Table(
-    "cluster_triggers",
-    lease_metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("domain", sa.String, nullable=False),
-    sa.Column("reason", sa.String, nullable=False),
-    sa.Column("reload", sa.Boolean, nullable=False),
-    sa.Column("origin", sa.String, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
-    sqlite_autoincrement=True,
-)
-
-
 @dataclass(frozen=True)
 class ForwardedTrigger:
     """A run asked for on one node of a domain another node holds."""
@@ -405,8 +365,6 @@ class TriggerQueue:
         self.store = store
         self.node_id = node_id
         self.clock = clock if clock is not None else store.clock
-        with store.write_transaction() as conn:
-            lease_metadata.create_all(conn)
         with store.read_transaction() as conn:
             last = conn.execute(sa.select(sa.func.max(triggers_table.c.id))).scalar()
         self._seen = int(last or 0)

@@ -1,7 +1,20 @@
 """The state store: journal, last result per domain, DKIM key metadata and API objects.
 
-One SQLite file, ``<stateDir>/dnsauto.sqlite3``, through SQLAlchemy Core, so that a crash at
-any point leaves it consistent and a change is on disk before the provider is asked to make it:
+Through SQLAlchemy Core, on one of two databases (``[daemon.store]``):
+
+* SQLite, the embedded default: one file, ``<stateDir>/dnsauto.sqlite3`` (or the ``Sqlite``
+  store's ``path`` directory), for one machine;
+* PostgreSQL (psycopg 3), :class:`PostgresLocation`: one database that several nodes share, so
+  that ``dnsauto journal``, ``status``, ``restore`` and the API of any node read the same
+  state. Every transaction is ``READ COMMITTED`` and commits durably (the server's
+  ``synchronous_commit``); pooled connections are checked before use (``pool_pre_ping``), so
+  after a PostgreSQL restart the next call reconnects; a call cut by a lost connection raises
+  :class:`StoreUnavailableError`, a :class:`~dnsauto.plugin.TransientError` (the daemon retries
+  the domain). The password is handed to the driver only, never put in the URL, a message or
+  a ``repr``.
+
+SQLite, so that a crash at any point leaves it consistent and a change is on disk before the
+provider is asked to make it:
 
 * WAL journal mode: readers (``dnsauto journal``, ``dnsauto status``) never block the daemon's
   writes, and a commit is one append to the WAL.
@@ -22,7 +35,14 @@ any point leaves it consistent and a change is on disk before the provider is as
 
 The calls are synchronous and short (one transaction each); the engine makes them from the
 event loop, which keeps "journaled before the provider call" a plain sequence of statements.
-The schema is created on open; ``schema_version`` says which migrations have run.
+
+The schema is made and migrated on open by dnsauto itself: :data:`MIGRATIONS` are numbered
+steps, ``schema_version`` holds one row per step run. The check and the steps are one
+transaction under a lock, so two processes (two nodes) opening at once never both migrate:
+SQLite's write lock (``BEGIN IMMEDIATE``), PostgreSQL's ``pg_advisory_xact_lock`` on
+:data:`MIGRATION_LOCK`, released by the commit (PostgreSQL's DDL is transactional: a step
+that fails leaves nothing behind). A store whose version is newer than this dnsauto's is
+refused.
 """
 
 from __future__ import annotations
@@ -33,33 +53,39 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from dnsauto.plugin.changes import Change, rrset_values
-from dnsauto.plugin.errors import DnsautoError
+from dnsauto.plugin.errors import DnsautoError, TransientError
 
 __all__ = [
     "DB_FILE",
+    "MIGRATIONS",
+    "MIGRATION_LOCK",
     "SCHEMA_VERSION",
     "DkimKeyRow",
     "DomainStatus",
     "JournalEntry",
     "JournalGuard",
     "JournalStatus",
+    "PostgresLocation",
     "StateStore",
+    "StoreUnavailableError",
     "SyncOutcome",
     "utc_now",
 ]
 
 DB_FILE = "dnsauto.sqlite3"
-SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 15_000
+MIGRATION_LOCK = 0x646E_7361_7574_6F01
+"""The ``pg_advisory_xact_lock`` key the schema check and migrations run under ("dnsauto" 1)."""
 
 JournalStatus = Literal["pending", "applied", "failed"]
 Clock = Callable[[], datetime]
@@ -78,21 +104,66 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class StoreUnavailableError(TransientError):
+    """The state store cannot be reached now (PostgreSQL restarting, the connection lost)."""
+
+
+@dataclass(frozen=True)
+class PostgresLocation:
+    """A PostgreSQL database to keep the state in (``[daemon.store]`` of ``@type PostgreSql``).
+
+    ``password`` is never shown: not in ``repr``, :attr:`display`, the engine's URL or errors.
+    """
+
+    host: str
+    port: int = 5432
+    database: str = "stalwart"
+    user: str | None = "stalwart"
+    password: str | None = field(default=None, repr=False)
+    connect_timeout: float = 15.0
+    """Seconds to wait for a connection (libpq ``connect_timeout``, the pool's wait)."""
+    use_tls: bool = False
+    allow_invalid_certs: bool = False
+    """With ``use_tls``: encrypt without checking the certificate (``sslmode=require``); else
+    the certificate and host name are verified (``verify-full``)."""
+    pool_max_connections: int = 10
+    options: str | None = None
+    """libpq ``options`` sent to the server at connection start, e.g. ``-c search_path=x``."""
+
+    @property
+    def display(self) -> str:
+        """Where the store is, for messages: ``postgresql://user@host:port/database``."""
+        user = f"{self.user}@" if self.user else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"postgresql://{user}{host}:{self.port}/{self.database}"
+
+
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime, kept as SQLite's naive text (which sorts by time)."""
+    """A timezone-aware UTC datetime: SQLite's naive text (which sorts by time), PostgreSQL's
+    ``timestamp with time zone``. A naive value is taken as UTC."""
 
     impl = sa.DateTime
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        return dialect.type_descriptor(sa.DateTime(timezone=dialect.name == "postgresql"))
+
     def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
+        if dialect.name == "postgresql":
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         if value.tzinfo is None:
             return value
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 metadata = sa.MetaData()
@@ -117,8 +188,8 @@ journal_table = sa.Table(
     sa.Column("action", sa.String, nullable=False),
     sa.Column("ttl", sa.Integer, nullable=False),
     sa.Column("old_ttl", sa.Integer, nullable=True),
-    sa.Column("old", sa.JSON, nullable=False),
-    sa.Column("new", sa.JSON, nullable=False),
+    sa.Column("old", _Json, nullable=False),
+    sa.Column("new", _Json, nullable=False),
     sa.Column("status", sa.String, nullable=False),
     sa.Column("error", sa.String, nullable=True),
     sa.Column("finished_at", UtcDateTime, nullable=True),
@@ -167,9 +238,80 @@ objects_table = sa.Table(
 )
 
 
+# --- the cluster's tables (dnsauto.state.leases uses them) -------------------------------------
+
+nodes_table = sa.Table(
+    "cluster_nodes",
+    metadata,
+    sa.Column("node_id", sa.String, primary_key=True),
+    sa.Column("host", sa.String, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("heartbeat_at", UtcDateTime, nullable=False),
+    sa.Column("domains_held", sa.Integer, nullable=False),
+    sa.Column("stopped", sa.Boolean, nullable=False),
+)
+
+leases_table = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("domain", sa.String, primary_key=True),
+    sa.Column("owner", sa.String, nullable=True),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+)
+
+triggers_table = sa.Table(
+    "cluster_triggers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("domain", sa.String, nullable=False),
+    sa.Column("reason", sa.String, nullable=False),
+    sa.Column("reload", sa.Boolean, nullable=False),
+    sa.Column("origin", sa.String, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+    sqlite_autoincrement=True,
+)
+
+
+def _create_tables(*tables: sa.Table) -> Callable[[Connection], None]:
+    def step(conn: Connection) -> None:
+        metadata.create_all(conn, tables=list(tables))
+
+    return step
+
+
+def _journal_fence_columns(conn: Connection) -> None:
+    """The journal records the cluster node and its fencing token (a store made by version 1
+    has no such columns; one made since made them with the table)."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("journal")}
+    if "node_id" not in columns:
+        conn.exec_driver_sql("ALTER TABLE journal ADD COLUMN node_id VARCHAR")
+    if "fence_token" not in columns:
+        conn.exec_driver_sql("ALTER TABLE journal ADD COLUMN fence_token BIGINT")
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _create_tables(schema_version, journal_table, results_table, dkim_table, objects_table),
+    2: _journal_fence_columns,
+    3: _create_tables(nodes_table, leases_table, triggers_table),
+}
+"""The schema's steps by version, run in order in one transaction (see the module docstring).
+
+A later version adds a step here (its tables in ``metadata``, made by the step, never by
+``create_all`` of everything), and never changes an earlier one: stores made by an older
+dnsauto run only the steps they have not run.
+"""
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
 # The statements made for every domain of a sync, built once: building and compiling a
 # statement again for each call cost more than running it.
 _JOURNAL_INSERT = journal_table.insert().returning(journal_table.c.id)
+_JOURNAL_INSERT_ORDERED = journal_table.insert().returning(
+    journal_table.c.id, sort_by_parameter_order=True
+)
 _JOURNAL_FINISH = (
     journal_table.update()
     .where(journal_table.c.id.in_(sa.bindparam("entry_ids", expanding=True)))
@@ -276,19 +418,54 @@ class SyncOutcome(Protocol):
 
 
 class StateStore:
-    """dnsauto's state in ``<state_dir>/dnsauto.sqlite3``; see the module docstring."""
+    """dnsauto's state; see the module docstring.
 
-    def __init__(self, state_dir: str | os.PathLike[str], *, clock: Clock = utc_now) -> None:
+    ``state_dir`` is the node's own directory (DKIM key files live there, beside the store);
+    ``database`` is where the state is kept: ``None`` for SQLite in ``state_dir``, a directory
+    for SQLite there (the ``Sqlite`` store's ``path``), or a :class:`PostgresLocation`. A
+    process opens one store and keeps it (see :func:`_prepare_files`).
+    """
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str],
+        *,
+        clock: Clock = utc_now,
+        database: str | os.PathLike[str] | PostgresLocation | None = None,
+    ) -> None:
         self.state_dir = Path(state_dir)
-        self.path = self.state_dir / DB_FILE
         self.clock = clock
-        _prepare_files(self.state_dir, self.path)
-        self._engine = _make_engine(self.path)
+        self.postgres: PostgresLocation | None = None
+        self.path: Path | None = None
+        """The SQLite file; ``None`` on PostgreSQL."""
+        if isinstance(database, PostgresLocation):
+            self.postgres = database
+            self.location = database.display
+            self._secret = database.password
+            self._engine = _make_postgres_engine(database)
+        else:
+            directory = self.state_dir if database is None else Path(database)
+            self.path = directory / DB_FILE
+            self.location = str(self.path)
+            self._secret = None
+            _prepare_files(directory, self.path)
+            self._engine = _make_engine(self.path)
         try:
-            self._create_schema()
+            self._migrate()
         except sa.exc.SQLAlchemyError as exc:
             self._engine.dispose()
-            raise _storage_error(self.path, exc) from None
+            raise self._error(exc) from None
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"StateStore({self.location!r})"
 
     def close(self) -> None:
         """Close every connection (the WAL is checkpointed by the last one to close)."""
@@ -304,24 +481,25 @@ class StateStore:
 
     @contextlib.contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction, committed on success: fsynced when ``durable``
-        (``synchronous=FULL``), else with ``NORMAL`` (see the module docstring)."""
+        """One write transaction, committed on success. SQLite: ``BEGIN IMMEDIATE``, fsynced
+        when ``durable`` (``synchronous=FULL``), else with ``NORMAL`` (see the module
+        docstring). PostgreSQL: one ``READ COMMITTED`` transaction."""
         try:
             with self._engine.connect() as conn:
                 conn.execution_options(sqlite_immediate=True, sqlite_durable=durable)
                 with conn.begin():
                     yield conn
         except sa.exc.SQLAlchemyError as exc:
-            raise _storage_error(self.path, exc) from None
+            raise self._error(exc) from None
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
-        """A read transaction: one consistent snapshot, never blocking writers."""
+        """A read transaction: one consistent snapshot on SQLite, never blocking writers."""
         try:
             with self._engine.connect() as conn, conn.begin():
                 yield conn
         except sa.exc.SQLAlchemyError as exc:
-            raise _storage_error(self.path, exc) from None
+            raise self._error(exc) from None
 
     @contextlib.contextmanager
     def write_transaction(self) -> Iterator[Connection]:
@@ -335,29 +513,40 @@ class StateStore:
         with self._read() as conn:
             yield conn
 
-    def _create_schema(self) -> None:
+    def _error(self, exc: sa.exc.SQLAlchemyError) -> DnsautoError:
+        """The store's error for ``exc``: :class:`StoreUnavailableError` when the connection
+        was lost or could not be made (retrying may help), else a :class:`DnsautoError`; the
+        password is never part of it."""
+        original = getattr(exc, "orig", None) or exc
+        # PostgreSQL's DETAIL may quote the row ("Failing row contains ..."), which can hold
+        # an API object's credentials: only the primary message is shown.
+        diag = getattr(original, "diag", None)
+        primary = getattr(diag, "message_primary", None) if diag is not None else None
+        text = str(primary or original).strip()
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        message = f"state store {self.location}: {text}"
+        if self.postgres is not None and _connection_lost(exc):
+            return StoreUnavailableError(message)
+        return DnsautoError(message)
+
+    def _migrate(self) -> None:
+        """Make the schema or bring it to :data:`SCHEMA_VERSION`, in one locked transaction."""
         with self._engine.connect() as conn:
             conn.execution_options(sqlite_immediate=True)
             with conn.begin():
-                metadata.create_all(conn)
-                current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
-                if current is None:
-                    conn.execute(
-                        schema_version.insert().values(
-                            version=SCHEMA_VERSION, applied_at=self.clock()
-                        )
-                    )
-                elif current < SCHEMA_VERSION:
-                    _migrate(conn, current)
-                    conn.execute(
-                        schema_version.insert().values(
-                            version=SCHEMA_VERSION, applied_at=self.clock()
-                        )
-                    )
-                elif current > SCHEMA_VERSION:
+                if self.dialect == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+                current = _current_version(conn)
+                if current is not None and current > SCHEMA_VERSION:
                     raise DnsautoError(
-                        f"state store {self.path} has schema version {current}, newer than this "
-                        f"dnsauto knows ({SCHEMA_VERSION}); upgrade dnsauto"
+                        f"state store {self.location} has schema version {current}, newer than "
+                        f"this dnsauto knows ({SCHEMA_VERSION}); upgrade dnsauto"
+                    )
+                for version in range((current or 0) + 1, SCHEMA_VERSION + 1):
+                    MIGRATIONS[version](conn)
+                    conn.execute(
+                        schema_version.insert().values(version=version, applied_at=self.clock())
                     )
 
     def schema_version(self) -> int:
@@ -365,7 +554,9 @@ class StateStore:
             return int(conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar_one())
 
     def pragma(self, name: str) -> Any:
-        """A PRAGMA's value on a store connection (for checks and tests)."""
+        """A PRAGMA's value on a store connection (for checks and tests); SQLite only."""
+        if self.dialect != "sqlite":
+            raise DnsautoError(f"state store {self.location}: PRAGMA is SQLite's")
         if not name.replace("_", "").isalnum():
             raise ValueError(f"not a pragma name: {name!r}")
         with self._read() as conn:
@@ -414,12 +605,16 @@ class StateStore:
         # the UPDATE itself. RETURNING lists the rows in no promised order, but the ids of one
         # statement's rows (AUTOINCREMENT, under the write lock) rise in the order of its
         # VALUES, so sorted they are the changes' ids in order.
+        # PostgreSQL's sequence promises no order within a statement: SQLAlchemy's
+        # sort_by_parameter_order returns the ids in the order of the rows given.
         with self._write() as conn:
             if guard is not None:
                 node_id, token = guard(conn, domain, guard_seconds)
                 for row in rows:
                     row["node_id"] = node_id
                     row["fence_token"] = token
+            if self.dialect == "postgresql":
+                return [int(row[0]) for row in conn.execute(_JOURNAL_INSERT_ORDERED, rows)]
             inserted = conn.execute(_JOURNAL_INSERT, rows)
             return sorted(int(row[0]) for row in inserted)
 
@@ -599,16 +794,6 @@ def _journal_entry(row: RowMapping) -> JournalEntry:
     )
 
 
-def _migrate(conn: Connection, current: int) -> None:
-    """Bring a store of schema version ``current`` to :data:`SCHEMA_VERSION`."""
-    if current < 2:  # the journal records the cluster node and its fencing token
-        columns = {c["name"] for c in sa.inspect(conn).get_columns("journal")}
-        if "node_id" not in columns:
-            conn.exec_driver_sql("ALTER TABLE journal ADD COLUMN node_id VARCHAR")
-        if "fence_token" not in columns:
-            conn.exec_driver_sql("ALTER TABLE journal ADD COLUMN fence_token BIGINT")
-
-
 def _json_object(text: str) -> dict[str, Any]:
     value = json.loads(text)
     if not isinstance(value, dict):
@@ -619,27 +804,63 @@ def _json_object(text: str) -> dict[str, Any]:
 def _upsert(
     conn: Connection, table: sa.Table, key: Mapping[str, Any], values: Mapping[str, Any]
 ) -> None:
-    """Insert or replace the row with primary key ``key`` (SQLite ``ON CONFLICT DO UPDATE``)."""
-    statement = _upsert_statement(table, tuple(key), tuple(values))
+    """Insert or replace the row with primary key ``key`` (``ON CONFLICT DO UPDATE``)."""
+    statement = _upsert_statement(conn.dialect.name, table, tuple(key), tuple(values))
     conn.execute(statement, {**key, **values})
 
 
 @functools.cache
 def _upsert_statement(
-    table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
+    dialect: str, table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
 ) -> sa.Executable:
-    """``INSERT ... ON CONFLICT (key) DO UPDATE SET`` every one of ``columns``; built once."""
-    from sqlalchemy.dialects.sqlite import insert
+    """``INSERT ... ON CONFLICT (key) DO UPDATE SET`` every one of ``columns``, in SQLite's or
+    PostgreSQL's dialect (the same SQL, two constructs); built once."""
+    from sqlalchemy.dialects import sqlite
 
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table)
     return statement.on_conflict_do_update(
         index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
     )
 
 
-def _storage_error(path: Path, exc: sa.exc.SQLAlchemyError) -> DnsautoError:
-    original = getattr(exc, "orig", None) or exc
-    return DnsautoError(f"state store {path}: {original}")
+def _current_version(conn: Connection) -> int | None:
+    """The highest step run, or ``None`` for an empty database (no ``schema_version``)."""
+    if not sa.inspect(conn).has_table(schema_version.name):
+        return None
+    current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+    return None if current is None else int(current)
+
+
+def _connection_lost(exc: sa.exc.SQLAlchemyError) -> bool:
+    """Whether ``exc`` says the database could not be reached or the connection broke."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.TimeoutError):  # no pooled connection came free
+        return True
+    import psycopg
+
+    original = getattr(exc, "orig", None)
+    if isinstance(original, psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow):
+        return True
+    # OperationalError without an SQLSTATE: libpq could not connect, or lost the connection;
+    # unless the server refused who we are (password, role, database, pg_hba, certificate),
+    # which no retry mends.
+    if not isinstance(original, psycopg.OperationalError) or original.sqlstate is not None:
+        return False
+    text = str(original).lower()
+    return not any(marker in text for marker in _REFUSALS)
+
+
+_REFUSALS = (
+    "authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "permission denied",
+    "certificate",
+    "ssl",
+)
+"""Words of libpq's connection errors that say a retry cannot help."""
 
 
 def _prepare_files(state_dir: Path, path: Path) -> None:
@@ -701,3 +922,41 @@ def _make_engine(path: Path) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _make_postgres_engine(location: PostgresLocation) -> Engine:
+    """A pooled psycopg 3 engine: at most ``pool_max_connections``, each checked before use
+    (``pool_pre_ping``: a connection PostgreSQL closed, by a restart, is replaced), the
+    password in ``connect_args`` only (the URL has none, so no message can show it)."""
+    url = sa.URL.create(
+        "postgresql+psycopg",
+        username=location.user or None,
+        host=location.host,
+        port=location.port,
+        database=location.database,
+    )
+    connect_args: dict[str, Any] = {
+        "connect_timeout": max(1, round(location.connect_timeout)),
+        "sslmode": (
+            ("require" if location.allow_invalid_certs else "verify-full")
+            if location.use_tls
+            else "disable"
+        ),
+        "application_name": "dnsauto",
+    }
+    if location.use_tls and not location.allow_invalid_certs:
+        connect_args["sslrootcert"] = "system"  # the system's CAs (libpq 16+, psycopg-binary)
+    if location.password is not None:
+        connect_args["password"] = location.password
+    if location.options:
+        connect_args["options"] = location.options
+    return sa.create_engine(
+        url,
+        connect_args=connect_args,
+        pool_size=location.pool_max_connections,
+        max_overflow=0,
+        pool_timeout=location.connect_timeout,
+        pool_pre_ping=True,
+        isolation_level="READ COMMITTED",
+        hide_parameters=True,
+    )

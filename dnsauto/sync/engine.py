@@ -87,7 +87,7 @@ class Engine:
         self.registry = registry
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._owns_store = store is None
-        self.store = store if store is not None else StateStore(config.daemon.state_dir)
+        self.store = store if store is not None else config.daemon.open_store()
         self.keys = DkimKeyStore(self.store)
         self.fence = fence
         """A cluster node's leases: each batch is sent only under the domain's lease."""
