@@ -30,6 +30,7 @@ from dnsauto.sync.apply import apply_changes
 from dnsauto.sync.engine import DomainJob, DomainResult, domain_jobs
 from dnsauto.testing import make_rrset
 from dnsauto.testing.memory import MemoryHost, MemoryProvider
+from tests.store_backends import StoreBackend
 
 
 class Clock:
@@ -51,12 +52,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def stores(tmp_path: Path, clock: Clock) -> Iterator[tuple[StateStore, StateStore]]:
-    """Two connections to one store file, as two nodes on one machine would have."""
-    with (
-        StateStore(tmp_path / "state", clock=clock) as a,
-        StateStore(tmp_path / "state", clock=clock) as b,
-    ):
+def stores(store_backend: StoreBackend, clock: Clock) -> Iterator[tuple[StateStore, StateStore]]:
+    """Two connections to one store (SQLite, then PostgreSQL), as two nodes would have."""
+    with store_backend.open(clock) as a, store_backend.open(clock) as b:
         yield a, b
 
 
