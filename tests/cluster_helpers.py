@@ -4,6 +4,7 @@ state store, a BIND with many zones over TSIG, and reads of the leases and the j
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -229,7 +230,8 @@ def fencing_problems(
         if token_node.setdefault((domain, token), node) != node:
             problems.append(f"token {token} of {domain} used by two nodes")
         if status == "applied":
-            applied[(domain, name, rdtype, new)] += 1
+            values = new if isinstance(new, str) else json.dumps(new)  # PostgreSQL: a list
+            applied[(domain, name, rdtype, values)] += 1
     problems += [f"{key} applied {n} times" for key, n in applied.items() if n > 1]
     return problems
 

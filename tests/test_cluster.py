@@ -69,7 +69,7 @@ def test_a_killed_node_s_domains_are_taken_over_and_every_domain_converges_once(
     with running(cluster):
         started = datetime.now(UTC)
         cluster.start_all()
-        poll(lambda: len(cluster.owners()) == len(DOMAINS), 120, "every domain leased")
+        poll(lambda: len(cluster.owners()) == len(DOMAINS), 300, "every domain leased")
         # a node in the middle of its sync: some of its batches are journaled, not all
         poll(lambda: cluster.busy_node() is not None, 120, "a node syncing")
         name = cluster.busy_node()
@@ -107,7 +107,7 @@ def test_a_node_paused_past_its_leases_writes_nothing_after_it_resumes(
     with running(cluster):
         started = datetime.now(UTC)
         cluster.start_all()
-        poll(lambda: len(cluster.owners()) == len(DOMAINS), 120, "every domain leased")
+        poll(lambda: len(cluster.owners()) == len(DOMAINS), 300, "every domain leased")
         poll(lambda: cluster.busy_node() is not None, 120, "a node syncing")
         name = cluster.busy_node()
         assert name is not None

@@ -4,6 +4,7 @@ leave, and runs forwarded to the holder."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from dnsauto.config.cluster import ClusterSettings
-from dnsauto.service.cluster import Cluster
+from dnsauto.service.cluster import Cluster, Listener
 from dnsauto.state.leases import preferred_node
 from dnsauto.state.store import StateStore
+from dnsauto.testing.servers.postgres import PostgresServer
+from tests.store_backends import StoreBackend
 
 DOMAINS = sorted(f"d{i}.example" for i in range(90))
 
@@ -125,3 +128,26 @@ def test_a_run_forwarded_by_another_node_reaches_every_other_node(store: StateSt
         ("d1.example", "api", True, "a")
     ]
     assert a._tick().forwarded == []
+
+
+async def test_on_postgresql_a_forwarded_run_wakes_the_listening_node_at_once(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    backend = StoreBackend(
+        "postgresql", tmp_path / "state", postgres_server, postgres_server.create_database()
+    )
+    with backend.open() as asking_store, backend.open() as owner_store:
+        woken = asyncio.Event()
+        listener = Listener(owner_store, asyncio.get_running_loop(), woken.set, retry=0.5)
+        listener.start()
+        try:
+            await asyncio.to_thread(listener.listening.wait, 30)
+            asker = node(asking_store, "a")
+            owner = node(owner_store, "b")
+            await asyncio.to_thread(asker.forward, ["d1.example"], "api", reload=False)
+            await asyncio.wait_for(woken.wait(), 30)
+            forwarded = await owner.take_forwarded()
+            assert [(t.domain, t.origin) for t in forwarded] == [("d1.example", "a")]
+        finally:
+            listener.stop()
+            await asyncio.to_thread(listener.join, 5)

@@ -2,17 +2,23 @@
 
 Every ``[daemon.cluster]`` heartbeat (a third of ``leaseSeconds``) the node, in one pass:
 
-1. writes its heartbeat (``cluster_nodes``);
-2. reads the live nodes (a heartbeat younger than the lease time) and works out, by rendezvous
+1. reads the live nodes (a heartbeat younger than the lease time) and works out, by rendezvous
    hashing (:func:`dnsauto.state.leases.preferred_node`), which of its configured domains it
    should hold;
-3. releases the leases of the domains that now belong to another live node (a node joined),
+2. releases the leases of the domains that now belong to another live node (a node joined),
    unless it is syncing them now: those go at the next pass;
-4. renews the leases it keeps and claims the free or expired ones it should hold (a node left
+3. renews the leases it keeps and claims the free or expired ones it should hold (a node left
    or died): each domain gained is synced at once;
-5. reads the runs other nodes forwarded to it (:class:`~dnsauto.state.leases.TriggerQueue`):
+4. reads the runs other nodes forwarded to it (:class:`~dnsauto.state.leases.TriggerQueue`):
    an API change on any node reaches the node that holds the domain, which reads the
    configuration again when it changed, and runs the domain through its coalescer.
+5. writes its heartbeat (``cluster_nodes``), with the count of domains it holds now.
+
+On PostgreSQL a forwarded run is also announced with ``NOTIFY`` (:data:`CHANNEL`): each node
+keeps one connection ``LISTEN``ing in a thread of its own (:class:`Listener`) and reads the
+queue at once, so a run reaches its node in milliseconds, not at the next heartbeat. The
+heartbeat's read stays: a notification lost while the connection was down (a PostgreSQL
+restart) is caught up there.
 
 The safety of the provider's writes does not depend on this loop's timing: each batch is
 journaled under a check of the lease in the same transaction (:mod:`dnsauto.sync.apply`).
@@ -21,9 +27,11 @@ journaled under a check of the lease in the same transaction (:mod:`dnsauto.sync
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,10 +39,16 @@ from dataclasses import dataclass
 from dnsauto.config.cluster import ClusterSettings, default_node_id
 from dnsauto.plugin.errors import DnsautoError
 from dnsauto.service.logs import summary_of_names
-from dnsauto.state.leases import ForwardedTrigger, LeaseStore, TriggerQueue, preferred_node
+from dnsauto.state.leases import (
+    CHANNEL,
+    ForwardedTrigger,
+    LeaseStore,
+    TriggerQueue,
+    preferred_node,
+)
 from dnsauto.state.store import StateStore
 
-__all__ = ["Cluster", "TickResult"]
+__all__ = ["Cluster", "Listener", "TickResult"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +80,7 @@ class Cluster:
         self.node_id = settings.node_id or default_node_id()
         self.host = socket.gethostname()
         self.pid = os.getpid()
+        self.store = store
         self.leases = LeaseStore(store, self.node_id, lease_seconds=settings.lease_seconds)
         self.triggers = TriggerQueue(store, self.node_id)
         self._domains = domains
@@ -91,6 +106,12 @@ class Cluster:
         """Ask the nodes holding ``names`` to run them (a row each in the store)."""
         self.triggers.forward(names, reason, reload=reload)
 
+    async def take_forwarded(self) -> list[ForwardedTrigger]:
+        """The runs forwarded since the last look (a notification said there are some)."""
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self.triggers.take_new)
+
     async def tick(self) -> TickResult:
         """One pass (see the module docstring); errors of the store are the caller's."""
         async with self._lock:
@@ -101,7 +122,6 @@ class Cluster:
         leases = self.leases
         held_before = leases.held()
         before = set(held_before)
-        leases.heartbeat(self.host, self.pid)
         live = leases.live_nodes()
         if self.node_id not in live:  # a clock far behind the store's: count itself in
             live = sorted({*live, self.node_id})
@@ -122,7 +142,7 @@ class Cluster:
         forwarded = self.triggers.take_new()
         if self._ticks % 360 == 1:
             self.triggers.prune()
-        leases.heartbeat(self.host, self.pid)  # with the count held now
+        leases.heartbeat(self.host, self.pid)  # alive, with the count held now
         return TickResult(live, gained, release, lost, forwarded)
 
     async def join(self) -> None:
@@ -161,3 +181,49 @@ class Cluster:
             f"node {self.node_id}: {'; '.join(parts)}; holds {len(self.leases.held())}, "
             f"{len(result.live)} nodes live"
         )
+
+
+class Listener(threading.Thread):
+    """``LISTEN`` on :data:`CHANNEL` on a connection of the store's pool; each notification
+    calls ``notified`` on ``loop``. A lost connection is made again every ``retry`` seconds."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        loop: asyncio.AbstractEventLoop,
+        notified: Callable[[], None],
+        *,
+        retry: float,
+    ) -> None:
+        super().__init__(name="dnsauto-listen", daemon=True)
+        self.store = store
+        self.loop = loop
+        self.notified = notified
+        self.retry = retry
+        self._halt = threading.Event()
+        self.listening = threading.Event()
+        """Set while a connection listens (for the tests)."""
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            proxy = None
+            try:
+                proxy = self.store.driver_connection()
+                conn = proxy.driver_connection
+                conn.autocommit = True
+                conn.execute(f"LISTEN {CHANNEL}")
+                self.listening.set()
+                while not self._halt.is_set():
+                    for _ in conn.notifies(timeout=self.retry, stop_after=1):
+                        self.loop.call_soon_threadsafe(self.notified)
+            except Exception as exc:  # connection lost (a restart), or none to be had now
+                self.listening.clear()
+                log.debug("cluster: LISTEN connection lost: %s", exc)
+                self._halt.wait(self.retry)
+            finally:
+                if proxy is not None:
+                    with contextlib.suppress(Exception):
+                        proxy.invalidate()
+
+    def stop(self) -> None:
+        self._halt.set()

@@ -56,7 +56,7 @@ from dnsauto.plugin.errors import ConfigError, DnsautoError
 from dnsauto.plugin.names import lookup_key
 from dnsauto.plugin.registry import Registry
 from dnsauto.service.backoff import backoff_delay
-from dnsauto.service.cluster import Cluster
+from dnsauto.service.cluster import Cluster, Listener
 from dnsauto.service.coalescer import Coalescer
 from dnsauto.service.dkim import DkimRotation
 from dnsauto.service.logs import log_context, summary_of_names
@@ -69,7 +69,7 @@ from dnsauto.service.status import (
     read_status_file,
     write_status_file,
 )
-from dnsauto.state.leases import LeaseLostError
+from dnsauto.state.leases import ForwardedTrigger, LeaseLostError
 from dnsauto.state.store import StateStore
 from dnsauto.sync.engine import DomainJob, DomainResult, Engine, domain_jobs
 
@@ -187,6 +187,8 @@ class Daemon:
         self._limit = asyncio.Semaphore(config.daemon.max_concurrent_domains)
         self.cluster: Cluster | None = None
         self._syncing: set[str] = set()
+        self._listener: Listener | None = None
+        self._forwarded_soon = False
         """The domains past the concurrency limit, syncing now (a run's others wait for it)."""
         """This node's leases, with ``[daemon.cluster]`` enabled (:mod:`.cluster`)."""
         self._tasks: set[asyncio.Task[None]] = set()
@@ -247,6 +249,14 @@ class Daemon:
                 busy=lambda: self._syncing,
             )
             self.metrics.cluster_node.labels(self.cluster.node_id).set(1)
+            if store.dialect == "postgresql":
+                self._listener = Listener(
+                    store,
+                    asyncio.get_running_loop(),
+                    self._notified,
+                    retry=daemon.cluster.heartbeat_seconds,
+                )
+                self._listener.start()
             # Only a heartbeat now: the first claims come one heartbeat later, once the nodes
             # started together see each other (else the first would take every domain).
             await self.cluster.join()
@@ -272,15 +282,7 @@ class Daemon:
         )
         self.dkim.schedule(scheduler, daemon.dkim_check_interval.total_seconds())
         if self.cluster is not None:
-            scheduler.add_job(
-                self._cluster_tick,
-                IntervalTrigger(seconds=daemon.cluster.heartbeat_seconds, timezone=UTC),
-                id="cluster",
-                name="cluster heartbeat and leases",
-                coalesce=True,
-                max_instances=1,
-                misfire_grace_time=None,
-            )
+            self._spawn(self._cluster_loop(daemon.cluster.heartbeat_seconds))
         interval = watchdog_interval()
         if interval is not None and self.notifier.enabled:
             scheduler.add_job(
@@ -340,6 +342,9 @@ class Daemon:
                 for task in pending:
                     task.cancel()
                 await asyncio.wait(pending, timeout=5)
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         if self.cluster is not None:
             await self.cluster.stop()
         if self._metrics_server is not None:
@@ -709,6 +714,17 @@ class Daemon:
     async def _watchdog(self) -> None:
         self.notifier.watchdog()
 
+    async def _cluster_loop(self, interval: float) -> None:
+        """A cluster pass every ``interval`` seconds from the start of the last one (at once
+        after one that took longer), until the daemon stops."""
+        while not self._stopping:
+            started = time.monotonic()
+            await self._cluster_tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopped.wait(), max(0.0, interval - (time.monotonic() - started))
+                )
+
     async def _cluster_tick(self) -> None:
         """The cluster's pass (:meth:`Cluster.tick`): sync what it gained, run what other
         nodes forwarded, read the configuration again when they changed it."""
@@ -728,12 +744,37 @@ class Daemon:
         self.metrics.cluster_nodes_live.set(len(result.live))
         if result.lost:
             self.metrics.cluster_leases_lost.inc(len(result.lost))
-        if any(t.reload for t in result.forwarded) and self._loader is not None:
-            await self.reload()
         if result.gained:
             self._request(result.gained, "lease", delay=0.0)
+        await self._run_forwarded(result.forwarded)
+
+    def _notified(self) -> None:
+        """A run was forwarded (PostgreSQL ``NOTIFY``): read the queue soon, once."""
+        if not self._forwarded_soon and not self._stopping:
+            self._forwarded_soon = True
+            self._spawn(self._take_forwarded())
+
+    async def _take_forwarded(self) -> None:
+        self._forwarded_soon = False
+        if self.cluster is None or self._stopping:
+            return
+        try:
+            forwarded = await self.cluster.take_forwarded()
+        except DnsautoError as exc:
+            log.warning("cluster: cannot read the forwarded runs: %s", exc.message)
+            return
+        await self._run_forwarded(forwarded)
+
+    async def _run_forwarded(self, triggers: Sequence[ForwardedTrigger]) -> None:
+        """Run what other nodes forwarded here: the configuration read again first when they
+        changed it; of the domains named, those this node holds, each with its reason."""
+        cluster = self.cluster
+        if cluster is None or not triggers:
+            return
+        if any(t.reload for t in triggers) and self._loader is not None:
+            await self.reload()
         forwarded: dict[str, list[str]] = {}
-        for trigger in result.forwarded:
+        for trigger in triggers:
             if trigger.domain in self._slots and cluster.holds(trigger.domain):
                 forwarded.setdefault(trigger.reason, []).append(trigger.domain)
         delay = self.config.daemon.trigger_delay.total_seconds()

@@ -37,6 +37,7 @@ from dnsauto.plugin.errors import DnsautoError
 from dnsauto.state.store import StateStore, leases_table, nodes_table, triggers_table
 
 __all__ = [
+    "CHANNEL",
     "ForwardedTrigger",
     "LeaseLostError",
     "LeaseStore",
@@ -355,6 +356,10 @@ class ForwardedTrigger:
     origin: str
 
 
+CHANNEL = "dnsauto_triggers"
+"""The PostgreSQL ``NOTIFY`` channel a forwarded run is announced on."""
+
+
 class TriggerQueue:
     """Runs forwarded between nodes through the store: the asking node adds a row per domain;
     every node reads the rows added since it last looked and runs those of its domains."""
@@ -385,6 +390,8 @@ class TriggerQueue:
             return
         with self.store.write_transaction() as conn:
             conn.execute(triggers_table.insert(), rows)
+            if conn.dialect.name == "postgresql":  # wakes the listeners at the commit
+                conn.execute(sa.select(sa.func.pg_notify(CHANNEL, self.node_id)))
 
     def take_new(self) -> list[ForwardedTrigger]:
         """The rows added since the last call (by other nodes), oldest first."""

@@ -501,6 +501,14 @@ class StateStore:
         except sa.exc.SQLAlchemyError as exc:
             raise self._error(exc) from None
 
+    def driver_connection(self) -> Any:
+        """A connection of the store's pool for a caller to keep (PostgreSQL ``LISTEN``): the
+        pool's proxy, whose ``driver_connection`` is psycopg's; ``invalidate()`` it when done."""
+        try:
+            return self._engine.raw_connection()
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc) from None
+
     @contextlib.contextmanager
     def write_transaction(self) -> Iterator[Connection]:
         """A durable write transaction, for the modules that keep their own tables here."""
