@@ -1,8 +1,11 @@
 """Several ``dnsauto run`` nodes on one state store (``[daemon.cluster]``), one BIND.
 
+Every node keeps its state in one PostgreSQL (Debian's, started by the benchmark on loopback,
+a fresh database per measurement); each has a state directory of its own.
+
 Sync time
-    1,000 empty zones on a BIND of its own (TSIG); 1, 2 and 3 nodes started together on one
-    fresh state directory (SQLite, shared), 3-second leases, 8 domains at once per node. The
+    1,000 empty zones on a BIND of its own (TSIG); 1, 2 and 3 nodes started together,
+    3-second leases, 8 domains at once per node. The
     time runs from the first lease claimed to the last domain's successful result (both read
     from the store, so the interpreters' start-up is left out); the first sync of every
     domain, waiting for propagation at BIND.
@@ -21,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -34,6 +36,7 @@ from pathlib import Path
 
 from bench import Figure
 from bench._bind import KEY_NAME, ZoneServer
+from dnsauto.testing.servers.postgres import PostgresServer, start_postgres
 
 __all__ = ["TITLE", "run"]
 
@@ -75,12 +78,20 @@ authoritativeServers = ["127.0.0.1:{port}"]
 enabled = true
 nodeId = "{node}"
 leaseSeconds = {lease}
+
+[daemon.store]
+"@type" = "PostgreSql"
+host = "127.0.0.1"
+port = {pg_port}
+database = "{pg_database}"
+authUsername = "{pg_user}"
+authSecret = {{ "@type" = "Value", secret = "{pg_password}" }}
 """
 
 DOMAIN = (
     '[domain."{name}"]\n'
     'dnsManagement = {{ "@type" = "Automatic", dnsServerId = "bench" }}\n'
-    'dkimManagement = {{ "@type" = "Automatic", algorithms = ["Dkim1Ed25519Sha256"] }}\n'
+    'dkimManagement = {{ "@type" = "Manual" }}\n'
 )
 
 
@@ -99,9 +110,17 @@ class Settings:
 
 def run(quick: bool) -> list[Figure]:
     settings = Settings.quick() if quick else Settings()
+    postgres = start_postgres()
+    try:
+        return measure(settings, postgres)
+    finally:
+        postgres.stop()
+
+
+def measure(settings: Settings, postgres: PostgresServer) -> list[Figure]:
     figures = []
     for count in settings.node_counts:
-        seconds = sync_seconds(settings, count)
+        seconds = sync_seconds(settings, count, postgres)
         figures.append(
             Figure(
                 f"cluster.sync_{count}_nodes_s",
@@ -110,7 +129,7 @@ def run(quick: bool) -> list[Figure]:
                 f"first sync of {settings.domains} domains by {count} node(s), one BIND",
             )
         )
-    latencies = takeover_latencies(settings)
+    latencies = takeover_latencies(settings, postgres)
     target = LEASE + 2 * LEASE / 3
     figures += [
         Figure(
@@ -134,10 +153,18 @@ def run(quick: bool) -> list[Figure]:
 class Nodes:
     """N ``dnsauto run`` processes on one state directory."""
 
-    def __init__(self, server: ZoneServer, work: Path, names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        server: ZoneServer,
+        work: Path,
+        names: Sequence[str],
+        postgres: PostgresServer,
+        database: str,
+    ) -> None:
         self.server = server
         self.work = work
-        self.state = work / "state"
+        self.postgres = postgres
+        self.database = database
         self.secret = work / "tsig.secret"
         self.secret.write_text(server.key.secret + "\n")
         self.secret.chmod(0o600)
@@ -150,9 +177,13 @@ class Nodes:
             port=self.server.port,
             key_name=KEY_NAME,
             secret_file=self.secret,
-            state=self.state,
+            state=self.work / f"state-{node}",
             node=node,
             lease=LEASE,
+            pg_port=self.postgres.port,
+            pg_database=self.database,
+            pg_user=self.postgres.user,
+            pg_password=self.postgres.password,
         )
         path.write_text(
             text + "\n" + "".join(DOMAIN.format(name=z.rstrip(".")) for z in self.names)
@@ -187,14 +218,13 @@ class Nodes:
         self.processes.clear()
 
     def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
-        path = self.state / "dnsauto.sqlite3"
-        if not path.exists():
+        import psycopg
+
+        try:
+            with psycopg.connect(self.postgres.dsn(self.database)) as conn:
+                return list(conn.execute(sql.replace("?", "%s"), args).fetchall())
+        except psycopg.Error:  # no such table yet
             return []
-        with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
-            try:
-                return db.execute(sql, args).fetchall()
-            except sqlite3.OperationalError:
-                return []
 
     def scalar(self, sql: str, *args: object) -> object:
         rows = self.query(sql, *args)
@@ -202,6 +232,8 @@ class Nodes:
 
 
 def _time(value: object) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
     return datetime.fromisoformat(str(value)).replace(tzinfo=UTC).timestamp()
 
 
@@ -214,12 +246,13 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 @contextlib.contextmanager
-def _cluster(count: int, domains: int) -> Iterator[Nodes]:
+def _cluster(count: int, domains: int, postgres: PostgresServer) -> Iterator[Nodes]:
     server = ZoneServer(domains)
     server.start()
     try:
         with tempfile.TemporaryDirectory(prefix="dnsauto-bench-cluster-") as work_dir:
-            nodes = Nodes(server, Path(work_dir), server.zones)
+            database = postgres.create_database()
+            nodes = Nodes(server, Path(work_dir), server.zones, postgres, database)
             try:
                 for i in range(1, count + 1):
                     nodes.start(f"n{i}")
@@ -230,9 +263,9 @@ def _cluster(count: int, domains: int) -> Iterator[Nodes]:
         server.close()
 
 
-def sync_seconds(settings: Settings, count: int) -> float:
+def sync_seconds(settings: Settings, count: int, postgres: PostgresServer) -> float:
     """From the first lease claimed to the last successful result, ``count`` nodes."""
-    with _cluster(count, settings.domains) as nodes:
+    with _cluster(count, settings.domains, postgres) as nodes:
         total = settings.domains
 
         def done() -> bool:
@@ -244,10 +277,10 @@ def sync_seconds(settings: Settings, count: int) -> float:
         return _time(last) - _time(first)
 
 
-def takeover_latencies(settings: Settings) -> list[float]:
+def takeover_latencies(settings: Settings, postgres: PostgresServer) -> list[float]:
     """Seconds from a SIGKILL to the last of the killed node's domains claimed elsewhere."""
     latencies = []
-    with _cluster(3, settings.takeover_domains) as nodes:
+    with _cluster(3, settings.takeover_domains, postgres) as nodes:
         total = settings.takeover_domains
 
         def settled() -> bool:
