@@ -151,3 +151,23 @@ async def test_on_postgresql_a_forwarded_run_wakes_the_listening_node_at_once(
         finally:
             listener.stop()
             await asyncio.to_thread(listener.join, 5)
+
+
+def test_status_lists_the_nodes_with_their_heartbeat_and_domains_held(
+    store: StateStore, clock: Clock, tmp_path: Path
+) -> None:
+    from dnsauto.cli.service import status_document
+
+    a, b = node(store, "a"), node(store, "b")
+    a._tick()
+    b._tick()
+    b._leave()
+    rows = {n.node_id: n for n in a.leases.nodes()}
+    assert rows["a"].domains_held == len(DOMAINS)
+    document = status_document(str(tmp_path / "state"), DOMAINS)
+    nodes = {n["id"]: n for n in document["nodes"]}
+    assert nodes["a"]["domainsHeld"] == len(DOMAINS)
+    assert nodes["b"]["stopped"]
+    assert not nodes["b"]["live"]
+    assert nodes["a"]["host"]
+    assert nodes["a"]["lastHeartbeat"].startswith("2026-12-02T12:00:00")

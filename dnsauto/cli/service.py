@@ -76,8 +76,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """Per domain: the last run and its result, changes, propagation time, the next run.
 
     Reads the state store and the schedule the daemon writes; works whether or not the daemon
-    runs. The configured domains include those set over the API (named on stderr). Exit 0 when
-    the last sync of every configured domain succeeded, 1 otherwise.
+    runs. The configured domains include those set over the API (named on stderr). With
+    [daemon.cluster], also the nodes: id, host, last heartbeat, live or gone, domains held.
+    Exit 0 when the last sync of every configured domain succeeded, 1 otherwise.
     """
     from dnsauto.cli.options import load, with_api_objects
 
