@@ -121,6 +121,7 @@ def measure(settings: Settings, postgres: PostgresServer) -> list[Figure]:
     figures = []
     for count in settings.node_counts:
         seconds = sync_seconds(settings, count, postgres)
+        print(f"cluster: {settings.domains} domains, {count} node(s): {seconds:.1f}s", flush=True)
         figures.append(
             Figure(
                 f"cluster.sync_{count}_nodes_s",
@@ -305,6 +306,7 @@ def takeover_latencies(settings: Settings, postgres: PostgresServer) -> list[flo
                 *held,
             )
             latencies.append(_time(last) - killed)
+            print(f"cluster: takeover trial {trial + 1}: {latencies[-1]:.2f}s", flush=True)
             nodes.start(victim)
     return latencies
 

@@ -156,6 +156,8 @@ def test_a_postgresql_restart_during_the_syncs_loses_nothing_and_applies_nothing
     with running(cluster):
         started = datetime.now(UTC)
         cluster.start_all()
+        # every node up (a node that cannot reach its store at start exits) and syncing
+        poll(lambda: len(cluster.query("SELECT node_id FROM cluster_nodes")) == 3, 300, "nodes")
         poll(lambda: len(cluster.journal()) >= 30, 120, "the nodes syncing")
         private_postgres_server.restart()
         poll(lambda: cluster.ok_since(started) == len(DOMAINS), 240, "every domain synced")

@@ -107,6 +107,16 @@ def test_an_expired_lease_is_taken_over_with_a_higher_token_and_the_old_holder_i
     assert a.acquire(["example.org"]) == {"example.org": 3}  # tokens only grow
 
 
+def test_a_lease_that_ran_out_but_was_not_taken_is_renewed_with_the_same_token(
+    stores: tuple[StateStore, StateStore], clock: Clock
+) -> None:
+    a, _ = nodes(stores)
+    a.acquire(["example.org"])
+    clock.advance(60)  # a slow node: nobody claimed it meanwhile
+    assert a.confirm("example.org", 5) == ("node-a", 1)
+    assert a.acquire(["example.org"]) == {"example.org": 1}
+
+
 def test_a_released_lease_is_claimed_at_once_with_the_next_token(
     stores: tuple[StateStore, StateStore],
 ) -> None:

@@ -11,7 +11,10 @@ them at a time, the holder of its *lease*: a row ``(domain, owner, token, expire
   lease with the token it claimed, and that the lease lasts at least the provider call it is
   about to cover (the DnsServer's ``timeout``), extending it in the same transaction when less
   remains. The journal rows record the node and the token. A node whose lease was taken (it was
-  paused, or cut off from the store) fails that check and sends nothing more.
+  paused, or cut off from the store) fails that check and sends nothing more. A lease that ran
+  out but that no other node claimed is still the node's (same owner, same token: nobody can
+  have written under a newer one) and is renewed: a node slowed down (a loaded machine) keeps
+  its domains until another node actually takes them.
 * Nodes say they are alive in ``cluster_nodes`` (a heartbeat); a node whose heartbeat is older
   than the lease time is taken as gone, and the domains it held move when their leases expire.
 
@@ -268,12 +271,7 @@ class LeaseStore:
             raise LeaseLostError(f"{domain}: this node ({self.node_id}) holds no lease on it")
         now = self.clock()
         row = _lease_rows(conn, [domain], lock=True).get(domain)
-        if (
-            row is None
-            or row.owner != self.node_id
-            or int(row.token) != token
-            or row.expires_at <= now
-        ):
+        if row is None or row.owner != self.node_id or int(row.token) != token:
             self._tokens.pop(domain, None)
             raise LeaseLostError(
                 f"{domain}: the lease of node {self.node_id} (token {token}) was lost; "
@@ -281,7 +279,9 @@ class LeaseStore:
             )
         needed = now + timedelta(seconds=seconds)
         if row.expires_at < needed:
-            # renewed first: the lease outlasts the provider call this batch makes
+            # renewed first: the lease outlasts the provider call this batch makes. One that
+            # ran out is renewed too while no other node claimed it: a claim changes the
+            # token, so with the same token no other node can have written meanwhile
             conn.execute(
                 leases_table.update()
                 .where(leases_table.c.domain == domain)
@@ -295,13 +295,10 @@ class LeaseStore:
             return self.guard(conn, domain, seconds)
 
     def _holds_row(self, domain: str, row: sa.Row[tuple[object, ...]], now: datetime) -> bool:
+        """Still this node's claim: its owner and token (a lease that ran out but that no
+        other node claimed is still it, and is renewed)."""
         token = self._tokens.get(domain)
-        return (
-            token is not None
-            and row.owner == self.node_id
-            and int(row.token) == token
-            and row.expires_at > now
-        )
+        return token is not None and row.owner == self.node_id and int(row.token) == token
 
 
 def _lease_rows(
