@@ -9,7 +9,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dnsauto.state.store import DB_FILE
@@ -18,6 +18,19 @@ from dnsauto.testing.servers.postgres import PostgresServer
 from tests.daemon_helpers import DaemonProcess, config_text, domain_table
 
 LEASE_SECONDS = 3.0
+
+
+class Clock:
+    """A clock a test moves (the store's and the leases' time)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 PUBLISH = '["spf", "mx", "dmarc", "tlsRpt", "mtaSts"]'

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +30,8 @@ from dnsauto.sync.apply import apply_changes
 from dnsauto.sync.engine import DomainJob, DomainResult, domain_jobs
 from dnsauto.testing import make_rrset
 from dnsauto.testing.memory import MemoryHost, MemoryProvider
+from tests.cluster_helpers import Clock
 from tests.store_backends import StoreBackend
-
-
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

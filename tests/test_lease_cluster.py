@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,10 @@ from dnsauto.service.cluster import Cluster, Listener
 from dnsauto.state.leases import preferred_node
 from dnsauto.state.store import StateStore
 from dnsauto.testing.servers.postgres import PostgresServer
+from tests.cluster_helpers import Clock
 from tests.store_backends import StoreBackend
 
 DOMAINS = sorted(f"d{i}.example" for i in range(90))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
