@@ -422,3 +422,32 @@ def test_an_object_set_over_the_api_of_one_node_is_seen_by_another(
     with seen.daemon.open_store() as store:
         assert "other.test" in store.objects("Domain")
         assert store.state_dir == node_b.parent / "b"
+
+
+async def test_a_sync_while_postgresql_is_down_fails_transiently_and_the_next_one_succeeds(
+    private_postgres_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The domain is retried by the daemon (not left needing attention), and the next run, on
+    the same store, reconnects and publishes."""
+    from dnsauto.config.loader import load_config
+    from dnsauto.sync.engine import Engine, domain_jobs
+
+    host = MemoryHost()
+    host.add_zone("example.test.")
+    monkeypatch.setattr(MemoryProvider, "host", host)
+    registry = memory_registry()
+    backend = pg_backend(private_postgres_server, tmp_path)
+    config = load_config({**NODE_CONFIG, "daemon": backend.daemon_table()}, registry=registry)
+    with backend.open() as store:
+        private_postgres_server.shutdown()
+        async with Engine(config, registry, store=store) as engine:
+            (down,) = await engine.run(domain_jobs(config), apply=True)
+        assert isinstance(down.exception, StoreUnavailableError)
+        assert down.needs_attention is False
+        assert host.apply_calls == [], "nothing is sent that could not be journaled first"
+        private_postgres_server.start()
+        async with Engine(config, registry, store=store) as engine:
+            (back,) = await engine.run(domain_jobs(config), apply=True)
+        assert back.error is None
+        assert back.applied > 0
+        assert len(store.journal()) == back.applied

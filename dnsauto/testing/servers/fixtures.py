@@ -98,21 +98,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     Shared: a test takes a database of its own (``create_database()``) and never restarts it;
     a test that restarts PostgreSQL uses :func:`private_postgres_server`.
     """
-    server = _start_postgres_or_skip()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve_postgres()
 
 
 @pytest.fixture
 def private_postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL cluster of the test's own, which it may ``restart()`` or ``shutdown()``."""
-    server = _start_postgres_or_skip()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve_postgres()
 
 
 @pytest.fixture
@@ -121,8 +113,12 @@ def postgres_database(postgres_server: PostgresServer) -> str:
     return postgres_server.create_database()
 
 
-def _start_postgres_or_skip() -> PostgresServer:
+def _serve_postgres() -> Iterator[PostgresServer]:
     try:
-        return start_postgres()
+        server = start_postgres()
     except ServerUnavailable as exc:
         pytest.skip(f"{exc}: install the Debian package postgresql")
+    try:
+        yield server
+    finally:
+        server.stop()

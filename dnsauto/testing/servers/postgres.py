@@ -11,8 +11,9 @@ Run as root (the suite does, in CI), ``initdb`` and ``postgres`` refuse to start
 an unprivileged user instead: ``$DNSAUTO_PG_USER`` if set, else Debian's ``postgres`` (made
 by the ``postgresql-common`` package), else ``nobody``. The temporary directory is chowned to
 that user, and the processes get its uid, gid and no supplementary groups
-(``subprocess.Popen(user=, group=, extra_groups=[])``). Run as anyone else, they run as the
-caller. The programs are found in ``$DNSAUTO_PG_BIN``, else the newest
+(``subprocess.Popen(user=, group=, extra_groups=[])``); the temporary directory is made in
+``$DNSAUTO_PG_TMPDIR``, else ``$TMPDIR`` if that user can reach it, else ``/tmp``. Run as
+anyone else, they run as the caller. The programs are found in ``$DNSAUTO_PG_BIN``, else the newest
 ``/usr/lib/postgresql/<version>/bin``; missing, :class:`ServerUnavailable` is raised (the
 fixtures skip, which fails under ``CI=true``).
 
@@ -259,11 +260,23 @@ class PostgresServer:
             self._tempdir = None
 
 
+def _temporary_root(run_as: _RunAs) -> str | None:
+    """Where the cluster's directory goes: ``$DNSAUTO_PG_TMPDIR``, else the usual temporary
+    directory when the user PostgreSQL runs as can reach it, else ``/tmp``."""
+    configured = os.environ.get("DNSAUTO_PG_TMPDIR")
+    if configured:
+        return configured
+    root = Path(tempfile.gettempdir()).resolve()
+    if run_as.user is None or all(p.stat().st_mode & 0o001 for p in (root, *root.parents)):
+        return None
+    return "/tmp"  # world-writable and sticky: the other user can reach it
+
+
 def start_postgres() -> PostgresServer:
     """initdb a new cluster in a temporary directory and start it; see the module docstring."""
     bin_dir = find_pg_bin()
     run_as = _run_as()
-    tempdir = tempfile.TemporaryDirectory(prefix="dnsauto-pg-")
+    tempdir = tempfile.TemporaryDirectory(prefix="dnsauto-pg-", dir=_temporary_root(run_as))
     workdir = Path(tempdir.name)
     server: PostgresServer | None = None
     try:
