@@ -173,6 +173,12 @@ class Cluster:
             for d, o, t, a in rows
         }
 
+    def expiries(self, domains: Sequence[str]) -> dict[str, datetime]:
+        """When the leases of ``domains`` run out, as the store has it now."""
+        rows = self.query("SELECT domain, expires_at FROM leases")
+        wanted = set(domains)
+        return {str(d): _time(e) for d, e in rows if d in wanted}
+
     def held_by(self, node: str) -> list[str]:
         return sorted(d for d, (owner, _, _) in self.owners().items() if owner == node)
 
