@@ -74,8 +74,9 @@ def test_a_killed_node_s_domains_are_taken_over_and_every_domain_converges_once(
         poll(lambda: cluster.busy_node() is not None, 120, "a node syncing")
         name = cluster.busy_node()
         assert name is not None
-        victim = cluster.held_by(name)
-        tokens = {d: cluster.owners()[d][1] for d in victim}
+        snapshot = cluster.owners()  # one read: who holds what, with which token
+        victim = sorted(d for d, (owner, _, _) in snapshot.items() if owner == name)
+        tokens = {d: snapshot[d][1] for d in victim}
         cluster.nodes[name].signal(signal.SIGKILL)
         cluster.nodes[name].wait()
         # its leases as it left them: nobody may claim them before they run out
@@ -120,8 +121,9 @@ def test_a_node_paused_past_its_leases_writes_nothing_after_it_resumes(
         assert name is not None
         node = cluster.nodes[name]
         others = set(cluster.nodes) - {name}
-        paused = cluster.held_by(name)
-        tokens = {d: cluster.owners()[d][1] for d in paused}
+        snapshot = cluster.owners()
+        paused = sorted(d for d, (owner, _, _) in snapshot.items() if owner == name)
+        tokens = {d: snapshot[d][1] for d in paused}
         node.signal(signal.SIGSTOP)
         try:
             poll(
