@@ -8,11 +8,12 @@ Every ``[daemon.cluster]`` heartbeat (a third of ``leaseSeconds``) the node, in 
 2. releases the leases of the domains that now belong to another live node (a node joined),
    unless it is syncing them now: those go at the next pass;
 3. renews the leases it keeps and claims the free or expired ones it should hold (a node left
-   or died): each domain gained is synced at once;
+   or died): each domain gained is synced at once. Its heartbeat (``cluster_nodes``, with
+   the count held) is written in the renewals' transaction: it counts as gone exactly when
+   the leases it renewed run out;
 4. reads the runs other nodes forwarded to it (:class:`~dnsauto.state.leases.TriggerQueue`):
    an API change on any node reaches the node that holds the domain, which reads the
    configuration again when it changed, and runs the domain through its coalescer.
-5. writes its heartbeat (``cluster_nodes``), with the count of domains it holds now.
 
 On PostgreSQL a forwarded run is also announced with ``NOTIFY`` (:data:`CHANNEL`): each node
 keeps one connection ``LISTEN``ing in a thread of its own (:class:`Listener`) and reads the
@@ -132,7 +133,7 @@ class Cluster:
         release = sorted((before - should) - busy)
         leases.release(release)
         keep = should | (before & busy & configured)
-        acquired = leases.acquire(keep)
+        acquired = leases.acquire(keep, heartbeat=(self.host, self.pid))
         now_held = set(acquired)
         lost = sorted(before - now_held - set(release))
         # a new token is a new claim, even of a domain held before (its lease ran out and a
@@ -142,7 +143,6 @@ class Cluster:
         forwarded = self.triggers.take_new()
         if self._ticks % 360 == 1:
             self.triggers.prune()
-        leases.heartbeat(self.host, self.pid)  # alive, with the count held now
         return TickResult(live, gained, release, lost, forwarded)
 
     async def join(self) -> None:

@@ -140,7 +140,12 @@ class LeaseStore:
 
     def heartbeat(self, host: str, pid: int, *, stopped: bool = False) -> None:
         """Say this node is alive (or, ``stopped``, that it left cleanly)."""
-        now = self.clock()
+        with self.store.write_transaction() as conn:
+            self._heartbeat(conn, host, pid, now=self.clock(), stopped=stopped)
+
+    def _heartbeat(
+        self, conn: Connection, host: str, pid: int, *, now: datetime, stopped: bool
+    ) -> None:
         values = {
             "host": host,
             "pid": pid,
@@ -148,14 +153,13 @@ class LeaseStore:
             "domains_held": 0 if stopped else len(self._tokens),
             "stopped": stopped,
         }
-        with self.store.write_transaction() as conn:
-            updated = conn.execute(
-                nodes_table.update().where(nodes_table.c.node_id == self.node_id).values(**values)
+        updated = conn.execute(
+            nodes_table.update().where(nodes_table.c.node_id == self.node_id).values(**values)
+        )
+        if updated.rowcount == 0:
+            conn.execute(
+                nodes_table.insert().values(node_id=self.node_id, started_at=now, **values)
             )
-            if updated.rowcount == 0:
-                conn.execute(
-                    nodes_table.insert().values(node_id=self.node_id, started_at=now, **values)
-                )
 
     def mark_started(self) -> None:
         """This node (re)started now: its start time is reset."""
@@ -183,14 +187,21 @@ class LeaseStore:
 
     # --- leases ---------------------------------------------------------------------------------
 
-    def acquire(self, domains: Collection[str]) -> dict[str, int]:
+    def acquire(
+        self, domains: Collection[str], *, heartbeat: tuple[str, int] | None = None
+    ) -> dict[str, int]:
         """Renew the leases of ``domains`` this node holds and claim those that are free,
         released or expired; drop from what this node holds the ones another node took.
-        Returns the domains held now (of those asked for and of those held before)."""
+        Returns the domains held now (of those asked for and of those held before).
+
+        ``heartbeat`` (host, pid): the node's heartbeat is written in the same transaction,
+        at the same time as the renewals, so the node counts as gone exactly when the leases
+        it renewed run out."""
         now = self.clock()
         expires = now + self.lease
         wanted = sorted(set(domains))
         with self.store.write_transaction() as conn:
+            self._bounded(conn)
             rows = _lease_rows(conn, wanted, lock=True)
             renew: list[str] = []
             take: list[tuple[str, int]] = []
@@ -225,6 +236,8 @@ class LeaseStore:
                 inserted = _insert_new(conn, missing, self.node_id, now, expires)
                 for domain in inserted:
                     self._tokens[domain] = 1
+            if heartbeat is not None:
+                self._heartbeat(conn, *heartbeat, now=now, stopped=False)
         return dict(self._tokens)
 
     def release(self, domains: Iterable[str]) -> None:
@@ -270,6 +283,7 @@ class LeaseStore:
         if token is None:
             raise LeaseLostError(f"{domain}: this node ({self.node_id}) holds no lease on it")
         now = self.clock()
+        self._bounded(conn)
         row = _lease_rows(conn, [domain], lock=True).get(domain)
         if row is None or row.owner != self.node_id or int(row.token) != token:
             self._tokens.pop(domain, None)
@@ -293,6 +307,18 @@ class LeaseStore:
         """:meth:`guard` in a transaction of its own (before a batch is sent again)."""
         with self.store.write_transaction() as conn:
             return self.guard(conn, domain, seconds)
+
+    def _bounded(self, conn: Connection) -> None:
+        """On PostgreSQL, a lease transaction neither waits for a row lock nor keeps its own
+        longer than a lease: a node paused (SIGSTOP) inside one would otherwise hold the rows
+        it locked, and every other node's claims, until it resumed. The server ends such a
+        session (``idle_in_transaction_session_timeout``), which rolls its transaction back:
+        a journal entry it had not committed is never written, so its batch is never sent."""
+        if conn.dialect.name != "postgresql":
+            return
+        limit = max(1000, int(self.lease.total_seconds() * 1000))
+        conn.exec_driver_sql(f"SET LOCAL idle_in_transaction_session_timeout = {limit}")
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {limit}")
 
     def _holds_row(self, domain: str, row: sa.Row[tuple[object, ...]], now: datetime) -> bool:
         """Still this node's claim: its owner and token (a lease that ran out but that no
