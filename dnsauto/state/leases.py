@@ -141,6 +141,7 @@ class LeaseStore:
     def heartbeat(self, host: str, pid: int, *, stopped: bool = False) -> None:
         """Say this node is alive (or, ``stopped``, that it left cleanly)."""
         with self.store.write_transaction() as conn:
+            self._bounded(conn)
             self._heartbeat(conn, host, pid, now=self.clock(), stopped=stopped)
 
     def _heartbeat(
@@ -248,6 +249,7 @@ class LeaseStore:
             return
         now = self.clock()
         with self.store.write_transaction() as conn:
+            self._bounded(conn)
             for domain in mine:
                 conn.execute(
                     leases_table.update()
