@@ -31,7 +31,7 @@ from dnsauto.plugin.provider import Provider, Zone
 from dnsauto.plugin.registry import Registry
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.dkim import DkimKeyStore
-from dnsauto.state.leases import LeaseStore
+from dnsauto.state.leases import LeaseLostError, LeaseStore
 from dnsauto.state.store import StateStore
 from dnsauto.sync.apply import apply_changes
 from dnsauto.sync.desired import desired_records, dkim_deletions, managed_dkim
@@ -233,7 +233,11 @@ class Engine:
         return result
 
     async def _save_result(self, result: DomainResult) -> None:
-        """Keep the domain's result for ``dnsauto status``; a store failure is only logged."""
+        """Keep the domain's result for ``dnsauto status``; a store failure is only logged.
+        A sync stopped because another node took the domain's lease keeps none: that node's
+        result is the domain's, and this one, saved later, would hide it."""
+        if isinstance(result.exception, LeaseLostError):
+            return
         try:
             await asyncio.to_thread(self.store.save_result, self.run_id, result)
         except DnsautoError as exc:
