@@ -77,8 +77,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """Per domain: the last run and its result, changes, propagation time, the next run.
 
     Reads the state store and the schedule the daemon writes; works whether or not the daemon
-    runs. The configured domains include those set over the API (named on stderr). Exit 0 when
-    the last sync of every configured domain succeeded, 1 otherwise.
+    runs. The configured domains include those set over the API (named on stderr). With
+    [daemon.cluster], also the nodes: id, host, last heartbeat, live or gone, domains held.
+    Exit 0 when the last sync of every configured domain succeeded, 1 otherwise.
     """
     from dnsauto.cli.options import load, with_api_objects
 
@@ -100,21 +101,29 @@ def status(ctx: click.Context, as_json: bool) -> None:
 def status_document(
     state_dir: str, configured: list[str], *, daemon: DaemonSettings | None = None
 ) -> dict[str, Any]:
-    """What ``dnsauto status --json`` prints: the daemon's state and one entry per domain.
+    """What ``dnsauto status --json`` prints: the daemon's state, one entry per domain, and
+    the cluster's nodes (none without ``[daemon.cluster]``; a node is live while its last
+    heartbeat is younger than ``leaseSeconds``).
 
     The results come from the store ``daemon`` names (``[daemon.store]``: on PostgreSQL, those
     of every node), the schedule from this node's status file in ``state_dir``.
     """
+    from datetime import UTC, timedelta
+
     from dnsauto.config.daemon import Daemon as DaemonConfig
     from dnsauto.service.daemon import read_status_file
+    from dnsauto.state.leases import NodeRow, cluster_nodes
 
     settings = daemon or DaemonConfig.model_validate({"stateDir": state_dir})
     results: dict[str, Any] = {}
     certificates: list[Any] = []
+    nodes: list[NodeRow] = []
     if settings.store_exists():
         with settings.open_store() as store:
             results = store.last_results()
             certificates = store.certificate_statuses()
+            nodes = cluster_nodes(store)
+    since = datetime.now(UTC) - timedelta(seconds=settings.cluster.lease_seconds)
     schedule = read_status_file(state_dir) or {}
     running = bool(schedule.get("running")) and _alive(schedule.get("pid"))
     planned: dict[str, Any] = schedule.get("domains") or {}
@@ -152,6 +161,19 @@ def status_document(
             "nextReconcile": schedule.get("nextReconcile") if running else None,
         },
         "domains": domains,
+        "nodes": [
+            {
+                "id": node.node_id,
+                "host": node.host,
+                "pid": node.pid,
+                "startedAt": _iso(node.started_at),
+                "lastHeartbeat": _iso(node.heartbeat_at),
+                "live": not node.stopped and node.heartbeat_at > since,
+                "stopped": node.stopped,
+                "domainsHeld": node.domains_held,
+            }
+            for node in nodes
+        ],
         **({"certificates": [_certificate(c) for c in certificates]} if certificates else {}),
     }
 
@@ -255,3 +277,16 @@ def _print_status(document: dict[str, Any]) -> None:
             f"certificate {cert['name']}: {state}; expires {cert['notAfter'] or '-'}, "
             f"renews {cert['nextRenewal'] or '-'}"
         )
+    if document["nodes"]:
+        click.echo("")
+        nodes = [
+            [
+                n["id"],
+                n["host"],
+                n["lastHeartbeat"],
+                "stopped" if n["stopped"] else "live" if n["live"] else "gone (no heartbeat)",
+                str(n["domainsHeld"]),
+            ]
+            for n in document["nodes"]
+        ]
+        table(["node", "host", "last heartbeat", "state", "domains held"], nodes)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
+from dnsauto.config.cluster import ClusterSettings
 from dnsauto.config.stores import PostgreSqlStore, SqliteStore
 from dnsauto.plugin.errors import ConfigProblem, SecretError
 from dnsauto.plugin.types import Duration, Model, OptionalDuration, SecretKey, quoted
@@ -439,6 +440,7 @@ class Daemon(Model):
     dns: DnsSettings = DnsSettings()
     metrics: MetricsSettings = MetricsSettings()
     api: ApiSettings = ApiSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
     @field_validator("sync_interval", "dkim_check_interval")
     @classmethod

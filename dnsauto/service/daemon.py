@@ -45,7 +45,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -56,6 +56,7 @@ from dnsauto.plugin.errors import ConfigError, DnsautoError
 from dnsauto.plugin.names import lookup_key
 from dnsauto.plugin.registry import Registry
 from dnsauto.service.backoff import backoff_delay
+from dnsauto.service.cluster import Cluster, Listener
 from dnsauto.service.coalescer import Coalescer
 from dnsauto.service.dkim import DkimRotation
 from dnsauto.service.logs import log_context, summary_of_names
@@ -67,6 +68,7 @@ from dnsauto.service.status import (
     StatusWriter,
     read_status_file,
 )
+from dnsauto.state.leases import ForwardedTrigger, LeaseLostError
 from dnsauto.state.store import StateStore
 from dnsauto.sync.engine import DomainJob, DomainResult, Engine, domain_jobs
 
@@ -178,6 +180,12 @@ class Daemon:
         )
         """The DKIM rotation check (its :meth:`~DkimRotation.check` runs on the scheduler)."""
         self._limit = asyncio.Semaphore(config.daemon.max_concurrent_domains)
+        self.cluster: Cluster | None = None
+        self._syncing: set[str] = set()
+        self._listener: Listener | None = None
+        self._forwarded_soon = False
+        """The domains past the concurrency limit, syncing now (a run's others wait for it)."""
+        """This node's leases, with ``[daemon.cluster]`` enabled (:mod:`.cluster`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler: Any = None
         self._metrics_server: MetricsServer | None = None
@@ -226,7 +234,26 @@ class Daemon:
         domain, tell systemd. :class:`DnsautoError` when the store or the metrics address
         cannot be used."""
         daemon = self.config.daemon
-        self._open_store()
+        store = self._open_store()
+        if daemon.cluster.enabled:
+            self.cluster = Cluster(
+                daemon.cluster,
+                store,
+                domains=lambda: self._slots.keys(),
+                busy=lambda: self._syncing,
+            )
+            self.metrics.cluster_node.labels(self.cluster.node_id).set(1)
+            if store.dialect == "postgresql":
+                self._listener = Listener(
+                    store,
+                    asyncio.get_running_loop(),
+                    self._notified,
+                    retry=daemon.cluster.heartbeat_seconds,
+                )
+                self._listener.start()
+            # Only a heartbeat now: the first claims come one heartbeat later, once the nodes
+            # started together see each other (else the first would take every domain).
+            await self.cluster.join()
         gc.collect()
         _settle_heap()
         if daemon.metrics.listen:
@@ -249,6 +276,8 @@ class Daemon:
             misfire_grace_time=None,
         )
         self.dkim.schedule(scheduler, daemon.dkim_check_interval.total_seconds())
+        if self.cluster is not None:
+            self._spawn(self._cluster_loop(daemon.cluster.heartbeat_seconds))
         interval = watchdog_interval()
         if interval is not None and self.notifier.enabled:
             scheduler.add_job(
@@ -308,6 +337,11 @@ class Daemon:
                 for task in pending:
                     task.cancel()
                 await asyncio.wait(pending, timeout=5)
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self._metrics_server is not None:
             self._metrics_server.close()
             self._metrics_server = None
@@ -344,7 +378,7 @@ class Daemon:
         if self._stopping:
             raise DnsautoError("the daemon is stopping")
         delay = self.config.daemon.trigger_delay.total_seconds()
-        return self._request(names, reason, delay=delay)
+        return self._request(names, reason, delay=delay, forward="run")
 
     def awaiting_approval(self) -> dict[str, str]:
         """The domains whose plan the unsafe-plan stop refused, with the plan's id."""
@@ -376,8 +410,32 @@ class Daemon:
         return self._request([name], reason, delay=0.0)
 
     def _request(
-        self, names: Sequence[str], reason: str, *, delay: float, respect_backoff: bool = False
+        self,
+        names: Sequence[str],
+        reason: str,
+        *,
+        delay: float,
+        respect_backoff: bool = False,
+        forward: Literal["run", "reload"] | None = None,
     ) -> str:
+        """Ask the coalescer for runs of ``names``. On a cluster node only the domains it holds
+        run here; with ``forward``, the others are passed to the nodes that hold them (after
+        reading the configuration again, with ``"reload"``), else left to their holders."""
+        cluster = self.cluster
+        if cluster is not None:
+            held = cluster.mine(names)
+            if forward is not None and len(held) < len(names):
+                mine = set(held)
+                others = [n for n in names if n not in mine]
+                try:
+                    cluster.forward(others, reason, reload=forward == "reload")
+                except DnsautoError as exc:
+                    log.warning(
+                        "cannot pass the runs of %s to their nodes: %s",
+                        summary_of_names(others),
+                        exc.message,
+                    )
+            names = held
         run_id = self._runs.request(names, reason, delay=delay, respect_backoff=respect_backoff)
         self._wake()
         self._status_changed()
@@ -442,6 +500,7 @@ class Daemon:
             concurrency=config.daemon.max_concurrent_domains,
             run_id=run_id,
             store=self._open_store(),
+            fence=None if self.cluster is None else self.cluster.leases,
         )
 
     async def _run(self, run_id: str, slots: list[_Slot], reasons: list[str]) -> None:
@@ -486,12 +545,16 @@ class Daemon:
             async with self._limit:
                 if self._stopping:
                     return None
+                if self.cluster is not None and not self.cluster.holds(domain):
+                    return None  # its lease went to another node meanwhile
                 self.metrics.in_flight.inc()
+                self._syncing.add(domain)
                 try:
                     approved, slot.approved_plan = slot.approved_plan, None  # one run only
                     with log_context(domain=domain, run_id=run_id):
                         result = await self._sync(engine, slot.job, approved)
                 finally:
+                    self._syncing.discard(domain)
                     self.metrics.in_flight.dec()
                 self._finished(slot, run_id, result)
                 if result.error is None and not slot.removed:
@@ -587,6 +650,12 @@ class Daemon:
         domain = slot.job.domain
         for listener in self.result_listeners:
             listener(run_id, result)
+        if isinstance(result.exception, LeaseLostError):
+            self.metrics.cluster_leases_lost.inc()
+            log.warning("stopped: %s", result.error, extra={"domain": domain, "run_id": run_id})
+            if self.cluster is not None and self.cluster.holds(domain) and not self._stopping:
+                self._request([domain], "lease", delay=0.0)  # claimed again meanwhile
+            return  # else its new holder syncs it; no retry here
         ok = result.error is None
         failures = 0
         if slot.removed:
@@ -705,6 +774,73 @@ class Daemon:
     async def _watchdog(self) -> None:
         self.notifier.watchdog()
 
+    async def _cluster_loop(self, interval: float) -> None:
+        """A cluster pass every ``interval`` seconds from the start of the last one (at once
+        after one that took longer), until the daemon stops."""
+        while not self._stopping:
+            started = time.monotonic()
+            await self._cluster_tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopped.wait(), max(0.0, interval - (time.monotonic() - started))
+                )
+
+    async def _cluster_tick(self) -> None:
+        """The cluster's pass (:meth:`Cluster.tick`): sync what it gained, run what other
+        nodes forwarded, read the configuration again when they changed it."""
+        cluster = self.cluster
+        if cluster is None or self._stopping:
+            return
+        try:
+            result = await cluster.tick()
+        except DnsautoError as exc:
+            self.metrics.cluster_store_failures.inc()
+            log.warning("cluster: cannot renew the leases: %s", exc.message)
+            return
+        text = cluster.describe(result)
+        if text:
+            log.info("%s", text)
+        self.metrics.cluster_domains_held.set(len(cluster.leases.held()))
+        self.metrics.cluster_nodes_live.set(len(result.live))
+        if result.lost:
+            self.metrics.cluster_leases_lost.inc(len(result.lost))
+        if result.gained:
+            self._request(result.gained, "lease", delay=0.0)
+        await self._run_forwarded(result.forwarded)
+
+    def _notified(self) -> None:
+        """A run was forwarded (PostgreSQL ``NOTIFY``): read the queue soon, once."""
+        if not self._forwarded_soon and not self._stopping:
+            self._forwarded_soon = True
+            self._spawn(self._take_forwarded())
+
+    async def _take_forwarded(self) -> None:
+        self._forwarded_soon = False
+        if self.cluster is None or self._stopping:
+            return
+        try:
+            forwarded = await self.cluster.take_forwarded()
+        except DnsautoError as exc:
+            log.warning("cluster: cannot read the forwarded runs: %s", exc.message)
+            return
+        await self._run_forwarded(forwarded)
+
+    async def _run_forwarded(self, triggers: Sequence[ForwardedTrigger]) -> None:
+        """Run what other nodes forwarded here: the configuration read again first when they
+        changed it; of the domains named, those this node holds, each with its reason."""
+        cluster = self.cluster
+        if cluster is None or not triggers:
+            return
+        if any(t.reload for t in triggers) and self._loader is not None:
+            await self.reload()
+        forwarded: dict[str, list[str]] = {}
+        for trigger in triggers:
+            if trigger.domain in self._slots and cluster.holds(trigger.domain):
+                forwarded.setdefault(trigger.reason, []).append(trigger.domain)
+        delay = self.config.daemon.trigger_delay.total_seconds()
+        for reason, names in forwarded.items():
+            self._request(names, reason, delay=delay)
+
     # --- reloading ------------------------------------------------------------------------------
 
     async def reload(self) -> bool:
@@ -754,7 +890,7 @@ class Daemon:
         ``domains``: only these Domain objects changed, so only their jobs are made again
         (an API /set of 1,000 Domains in a daemon of 16,000 must not redo all 16,000 on the
         event loop)."""
-        return self._apply_config(config, reason, domains)
+        return self._apply_config(config, reason, domains, forward="reload")
 
     def _changes(
         self, config: Config, domains: Collection[str] | None
@@ -784,7 +920,11 @@ class Daemon:
         return jobs, removed, added, changed
 
     def _apply_config(
-        self, config: Config, reason: str, domains: Collection[str] | None = None
+        self,
+        config: Config,
+        reason: str,
+        domains: Collection[str] | None = None,
+        forward: Literal["reload"] | None = None,
     ) -> str | None:
         old = self.config
         if config.daemon.state_dir != old.daemon.state_dir:
@@ -835,7 +975,7 @@ class Daemon:
             summary_of_names(changed) or "none",
         )
         if added or changed:
-            return self._request([*added, *changed], reason, delay=0.0)
+            return self._request([*added, *changed], reason, delay=0.0, forward=forward)
         self._status_changed()
         return None
 

@@ -126,6 +126,23 @@ class Metrics:
         )
         self.in_flight = Gauge("dnsauto_syncs_in_flight", "Domains syncing now", registry=r)
         self.domains = Gauge("dnsauto_domains", "Domains configured", registry=r)
+        self.cluster_node = Gauge(
+            "dnsauto_cluster_node", "This cluster node (its id in the label)", ["node"], registry=r
+        )
+        self.cluster_domains_held = Gauge(
+            "dnsauto_cluster_domains_held", "Domains whose lease this node holds", registry=r
+        )
+        self.cluster_nodes_live = Gauge(
+            "dnsauto_cluster_nodes_live", "Cluster nodes with a recent heartbeat", registry=r
+        )
+        self.cluster_leases_lost = Counter(
+            "dnsauto_cluster_leases_lost", "Leases this node lost to another", registry=r
+        )
+        self.cluster_store_failures = Counter(
+            "dnsauto_cluster_heartbeat_failures",
+            "Heartbeats that could not reach the state store",
+            registry=r,
+        )
         self.reloads = Counter(
             "dnsauto_config_reloads", "Configuration reloads by result", ["result"], registry=r
         )

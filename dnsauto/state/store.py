@@ -45,7 +45,8 @@ that fails leaves nothing behind). A store whose version is newer than this dnsa
 refused.
 Version 2 added the ACME tables: ``acme_accounts``, the account key per CA directory, made
 once, and ``acme_certificates``, each certificate's last order, failures and next attempt;
-version 3 the re-sync's ``zone_marks`` and ``results.skipped``.
+version 3 the re-sync's ``zone_marks`` and ``results.skipped``; 4 the journal's ``node_id`` and
+``fence_token``; 5 the cluster's ``cluster_nodes``, ``leases`` and ``cluster_triggers``.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ __all__ = [
     "DkimKeyRow",
     "DomainStatus",
     "JournalEntry",
+    "JournalGuard",
     "JournalStatus",
     "PostgresLocation",
     "StateStore",
@@ -94,6 +96,14 @@ MIGRATION_LOCK = 0x646E_7361_7574_6F01
 
 JournalStatus = Literal["pending", "applied", "failed"]
 Clock = Callable[[], datetime]
+
+
+class JournalGuard(Protocol):
+    """Checked inside the transaction that journals a batch, before any row is written: the
+    lease the node holds on ``domain`` lasts ``seconds`` more (:mod:`dnsauto.state.leases`).
+    Returns the node id and fencing token the rows record; raises when the lease is lost."""
+
+    def __call__(self, conn: Connection, domain: str, seconds: float) -> tuple[str, int]: ...
 
 
 def utc_now() -> datetime:
@@ -190,6 +200,8 @@ journal_table = sa.Table(
     sa.Column("status", sa.String, nullable=False),
     sa.Column("error", sa.String, nullable=True),
     sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("node_id", sa.String, nullable=True),
+    sa.Column("fence_token", sa.BigInteger, nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -276,6 +288,43 @@ acme_certificates_table = sa.Table(
 )
 
 
+# --- the cluster's tables (dnsauto.state.leases uses them) -------------------------------------
+
+nodes_table = sa.Table(
+    "cluster_nodes",
+    metadata,
+    sa.Column("node_id", sa.String, primary_key=True),
+    sa.Column("host", sa.String, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("heartbeat_at", UtcDateTime, nullable=False),
+    sa.Column("domains_held", sa.Integer, nullable=False),
+    sa.Column("stopped", sa.Boolean, nullable=False),
+)
+
+leases_table = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("domain", sa.String, primary_key=True),
+    sa.Column("owner", sa.String, nullable=True),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+)
+
+triggers_table = sa.Table(
+    "cluster_triggers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("domain", sa.String, nullable=False),
+    sa.Column("reason", sa.String, nullable=False),
+    sa.Column("reload", sa.Boolean, nullable=False),
+    sa.Column("origin", sa.String, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+    sqlite_autoincrement=True,
+)
+
+
 def _create_tables(*tables: sa.Table) -> Callable[[Connection], None]:
     def step(conn: Connection) -> None:
         metadata.create_all(conn, tables=list(tables))
@@ -309,6 +358,8 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_tables(schema_version, journal_table, results_table, dkim_table, objects_table),
     2: _create_tables(acme_accounts_table, acme_certificates_table),
     3: _steps(_create_tables(marks_table), _add_columns(results_table, "skipped")),
+    4: _add_columns(journal_table, "node_id", "fence_token"),
+    5: _create_tables(nodes_table, leases_table, triggers_table),
 }
 """The schema's steps by version, run in order in one transaction (see the module docstring).
 
@@ -363,6 +414,10 @@ class JournalEntry:
     error: str | None
     old_ttl: int | None = None
     """The TTL of the replaced RRset; a restore puts it back too."""
+    node_id: str | None = None
+    """The cluster node that sent the batch (None without ``[daemon.cluster]``)."""
+    fence_token: int | None = None
+    """The fencing token of the node's lease on the domain when it sent the batch."""
 
 
 @dataclass(frozen=True)
@@ -569,6 +624,26 @@ class StateStore:
         except sa.exc.SQLAlchemyError as exc:
             raise self._error(exc) from None
 
+    def driver_connection(self) -> Any:
+        """A connection of the store's pool for a caller to keep (PostgreSQL ``LISTEN``): the
+        pool's proxy, whose ``driver_connection`` is psycopg's; ``invalidate()`` it when done."""
+        try:
+            return self._engine.raw_connection()
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc) from None
+
+    @contextlib.contextmanager
+    def write_transaction(self) -> Iterator[Connection]:
+        """A durable write transaction, for the modules that keep their own tables here."""
+        with self._write() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[Connection]:
+        """A read transaction (one snapshot), for the modules that keep their own tables here."""
+        with self._read() as conn:
+            yield conn
+
     def _error(self, exc: sa.exc.SQLAlchemyError) -> DnsautoError:
         """The store's error for ``exc``: :class:`StoreUnavailableError` when the connection
         was lost or could not be made (retrying may help), else a :class:`DnsautoError`; the
@@ -621,9 +696,19 @@ class StateStore:
     # --- journal --------------------------------------------------------------------------------
 
     def journal_before_apply(
-        self, run_id: str, domain: str, zone: str, changes: Sequence[Change]
+        self,
+        run_id: str,
+        domain: str,
+        zone: str,
+        changes: Sequence[Change],
+        *,
+        guard: JournalGuard | None = None,
+        guard_seconds: float = 0.0,
     ) -> list[int]:
-        """Record a batch as ``pending``, durably, before the provider is asked to apply it."""
+        """Record a batch as ``pending``, durably, before the provider is asked to apply it.
+
+        ``guard``: checked first in the same transaction (a cluster node's lease, which must
+        last ``guard_seconds`` more); its node id and fencing token go into every row."""
         now = self.clock()
         rows = [
             {
@@ -640,6 +725,8 @@ class StateStore:
                 "new": rrset_values(change.new),
                 "status": "pending",
                 "error": None,
+                "node_id": None,
+                "fence_token": None,
             }
             for change in changes
         ]
@@ -652,6 +739,11 @@ class StateStore:
         # PostgreSQL's sequence promises no order within a statement: SQLAlchemy's
         # sort_by_parameter_order returns the ids in the order of the rows given.
         with self._write() as conn:
+            if guard is not None:
+                node_id, token = guard(conn, domain, guard_seconds)
+                for row in rows:
+                    row["node_id"] = node_id
+                    row["fence_token"] = token
             if self.dialect == "postgresql":
                 return [int(row[0]) for row in conn.execute(_JOURNAL_INSERT_ORDERED, rows)]
             inserted = conn.execute(_JOURNAL_INSERT, rows)
@@ -903,6 +995,8 @@ def _journal_entry(row: RowMapping) -> JournalEntry:
         status=row["status"],
         error=row["error"],
         old_ttl=row["old_ttl"],
+        node_id=row["node_id"],
+        fence_token=row["fence_token"],
     )
 
 

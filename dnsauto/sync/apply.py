@@ -6,11 +6,18 @@ fails with a :class:`~dnsauto.plugin.TransientError` is sent once more, after th
 ``Retry-After`` when it gave one (up to :data:`MAX_RETRY_WAIT`) or :data:`RETRY_DELAY`; a
 second failure, or any permanent error, ends the domain's run (the daemon's backoff decides
 what happens next).
+
+On a cluster node (``fence``, :mod:`dnsauto.state.leases`) the journal's transaction first
+checks that the node still holds the domain's lease for the length of the provider call (the
+DnsServer's ``timeout``, renewed first when less remains), and the rows record the node and
+its fencing token: a node that lost its lease sends no further batch. The one retry of a batch
+is checked the same way before it is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -18,6 +25,7 @@ from typing import Any
 from dnsauto.plugin.changes import Change
 from dnsauto.plugin.errors import DnsautoError, PartialApplyError, TransientError
 from dnsauto.plugin.provider import Provider, Zone
+from dnsauto.state.leases import LeaseStore
 from dnsauto.state.store import StateStore
 from dnsauto.sync.jobs import DomainJob, DomainResult
 
@@ -43,10 +51,12 @@ async def apply_changes(
     result: DomainResult,
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    fence: LeaseStore | None = None,
 ) -> None:
     """Apply ``changes`` in the provider's batches, each journaled before it is sent and marked
     after; a batch that fails with a :class:`TransientError` is sent once more (see
-    :func:`_send`). ``result`` counts what was applied and lists what was not."""
+    :func:`_send`). ``result`` counts what was applied and lists what was not. ``fence``: the
+    node's leases, checked in each batch's journal transaction (see the module docstring)."""
     size = provider.capabilities.max_changes_per_batch or len(changes)
     result.not_applied = []
     if provider.capabilities.requires_person:
@@ -57,11 +67,25 @@ async def apply_changes(
         batch = changes[start : start + size]
         # The store's writes run in a worker thread: another writer's transaction (an API
         # /set of thousands of objects) would otherwise hold the event loop.
-        ids = await asyncio.to_thread(
-            store.journal_before_apply, run_id, job.domain, str(zone), batch
-        )
+        seconds = job.server.timeout.total_seconds()
         try:
-            await _send(provider, zone, batch, sleep)
+            ids = await asyncio.to_thread(
+                functools.partial(
+                    store.journal_before_apply,
+                    run_id,
+                    job.domain,
+                    str(zone),
+                    batch,
+                    guard=None if fence is None else fence.guard,
+                    guard_seconds=seconds,
+                )
+            )
+        except DnsautoError:
+            result.not_applied = list(changes[start:])
+            raise
+        recheck = None if fence is None else functools.partial(fence.confirm, job.domain, seconds)
+        try:
+            await _send(provider, zone, batch, sleep, recheck)
         except PartialApplyError as exc:
             await asyncio.to_thread(_journal_partial, store, ids, batch, exc)
             result.applied += len(exc.applied)
@@ -117,9 +141,11 @@ async def _send(
     zone: Zone,
     batch: Sequence[Change],
     sleep: Callable[[float], Awaitable[None]],
+    recheck: Callable[[], object] | None = None,
 ) -> None:
     """``provider.apply`` of one batch, sent once more if it fails transiently (a partly applied
-    batch is not: what went through is journaled and the next run plans the rest)."""
+    batch is not: what went through is journaled and the next run plans the rest); ``recheck``
+    (the lease) is called before the second send and raises when it must not go."""
     try:
         await provider.apply(zone, batch)
     except PartialApplyError:
@@ -130,6 +156,8 @@ async def _send(
             raise
         log.warning("%s; sending the batch again in %gs", exc.message, round(wait, 3))
         await sleep(max(wait, 0.0))
+        if recheck is not None:
+            await asyncio.to_thread(recheck)
         await provider.apply(zone, batch)
 
 

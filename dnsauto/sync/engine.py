@@ -32,6 +32,7 @@ from dnsauto.plugin.provider import Provider, Zone
 from dnsauto.plugin.registry import Registry
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.dkim import DkimKeyStore
+from dnsauto.state.leases import LeaseLostError, LeaseStore
 from dnsauto.state.store import StateStore, ZoneMark
 from dnsauto.sync.apply import apply_changes
 from dnsauto.sync.desired import desired_records, dkim_deletions, managed_dkim
@@ -82,6 +83,7 @@ class Engine:
         concurrency: int = 8,
         run_id: str | None = None,
         store: StateStore | None = None,
+        fence: LeaseStore | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
@@ -89,6 +91,8 @@ class Engine:
         self._owns_store = store is None
         self.store = store if store is not None else config.daemon.open_store()
         self.keys = DkimKeyStore(self.store)
+        self.fence = fence
+        """A cluster node's leases: each batch is sent only under the domain's lease."""
         self._semaphore = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._providers: dict[str, Provider[Any]] = {}
@@ -272,7 +276,11 @@ class Engine:
         return result
 
     async def _save_result(self, result: DomainResult) -> None:
-        """Keep the domain's result for ``dnsauto status``; a store failure is only logged."""
+        """Keep the domain's result for ``dnsauto status``; a store failure is only logged.
+        A sync stopped because another node took the domain's lease keeps none: that node's
+        result is the domain's, and this one, saved later, would hide it."""
+        if isinstance(result.exception, LeaseLostError):
+            return
         try:
             await asyncio.to_thread(self.store.save_result, self.run_id, result)
             await asyncio.to_thread(self._save_zone_mark, result)
@@ -519,7 +527,9 @@ class Engine:
         changes: Sequence[Change],
         result: DomainResult,
     ) -> None:
-        await apply_changes(self.store, self.run_id, provider, job, zone, changes, result)
+        await apply_changes(
+            self.store, self.run_id, provider, job, zone, changes, result, fence=self.fence
+        )
 
     async def _check_safe(
         self,

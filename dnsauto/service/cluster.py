@@ -1,0 +1,229 @@
+"""A ``dnsauto run`` node in a cluster: heartbeats, leases, and runs forwarded to the owner.
+
+Every ``[daemon.cluster]`` heartbeat (a third of ``leaseSeconds``) the node, in one pass:
+
+1. reads the live nodes (a heartbeat younger than the lease time) and works out, by rendezvous
+   hashing (:func:`dnsauto.state.leases.preferred_node`), which of its configured domains it
+   should hold;
+2. releases the leases of the domains that now belong to another live node (a node joined),
+   unless it is syncing them now: those go at the next pass;
+3. renews the leases it keeps and claims the free or expired ones it should hold (a node left
+   or died): each domain gained is synced at once. Its heartbeat (``cluster_nodes``, with
+   the count held) is written in the renewals' transaction: it counts as gone exactly when
+   the leases it renewed run out;
+4. reads the runs other nodes forwarded to it (:class:`~dnsauto.state.leases.TriggerQueue`):
+   an API change on any node reaches the node that holds the domain, which reads the
+   configuration again when it changed, and runs the domain through its coalescer.
+
+On PostgreSQL a forwarded run is also announced with ``NOTIFY`` (:data:`CHANNEL`): each node
+keeps one connection ``LISTEN``ing in a thread of its own (:class:`Listener`) and reads the
+queue at once, so a run reaches its node in milliseconds, not at the next heartbeat. The
+heartbeat's read stays: a notification lost while the connection was down (a PostgreSQL
+restart) is caught up there.
+
+The safety of the provider's writes does not depend on this loop's timing: each batch is
+journaled under a check of the lease in the same transaction (:mod:`dnsauto.sync.apply`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from dnsauto.config.cluster import ClusterSettings, default_node_id
+from dnsauto.plugin.errors import DnsautoError
+from dnsauto.service.logs import summary_of_names
+from dnsauto.state.leases import (
+    CHANNEL,
+    ForwardedTrigger,
+    LeaseStore,
+    TriggerQueue,
+    preferred_node,
+)
+from dnsauto.state.store import StateStore
+
+__all__ = ["Cluster", "Listener", "TickResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What one pass changed."""
+
+    live: list[str]
+    gained: list[str]
+    released: list[str]
+    lost: list[str]
+    forwarded: list[ForwardedTrigger]
+
+
+class Cluster:
+    """One node's membership. ``domains``: the configured domains; ``busy``: those syncing
+    now (their leases are not given away mid-sync)."""
+
+    def __init__(
+        self,
+        settings: ClusterSettings,
+        store: StateStore,
+        *,
+        domains: Callable[[], Collection[str]],
+        busy: Callable[[], Collection[str]],
+    ) -> None:
+        self.settings = settings
+        self.node_id = settings.node_id or default_node_id()
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.store = store
+        self.leases = LeaseStore(store, self.node_id, lease_seconds=settings.lease_seconds)
+        self.triggers = TriggerQueue(store, self.node_id)
+        self._domains = domains
+        self._busy = busy
+        self.live: list[str] = []
+        self._lock = asyncio.Lock()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="dnsauto-cluster")
+        """A thread of its own: renewals do not queue behind the syncs' store writes and DKIM
+        key generation in the default pool."""
+        self._ticks = 0
+
+    def holds(self, domain: str) -> bool:
+        """Whether this node believes it holds ``domain``'s lease (the fence decides)."""
+        return self.leases.token_of(domain) is not None
+
+    def held(self) -> list[str]:
+        return sorted(self.leases.held())
+
+    def mine(self, names: Sequence[str]) -> list[str]:
+        return [n for n in names if self.holds(n)]
+
+    def forward(self, names: Sequence[str], reason: str, *, reload: bool) -> None:
+        """Ask the nodes holding ``names`` to run them (a row each in the store)."""
+        self.triggers.forward(names, reason, reload=reload)
+
+    async def take_forwarded(self) -> list[ForwardedTrigger]:
+        """The runs forwarded since the last look (a notification said there are some)."""
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self.triggers.take_new)
+
+    async def tick(self) -> TickResult:
+        """One pass (see the module docstring); errors of the store are the caller's."""
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self._tick)
+
+    def _tick(self) -> TickResult:
+        leases = self.leases
+        held_before = leases.held()
+        before = set(held_before)
+        live = leases.live_nodes()
+        if self.node_id not in live:  # a clock far behind the store's: count itself in
+            live = sorted({*live, self.node_id})
+        self.live = live
+        configured = set(self._domains())
+        busy = set(self._busy())
+        should = {d for d in configured if preferred_node(d, live) == self.node_id}
+        release = sorted((before - should) - busy)
+        leases.release(release)
+        keep = should | (before & busy & configured)
+        acquired = leases.acquire(keep, heartbeat=(self.host, self.pid))
+        now_held = set(acquired)
+        lost = sorted(before - now_held - set(release))
+        # a new token is a new claim, even of a domain held before (its lease ran out and a
+        # batch's fence dropped it meanwhile): the domain syncs again under the new one
+        gained = sorted(d for d, token in acquired.items() if held_before.get(d) != token)
+        self._ticks += 1
+        forwarded = self.triggers.take_new()
+        if self._ticks % 360 == 1:
+            self.triggers.prune()
+        return TickResult(live, gained, release, lost, forwarded)
+
+    async def join(self) -> None:
+        """Say this node is alive (its first heartbeat); it claims nothing yet."""
+        async with self._lock:
+            await asyncio.to_thread(self.leases.heartbeat, self.host, self.pid)
+            await asyncio.to_thread(self.leases.mark_started)
+
+    async def stop(self) -> None:
+        """Leave cleanly: give every lease up and say so, so the others take over at once."""
+        async with self._lock:
+            try:
+                await asyncio.to_thread(self._leave)
+            except DnsautoError as exc:
+                log.warning("cannot release the leases at stop: %s", exc.message)
+
+    def _leave(self) -> None:
+        try:
+            self.leases.release_all()
+            self.leases.heartbeat(self.host, self.pid, stopped=True)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    def describe(self, result: TickResult) -> str | None:
+        """A log line for a pass that changed something, else None."""
+        parts = []
+        if result.gained:
+            parts.append(f"claimed {summary_of_names(result.gained)}")
+        if result.released:
+            parts.append(f"handed over {summary_of_names(result.released)}")
+        if result.lost:
+            parts.append(f"lost {summary_of_names(result.lost)}")
+        if not parts:
+            return None
+        return (
+            f"node {self.node_id}: {'; '.join(parts)}; holds {len(self.leases.held())}, "
+            f"{len(result.live)} nodes live"
+        )
+
+
+class Listener(threading.Thread):
+    """``LISTEN`` on :data:`CHANNEL` on a connection of the store's pool; each notification
+    calls ``notified`` on ``loop``. A lost connection is made again every ``retry`` seconds."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        loop: asyncio.AbstractEventLoop,
+        notified: Callable[[], None],
+        *,
+        retry: float,
+    ) -> None:
+        super().__init__(name="dnsauto-listen", daemon=True)
+        self.store = store
+        self.loop = loop
+        self.notified = notified
+        self.retry = retry
+        self._halt = threading.Event()
+        self.listening = threading.Event()
+        """Set while a connection listens (for the tests)."""
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            proxy = None
+            try:
+                proxy = self.store.driver_connection()
+                conn = proxy.driver_connection
+                conn.autocommit = True
+                conn.execute(f"LISTEN {CHANNEL}")
+                self.listening.set()
+                while not self._halt.is_set():
+                    for _ in conn.notifies(timeout=self.retry, stop_after=1):
+                        self.loop.call_soon_threadsafe(self.notified)
+            except Exception as exc:  # connection lost (a restart), or none to be had now
+                self.listening.clear()
+                log.debug("cluster: LISTEN connection lost: %s", exc)
+                self._halt.wait(self.retry)
+            finally:
+                if proxy is not None:
+                    with contextlib.suppress(Exception):
+                        proxy.invalidate()
+
+    def stop(self) -> None:
+        self._halt.set()
