@@ -9,7 +9,6 @@ Output is plain text or JSON when not on a terminal; tables and progress on a te
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import click
@@ -37,6 +36,8 @@ def cli(ctx: click.Context, verbose: int) -> None:
     file, with the objects set over the API (kept in the state store) winning; those are named
     on stderr.
     """
+    import logging  # here: a command runs (the help needs none of it)
+
     ctx.ensure_object(dict)
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

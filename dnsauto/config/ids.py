@@ -13,7 +13,6 @@ name (or the one the API gave it) and must be an Id as it is.
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 
 __all__ = ["ID_PATTERN", "STALWART_ALPHABET", "domain_id", "id_problem", "is_id", "stalwart_id"]
@@ -55,5 +54,7 @@ def stalwart_id(number: int) -> str:
 def domain_id(name: str) -> str:
     """The API id of the Domain named ``name`` (any spelling of the name gives the same)."""
     canonical = name.strip().rstrip(".").lower()
+    import hashlib  # here: OpenSSL's load is a twentieth of --help
+
     digest = hashlib.sha256(_DOMAIN_SALT + canonical.encode()).digest()
     return stalwart_id(int.from_bytes(digest[:8], "big"))
