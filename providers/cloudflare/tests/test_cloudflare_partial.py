@@ -11,13 +11,14 @@ import pytest
 from cloudflare_helpers import ZONE
 from dnsauto_cloudflare.provider import CloudflareProvider
 from dnsauto_cloudflare.testing import TOKEN, FakeCloudflare
-from test_cloudflare_sync import config_text
+from test_cloudflare_sync import SERVER
 
 from dnsauto.config.loader import load_config
 from dnsauto.plugin import Create, PartialApplyError, ProviderInfo, Registry
 from dnsauto.plugin.http import RetryPolicy
 from dnsauto.sync.engine import Engine, domain_jobs
 from dnsauto.testing import make_rrset
+from dnsauto.testing.cli import sync_config
 from dnsauto.testing.fake_http import Fault
 
 APEX = dns.name.from_text(ZONE + ".")
@@ -59,7 +60,7 @@ async def test_the_journal_agrees_with_the_zone_after_a_later_batch_fails(
 ) -> None:
     registry = Registry()
     registry.add(ProviderInfo("Cloudflare", CloudflareProvider, "dnsauto-cloudflare", "0"))
-    document = tomllib.loads(config_text(tmp_path / "state").replace("example.com", ZONE))
+    document = tomllib.loads(sync_config(tmp_path / "state", SERVER, domain=ZONE))
     config = load_config(document, registry=registry)
     zone_id = next(iter(fake.zones))
     fake.fail_next(Fault(match="batch", after=1, **THROTTLED_NOW))  # type: ignore[arg-type]
