@@ -716,6 +716,7 @@ def resync_figures(result: SizeResult) -> list[Figure]:
     writes = max(max(s.counters.updates for s in result.resync), max(result.resync_changes))
     per_rrset = round(max(s.counters.queries for s in result.resync) / result.rrsets, 3)
     transfers = round(last.transfers / n, 2)
+    per_zone = round(max(s.counters.queries for s in result.resync) / n, 3)
     figures = [
         Figure(
             f"{key}.seconds",
@@ -740,7 +741,15 @@ def resync_figures(result: SizeResult) -> list[Figure]:
             "<= 1",
             per_rrset <= 1,
         ),
-        Figure(f"{key}.transfers_per_zone", transfers, "", "AXFRs per zone"),
+        Figure(
+            f"{key}.queries_per_zone",
+            per_zone,
+            "",
+            "queries (SOA + AXFR) per zone: an unchanged zone is asked its serial only",
+            "<= 1.1",
+            per_zone <= 1.1,
+        ),
+        Figure(f"{key}.transfers_per_zone", transfers, "", "AXFRs per zone (0: none was read)"),
     ]
     if result.resync_wait:
         wait_last = result.resync_wait[-1].counters

@@ -85,7 +85,8 @@ def test_the_bulk_benchmark_runs_at_twenty_zones(tmp_path: Path) -> None:
     assert values["bulk_publish.n20.rrsets"] == 20 * 19
     assert values["resync.n20.writes"] == 0
     assert values["resync.n20.wait_writes"] == 0
-    assert values["resync.n20.transfers_per_zone"] == 1.0
+    assert values["resync.n20.transfers_per_zone"] == 0.0  # the serial said: unchanged
+    assert values["resync.n20.queries_per_zone"] <= 1.1
     assert isinstance(values["resync.n20.queries_per_rrset"], float)
 
     results = tmp_path / "results.json"
