@@ -26,6 +26,7 @@ import dns.tsigkeyring
 import dns.update
 import pytest
 
+from dnsauto.config.ids import domain_id
 from dnsauto.state.store import DB_FILE, StateStore
 from dnsauto.testing.servers import RunningServer, ServerUnavailable
 from dnsauto.testing.servers._common import HOST, free_port
@@ -166,7 +167,7 @@ def test_reload_status_api_and_cli_writes_all_survive_a_kill_9(
             "--field",
             'dnsManagement={"@type": "Automatic", "dnsServerId": "bind"}',
         )
-        assert created["created"]["new1"]["id"] == API_DOMAIN, created
+        assert created["created"]["new1"]["id"] == domain_id(API_DOMAIN), created
         wait_until(lambda: task_finished(cli, created["runId"]), "the API domain's sync")
         assert served(bind, f"{API_DOMAIN}.", "MX") == {f"10 mail.{FILE_DOMAIN}."}
 
