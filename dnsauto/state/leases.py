@@ -136,6 +136,21 @@ class LeaseStore:
     def token_of(self, domain: str) -> int | None:
         return self._tokens.get(domain)
 
+    def still_holds(self, domain: str) -> bool:
+        """Whether the store still has this node's claim on ``domain`` (owner and token), read
+        now: a node paused past its lease learns here that what it finished is no longer its
+        to report."""
+        token = self._tokens.get(domain)
+        if token is None:
+            return False
+        with self.store.read_transaction() as conn:
+            row = conn.execute(
+                sa.select(leases_table.c.owner, leases_table.c.token).where(
+                    leases_table.c.domain == domain
+                )
+            ).first()
+        return row is not None and (row.owner, row.token) == (self.node_id, token)
+
     # --- nodes ----------------------------------------------------------------------------------
 
     def heartbeat(self, host: str, pid: int, *, stopped: bool = False) -> None:

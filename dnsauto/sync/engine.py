@@ -277,11 +277,19 @@ class Engine:
 
     async def _save_result(self, result: DomainResult) -> None:
         """Keep the domain's result for ``dnsauto status``; a store failure is only logged.
-        A sync stopped because another node took the domain's lease keeps none: that node's
-        result is the domain's, and this one, saved later, would hide it."""
+        A sync stopped because another node took the domain's lease keeps none, nor one that
+        ended after the lease was taken (a paused node's timeout): that node's result is the
+        domain's, and this one, saved later, would hide it."""
         if isinstance(result.exception, LeaseLostError):
             return
         try:
+            if self.fence is not None and not await asyncio.to_thread(
+                self.fence.still_holds, result.domain
+            ):  # taken over meanwhile (this node was paused): the new holder's result counts
+                log.warning(
+                    "%s: the lease was lost during the sync; its result is dropped", result.domain
+                )
+                return
             await asyncio.to_thread(self.store.save_result, self.run_id, result)
             await asyncio.to_thread(self._save_zone_mark, result)
         except DnsautoError as exc:
