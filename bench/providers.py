@@ -73,6 +73,7 @@ from dnsauto_spaceship.testing import FakeSpaceship
 
 from bench import Figure
 from dnsauto.plugin import Create, ProviderContext
+from dnsauto.testing.cli import sync_config
 from dnsauto.testing.fake_http import FakeApi, FakeClock
 
 TITLE = "HTTP providers: requests per publish and re-sync at each fake; 1,000 domains rate-limited"
@@ -198,29 +199,8 @@ class SyncCounts:
 
 
 def config_text(plugin: Plugin, state: Path) -> str:
-    return f"""
-[bootstrap]
-serverHostname = "mail.{DOMAIN}"
-defaultDomain = "{DOMAIN}"
-
-[bootstrap.dnsServer]
-"@type" = "{plugin.type_name}"
-description = "fake {plugin.type_name}"
-{plugin.server}
-
-[domain."{DOMAIN}".dnsManagement]
-"@type" = "Automatic"
-dnsServerId = "bootstrap"
-
-[mailServer]
-mtaStsPolicyId = "20260101"
-
-[mailServer.acme]
-accountUri = "https://acme.test/acct/1"
-
-[daemon]
-stateDir = "{state}"
-"""
+    dns_server = f'"@type" = "{plugin.type_name}"\ndescription = "fake {plugin.type_name}"\n'
+    return sync_config(state, dns_server + plugin.server, domain=DOMAIN)
 
 
 async def dnsauto_sync(config: Path, env: Mapping[str, str], secret: str) -> dict[str, Any]:
