@@ -1,10 +1,11 @@
 """What every test of the repository shares: the skip policy and the skip summary.
 
 * Under ``CI=true`` a skip is a failure: a missing server or tool must not pass silently.
-  Tests marked ``credentials`` (live cloud APIs, which need secrets a CI runner does not
-  have) are the one exception and stay skips.
+* Under ``CI=true`` tests marked ``credentials`` (live cloud APIs) are deselected, not
+  skipped: they reach addresses outside loopback, which CI never does, and they need secrets
+  a CI runner does not have. The summary counts them.
 * With ``DNSAUTO_SKIP_SUMMARY`` set to a path, the session writes there how many tests
-  skipped and why (``scripts/test`` prints it last).
+  skipped and why, and how many were deselected (``scripts/test`` prints it last).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ pytest_plugins = ["pytester"]
 
 CREDENTIALS_MARK = "credentials"
 _skip_reasons: list[str] = []
+_deselected_live: list[str] = []
 
 
 def _in_ci() -> bool:
@@ -33,17 +35,23 @@ def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
     return str(longrepr)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _in_ci():
+        return
+    live = [item for item in items if item.get_closest_marker(CREDENTIALS_MARK) is not None]
+    if not live:
+        return
+    _deselected_live.extend(item.nodeid for item in live)
+    items[:] = [item for item in items if item.get_closest_marker(CREDENTIALS_MARK) is None]
+    config.hook.pytest_deselected(items=live)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if (
-        report.skipped
-        and not hasattr(report, "wasxfail")
-        and _in_ci()
-        and item.get_closest_marker(CREDENTIALS_MARK) is None
-    ):
+    if report.skipped and not hasattr(report, "wasxfail") and _in_ci():
         _fail(report)
     return report
 
@@ -80,4 +88,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     lines = [f"{len(_skip_reasons)} tests skipped"]
     lines += [f"  {count:4d} x {reason}" for reason, count in Counter(_skip_reasons).most_common()]
+    if _deselected_live:
+        lines.append(
+            f"{len(_deselected_live)} live-API tests (marked {CREDENTIALS_MARK}) deselected:"
+            " CI talks only to loopback"
+        )
     Path(target).write_text("\n".join(lines) + "\n")

@@ -1,5 +1,5 @@
-"""Under CI=true a skipped test fails, except a live-API test without credentials; every run
-can write how many tests skipped and why."""
+"""Under CI=true a skipped test fails and a live-API test is deselected; every run can write
+how many tests skipped and why."""
 
 from __future__ import annotations
 
@@ -47,11 +47,26 @@ def test_under_ci_a_missing_server_fails_the_run(
 ) -> None:
     monkeypatch.setenv("CI", "true")
     result = suite.runpytest("-p", "no:cacheprovider", "--continue-on-collection-errors")
-    result.assert_outcomes(passed=1, failed=1, skipped=1, xfailed=1, errors=1)
+    result.assert_outcomes(passed=1, failed=1, skipped=0, xfailed=1, errors=1, deselected=1)
     result.stdout.fnmatch_lines(
         ["*CI=true: this skip is a failure*install the Debian package bind9"]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_under_ci_live_api_tests_are_deselected_and_counted(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    summary = tmp_path / "skips.txt"
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("DNSAUTO_SKIP_SUMMARY", str(summary))
+    result = suite.runpytest("-p", "no:cacheprovider", "test_suite.py", "-k", "cloud or passes")
+    result.assert_outcomes(passed=1, deselected=3)
+    assert result.ret == pytest.ExitCode.OK
+    assert summary.read_text().splitlines() == [
+        "0 tests skipped",
+        "1 live-API tests (marked credentials) deselected: CI talks only to loopback",
+    ]
 
 
 def test_outside_ci_a_missing_server_is_a_skip(suite: pytest.Pytester) -> None:

@@ -2,7 +2,7 @@
 
 A plugin's ``tests/test_<plugin>_live.py`` subclasses :class:`LiveProviderContract` and names
 its environment variables; the tests run only when every required one is set, and never under
-``CI=true``. They are marked ``credentials`` (the root ``conftest.py`` keeps their skips skips
+``CI=true``. They are marked ``credentials`` (the root ``conftest.py`` deselects them
 under CI). Every record they write lies under ``_dnsauto-live.<zone>``; nothing else in the
 zone is touched, and what they wrote is deleted after each test::
 
