@@ -21,7 +21,7 @@ pytest_plugins = ["pytester"]
 
 CREDENTIALS_MARK = "credentials"
 _skip_reasons: list[str] = []
-_deselected_live: list[str] = []
+_live_deselected = 0
 
 
 def _in_ci() -> bool:
@@ -36,14 +36,17 @@ def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    global _live_deselected
     if not _in_ci():
         return
-    live = [item for item in items if item.get_closest_marker(CREDENTIALS_MARK) is not None]
-    if not live:
-        return
-    _deselected_live.extend(item.nodeid for item in live)
-    items[:] = [item for item in items if item.get_closest_marker(CREDENTIALS_MARK) is None]
-    config.hook.pytest_deselected(items=live)
+    kept: list[pytest.Item] = []
+    live: list[pytest.Item] = []
+    for item in items:
+        (live if item.get_closest_marker(CREDENTIALS_MARK) else kept).append(item)
+    if live:
+        items[:] = kept
+        config.hook.pytest_deselected(items=live)
+        _live_deselected += len(live)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -88,9 +91,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     lines = [f"{len(_skip_reasons)} tests skipped"]
     lines += [f"  {count:4d} x {reason}" for reason, count in Counter(_skip_reasons).most_common()]
-    if _deselected_live:
+    if _live_deselected:
         lines.append(
-            f"{len(_deselected_live)} live-API tests (marked {CREDENTIALS_MARK}) deselected:"
+            f"{_live_deselected} live-API tests (marked {CREDENTIALS_MARK}) deselected:"
             " CI talks only to loopback"
         )
     Path(target).write_text("\n".join(lines) + "\n")
