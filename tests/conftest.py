@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from dnsauto.plugin.registry import Registry
 from dnsauto.testing.memory import memory_registry
+from dnsauto.testing.servers._common import bound_port_pair
 from dnsauto.testing.servers.fixtures import (
     bind_server,
     pebble,
@@ -43,6 +44,15 @@ defaultDomain = "example.test"
 [daemon]
 stateDir = "state"
 """
+
+
+@pytest.fixture
+def black_hole() -> Iterator[int]:
+    """A port on loopback where queries are received and never answered, over UDP and over
+    TCP (connected, never answered: the zone transfer a sync starts with)."""
+    with bound_port_pair() as (tcp, _udp):
+        tcp.listen(16)
+        yield int(tcp.getsockname()[1])
 
 
 @pytest.fixture(params=BACKENDS)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -93,20 +92,15 @@ async def test_failing_domain_is_retried_with_backoff_without_delaying_the_other
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    black_hole: int,
 ) -> None:
-    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # answers nothing
-    sink.bind((HOST, 0))
-    # ... over TCP either (the zone transfer a sync starts with): connected, never answered
-    tcp_sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp_sink.bind((HOST, sink.getsockname()[1]))
-    tcp_sink.listen(16)
     metrics_port = free_port()
     secret = tmp_path / "tsig.key"
     secret.write_text(bind.key().secret)
     stall = (
         "[dnsServer.stall]\n"
         '"@type" = "Tsig"\ndescription = "answers nothing"\n'
-        f'host = "{HOST}"\nport = {sink.getsockname()[1]}\n'
+        f'host = "{HOST}"\nport = {black_hole}\n'
         f'keyName = "x"\nkey = {{ "@type" = "File", filePath = "{secret}" }}\n'
         'tsigAlgorithm = "hmac-sha256"\ntimeout = "2s"\n'
     )
@@ -181,8 +175,6 @@ async def test_failing_domain_is_retried_with_backoff_without_delaying_the_other
         assert _sample(metrics, 'dnsauto_propagation_seconds_count{server="bind"}') == 3
     finally:
         await daemon.stop()
-        sink.close()
-        tcp_sink.close()
 
 
 def scrape(url: str) -> str:

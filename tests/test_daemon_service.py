@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -49,20 +48,6 @@ def notify(tmp_path: Path) -> Iterator[NotifySocket]:
     listener = NotifySocket(tmp_path)
     yield listener
     listener.close()
-
-
-@pytest.fixture
-def black_hole() -> Iterator[int]:
-    """A port on loopback where queries are received and never answered, over UDP and over
-    TCP (connected, never answered: the zone transfer a sync starts with)."""
-    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sink.bind((HOST, 0))
-    tcp_sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp_sink.bind((HOST, sink.getsockname()[1]))
-    tcp_sink.listen(16)
-    yield int(sink.getsockname()[1])
-    sink.close()
-    tcp_sink.close()
 
 
 def stalled_server(port: int, timeout: str) -> str:

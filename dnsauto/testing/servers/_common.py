@@ -10,7 +10,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,19 +128,28 @@ def find_program(name: str) -> str:
     return found
 
 
+@contextmanager
+def bound_port_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A TCP and a UDP socket bound to one port of the loopback address, closed on exit."""
+    for _ in range(50):
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+        ):
+            tcp.bind((HOST, 0))
+            try:
+                udp.bind((HOST, tcp.getsockname()[1]))
+            except OSError:
+                continue
+            yield tcp, udp
+            return
+    raise ServerFailed("no free port on 127.0.0.1")
+
+
 def free_port() -> int:
     """A port free for both UDP and TCP on the loopback address."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((HOST, 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((HOST, port))
-                except OSError:
-                    continue
-                return port
-    raise ServerFailed("no free port on 127.0.0.1")
+    with bound_port_pair() as (tcp, _udp):
+        return int(tcp.getsockname()[1])
 
 
 @dataclass
