@@ -218,6 +218,41 @@ def test_the_hook_returns_only_once_the_lagging_secondary_serves_the_value(
 
 
 @pytest.mark.servers
+def test_a_secondary_still_serving_a_cleaned_up_value_fails_the_cleanup_and_is_named(
+    net: Topology, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "dnsauto.toml", net, timeout="500ms")
+    name = f"_acme-challenge.{fresh_host()}."
+    assert hook(config, "present", name, "stale-value").returncode == 0
+
+    with net.frozen():
+        failed = hook(config, "cleanup", name, "stale-value")
+
+    assert failed.returncode == 1, failed.stdout
+    assert f"{name} TXT not live on every nameserver after 0.5s" in failed.stderr
+    assert "127.0.0.3" in failed.stderr
+    assert "serves stale-value" in failed.stderr
+
+
+@pytest.mark.servers
+def test_a_cleanup_called_again_once_the_secondary_caught_up_succeeds(
+    net: Topology, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "dnsauto.toml", net, timeout="500ms")
+    name = f"_acme-challenge.{fresh_host()}."
+    assert hook(config, "present", name, "stale-value").returncode == 0
+    with net.frozen():
+        assert hook(config, "cleanup", name, "stale-value").returncode == 1
+
+    patient = write_config(tmp_path / "patient.toml", net, timeout="30s")  # the same state
+
+    again = hook(patient, "cleanup", name, "stale-value")
+
+    assert again.returncode == 0, again.stderr
+    assert served_everywhere(net, name) == [set()] * 3
+
+
+@pytest.mark.servers
 def test_a_secondary_that_never_catches_up_fails_the_hook_and_is_named(
     net: Topology, tmp_path: Path
 ) -> None:

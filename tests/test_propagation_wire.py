@@ -97,6 +97,25 @@ CASES: list[tuple[str, Expectation, list[dns.rrset.RRset], bool]] = [
         True,
     ),
     (
+        "value removed, another stays",
+        Expectation.without(txt_rrset(NAME, 300, ["v"])),
+        [make_rrset(NAME, "TXT", 300, '"w"')],
+        True,
+    ),
+    (
+        "value not yet removed",
+        Expectation.without(txt_rrset(NAME, 300, ["v"])),
+        [make_rrset(NAME, "TXT", 300, '"v"', '"w"')],
+        False,
+    ),
+    ("value removed with its rrset", Expectation.without(txt_rrset(NAME, 300, ["v"])), [], True),
+    (
+        "mx removed in another case",
+        Expectation.without(make_rrset(NAME, "MX", 300, "10 mail.example.test.")),
+        [make_rrset(NAME, "MX", 300, "10 Mail.Example.TEST.")],
+        False,
+    ),
+    (
         "ttl not yet",
         Expectation(dns.name.from_text(NAME), dns.rdatatype.TXT, frozenset({"v"}), True, 600),
         [make_rrset(NAME, "TXT", 300, '"v"')],

@@ -141,18 +141,6 @@ class ChallengeResult:
         return self.propagation is not None and self.propagation.propagated
 
 
-class _Without(Expectation):
-    """Met when the served TXT RRset does not hold the values (another may remain)."""
-
-    def met_by(self, served: frozenset[str], ttl: int | None = None) -> bool:
-        return not (self.values & served)
-
-    def met_by_rrset(self, served: dns.rrset.RRset | None) -> bool:
-        if served is None:
-            return True
-        return self.met_by(frozenset(comparable_value(r) for r in served))
-
-
 async def present(
     config: Config, registry: Registry, store: StateStore, identifier: str, value: str
 ) -> ChallengeResult:
@@ -222,10 +210,10 @@ async def _run(
 
 
 def _expectation(action: Action, name: dns.name.Name, value: str) -> Expectation:
-    values = frozenset({comparable_value(txt_rdata(value))})
+    rrset = dns.rrset.from_rdata(name, 0, txt_rdata(value))
     if action == "present":
-        return Expectation(name, TXT, values, exact=False)
-    return _Without(name, TXT, values, exact=False)
+        return Expectation.of(rrset, exact=False)
+    return Expectation.without(rrset)
 
 
 async def _write(

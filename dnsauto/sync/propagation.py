@@ -78,6 +78,7 @@ class Expectation:
     served RRset must contain the values but may hold others (foreign values at shared names).
     ``ttl``, when set, must match too: a change of the TTL alone is visible in nothing else.
     With ``merged_into`` (see :meth:`shared`) the served RRset is judged as the planner would.
+    With ``wanted`` false (see :meth:`without`) none of the values may be served, others may.
     """
 
     name: dns.name.Name
@@ -86,6 +87,7 @@ class Expectation:
     exact: bool = True
     ttl: int | None = None
     merged_into: dns.rrset.RRset | None = field(default=None, compare=False)
+    wanted: bool = True
     wires: frozenset[bytes] | None = field(default=None, compare=False, repr=False)
     """The values in canonical wire form, where :meth:`of` had them (see ``_canonical``)."""
 
@@ -114,6 +116,13 @@ class Expectation:
     def absent(cls, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Expectation:
         return cls(name, rdtype, frozenset())
 
+    @classmethod
+    def without(cls, rrset: dns.rrset.RRset) -> Expectation:
+        """Met when none of ``rrset``'s values is served at its name, whatever else is (a
+        value removed from a shared name: an ACME challenge cleaned up beside another)."""
+        of = cls.of(rrset, exact=False)
+        return cls(of.name, of.rdtype, of.values, exact=False, wanted=False, wires=of.wires)
+
     def met_by(self, served: frozenset[str], ttl: int | None = None) -> bool:
         """Whether the values ``served`` (canonical text, see :meth:`of`) are as expected.
 
@@ -122,6 +131,8 @@ class Expectation:
         """
         if not self.values:
             return not served
+        if not self.wanted:
+            return not self.values & served
         if self.ttl is not None and ttl != self.ttl:
             return False
         return served == self.values if self.exact else self.values <= served
@@ -175,7 +186,9 @@ class Expectation:
                 return False
             if not self.values:
                 return not found
-            if not found or (self.ttl is not None and min(t for t, _, _ in found) != self.ttl):
+            if not found:
+                return not self.wanted
+            if self.ttl is not None and min(t for t, _, _ in found) != self.ttl:
                 return False
             return self._values_met(wire, found)
         except (IndexError, ValueError, struct.error, dns.exception.DNSException):
@@ -194,6 +207,8 @@ class Expectation:
                 length = end - start
                 rdata = dns.rdata.from_wire(dns.rdataclass.IN, self.rdtype, wire, start, length)
                 served.add(comparable_value(rdata))
+        if not self.wanted:
+            return not expected & served
         return served == expected if self.exact else expected <= served
 
 
