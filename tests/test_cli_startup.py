@@ -48,3 +48,25 @@ def test_run_and_status_help_stay_lazy_too() -> None:
     for command in ("run", "status"):
         modules = imported_modules(command, "--help")
         assert not [m for m in modules if m.split(".")[0] in LAZY], command
+
+
+VENDOR_LIBRARIES = ("boto3", "botocore", "aiohttp", "google", "cloudflare", "ovh")
+"""The SDKs and HTTP stack behind the cloud providers: every installed plugin is imported
+when a command loads the registry, so each imports its SDK only when it talks to its API."""
+
+
+def test_loading_every_installed_provider_imports_no_vendor_sdk_or_http_library() -> None:
+    probe = (
+        "import sys; from dnsauto.plugin.registry import load_registry; r = load_registry(); "
+        "assert not r.broken, r.broken; "
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in sys.argv[1:])))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *VENDOR_LIBRARIES],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == []

@@ -25,14 +25,12 @@ import logging
 import os
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
-
-import aiohttp
-import yarl
 
 from dnsauto import __version__
 from dnsauto.plugin.counters import HttpCounters
@@ -44,6 +42,8 @@ from dnsauto.plugin.errors import (
 )
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from dnsauto.plugin.context import ProviderContext
     from dnsauto.plugin.settings import DnsServerBase
 
@@ -365,6 +365,8 @@ class HttpClient:
         self._keyed = RateLimits(self.clock)
 
     def _open(self) -> aiohttp.ClientSession:
+        import aiohttp  # here: every installed plugin is imported at start, few talk HTTP
+
         if self._session is None or self._session.closed:
             headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **self.auth()}
             self._session = aiohttp.ClientSession(
@@ -414,6 +416,8 @@ class HttpClient:
         ``form`` sends a URL-encoded form body instead of JSON (OAuth token endpoints).
         Raises a :class:`ProviderError`.
         """
+        import aiohttp
+
         started = self.clock.monotonic()
         retries = 0
         while True:
@@ -510,6 +514,8 @@ class HttpClient:
             payload = {"data": dict(form)} if form is not None else {"json": json}
             sent = session.request(method, self.base_url + path, params=query, **payload)
         else:
+            import yarl  # aiohttp's own URL type, loaded with it
+
             url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
             signed = jsonlib.dumps(json, separators=(",", ":")) if json is not None else ""
             headers = dict(self.sign(method, url, signed))
@@ -558,7 +564,8 @@ def failure_kind(exc: BaseException) -> str:
     """A short, secret-free description of a connection failure."""
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return "timeout"
-    if isinstance(exc, aiohttp.ClientConnectionError):
+    aiohttp = sys.modules.get("aiohttp")  # not loaded: the failure cannot be one of its
+    if aiohttp is not None and isinstance(exc, aiohttp.ClientConnectionError):
         return f"connection failed ({type(exc).__name__})"
     return type(exc).__name__
 

@@ -19,9 +19,6 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Annotated, Any, Literal
 
-import boto3
-import botocore.config
-import botocore.exceptions
 import dns.exception
 import dns.name
 import dns.rdata
@@ -149,6 +146,9 @@ class Route53Provider(Provider[Route53DnsServer]):
         return buckets[key]
 
     def _make_client(self) -> Any:
+        import boto3  # here: every installed plugin is imported at start, boto3 takes 0.2 s
+        import botocore.config
+
         for name in ("botocore", "boto3", "urllib3"):
             quiet = logging.getLogger(name)
             if quiet.level < logging.INFO:  # their DEBUG lines hold signed requests and tokens
@@ -172,6 +172,8 @@ class Route53Provider(Provider[Route53DnsServer]):
         A change batch whose answer did not come (a read timeout, a dropped connection) may
         have been carried out: it is not sent again, since a second copy would fail on what the
         first created; the error is transient and the next sync reads the zone afresh."""
+        import botocore.exceptions
+
         started = self.clock.monotonic()
         for attempt in range(1, self.retry.attempts + 1):
             waited = await self._bucket().take()
@@ -204,6 +206,8 @@ class Route53Provider(Provider[Route53DnsServer]):
 
     def _error(self, operation: str, exc: Exception) -> ProviderError:
         """The dnsauto error for a boto3 failure: every AWS error code is mapped here."""
+        import botocore.exceptions
+
         if not isinstance(exc, botocore.exceptions.ClientError):
             if isinstance(exc, botocore.exceptions.NoCredentialsError):
                 return AuthenticationError("no AWS credentials", provider="Route53")
@@ -414,6 +418,8 @@ def _batches(calls: Sequence[Elements], zone: str) -> list[list[Elements]]:
 
 def _maybe_sent(exc: Exception) -> bool:
     """The request reached AWS, or may have, and no answer says what became of it."""
+    import botocore.exceptions
+
     return isinstance(
         exc, botocore.exceptions.ReadTimeoutError | botocore.exceptions.ConnectionClosedError
     )
