@@ -6,10 +6,10 @@ the DnsServer of the configured domain that holds the name, and returns only onc
 authoritative nameserver of the zone serves it (:mod:`dnsauto.sync.propagation`, with that
 DnsServer's ``propagationDelay``, ``pollingInterval`` and ``propagationTimeout``).
 
-The record goes through the sync's stages: the provider's RRset is read, the change planned
-(:func:`dnsauto.sync.plan.plan_zone`: a challenge TXT name is shared, so foreign values there
-stay), applied in a journaled batch (:func:`dnsauto.sync.apply.apply_changes`; a conflict is
-read and planned again once) and waited for. Cleanup removes only the value it is given.
+The record goes through the sync's stages (:mod:`dnsauto.acme.challenges`, shared with the
+service's orders): the provider's RRset is read, the change planned (a challenge TXT name is
+shared, so foreign values there stay), applied in a journaled batch (a conflict is read and
+planned again once) and waited for. Cleanup removes only the value it is given.
 
 Concurrent hook calls for one name (an order for ``example.com`` and ``*.example.com`` has
 two values at ``_acme-challenge.example.com``) each read, merge and write the RRset; an
@@ -25,32 +25,32 @@ import asyncio
 import base64
 import contextlib
 import fcntl
+import functools
 import hashlib
 import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import dns.name
 import dns.rdatatype
 import dns.rrset
 
+from dnsauto.acme.challenges import Planner, apply_planned, beside, without_values
 from dnsauto.config.model import Config
-from dnsauto.plugin.changes import Change, Delete, Update, comparable_value
+from dnsauto.plugin.changes import Change, comparable_value
 from dnsauto.plugin.context import ProviderContext
-from dnsauto.plugin.errors import ConfigError, ConflictError, DnsautoError
+from dnsauto.plugin.errors import ConfigError, DnsautoError
 from dnsauto.plugin.names import to_name
-from dnsauto.plugin.provider import Provider, Zone
+from dnsauto.plugin.provider import Zone
 from dnsauto.plugin.registry import Registry
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.state.store import StateStore
-from dnsauto.sync.apply import apply_changes
 from dnsauto.sync.jobs import DomainJob, DomainResult, domain_jobs
-from dnsauto.sync.plan import plan_zone
 from dnsauto.sync.propagation import (
     Expectation,
     NameserverFinder,
@@ -180,8 +180,16 @@ async def _run(
             raise _by_hand(name, job)
         zone = await provider.find_zone(name)
         result.zone = zone.name.to_text()
+
+        def new_result() -> DomainResult:
+            return DomainResult(domain=job.domain, server_id=job.server_id, zone=str(zone))
+
+        planner = _planner(action, job, zone, name, value)
         async with _locked(Path(config.daemon.state_dir), name):
-            await _write(action, store, provider, job, zone, name, value, result)
+            result.changes = await apply_planned(
+                store, "acme-" + uuid.uuid4().hex[:8], provider, job, zone, [name], planner,
+                new_result,
+            )  # fmt: skip
         await provider.wait_live(zone)
         expectation = _expectation(action, name, value)
         server = job.server
@@ -216,63 +224,13 @@ def _expectation(action: Action, name: dns.name.Name, value: str) -> Expectation
     return Expectation.without(rrset)
 
 
-async def _write(
-    action: Action,
-    store: StateStore,
-    provider: Provider[Any],
-    job: DomainJob,
-    zone: Zone,
-    name: dns.name.Name,
-    value: str,
-    result: ChallengeResult,
-) -> None:
-    """Read the RRset, plan the change, apply it journaled; a conflict is planned again once."""
-    run_id = "acme-" + uuid.uuid4().hex[:8]
-    domain_result = DomainResult(domain=job.domain, server_id=job.server_id, zone=str(zone))
-    for attempt in (1, 2):
-        changes = await _plan(action, provider, job, zone, name, value)
-        if not changes:
-            return
-        try:
-            await apply_changes(store, run_id, provider, job, zone, changes, domain_result)
-        except ConflictError as exc:
-            if attempt == 2:
-                raise
-            log.warning("%s: %s; reading again and planning once more", name, exc.message)
-            continue
-        result.changes = list(changes)
-        return
-
-
-async def _plan(
-    action: Action,
-    provider: Provider[Any],
-    job: DomainJob,
-    zone: Zone,
-    name: dns.name.Name,
-    value: str,
-) -> Sequence[Change]:
-    listed = await provider.list_rrsets(
-        zone, [name] if provider.capabilities.can_list_names else None
-    )
-    at_name = [r for r in listed if r.name == name]  # a CNAME there is a clash the plan sees
-    current = [r for r in at_name if r.rdtype == TXT]
+def _planner(
+    action: Action, job: DomainJob, zone: Zone, name: dns.name.Name, value: str
+) -> Planner:
+    rdata = txt_rdata(value)
     if action == "present":
-        wanted = dns.rrset.from_rdata(name, job.server.ttl_seconds, txt_rdata(value))
-        plan = plan_zone(zone.name, [wanted], at_name, min_ttl=zone.min_ttl)
-        if not plan.changes and plan.warnings:  # e.g. a CNAME at the name: it cannot be live
-            raise DnsautoError("; ".join(plan.warnings))
-        return plan.changes
-    if not current:
-        return []
-    (have,) = current
-    gone = comparable_value(txt_rdata(value))
-    kept = [r for r in have if comparable_value(r) != gone]
-    if len(kept) == len(have):
-        return []
-    if not kept:
-        return [Delete(have)]
-    return [Update(have, dns.rrset.from_rdata_list(name, have.ttl, kept))]
+        return beside(zone, [dns.rrset.from_rdata(name, job.server.ttl_seconds, rdata)])
+    return functools.partial(without_values, ours={name: {comparable_value(rdata)}})
 
 
 @contextlib.asynccontextmanager

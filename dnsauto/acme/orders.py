@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import logging
 import os
 import shlex
@@ -55,19 +56,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from dnsauto.acme import rollover
+from dnsauto.acme.challenges import Planner, apply_planned, beside, without_values
 from dnsauto.acme.client import AcmeClient, AcmeError, new_account_key
 from dnsauto.acme.store import CertificateFiles, PrivateKey, csr_for
 from dnsauto.config.acme import AcmeChallengeType, AcmeProvider, AcmeRenewBefore
 from dnsauto.config.domain import AutomaticCertificate, AutomaticDns
 from dnsauto.config.model import BOOTSTRAP_ACME_ID, Config
-from dnsauto.plugin.changes import Change, Delete, Update, comparable_value
-from dnsauto.plugin.errors import ConflictError, DnsautoError
+from dnsauto.plugin.changes import Change, comparable_value
+from dnsauto.plugin.errors import DnsautoError
 from dnsauto.plugin.provider import Provider, Zone
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.state.store import CertificateStatus, StateStore, utc_now
-from dnsauto.sync.apply import apply_changes
 from dnsauto.sync.jobs import DomainJob, DomainResult, domain_jobs
-from dnsauto.sync.plan import plan_zone
 from dnsauto.sync.propagation import Expectation, PropagationChecker
 
 __all__ = [
@@ -515,42 +515,18 @@ class _ChallengeRecords:
     def _ttl(self) -> int:
         return min(CHALLENGE_TTL, self.job.server.ttl_seconds)
 
-    async def _apply(
-        self,
-        zone: Zone,
-        plan: Callable[[list[dns.rrset.RRset]], list[Change]],
-        names: list[dns.name.Name],
-    ) -> list[Change]:
-        """Read the RRsets at ``names``, plan, apply; a conflict is read and planned again."""
-        for attempt in range(2):
-            listed = await self.provider.list_rrsets(
-                zone, names if self.provider.capabilities.can_list_names else None
-            )
-            wanted = set(names)
-            current = [r for r in listed if r.name in wanted and r.rdtype == dns.rdatatype.TXT]
-            changes = plan(current)
-            if not changes:
-                return []
+    async def _apply(self, zone: Zone, plan: Planner, names: list[dns.name.Name]) -> list[Change]:
+        def new_result() -> DomainResult:
             result = DomainResult(
                 domain=self.job.domain, server_id=self.job.server_id, zone=zone.name.to_text()
             )
             self.outcome.journal.append(result)
-            try:
-                await apply_changes(
-                    self.orders.store,
-                    self.orders.run_id,
-                    self.provider,
-                    self.job,
-                    zone,
-                    changes,
-                    result,
-                )
-            except ConflictError:
-                if attempt:
-                    raise
-                continue
-            return changes
-        return []
+            return result
+
+        orders = self.orders
+        return await apply_planned(
+            orders.store, orders.run_id, self.provider, self.job, zone, names, plan, new_result
+        )
 
     async def publish(self, values: dict[dns.name.Name, list[str]]) -> None:
         """Publish every value (one plan per zone), then wait until every authoritative
@@ -561,17 +537,7 @@ class _ChallengeRecords:
                 dns.rrset.from_rdata_list(name, self._ttl(), [txt_rdata(t) for t in texts])
                 for name, texts in by_name.items()
             ]
-            min_ttl = zone.min_ttl
-
-            def plan(
-                current: list[dns.rrset.RRset],
-                desired: list[dns.rrset.RRset] = desired,
-                zone: Zone = zone,
-                min_ttl: int | None = min_ttl,
-            ) -> list[Change]:
-                return plan_zone(zone.name, desired, current, min_ttl=min_ttl).changes
-
-            applied = await self._apply(zone, plan, list(by_name))
+            applied = await self._apply(zone, beside(zone, desired), list(by_name))
             if applied:
                 await self.provider.wait_live(zone)
             expectations = [Expectation.of(r, exact=False) for r in desired]
@@ -600,25 +566,7 @@ class _ChallengeRecords:
                 name: {comparable_value(txt_rdata(t)) for t in texts}
                 for name, texts in by_name.items()
             }
-
-            def plan(
-                current: list[dns.rrset.RRset], ours: dict[dns.name.Name, set[str]] = ours
-            ) -> list[Change]:
-                changes: list[Change] = []
-                for have in current:
-                    mine = ours.get(have.name, set())
-                    keep = [r for r in have if comparable_value(r) not in mine]
-                    if len(keep) == len(have):
-                        continue
-                    if keep:
-                        changes.append(
-                            Update(have, dns.rrset.from_rdata_list(have.name, have.ttl, keep))
-                        )
-                    else:
-                        changes.append(Delete(have))
-                return changes
-
-            await self._apply(zone, plan, list(by_name))
+            await self._apply(zone, functools.partial(without_values, ours=ours), list(by_name))
 
 
 def _check_chain(fullchain: str, names: Sequence[str], key: PrivateKey) -> list[x509.Certificate]:
