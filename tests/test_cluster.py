@@ -158,12 +158,6 @@ def test_a_node_that_joins_gets_its_share_and_a_node_that_stops_hands_its_domain
         assert fencing_problems(cluster.journal()) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect, issue #17: after a PostgreSQL restart a few domains (4 of 200 in one "
-    "run) whose result could not be saved are not synced again within the wait; it runs and "
-    "passes on some runs, its checks stay",
-)
 def test_a_postgresql_restart_during_the_syncs_loses_nothing_and_applies_nothing_twice(
     bind: RunningServer, private_postgres_server: PostgresServer, tmp_path: Path
 ) -> None:

@@ -27,7 +27,7 @@ from dnsauto.state.leases import (
 )
 from dnsauto.state.store import DB_FILE, SCHEMA_VERSION, StateStore
 from dnsauto.sync.apply import apply_changes
-from dnsauto.sync.engine import DomainJob, DomainResult, domain_jobs
+from dnsauto.sync.engine import DomainJob, DomainResult, Engine, domain_jobs
 from dnsauto.testing import make_rrset
 from dnsauto.testing.memory import MemoryHost, MemoryProvider
 from tests.cluster_helpers import Clock
@@ -273,6 +273,53 @@ async def test_without_a_fence_nothing_changes(
         stores[0], "run1", provider, job, Zone(name=_name("example.org.")), creates(3), result
     )
     assert {(e.node_id, e.fence_token) for e in stores[0].journal()} == {(None, None)}
+
+
+# --- the fence in the result's transaction ----------------------------------------------------
+
+
+def test_a_result_is_saved_only_while_its_node_holds_the_lease(
+    stores: tuple[StateStore, StateStore], clock: Clock
+) -> None:
+    a, b = nodes(stores)
+    a.acquire(["example.org"])
+    stores[0].save_result("run-a1", DomainResult("example.org", "mem", applied=2), guard=a.guard)
+    clock.advance(31)
+    assert b.acquire(["example.org"]) == {"example.org": 2}
+    stores[1].save_result("run-b", DomainResult("example.org", "mem"), guard=b.guard)
+    with pytest.raises(LeaseLostError, match="lost"):
+        stores[0].save_result("run-a2", DomainResult("example.org", "mem"), guard=a.guard)
+    assert stores[1].last_results()["example.org"].run_id == "run-b"
+    assert a.held() == {}
+
+
+async def test_a_sync_that_ends_after_another_node_took_the_lease_leaves_that_node_s_result(
+    stores: tuple[StateStore, StateStore],
+    clock: Clock,
+    tmp_path: Path,
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = MemoryHost()
+    host.add_zone("example.org.")
+    monkeypatch.setattr(MemoryProvider, "host", host)
+    a, b = nodes(stores)
+    a.acquire(["example.org"])
+    original = MemoryProvider.apply
+
+    async def paused_in_the_last_batch(self: MemoryProvider, zone: Zone, batch: Any) -> None:
+        await original(self, zone, batch)  # node a "pauses" past its lease; b takes over
+        clock.advance(60)
+        assert b.acquire(["example.org"]) == {"example.org": 2}
+        stores[1].save_result("run-b", DomainResult("example.org", "mem"), guard=b.guard)
+
+    monkeypatch.setattr(MemoryProvider, "apply", paused_in_the_last_batch)
+    config = config_for(tmp_path, registry, ["example.org"])
+    jobs = domain_jobs(config, ["example.org"])
+    async with Engine(config, registry, store=stores[0], fence=a, run_id="run-a") as engine:
+        (result,) = await engine.run(jobs, apply=True)
+    assert result.applied > 0
+    assert stores[1].last_results()["example.org"].run_id == "run-b"
 
 
 def _name(text: str) -> Any:

@@ -11,7 +11,8 @@ run whose domain is idle, at most ``daemon.maxConcurrentDomains`` domains at onc
 domain finishes on its own, so a slow or failing domain delays no other. The DKIM rotation
 check (:mod:`dnsauto.service.dkim`) asks for the runs of the domains whose step is due.
 
-A domain that failed transiently (a timeout, 429, 5xx, SERVFAIL) is retried after
+A domain that failed transiently (a timeout, 429, 5xx, SERVFAIL, the state store unreachable,
+or its result not saved) is retried after
 ``retryInitialDelay``, doubling each time up to ``retryMaxDelay``. A permanent failure
 (credentials refused, zone not found, invalid data: ``DomainResult.needs_attention``) is not
 retried: the domain shows as needing attention in ``dnsauto status``, the API's Task and the

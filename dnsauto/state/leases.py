@@ -14,7 +14,9 @@ them at a time, the holder of its *lease*: a row ``(domain, owner, token, expire
   paused, or cut off from the store) fails that check and sends nothing more. A lease that ran
   out but that no other node claimed is still the node's (same owner, same token: nobody can
   have written under a newer one) and is renewed: a node slowed down (a loaded machine) keeps
-  its domains until another node actually takes them.
+  its domains until another node actually takes them. A sync's result is saved under the
+  same check, in the result's transaction: a node that lost the lease writes no result over
+  its new holder's.
 * Nodes say they are alive in ``cluster_nodes`` (a heartbeat); a node whose heartbeat is older
   than the lease time is taken as gone, and the domains it held move when their leases expire.
 
@@ -135,21 +137,6 @@ class LeaseStore:
 
     def token_of(self, domain: str) -> int | None:
         return self._tokens.get(domain)
-
-    def still_holds(self, domain: str) -> bool:
-        """Whether the store still has this node's claim on ``domain`` (owner and token), read
-        now: a node paused past its lease learns here that what it finished is no longer its
-        to report."""
-        token = self._tokens.get(domain)
-        if token is None:
-            return False
-        with self.store.read_transaction() as conn:
-            row = conn.execute(
-                sa.select(leases_table.c.owner, leases_table.c.token).where(
-                    leases_table.c.domain == domain
-                )
-            ).first()
-        return row is not None and (row.owner, row.token) == (self.node_id, token)
 
     # --- nodes ----------------------------------------------------------------------------------
 

@@ -777,8 +777,21 @@ class StateStore:
 
     # --- results --------------------------------------------------------------------------------
 
-    def save_result(self, run_id: str, result: SyncOutcome) -> None:
-        """Keep ``result`` as the domain's last result (the one ``dnsauto status`` shows)."""
+    def save_result(
+        self,
+        run_id: str,
+        result: SyncOutcome,
+        *,
+        zone_mark: ZoneMark | None = None,
+        guard: JournalGuard | None = None,
+    ) -> None:
+        """Keep ``result`` as the domain's last result (the one ``dnsauto status`` shows), and
+        its zone mark in the same transaction: a result with an error drops the domain's mark
+        (its next sync reads the zone in full), a success keeps ``zone_mark`` when given.
+
+        ``guard``: checked first in the same transaction, as :meth:`journal_before_apply`'s (a
+        cluster node's lease, for no longer than the transaction); when it raises, nothing is
+        written, so a node that lost the lease never hides its new holder's result."""
         values = {
             "run_id": run_id,
             "finished_at": self.clock(),
@@ -791,7 +804,14 @@ class StateStore:
             "skipped": result.skipped,
         }
         with self._write(durable=False) as conn:
+            if guard is not None:
+                guard(conn, result.domain, 0.0)
             _upsert(conn, results_table, {"domain": result.domain}, values)
+            if result.error is not None:
+                conn.execute(marks_table.delete().where(marks_table.c.domain == result.domain))
+            elif zone_mark is not None:
+                marks = {k: v for k, v in vars(zone_mark).items() if k != "domain"}
+                _upsert(conn, marks_table, {"domain": zone_mark.domain}, marks)
 
     def last_results(self) -> dict[str, DomainStatus]:
         """The last result of every domain ever synced, by domain."""
@@ -827,12 +847,6 @@ class StateStore:
         with self._read() as conn:
             rows = conn.execute(sa.select(marks_table))
             return {row.domain: ZoneMark(**dict(row._mapping)) for row in rows}
-
-    def save_zone_mark(self, mark: ZoneMark) -> None:
-        """Keep ``mark`` as the domain's (not fsynced: a lost mark only costs a full read)."""
-        values = {k: v for k, v in vars(mark).items() if k != "domain"}
-        with self._write(durable=False) as conn:
-            _upsert(conn, marks_table, {"domain": mark.domain}, values)
 
     def forget_zone_mark(self, domain: str) -> None:
         """Drop the domain's mark: its next sync reads the zone in full."""

@@ -7,6 +7,7 @@ Propagation checks are the next stage's job (:mod:`dnsauto.sync.propagation`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -25,6 +26,7 @@ from dnsauto.plugin.context import ProviderContext
 from dnsauto.plugin.errors import (
     ConflictError,
     DnsautoError,
+    TransientError,
     UnsafePlanError,
 )
 from dnsauto.plugin.names import to_name
@@ -51,12 +53,17 @@ __all__ = [
     "DomainJob",
     "DomainResult",
     "Engine",
+    "ResultNotSavedError",
     "desired_records",
     "dkim_deletions",
     "domain_jobs",
 ]
 
 log = logging.getLogger(__name__)
+
+
+class ResultNotSavedError(TransientError):
+    """The state store could not keep the domain's result; the domain is synced again."""
 
 
 class Engine:
@@ -276,32 +283,37 @@ class Engine:
         return result
 
     async def _save_result(self, result: DomainResult) -> None:
-        """Keep the domain's result for ``dnsauto status``; a store failure is only logged.
-        A sync stopped because another node took the domain's lease keeps none, nor one that
-        ended after the lease was taken (a paused node's timeout): that node's result is the
-        domain's, and this one, saved later, would hide it."""
+        """Keep the domain's result for ``dnsauto status``, with its zone mark (see
+        :meth:`StateStore.save_result`).
+
+        A result the store cannot keep is no success: a domain that synced fails then with a
+        :class:`ResultNotSavedError`, transient, so the daemon syncs it again with its backoff
+        (that sync finds the records applied and applies nothing twice); a domain that failed
+        keeps its own error. On a cluster node the result is saved only while this node holds
+        the domain's lease, checked in the same transaction; a sync stopped because another
+        node took the lease keeps none, nor one that ended after it was taken (a paused
+        node's timeout): that node's result is the domain's, and this one, saved later, would
+        hide it."""
         if isinstance(result.exception, LeaseLostError):
             return
+        save = functools.partial(
+            self.store.save_result,
+            self.run_id,
+            result,
+            zone_mark=result.zone_mark,
+            guard=None if self.fence is None else self.fence.guard,
+        )
         try:
-            if self.fence is not None and not await asyncio.to_thread(
-                self.fence.still_holds, result.domain
-            ):  # taken over meanwhile (this node was paused): the new holder's result counts
-                log.warning(
-                    "%s: the lease was lost during the sync; its result is dropped", result.domain
-                )
-                return
-            await asyncio.to_thread(self.store.save_result, self.run_id, result)
-            await asyncio.to_thread(self._save_zone_mark, result)
+            await asyncio.to_thread(save)
+        except LeaseLostError:  # taken over meanwhile (this node was paused)
+            log.warning(
+                "%s: the lease was lost during the sync; its result is dropped", result.domain
+            )
         except DnsautoError as exc:
             log.error("%s: cannot save the result: %s", result.domain, exc.message)
-
-    def _save_zone_mark(self, result: DomainResult) -> None:
-        """After an error the next sync reads the zone in full; after a success that read
-        it, the marker seen is kept (see :mod:`dnsauto.sync.resync`)."""
-        if result.error is not None:
-            self.store.forget_zone_mark(result.domain)
-        elif result.zone_mark is not None:
-            self.store.save_zone_mark(result.zone_mark)
+            if result.error is None:
+                error = ResultNotSavedError(f"cannot save the result: {exc.message}")
+                result.error, result.exception = error.message, error
 
     def _desired(
         self, job: DomainJob, provider: Provider[Any], *, rotate: bool

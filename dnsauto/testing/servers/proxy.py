@@ -2,7 +2,8 @@
 
 It forwards UDP datagrams and TCP messages to a real server unchanged, so the tests can check
 which protocol the provider really used, and it can answer the next UPDATEs with SERVFAIL
-itself, to show that the provider retries.
+itself, to show that the provider retries, or hold the QUERYs (:meth:`WireProxy.hold_queries`),
+so a test acts while a propagation check waits.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class WireProxy:
     seen: Counter[tuple[str, str]] = field(default_factory=Counter)
     servfail_updates: int = 0
     """How many of the next UPDATEs the proxy answers with SERVFAIL itself."""
+    held: int = 0
+    """How many QUERYs arrived while the queries were held."""
+    _open: asyncio.Event = field(default_factory=asyncio.Event)
     _udp: asyncio.DatagramTransport | None = None
     _tcp: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -47,6 +51,22 @@ class WireProxy:
 
     def count(self, protocol: str, opcode: str | None = None) -> int:
         return sum(n for (p, o), n in self.seen.items() if p == protocol and opcode in (None, o))
+
+    def __post_init__(self) -> None:
+        self._open.set()
+
+    def hold_queries(self) -> None:
+        """Forward no QUERY from now on (UPDATEs still pass) until :meth:`release_queries`."""
+        self._open.clear()
+
+    def release_queries(self) -> None:
+        """Forward the held QUERYs and every one after them."""
+        self._open.set()
+
+    async def _gate(self, wire: bytes) -> None:
+        if _opcode(wire) == "QUERY" and not self._open.is_set():
+            self.held += 1
+            await self._open.wait()
 
     def _intercept(self, protocol: str, wire: bytes) -> bytes | None:
         opcode = _opcode(wire)
@@ -93,6 +113,7 @@ class WireProxy:
         task.add_done_callback(self._tasks.discard)
 
     async def _forward_udp(self, wire: bytes, client: tuple[str, int]) -> None:
+        await self._gate(wire)
         loop = asyncio.get_running_loop()
         answered: asyncio.Future[bytes] = loop.create_future()
 
@@ -127,6 +148,7 @@ class WireProxy:
                     writer.write(struct.pack("!H", len(answer)) + answer)
                     await writer.drain()
                     continue
+                await self._gate(wire)
                 if upstream is None:
                     upstream = await asyncio.open_connection(*self.upstream)
                     self._writers.add(upstream[1])
