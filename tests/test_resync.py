@@ -18,6 +18,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import pytest
+import sqlalchemy as sa
 
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
@@ -265,3 +266,30 @@ async def test_a_run_of_many_domains_asks_one_question_per_zone(
         assert [(r.error, r.skipped) for r in results] == [(None, expected)] * 2
         counts = messages(proxy)
     assert counts == {"QUERY": 2, "UPDATE": 0}
+
+
+async def test_a_streamed_run_of_many_domains_reads_every_mark_in_one_store_query(
+    tmp_path: Path,
+    bind_server: RunningServer,  # noqa: F811
+    proxy: WireProxy,
+    registry: Registry,
+    store: StateStore,
+) -> None:
+    config = make_config(tmp_path, bind_server, proxy, registry, ("example.test", DOMAIN))
+    async with Engine(config, registry, store=store) as engine:
+        await engine.run(domain_jobs(config), apply=True)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "zone_marks" in statement and statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    sa.event.listen(store._engine, "before_cursor_execute", seen)
+    try:
+        async with Engine(config, registry, store=store) as engine:
+            results = [r async for _, r in engine.stream(domain_jobs(config), apply=True)]
+    finally:
+        sa.event.remove(store._engine, "before_cursor_execute", seen)
+
+    assert sorted(r.domain for r in results) == ["example.test", DOMAIN]
+    assert len(statements) == 1

@@ -11,7 +11,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Sized
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -167,6 +167,8 @@ class Engine:
         saved in the store as its domain ends, as in :meth:`run`).
         """
         window = 2 * self._concurrency
+        self._zone_marks = None
+        self._run_size = len(jobs) if isinstance(jobs, Sized) else 2  # a stream: many
         upcoming = enumerate(jobs)
         running: dict[asyncio.Task[DomainResult], int] = {}
         try:
