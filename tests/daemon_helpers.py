@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -332,3 +333,11 @@ def poll(condition: Callable[[], bool], timeout: float = 20, what: str = "condit
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met in {timeout}s")
         time.sleep(0.02)
+
+
+async def until(condition: Callable[[], bool], what: str = "condition", within: float = 30) -> None:
+    """:func:`poll` for a test running on the event loop (the daemon under test runs there)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not in {within:g}s"
+        await asyncio.sleep(0.01)

@@ -4,12 +4,10 @@ retried with backoff and then succeeds."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +24,7 @@ from dnsauto.state.store import StateStore
 from dnsauto.sync.jobs import DomainResult
 from dnsauto.testing.servers import RunningServer, ServerUnavailable
 from dnsauto.testing.servers.proxy import WireProxy
-from tests.daemon_helpers import config_text, served, start_bind_zones
+from tests.daemon_helpers import config_text, served, start_bind_zones, until
 
 pytestmark = pytest.mark.servers
 
@@ -48,13 +46,6 @@ async def proxy(bind: RunningServer) -> AsyncIterator[WireProxy]:
     proxy = await WireProxy((bind.host, bind.port)).start()
     yield proxy
     await proxy.stop()
-
-
-async def until(condition: Callable[[], bool], within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "not in time"
-        await asyncio.sleep(0.01)
 
 
 class Results:

@@ -3,10 +3,8 @@ controllable through the state store's clock."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from dnsauto.plugin.registry import load_registry
 from dnsauto.service.daemon import Daemon, load_checked
 from dnsauto.state.store import StateStore
 from dnsauto.testing.servers import RunningServer, ServerUnavailable
-from tests.daemon_helpers import config_text, served, start_bind_zones
+from tests.daemon_helpers import config_text, served, start_bind_zones, until
 
 pytestmark = pytest.mark.servers
 
@@ -31,13 +29,6 @@ def bind() -> Iterator[RunningServer]:
         pytest.skip(f"{exc}: install the Debian package bind9")
     yield server
     server.stop()
-
-
-async def until(condition: Callable[[], bool], within: float = 20) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "not in time"
-        await asyncio.sleep(0.01)
 
 
 def key_served(bind: RunningServer, selector: str) -> bool:
@@ -65,7 +56,7 @@ async def test_daemon_rotates_a_key_after_rotate_after_and_removes_it_after_reti
 
     await daemon.start()
     try:
-        await until(lambda: bool(synced_runs()))
+        await until(lambda: bool(synced_runs()), within=20)
         (first,) = store.dkim_keys(DOMAIN)
         assert first.stage == "active"
         assert key_served(bind, first.selector)
@@ -77,7 +68,9 @@ async def test_daemon_rotates_a_key_after_rotate_after_and_removes_it_after_reti
         now[0] += timedelta(days=90)
         before = synced_runs()
         await daemon.dkim.check()
-        await until(lambda: synced_runs() not in (set(), before) and not daemon.syncing())
+        await until(
+            lambda: synced_runs() not in (set(), before) and not daemon.syncing(), within=20
+        )
         old, new = store.dkim_keys(DOMAIN)
         assert (old.selector, old.stage) == (first.selector, "retiring")
         assert new.stage == "active"
@@ -88,7 +81,9 @@ async def test_daemon_rotates_a_key_after_rotate_after_and_removes_it_after_reti
         now[0] += timedelta(days=7)
         before = synced_runs()
         await daemon.dkim.check()
-        await until(lambda: synced_runs() not in (set(), before) and not daemon.syncing())
+        await until(
+            lambda: synced_runs() not in (set(), before) and not daemon.syncing(), within=20
+        )
         old, new = store.dkim_keys(DOMAIN)
         assert old.stage == "retired"
         assert not key_served(bind, old.selector)

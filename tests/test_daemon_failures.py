@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from dnsauto.service.daemon import Daemon, EngineLike, load_checked
 from dnsauto.sync.engine import DomainJob, DomainResult
 from dnsauto.testing.servers import HOST, RunningServer, ServerUnavailable
 from dnsauto.testing.servers._common import free_port
-from tests.daemon_helpers import config_text, served, start_bind_zones
+from tests.daemon_helpers import config_text, served, start_bind_zones, until
 
 pytestmark = pytest.mark.servers
 
@@ -80,13 +80,6 @@ class RecordingEngines:
         return Timed()
 
 
-async def until(condition: Callable[[], bool], within: float = 20) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "not in time"
-        await asyncio.sleep(0.01)
-
-
 async def test_failing_domain_is_retried_with_backoff_without_delaying_the_others(
     bind: RunningServer,
     tmp_path: Path,
@@ -127,7 +120,7 @@ async def test_failing_domain_is_retried_with_backoff_without_delaying_the_other
     daemon = Daemon(config, registry, engine_factory=engines)
     await daemon.start()
     try:
-        await until(lambda: len(recorder.of("bad.test")) >= 3)
+        await until(lambda: len(recorder.of("bad.test")) >= 3, within=20)
         bad = recorder.of("bad.test")
         good = [a for d in GOOD for a in recorder.of(d)]
 

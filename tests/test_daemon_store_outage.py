@@ -6,8 +6,7 @@ is back, applying nothing twice."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from dnsauto.testing.servers import RunningServer, ServerUnavailable
 from dnsauto.testing.servers.postgres import PostgresServer
 from dnsauto.testing.servers.proxy import HOST, WireProxy
 from tests.cluster_helpers import PUBLISH, store_table
-from tests.daemon_helpers import config_text, domain_table, start_bind_zones
+from tests.daemon_helpers import config_text, domain_table, start_bind_zones, until
 
 pytestmark = pytest.mark.servers
 
@@ -44,13 +43,6 @@ async def nameserver(bind: RunningServer) -> AsyncIterator[WireProxy]:
     proxy = await WireProxy((bind.host, bind.port)).start()
     yield proxy
     await proxy.stop()
-
-
-async def until(condition: Callable[[], bool], what: str, within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not in {within:g}s"
-        await asyncio.sleep(0.01)
 
 
 def synced(status: DomainStatus | None) -> bool:

@@ -106,7 +106,8 @@ class Engine:
         self._server_fingerprints: dict[str, str] = {}
         self._zone_marks: dict[str, ZoneMark] | None = None
         """The marks of every domain, read at the first use in a run of many (:meth:`_mark`)."""
-        self._run_size = 0
+        self._many = False
+        """Whether this run is of many domains (its marks are read at once, :meth:`_mark`)."""
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
 
     async def __aenter__(self) -> Engine:
@@ -150,7 +151,7 @@ class Engine:
         other, passes the unsafe-plan stop (as ``force`` lets every plan pass).
         """
         approved = approved or {}
-        self._zone_marks, self._run_size = None, len(jobs)
+        self._zone_marks, self._many = None, len(jobs) > 1
         tasks = [
             self._guarded(job, apply=apply, force=force or approved.get(job.domain), wait=wait)
             for job in jobs
@@ -168,7 +169,7 @@ class Engine:
         """
         window = 2 * self._concurrency
         self._zone_marks = None
-        self._run_size = len(jobs) if isinstance(jobs, Sized) else 2  # a stream: many
+        self._many = not isinstance(jobs, Sized) or len(jobs) > 1
         upcoming = enumerate(jobs)
         running: dict[asyncio.Task[DomainResult], int] = {}
         try:
@@ -518,7 +519,7 @@ class Engine:
     def _mark(self, domain: str) -> ZoneMark | None:
         """The domain's mark: read with every other one in a run of many domains (one query),
         alone in a run of one (the daemon runs each domain on its own)."""
-        if self._run_size <= 1:
+        if not self._many:
             return self.store.zone_mark(domain)
         if self._zone_marks is None:
             self._zone_marks = self.store.zone_marks()

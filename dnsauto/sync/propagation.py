@@ -27,7 +27,7 @@ import socket
 import struct
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -120,8 +120,7 @@ class Expectation:
     def without(cls, rrset: dns.rrset.RRset) -> Expectation:
         """Met when none of ``rrset``'s values is served at its name, whatever else is (a
         value removed from a shared name: an ACME challenge cleaned up beside another)."""
-        of = cls.of(rrset, exact=False)
-        return cls(of.name, of.rdtype, of.values, exact=False, wanted=False, wires=of.wires)
+        return replace(cls.of(rrset, exact=False), wanted=False)
 
     def met_by(self, served: frozenset[str], ttl: int | None = None) -> bool:
         """Whether the values ``served`` (canonical text, see :meth:`of`) are as expected.
