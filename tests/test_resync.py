@@ -24,6 +24,7 @@ from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
 from dnsauto.plugin.registry import Registry, load_registry
 from dnsauto.state.store import StateStore
+from dnsauto.sync.desired import DesiredInputs
 from dnsauto.sync.engine import DomainResult, Engine, domain_jobs
 from dnsauto.sync.resync import SKIPPED_UNCHANGED
 from dnsauto.testing.servers import RunningServer
@@ -160,6 +161,30 @@ async def test_an_unchanged_resync_asks_one_question_and_writes_nothing(
     status = store.last_results()[DOMAIN]
     assert status.ok
     assert status.skipped == SKIPPED_UNCHANGED
+
+
+async def test_an_unchanged_resync_does_not_build_the_desired_records(
+    tmp_path: Path,
+    bind_server: RunningServer,  # noqa: F811
+    proxy: WireProxy,
+    registry: Registry,
+    store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = await published(tmp_path, bind_server, proxy, registry, store)
+    built: list[str] = []
+    build = DesiredInputs.build
+
+    def counted(inputs: DesiredInputs) -> Any:
+        built.append(inputs.domain)
+        return build(inputs)
+
+    monkeypatch.setattr(DesiredInputs, "build", counted)
+    assert (await sync(config, registry, store)).skipped == SKIPPED_UNCHANGED
+    assert built == []
+    by_hand(bind_server, f'update add {DMARC} 300 TXT "v=DMARC1; p=none"')
+    assert (await sync(config, registry, store)).skipped is None
+    assert built == [DOMAIN]
 
 
 async def test_a_record_changed_by_hand_is_noticed_by_the_next_sync(
