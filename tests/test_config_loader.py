@@ -307,3 +307,12 @@ def test_a_default_given_explicitly_is_not_shared_with_a_default_left_unset(
     assert first is not second
     assert "is_enabled" in second.model_fields_set
     assert "is_enabled" not in first.model_fields_set
+
+
+def test_a_fault_in_settings_shared_by_several_domains_names_each_of_them(
+    registry: Registry,
+) -> None:
+    wrong = {"dnsManagement": {"@type": "Manual"}, "reportAddressUri": "gopher:x"}
+    found = problems(fleet(wrong, dict(wrong), dict(wrong)), registry)
+    for n in range(3):
+        assert any(f"d{n}.example.test" in problem for problem in found), found
