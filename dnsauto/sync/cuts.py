@@ -1,0 +1,83 @@
+"""Which zone a desired RRset belongs to: the deepest zone that holds its name.
+
+A domain's records all lie at or below its name, and some may lie in a zone of their own below
+the domain's zone: the SPF record of an MX host ``mail.sub.example.com`` when
+``sub.example.com`` is delegated. Written into the parent, such a record sits below the zone
+cut, where no nameserver serves it. The zones below are those of the configured domains
+(each domain's ``origin``, or its name) and those the provider holds or delegates
+(:meth:`~dnsauto.plugin.provider.Provider.subzones`).
+
+A record in another configured domain's zone is left to that domain's sync, which publishes
+what its own configuration asks for there (as octoDNS refuses a record under a configured
+sub-zone): each zone is written by the runs of its own domain only. A record in a zone no
+configured domain publishes is not published at all, with a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rdatatype
+import dns.rrset
+
+__all__ = ["Cuts", "Elsewhere", "cuts_between", "split_by_zone", "zone_cut"]
+
+Cuts = Mapping[dns.name.Name, str | None]
+"""The apexes of zones below a zone, each with the configured domain that publishes it (None
+for a zone no configured domain publishes)."""
+
+
+@dataclass
+class Elsewhere:
+    """Desired RRsets that belong to a zone below the one planned."""
+
+    zone: dns.name.Name
+    domain: str | None
+    """The configured domain whose sync publishes that zone; None when there is none."""
+    keys: list[tuple[dns.name.Name, dns.rdatatype.RdataType]] = field(default_factory=list)
+
+
+def zone_cut(name: dns.name.Name, zone: dns.name.Name, cuts: Cuts) -> dns.name.Name | None:
+    """The apex of the deepest zone of ``cuts`` that holds ``name`` and lies below ``zone``."""
+    if not name.is_subdomain(zone):
+        return None
+    while name != zone:
+        if name in cuts:
+            return name
+        name = name.parent()
+    return None
+
+
+def cuts_between(
+    zone: dns.name.Name, names: Iterable[dns.name.Name], zones: Cuts, *, own: dns.name.Name
+) -> dict[dns.name.Name, str | None]:
+    """The zones of ``zones`` between ``zone`` and ``names`` (their ancestors below ``zone``),
+    ``own`` and those above it left out: ``own`` is the zone the domain's configuration names,
+    which may lie inside ``zone`` when the provider has no such zone (a domain that is no
+    zone of its own); its names are then its own, up to any deeper zone."""
+    cuts: dict[dns.name.Name, str | None] = {}
+    for name in names:
+        while name != zone and name != own and name.is_subdomain(zone):
+            if name in zones:
+                cuts[name] = zones[name]
+            name = name.parent()
+    return cuts
+
+
+def split_by_zone(
+    zone: dns.name.Name, rrsets: Iterable[dns.rrset.RRset], cuts: Cuts
+) -> tuple[list[dns.rrset.RRset], list[Elsewhere]]:
+    """``rrsets`` that belong to ``zone`` itself, and the others grouped by the zone below
+    that holds them (in the order first met)."""
+    here: list[dns.rrset.RRset] = []
+    elsewhere: dict[dns.name.Name, Elsewhere] = {}
+    for rrset in rrsets:
+        cut = zone_cut(rrset.name, zone, cuts) if cuts else None
+        if cut is None:
+            here.append(rrset)
+            continue
+        group = elsewhere.setdefault(cut, Elsewhere(cut, cuts[cut]))
+        group.keys.append((rrset.name, rrset.rdtype))
+    return here, list(elsewhere.values())
