@@ -8,8 +8,10 @@ parent, where no nameserver would serve them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dns.flags
 import dns.message
@@ -19,7 +21,10 @@ import dns.rdatatype
 import dns.tsigkeyring
 import dns.zone
 import pytest
+import tomli_w
+from click.testing import CliRunner
 
+from dnsauto.cli import cli
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
 from dnsauto.plugin.registry import Registry, load_registry
@@ -61,15 +66,11 @@ def registry() -> Registry:
     return load_registry()
 
 
-def make_config(
-    tmp_path: Path,
-    server: RunningServer,
-    registry: Registry,
-    domains: tuple[str, ...],
-    key: TsigKeySpec | None = None,
-) -> Config:
+def document(
+    tmp_path: Path, server: RunningServer, domains: tuple[str, ...], key: TsigKeySpec | None = None
+) -> dict[str, Any]:
     key = key or server.key("hmac-sha256")
-    document = {
+    return {
         "bootstrap": {"serverHostname": HOST, "defaultDomain": domains[0]},
         "dnsServer": {
             "bind": {
@@ -98,7 +99,25 @@ def make_config(
             "dns": {"authoritativeServers": [f"{server.host}:{server.port}"]},
         },
     }
-    return load_config(document, registry=registry)
+
+
+def make_config(
+    tmp_path: Path,
+    server: RunningServer,
+    registry: Registry,
+    domains: tuple[str, ...],
+    key: TsigKeySpec | None = None,
+) -> Config:
+    return load_config(document(tmp_path, server, domains, key), registry=registry)
+
+
+def dnsauto(tmp_path: Path, server: RunningServer, *args: str) -> str:
+    """What ``dnsauto ARGS`` prints for both domains."""
+    path = tmp_path / "dnsauto.toml"
+    path.write_text(tomli_w.dumps(document(tmp_path, server, (PARENT, CHILD))))
+    result = CliRunner().invoke(cli, [*args, "--config", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
 
 
 async def run(
@@ -222,3 +241,34 @@ async def test_a_sync_leaving_out_a_record_of_an_unmanaged_zone_reads_the_zone_a
     again = (await run(config, registry, store, wait=True))[PARENT]
 
     assert (again.error, again.skipped, again.propagated) == (None, None, True)
+
+
+def test_records_lists_each_record_under_the_zone_it_belongs_to(
+    tmp_path: Path, bind: RunningServer
+) -> None:
+    listed = json.loads(dnsauto(tmp_path, bind, "records", "--format", "json"))
+    text = dnsauto(tmp_path, bind, "records")
+
+    assert {r["zone"] for r in listed if r["name"] == f"{HOST}."} == {f"{CHILD}."}
+    assert {r["zone"] for r in listed if r["name"] == f"_dmarc.{PARENT}."} == {f"{PARENT}."}
+    lines = text.splitlines()
+    heading = next(
+        n
+        for n, line in enumerate(lines)
+        if line.startswith(f"; {PARENT} (")
+        and line.endswith(f"): zone {CHILD}., published by {CHILD}'s sync")
+    )
+    assert lines[heading + 1].split() == [f"{HOST}.", "300", "IN", "TXT", '"v=spf1', "a", '-all"']
+
+
+def test_plan_shows_the_records_in_the_child_zone_under_that_zone(
+    tmp_path: Path, bind: RunningServer
+) -> None:
+    planned = json.loads(dnsauto(tmp_path, bind, "plan", "--json"))
+    text = dnsauto(tmp_path, bind, "plan")
+
+    parent = next(d for d in planned["domains"] if d["domain"] == PARENT)
+    assert parent["elsewhere"] == [
+        {"zone": f"{CHILD}.", "domain": CHILD, "records": [{"name": f"{HOST}.", "type": "TXT"}]}
+    ]
+    assert f"  in zone {CHILD}. ({CHILD}'s sync publishes it):\n    {HOST}. TXT\n" in text

@@ -36,7 +36,11 @@ class Elsewhere:
     zone: dns.name.Name
     domain: str | None
     """The configured domain whose sync publishes that zone; None when there is none."""
-    keys: list[tuple[dns.name.Name, dns.rdatatype.RdataType]] = field(default_factory=list)
+    rrsets: list[dns.rrset.RRset] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[tuple[dns.name.Name, dns.rdatatype.RdataType]]:
+        return [(r.name, r.rdtype) for r in self.rrsets]
 
 
 def zone_cut(name: dns.name.Name, zone: dns.name.Name, cuts: Cuts) -> dns.name.Name | None:
@@ -78,6 +82,5 @@ def split_by_zone(
         if cut is None:
             here.append(rrset)
             continue
-        group = elsewhere.setdefault(cut, Elsewhere(cut, cuts[cut]))
-        group.keys.append((rrset.name, rrset.rdtype))
+        elsewhere.setdefault(cut, Elsewhere(cut, cuts[cut])).rrsets.append(rrset)
     return here, list(elsewhere.values())

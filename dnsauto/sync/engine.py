@@ -37,8 +37,8 @@ from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.state.leases import LeaseLostError, LeaseStore
 from dnsauto.state.store import StateStore, ZoneMark
 from dnsauto.sync.apply import apply_changes
-from dnsauto.sync.cuts import Cuts, cuts_between, split_by_zone
-from dnsauto.sync.desired import desired_records, dkim_deletions, managed_dkim
+from dnsauto.sync.cuts import Cuts, cuts_between
+from dnsauto.sync.desired import by_zone, desired_records, dkim_deletions, managed_dkim
 from dnsauto.sync.jobs import DomainJob, DomainResult, domain_jobs, job_zones
 from dnsauto.sync.plan import Key, ZonePlan, is_shared, plan_zone
 from dnsauto.sync.propagation import (
@@ -110,7 +110,7 @@ class Engine:
         self._many = False
         """Whether this run is of many domains (its marks are read at once, :meth:`_mark`)."""
         self._zones: dict[dns.name.Name, str] | None = None
-        """The zones of every configured domain (:meth:`_configured_cuts`), made at first use."""
+        """The zones of every configured domain (:meth:`_job_zones`), made at first use."""
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
 
     async def __aenter__(self) -> Engine:
@@ -401,10 +401,7 @@ class Engine:
     def _desired_expectations(self, job: DomainJob) -> list[Expectation]:
         """Every desired RRset of the domain's zone as served; at shared names as a plan
         would merge it. Those in another configured domain's zone are that domain's to check."""
-        desired = desired_records(self.config, job, self.keys)
-        zone = job.zone_name
-        cuts = self._configured_cuts(job, zone, {r.name for r in desired})
-        here, _ = split_by_zone(zone, desired, cuts)
+        here, _ = by_zone(job, desired_records(self.config, job, self.keys), self._job_zones())
         return [
             Expectation.shared(r) if is_shared(r.name, r.rdtype) else Expectation.of(r)
             for r in here
@@ -414,9 +411,12 @@ class Engine:
         self, job: DomainJob, zone: dns.name.Name, names: Iterable[dns.name.Name]
     ) -> dict[dns.name.Name, str | None]:
         """The other configured domains' zones below ``zone`` that hold some of ``names``."""
+        return cuts_between(zone, names, self._job_zones(), own=job.zone_name)
+
+    def _job_zones(self) -> dict[dns.name.Name, str]:
         if self._zones is None:
             self._zones = job_zones(domain_jobs(self.config))
-        return cuts_between(zone, names, self._zones, own=job.zone_name)
+        return self._zones
 
     async def _cuts(
         self,
