@@ -15,14 +15,14 @@ configured domain publishes is not published at all, with a warning.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import dns.name
 import dns.rdatatype
 import dns.rrset
 
-__all__ = ["Cuts", "Elsewhere", "cuts_between", "split_by_zone", "zone_cut"]
+__all__ = ["ConfiguredZones", "Cuts", "Elsewhere", "split_by_zone", "zone_cut"]
 
 Cuts = Mapping[dns.name.Name, str | None]
 """The apexes of zones below a zone, each with the configured domain that publishes it (None
@@ -54,20 +54,36 @@ def zone_cut(name: dns.name.Name, zone: dns.name.Name, cuts: Cuts) -> dns.name.N
     return None
 
 
-def cuts_between(
-    zone: dns.name.Name, names: Iterable[dns.name.Name], zones: Cuts, *, own: dns.name.Name
-) -> dict[dns.name.Name, str | None]:
-    """The zones of ``zones`` between ``zone`` and ``names`` (their ancestors below ``zone``),
-    ``own`` and those above it left out: ``own`` is the zone the domain's configuration names,
-    which may lie inside ``zone`` when the provider has no such zone (a domain that is no
-    zone of its own); its names are then its own, up to any deeper zone."""
-    cuts: dict[dns.name.Name, str | None] = {}
-    for name in names:
-        while name != zone and name != own and name.is_subdomain(zone):
-            if name in zones:
-                cuts[name] = zones[name]
-            name = name.parent()
-    return cuts
+class ConfiguredZones:
+    """The zones of the configured domains, each with the domain whose sync publishes it."""
+
+    def __init__(self, zones: Mapping[dns.name.Name, str]) -> None:
+        self.zones = dict(zones)
+        self._above = {parent for zone in self.zones for parent in _parents(zone)}
+        """The names with a configured zone below: only their zones can hold a cut."""
+
+    def between(
+        self, zone: dns.name.Name, names: Iterable[dns.name.Name], *, own: dns.name.Name
+    ) -> dict[dns.name.Name, str | None]:
+        """The zones between ``zone`` and ``names`` (their ancestors below ``zone``), ``own``
+        and those above it left out: ``own`` is the zone the domain's configuration names,
+        which lies inside ``zone`` when the provider has no such zone (a domain that is no
+        zone of its own); its names are then its own, up to any deeper zone."""
+        cuts: dict[dns.name.Name, str | None] = {}
+        if zone not in self._above:
+            return cuts
+        for name in names:
+            while name != zone and name != own and name.is_subdomain(zone):
+                if name in self.zones:
+                    cuts[name] = self.zones[name]
+                name = name.parent()
+        return cuts
+
+
+def _parents(name: dns.name.Name) -> Iterator[dns.name.Name]:
+    while name != dns.name.root:
+        name = name.parent()
+        yield name
 
 
 def split_by_zone(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-import dns.name
 import dns.rdatatype
 import dns.rrset
 
@@ -13,7 +12,7 @@ from dnsauto.config.model import Config
 from dnsauto.records.dkim import DkimKey, DkimKeyStore
 from dnsauto.records.mail import build_records
 from dnsauto.records.tlsa import load_managed_certificates
-from dnsauto.sync.cuts import Elsewhere, cuts_between, split_by_zone
+from dnsauto.sync.cuts import ConfiguredZones, Elsewhere, split_by_zone
 from dnsauto.sync.jobs import DomainJob
 from dnsauto.sync.plan import Key
 
@@ -69,10 +68,10 @@ def dkim_deletions(job: DomainJob, keys: DkimKeyStore) -> list[Key]:
 
 
 def by_zone(
-    job: DomainJob, rrsets: Sequence[dns.rrset.RRset], zones: Mapping[dns.name.Name, str]
+    job: DomainJob, rrsets: Sequence[dns.rrset.RRset], zones: ConfiguredZones
 ) -> tuple[list[dns.rrset.RRset], list[Elsewhere]]:
     """``rrsets`` of the domain's own zone, and those in the zones of other configured domains
     (``zones``: :func:`~dnsauto.sync.jobs.job_zones`), which their syncs publish."""
     own = job.zone_name
-    cuts = cuts_between(own, {r.name for r in rrsets}, zones, own=own)
+    cuts = zones.between(own, {r.name for r in rrsets}, own=own)
     return split_by_zone(own, rrsets, cuts)

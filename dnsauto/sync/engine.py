@@ -37,7 +37,7 @@ from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.state.leases import LeaseLostError, LeaseStore
 from dnsauto.state.store import StateStore, ZoneMark
 from dnsauto.sync.apply import apply_changes
-from dnsauto.sync.cuts import Cuts, cuts_between
+from dnsauto.sync.cuts import ConfiguredZones, Cuts
 from dnsauto.sync.desired import by_zone, desired_records, dkim_deletions, managed_dkim
 from dnsauto.sync.jobs import DomainJob, DomainResult, domain_jobs, job_zones
 from dnsauto.sync.plan import Key, ZonePlan, is_shared, plan_zone
@@ -109,7 +109,7 @@ class Engine:
         """The marks of every domain, read at the first use in a run of many (:meth:`_mark`)."""
         self._many = False
         """Whether this run is of many domains (its marks are read at once, :meth:`_mark`)."""
-        self._zones: dict[dns.name.Name, str] | None = None
+        self._zones: ConfiguredZones | None = None
         """The zones of every configured domain (:meth:`_job_zones`), made at first use."""
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
 
@@ -411,9 +411,9 @@ class Engine:
         self, job: DomainJob, zone: dns.name.Name, names: Iterable[dns.name.Name]
     ) -> dict[dns.name.Name, str | None]:
         """The other configured domains' zones below ``zone`` that hold some of ``names``."""
-        return cuts_between(zone, names, self._job_zones(), own=job.zone_name)
+        return self._job_zones().between(zone, names, own=job.zone_name)
 
-    def _job_zones(self) -> dict[dns.name.Name, str]:
+    def _job_zones(self) -> ConfiguredZones:
         if self._zones is None:
             self._zones = job_zones(domain_jobs(self.config))
         return self._zones

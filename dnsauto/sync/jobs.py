@@ -17,6 +17,7 @@ from dnsauto.plugin.names import lookup_key, to_name
 from dnsauto.plugin.provider import Zone
 from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
 from dnsauto.state.store import ZoneMark
+from dnsauto.sync.cuts import ConfiguredZones
 from dnsauto.sync.plan import ZonePlan
 from dnsauto.sync.propagation import PropagationResult
 
@@ -114,7 +115,7 @@ def domain_jobs(config: Config, only: Sequence[str] = ()) -> list[DomainJob]:
     ]
 
 
-def job_zones(jobs: Sequence[DomainJob]) -> dict[dns.name.Name, str]:
+def job_zones(jobs: Sequence[DomainJob]) -> ConfiguredZones:
     """Each zone the jobs publish, with the domain whose sync publishes it: the one named as
     the zone when there is one, else the first whose ``origin`` it is."""
     zones: dict[dns.name.Name, str] = {}
@@ -122,7 +123,7 @@ def job_zones(jobs: Sequence[DomainJob]) -> dict[dns.name.Name, str]:
         zone = job.zone_name
         if zone not in zones or to_name(job.domain) == zone:
             zones[zone] = job.domain
-    return zones
+    return ConfiguredZones(zones)
 
 
 def _job(config: Config, name: str, settings: Domain) -> DomainJob:
