@@ -60,7 +60,8 @@ class ConfiguredZones:
     def __init__(self, zones: Mapping[dns.name.Name, str]) -> None:
         self.zones = dict(zones)
         self._above = {parent for zone in self.zones for parent in _parents(zone)}
-        """The names with a configured zone below: only their zones can hold a cut."""
+        """The names (lower-case labels) with a configured zone below: only their zones can
+        hold a cut."""
 
     def between(
         self, zone: dns.name.Name, names: Iterable[dns.name.Name], *, own: dns.name.Name
@@ -70,7 +71,7 @@ class ConfiguredZones:
         which lies inside ``zone`` when the provider has no such zone (a domain that is no
         zone of its own); its names are then its own, up to any deeper zone."""
         cuts: dict[dns.name.Name, str | None] = {}
-        if zone not in self._above:
+        if _key(zone.labels) not in self._above:
             return cuts
         for name in names:
             while name != zone and name != own and name.is_subdomain(zone):
@@ -80,10 +81,14 @@ class ConfiguredZones:
         return cuts
 
 
-def _parents(name: dns.name.Name) -> Iterator[dns.name.Name]:
-    while name != dns.name.root:
-        name = name.parent()
-        yield name
+def _parents(name: dns.name.Name) -> Iterator[tuple[bytes, ...]]:
+    labels = _key(name.labels)
+    for start in range(1, len(labels)):
+        yield labels[start:]
+
+
+def _key(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    return tuple(label.lower() for label in labels)
 
 
 def split_by_zone(

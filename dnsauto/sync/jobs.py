@@ -121,7 +121,7 @@ def job_zones(jobs: Sequence[DomainJob]) -> ConfiguredZones:
     zones: dict[dns.name.Name, str] = {}
     for job in jobs:
         zone = job.zone_name
-        if zone not in zones or to_name(job.domain) == zone:
+        if zone not in zones or job.origin is None:
             zones[zone] = job.domain
     return ConfiguredZones(zones)
 
