@@ -165,10 +165,10 @@ def plan_zone(
         types_at_name.setdefault(name, set()).add(rdtype)
 
     plan = ZonePlan(zone)
-    cuts = cuts or {}
-    desired, plan.elsewhere = split_by_zone(zone, desired, cuts)
-    plan.warnings.extend(_unpublished(plan.elsewhere))
-    delete = [key for key in delete if zone_cut(key[0], zone, cuts) is None]
+    if cuts:
+        desired, plan.elsewhere = split_by_zone(zone, desired, cuts)
+        plan.warnings.extend(_unpublished(plan.elsewhere))
+        delete = [key for key in delete if zone_cut(key[0], zone, cuts) is None]
     if min_ttl is not None:
         desired = raise_ttls(desired, min_ttl, plan.warnings)
     touched: set[Key] = set()

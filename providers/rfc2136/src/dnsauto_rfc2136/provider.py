@@ -374,8 +374,12 @@ def _serial(rrsets: Sequence[dns.rrset.RRset]) -> str | None:
 
 
 def _zone_cuts(records: list[dns.rrset.RRset], zone: dns.name.Name) -> frozenset[dns.name.Name]:
-    """The zone cuts among a zone's records: the names below its apex that have NS records."""
-    return frozenset(r.name for r in records if r.rdtype == dns.rdatatype.NS and r.name != zone)
+    """The zone cuts among a zone's records: the names below its apex that have NS records
+    (not those below another cut, which are occluded data of the parent)."""
+    named = {r.name for r in records if r.rdtype == dns.rdatatype.NS and r.name != zone}
+    return frozenset(
+        cut for cut in named if not any(cut != other and cut.is_subdomain(other) for other in named)
+    )
 
 
 def _authoritative(
