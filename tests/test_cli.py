@@ -73,7 +73,7 @@ def test_config_comes_from_the_environment(
     assert run("records")[0] == 0
 
 
-def test_records_json_lists_name_type_ttl_and_zone_file_values(
+def test_records_json_lists_zone_name_type_ttl_and_zone_file_values(
     write_config: Callable[[str], Path],
 ) -> None:
     status, out, _ = run("records", "-c", str(write_config(MEMORY_CONFIG)), "--format", "json")
@@ -81,6 +81,7 @@ def test_records_json_lists_name_type_ttl_and_zone_file_values(
     records = json.loads(out)
     dmarc = next(r for r in records if r["name"] == "_dmarc.example.test.")
     assert dmarc == {
+        "zone": "example.test.",
         "name": "_dmarc.example.test.",
         "type": "TXT",
         "ttl": 300,

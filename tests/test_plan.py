@@ -209,3 +209,39 @@ def test_which_names_are_shared(name: str, rdtype: str, shared: bool) -> None:
 )  # fmt: skip
 def test_txt_family_is_the_v_tag(text: str, family: str | None) -> None:
     assert txt_family(text) == family
+
+
+def test_a_name_in_a_configured_zone_below_is_left_to_that_zones_domain() -> None:
+    cut = dns.name.from_text("sub.example.test.")
+    host = rr("mail.sub", "TXT", '"v=spf1 a -all"')
+    apex = rr("@", "TXT", '"v=spf1 mx -all"')
+    plan = plan_zone(ZONE, [host, apex], [], cuts={cut: "sub.example.test"})
+    assert plan.changes == [Create(apex)]
+    assert [(e.zone, e.domain, e.keys) for e in plan.elsewhere] == [
+        (cut, "sub.example.test", [(host.name, host.rdtype)])
+    ]
+    assert plan.warnings == []
+
+
+def test_a_name_in_a_zone_no_configured_domain_publishes_is_not_published() -> None:
+    cut = dns.name.from_text("_domainkey.example.test.")
+    key = rr("s1._domainkey", "TXT", '"v=DKIM1; p=AAAA"')
+    plan = plan_zone(ZONE, [key], [], cuts={cut: None})
+    assert plan.changes == []
+    assert plan.warnings == [
+        "s1._domainkey.example.test. TXT: in zone _domainkey.example.test., which no configured "
+        "domain publishes; not published"
+    ]
+
+
+def test_a_deletion_below_a_zone_cut_is_not_planned() -> None:
+    cut = dns.name.from_text("_domainkey.example.test.")
+    old = rr("s0._domainkey", "TXT", '"v=DKIM1; p=AAAA"')
+    plan = plan_zone(ZONE, [], [old], delete=[(old.name, old.rdtype)], cuts={cut: None})
+    assert plan.changes == []
+
+
+def test_the_planned_zone_itself_among_the_cuts_cuts_nothing_off() -> None:
+    apex = rr("@", "TXT", '"v=spf1 mx -all"')
+    plan = plan_zone(ZONE, [apex], [], cuts={ZONE: "example.test"})
+    assert plan.changes == [Create(apex)]

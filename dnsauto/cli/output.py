@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
+import dns.name
 import dns.rrset
 
 from dnsauto.plugin.changes import Change, rrset_values
@@ -32,9 +33,12 @@ __all__ = [
 ]
 
 
-def records_json(rrsets: Sequence[dns.rrset.RRset]) -> list[dict[str, Any]]:
+def records_json(
+    rrsets: Sequence[dns.rrset.RRset], *, zone: dns.name.Name | None = None
+) -> list[dict[str, Any]]:
     return [
         {
+            **({"zone": zone.to_text()} if zone is not None else {}),
             "name": r.name.to_text(),
             "type": r.rdtype.name,
             "ttl": r.ttl,
@@ -61,6 +65,14 @@ def plan_json(results: Sequence[DomainResult]) -> dict[str, Any]:
                 "domain": r.domain,
                 "zone": r.zone,
                 "changes": [_change_json(c) for c in r.changes],
+                "elsewhere": [
+                    {
+                        "zone": e.zone.to_text(),
+                        "domain": e.domain,
+                        "records": [{"name": n.to_text(), "type": t.name} for n, t in e.keys],
+                    }
+                    for e in (r.plan.elsewhere if r.plan is not None else [])
+                ],
                 "warnings": r.warnings,
                 "error": r.error,
             }
@@ -211,17 +223,26 @@ def print_plan(results: Sequence[DomainResult]) -> None:
             continue
         if not result.changes:
             click.echo(f"{result.domain} (zone {result.zone}): up to date")
-            continue
-        click.echo(f"{result.domain} (zone {result.zone}): {len(result.changes)} change(s)")
-        for change in result.changes:
-            sign = {"create": "+", "update": "~", "delete": "-"}[change.action]
-            click.echo(f"  {sign} {change.name} {change.rdtype.name}")
-            for value in rrset_values(change.old):
-                if value not in rrset_values(change.new):
-                    click.echo(f"      - {value}")
-            for value in rrset_values(change.new):
-                if value not in rrset_values(change.old):
-                    click.echo(f"      + {value}")
+        else:
+            click.echo(f"{result.domain} (zone {result.zone}): {len(result.changes)} change(s)")
+        _print_changes(result.changes)
+        for group in result.plan.elsewhere if result.plan is not None else []:
+            by = f"{group.domain}'s sync publishes" if group.domain else "no domain publishes"
+            click.echo(f"  in zone {group.zone} ({by} it):")
+            for name, rdtype in group.keys:
+                click.echo(f"    {name} {rdtype.name}")
+
+
+def _print_changes(changes: Sequence[Change]) -> None:
+    for change in changes:
+        sign = {"create": "+", "update": "~", "delete": "-"}[change.action]
+        click.echo(f"  {sign} {change.name} {change.rdtype.name}")
+        for value in rrset_values(change.old):
+            if value not in rrset_values(change.new):
+                click.echo(f"      - {value}")
+        for value in rrset_values(change.new):
+            if value not in rrset_values(change.old):
+                click.echo(f"      + {value}")
 
 
 def print_sync(results: Sequence[DomainResult], *, dry_run: bool) -> None:

@@ -20,6 +20,9 @@ from dnsauto.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from dns.name import Name
+    from dns.rrset import RRset
+
     from dnsauto.config.model import Config
     from dnsauto.plugin.registry import Registry
     from dnsauto.state.store import StateStore
@@ -34,24 +37,33 @@ if TYPE_CHECKING:
 @click.pass_context
 @handle_errors
 def records(ctx: click.Context, domains: Sequence[str], fmt: str) -> None:
-    """Print the records each domain needs (DKIM keys are made once and kept)."""
+    """Print the records each domain needs, under the zone each belongs to (DKIM keys are
+    made once and kept). A record in another configured domain's zone is that domain's sync's
+    to publish."""
     from dnsauto.cli.output import records_json
     from dnsauto.records.dkim import DkimKeyStore
     from dnsauto.records.zonefile import to_zone_text
+    from dnsauto.sync.desired import by_zone
     from dnsauto.sync.engine import desired_records, domain_jobs
+    from dnsauto.sync.jobs import job_zones
 
     config, _, store = load_merged(ctx)
+    zones = job_zones(domain_jobs(config))
     everything = []
     with store:
         keys = DkimKeyStore(store)
         for job in domain_jobs(config, domains):
-            rrsets = desired_records(config, job, keys)
-            if fmt == "zone":
-                click.echo(f"; {job.domain} ({', '.join(job.publish)})")
-                click.echo(to_zone_text(rrsets))
-            everything.extend(rrsets)
+            here, elsewhere = by_zone(job, desired_records(config, job, keys), zones)
+            groups: list[tuple[Name, str | None, list[RRset]]] = [(job.zone_name, job.domain, here)]
+            groups += [(e.zone, e.domain, e.rrsets) for e in elsewhere]
+            for zone, publisher, rrsets in groups:
+                if fmt == "zone":
+                    by = "" if publisher == job.domain else f", published by {publisher}'s sync"
+                    click.echo(f"; {job.domain} ({', '.join(job.publish)}): zone {zone}{by}")
+                    click.echo(to_zone_text(rrsets))
+                everything.extend(records_json(rrsets, zone=zone))
     if fmt == "json":
-        echo_json(records_json(everything))
+        echo_json(everything)
 
 
 @click.command("plan")

@@ -77,8 +77,8 @@ class Provider(abc.ABC, Generic[SettingsT]):
     """The RRset-level interface of one DNS host's API.
 
     Subclasses set :attr:`type_name`, :attr:`settings_model` and :attr:`capabilities`, and
-    implement :meth:`find_zone`, :meth:`list_rrsets` and :meth:`apply`; :meth:`read_zone` and
-    :meth:`change_marker` are optional. Errors are raised as
+    implement :meth:`find_zone`, :meth:`list_rrsets` and :meth:`apply`; :meth:`read_zone`,
+    :meth:`change_marker` and :meth:`subzones` are optional. Errors are raised as
     :class:`~dnsauto.plugin.ProviderError` subclasses, mapped ``from`` the API's own errors in
     one place, and never carry secrets.
     """
@@ -155,6 +155,29 @@ class Provider(abc.ABC, Generic[SettingsT]):
         if not self.capabilities.change_marker:
             return None
         return (await self.find_zone(zone.name)).marker
+
+    async def subzones(self, zone: Zone, names: Collection[dns.name.Name]) -> set[dns.name.Name]:
+        """The apexes of the zones below ``zone`` that hold some of ``names`` (optional).
+
+        Those are subdomains the provider serves as zones of their own, or that ``zone``
+        delegates: a record at such a name belongs there, never in ``zone`` below the cut.
+        The default asks :meth:`find_zone` for each name, one after another (an account's zone
+        list is read once, :class:`~dnsauto.plugin.zones.ZoneList`); a provider that cannot
+        read knows of none. A provider whose reading of the zone shows its delegations may
+        answer from them instead.
+        """
+        if not self.capabilities.can_read:
+            return set()
+        found: set[dns.name.Name] = set()
+        for name in sorted(set(names)):
+            if name == zone.name or not name.is_subdomain(zone.name):
+                continue
+            if any(name.is_subdomain(known) for known in found):
+                continue
+            apex = (await self.find_zone(name)).name
+            if apex != zone.name and apex.is_subdomain(zone.name):
+                found.add(apex)
+        return found
 
     async def wait_live(self, zone: Zone) -> None:
         """Wait for the provider's own "change is live" signal, where it has one (optional)."""

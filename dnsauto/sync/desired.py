@@ -19,10 +19,18 @@ from dnsauto.config.model import Config
 from dnsauto.records.dkim import DkimKey, DkimKeyStore
 from dnsauto.records.mail import build_records
 from dnsauto.records.tlsa import ManagedCertificate, load_managed_certificates
+from dnsauto.sync.cuts import ConfiguredZones, Elsewhere, split_by_zone
 from dnsauto.sync.jobs import DomainJob
 from dnsauto.sync.plan import Key
 
-__all__ = ["DesiredInputs", "desired_inputs", "desired_records", "dkim_deletions", "managed_dkim"]
+__all__ = [
+    "DesiredInputs",
+    "by_zone",
+    "desired_inputs",
+    "desired_records",
+    "dkim_deletions",
+    "managed_dkim",
+]
 
 
 def managed_dkim(job: DomainJob) -> AutomaticDkim | None:
@@ -146,3 +154,13 @@ def dkim_deletions(job: DomainJob, keys: DkimKeyStore) -> list[Key]:
     if managed_dkim(job) is None:
         return []
     return [(name, dns.rdatatype.TXT) for name in keys.retired_names(job.domain)]
+
+
+def by_zone(
+    job: DomainJob, rrsets: Sequence[dns.rrset.RRset], zones: ConfiguredZones
+) -> tuple[list[dns.rrset.RRset], list[Elsewhere]]:
+    """``rrsets`` of the domain's own zone, and those in the zones of other configured domains
+    (``zones``: :func:`~dnsauto.sync.jobs.job_zones`), which their syncs publish."""
+    own = job.zone_name
+    cuts = zones.between(own, {r.name for r in rrsets}, own=own)
+    return split_by_zone(own, rrsets, cuts)

@@ -38,14 +38,16 @@ from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.state.leases import LeaseLostError, LeaseStore
 from dnsauto.state.store import StateStore, ZoneMark
 from dnsauto.sync.apply import apply_changes
+from dnsauto.sync.cuts import ConfiguredZones, Cuts
 from dnsauto.sync.desired import (
     DesiredInputs,
+    by_zone,
     desired_inputs,
     desired_records,
     dkim_deletions,
     managed_dkim,
 )
-from dnsauto.sync.jobs import DomainJob, DomainResult, domain_jobs
+from dnsauto.sync.jobs import DomainJob, DomainResult, domain_jobs, job_zones
 from dnsauto.sync.plan import Key, ZonePlan, is_shared, plan_zone
 from dnsauto.sync.propagation import (
     Expectation,
@@ -135,6 +137,8 @@ class Engine:
         self._zone_marks_lock = threading.Lock()
         self._many = False
         """Whether this run is of many domains (its marks are read at once, :meth:`_mark`)."""
+        self._zones: ConfiguredZones | None = None
+        """The zones of every configured domain (:meth:`_job_zones`), made at first use."""
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
 
     async def __aenter__(self) -> Engine:
@@ -356,7 +360,12 @@ class Engine:
         """
         want = self._dkim_desired(job, provider, rotate=apply)
         if apply and provider.capabilities.change_marker:
-            want.digest = desired_digest(job, self._server_fingerprint(job), want.inputs)
+            want.digest = desired_digest(
+                job,
+                self._server_fingerprint(job),
+                want.inputs,
+                self._job_zones().below(job.zone_name),
+            )
             want.may_skip = may_skip(
                 self._mark(job.domain),
                 want.digest,
@@ -390,7 +399,7 @@ class Engine:
         if not pending or provider.capabilities.requires_person:
             return
         server = job.server
-        zone = await provider.find_zone(to_name(job.origin or job.domain))
+        zone = await provider.find_zone(job.zone_name)
         expectations = [
             Expectation.of(
                 dns.rrset.from_rdata(key.record_name(job.domain), 0, txt_rdata(key.public_value))
@@ -424,7 +433,7 @@ class Engine:
         started = time.monotonic()
         async with self._semaphore:
             try:
-                zone = to_name(job.origin or job.domain)
+                zone = job.zone_name
                 result.zone = zone.to_text()
                 timeout = job.server.timeout.total_seconds()
                 expectations = self._desired_expectations(job)
@@ -437,11 +446,38 @@ class Engine:
         return result
 
     def _desired_expectations(self, job: DomainJob) -> list[Expectation]:
-        """Every desired RRset as served; at shared names as a plan would merge it."""
+        """Every desired RRset of the domain's zone as served; at shared names as a plan
+        would merge it. Those in another configured domain's zone are that domain's to check."""
+        here, _ = by_zone(job, desired_records(self.config, job, self.keys), self._job_zones())
         return [
             Expectation.shared(r) if is_shared(r.name, r.rdtype) else Expectation.of(r)
-            for r in desired_records(self.config, job, self.keys)
+            for r in here
         ]
+
+    def _configured_cuts(
+        self, job: DomainJob, zone: dns.name.Name, names: Iterable[dns.name.Name]
+    ) -> dict[dns.name.Name, str | None]:
+        """The other configured domains' zones below ``zone`` that hold some of ``names``."""
+        return self._job_zones().between(zone, names, own=job.zone_name)
+
+    def _job_zones(self) -> ConfiguredZones:
+        if self._zones is None:
+            self._zones = job_zones(domain_jobs(self.config))
+        return self._zones
+
+    async def _cuts(
+        self,
+        job: DomainJob,
+        provider: Provider[Any],
+        zone: Zone,
+        desired: Sequence[dns.rrset.RRset],
+        delete: Sequence[Key],
+    ) -> Cuts:
+        """The zones below ``zone`` that hold desired names: the configured domains' and the
+        provider's (those no configured domain publishes)."""
+        names = {r.name for r in desired} | {name for name, _ in delete}
+        found = await provider.subzones(zone, names)
+        return {**dict.fromkeys(found), **self._configured_cuts(job, zone.name, names)}
 
     async def _wait(self, job: DomainJob, result: DomainResult) -> None:
         """Wait until every nameserver of the zone serves the changes applied.
@@ -502,9 +538,17 @@ class Engine:
             result.plan = ZonePlan(zone.name, warnings=list(rotation_warnings))
             return
         desired = want.records()
-        plan = await self._plan(provider, zone, desired, result, delete=delete, listed=listed)
+        cuts = await self._cuts(job, provider, zone, desired, delete)
+        plan = await self._plan(
+            provider, zone, desired, result, delete=delete, listed=listed, cuts=cuts
+        )
         plan.warnings.extend(rotation_warnings)
         result.plan = plan
+        if apply and any(group.domain is None for group in plan.elsewhere):
+            # Only a read shows the provider's zone cuts: without a mark the next sync reads
+            # again, rather than expect the records left out to be live in this zone.
+            result.zone_mark = None
+            await asyncio.to_thread(self.store.forget_zone_mark, job.domain)
         if not apply or not plan.changes:
             return
         await self._check_safe(job, zone, plan, result, force=force)
@@ -512,7 +556,7 @@ class Engine:
             await self._apply(provider, job, zone, plan.changes, result)
         except ConflictError as exc:
             log.warning("%s: %s; reading again and planning once more", job.domain, exc.message)
-            plan = await self._plan(provider, zone, desired, result, delete=delete)
+            plan = await self._plan(provider, zone, desired, result, delete=delete, cuts=cuts)
             plan.warnings.extend(rotation_warnings)
             result.plan = plan
             await self._check_safe(job, zone, plan, result, force=force)
@@ -527,7 +571,7 @@ class Engine:
         """The zone and what it holds at the desired names, or None for the records when
         the zone is unchanged since the last sync (:mod:`dnsauto.sync.resync`): then only
         its change marker was asked for. Notes in ``result`` the mark a success keeps."""
-        name = to_name(job.origin or job.domain)
+        name = job.zone_name
         now = self.store.clock()
         if want.may_skip:
             mark = self._mark(job.domain)
@@ -634,6 +678,7 @@ class Engine:
         *,
         delete: Sequence[Key] = (),
         listed: list[dns.rrset.RRset] | None = None,
+        cuts: Cuts | None = None,
     ) -> ZonePlan:
         result.found_zone = zone
         names = sorted({r.name for r in desired} | {name for name, _ in delete})
@@ -643,6 +688,10 @@ class Engine:
             )
         wanted: set[dns.name.Name] = set(names)
         current = [r for r in listed if r.name in wanted]
+        plan = plan_zone(
+            zone.name, desired, current, delete=delete, min_ttl=zone.min_ttl, cuts=cuts
+        )
         keys = {(r.name, r.rdtype) for r in desired}
+        keys -= {key for group in plan.elsewhere for key in group.keys}
         result.provider_rrsets = [r for r in current if (r.name, r.rdtype) in keys]
-        return plan_zone(zone.name, desired, current, delete=delete, min_ttl=zone.min_ttl)
+        return plan

@@ -6,20 +6,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import dns.name
 import dns.rrset
 
 from dnsauto.config.domain import ZONE_FILE_RECORDS, AutomaticDns, DnsRecordType, Domain
 from dnsauto.config.model import Config
 from dnsauto.plugin.changes import Change
 from dnsauto.plugin.errors import ConfigError, ConflictError, DnsautoError
-from dnsauto.plugin.names import lookup_key
+from dnsauto.plugin.names import lookup_key, to_name
 from dnsauto.plugin.provider import Zone
 from dnsauto.plugin.settings import DnsServerBase, ManualDnsServer
 from dnsauto.state.store import ZoneMark
+from dnsauto.sync.cuts import ConfiguredZones
 from dnsauto.sync.plan import ZonePlan
 from dnsauto.sync.propagation import PropagationResult
 
-__all__ = ["MANUAL_SERVER_ID", "DomainJob", "DomainResult", "domain_jobs"]
+__all__ = ["MANUAL_SERVER_ID", "DomainJob", "DomainResult", "domain_jobs", "job_zones"]
 
 MANUAL_SERVER_ID = "manual"
 _MANUAL_SERVER = ManualDnsServer.model_validate({"@type": "Manual"})
@@ -35,6 +37,11 @@ class DomainJob:
     server: DnsServerBase
     publish: tuple[DnsRecordType, ...]
     origin: str | None = None
+
+    @property
+    def zone_name(self) -> dns.name.Name:
+        """The zone the domain's records go to: its ``origin``, or the domain itself."""
+        return to_name(self.origin or self.domain)
 
 
 @dataclass
@@ -106,6 +113,17 @@ def domain_jobs(config: Config, only: Sequence[str] = ()) -> list[DomainJob]:
         for name, settings in domains.items()
         if not chosen or name in chosen
     ]
+
+
+def job_zones(jobs: Sequence[DomainJob]) -> ConfiguredZones:
+    """Each zone the jobs publish, with the domain whose sync publishes it: the one named as
+    the zone when there is one, else the first whose ``origin`` it is."""
+    zones: dict[dns.name.Name, str] = {}
+    for job in jobs:
+        zone = job.zone_name
+        if zone not in zones or job.origin is None:
+            zones[zone] = job.domain
+    return ConfiguredZones(zones)
 
 
 def _job(config: Config, name: str, settings: Domain) -> DomainJob:

@@ -7,6 +7,8 @@
   record already there rather than replacing it. CAA ``issue``/``issuewild`` values are replaced
   by issuer and ``iodef`` by URL; other CAs' values stay; blanks after ``;`` do not count.
 * Nothing is deleted unless the caller names it.
+* A name in a zone below the one planned (past a zone cut, :mod:`dnsauto.sync.cuts`) is left
+  out: that zone's own domain publishes it, or nobody does (a warning says so).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dnsauto.plugin.changes import Change, Create, Delete, Update, comparable_va
 from dnsauto.plugin.errors import UnsafePlanError
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.spf import count_dns_lookups, is_spf, merge_spf
+from dnsauto.sync.cuts import Cuts, Elsewhere, split_by_zone, zone_cut
 
 __all__ = [
     "OWNED_TXT_LABELS",
@@ -65,6 +68,8 @@ class ZonePlan:
     """How many record values the planner saw at the names it read."""
     existing: dict[Key, list[str]] = field(default_factory=dict)
     """Those values, by (name, type)."""
+    elsewhere: list[Elsewhere] = field(default_factory=list)
+    """The desired RRsets left out because they lie in a zone below this one."""
 
     def __bool__(self) -> bool:
         return bool(self.changes)
@@ -143,12 +148,16 @@ def plan_zone(
     *,
     delete: Iterable[Key] = (),
     min_ttl: int | None = None,
+    cuts: Cuts | None = None,
 ) -> ZonePlan:
     """Compare ``desired`` with ``current`` and return the changes ``zone`` needs.
 
     ``current`` may hold RRsets at other names; only the names in ``desired`` and ``delete``
     are considered. ``delete`` names (name, type) RRsets that dnsauto created and no longer
     wants. A desired TTL below the provider's ``min_ttl`` is raised to it, with a warning.
+    Names in a zone of ``cuts`` below ``zone`` are neither created nor deleted: they are
+    listed in :attr:`ZonePlan.elsewhere` (with a warning when no configured domain publishes
+    that zone).
     """
     current_by_key: dict[Key, dns.rrset.RRset] = {(r.name, r.rdtype): r for r in current}
     types_at_name: dict[dns.name.Name, set[dns.rdatatype.RdataType]] = {}
@@ -156,6 +165,10 @@ def plan_zone(
         types_at_name.setdefault(name, set()).add(rdtype)
 
     plan = ZonePlan(zone)
+    if cuts:
+        desired, plan.elsewhere = split_by_zone(zone, desired, cuts)
+        plan.warnings.extend(_unpublished(plan.elsewhere))
+        delete = [key for key in delete if zone_cut(key[0], zone, cuts) is None]
     if min_ttl is not None:
         desired = raise_ttls(desired, min_ttl, plan.warnings)
     touched: set[Key] = set()
@@ -183,6 +196,16 @@ def plan_zone(
             plan.existing[key] = rrset_values(have)
             plan.changes.append(Delete(have))
     return plan
+
+
+def _unpublished(elsewhere: Iterable[Elsewhere]) -> list[str]:
+    return [
+        f"{name} {dns.rdatatype.to_text(rdtype)}: in zone {group.zone}, which no configured "
+        "domain publishes; not published"
+        for group in elsewhere
+        if group.domain is None
+        for name, rdtype in group.keys
+    ]
 
 
 def raise_ttls(

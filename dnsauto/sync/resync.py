@@ -32,6 +32,8 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import dns.name
+
 from dnsauto.state.store import ZoneMark
 from dnsauto.sync.desired import DesiredInputs
 from dnsauto.sync.jobs import DomainJob
@@ -46,12 +48,20 @@ _DIGEST_VERSION = b"dnsauto-resync-2\n"
 """Part of every digest: a dnsauto whose planning changes bumps it, and reads every zone."""
 
 
-def desired_digest(job: DomainJob, server_fingerprint: str, inputs: DesiredInputs) -> str:
+def desired_digest(
+    job: DomainJob,
+    server_fingerprint: str,
+    inputs: DesiredInputs,
+    zones_below: Sequence[tuple[dns.name.Name, str]] = (),
+) -> str:
     """A digest of what a sync of ``job`` would make the zone hold, and where: the inputs the
-    desired RRsets are built from, the zone and the DnsServer's settings."""
+    desired RRsets are built from, the zone, the DnsServer's settings and the configured
+    zones below it (whose records this zone leaves to their domains' syncs)."""
     digest = hashlib.sha256(_DIGEST_VERSION)
     digest.update(f"{job.server_id}\n{job.origin or job.domain}\n".encode())
     digest.update(server_fingerprint.encode())
+    for zone, domain in zones_below:
+        digest.update(f"\nbelow {zone} {domain}".encode())
     digest.update(b"\n")
     digest.update(inputs.fingerprint())
     return digest.hexdigest()

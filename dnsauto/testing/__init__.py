@@ -445,6 +445,18 @@ class ProviderContract:
         sibling = dns.name.from_text("_contract.sibling", origin=zone_name)
         assert (await provider.find_zone(sibling)).name == zone_name
 
+    async def test_subzones_names_the_delegated_child_zone_that_holds_a_name(
+        self, provider: Provider[Any], zone_name: dns.name.Name
+    ) -> None:
+        child = dns.name.from_text("contract-child", origin=zone_name)
+        if not self.no_child_zones:
+            child = await self.add_child_zone(provider, child)
+        deep = dns.name.from_text("_dmarc.mail", origin=child)
+        sibling = dns.name.from_text("_contract.sibling", origin=zone_name)
+        zone, _ = await provider.read_zone(zone_name, [deep, sibling])
+        found = await provider.subzones(zone, [deep, sibling])
+        assert found == (set() if self.no_child_zones else {child})
+
     # --- reading a zone in one call, change markers -------------------------------------------
 
     async def test_read_zone_finds_the_zone_and_lists_the_names_asked(

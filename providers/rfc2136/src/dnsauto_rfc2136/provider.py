@@ -115,6 +115,8 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
         self._no_transfer: set[dns.name.Name] = set()
         self._not_apex: set[dns.name.Name] = set()
         """Names whose zone transfer failed: :meth:`read_zone` finds their zone first."""
+        self._delegations: dict[dns.name.Name, frozenset[dns.name.Name]] = {}
+        """Each transferred zone's delegations (NS below its apex) in its last transfer."""
 
     # --- what a variant supplies ------------------------------------------------------------
 
@@ -261,7 +263,7 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
                 if marker is not None:
                     zone = Zone(name=name, id=str(self.endpoint), marker=marker)
                     wanted = set(names) if names is not None else None
-                    return zone, _authoritative(records, name, wanted)
+                    return zone, self._transferred(records, name, wanted)
                 self._not_apex.add(name)
         zone = await self.find_zone(name)
         return zone, await self.list_rrsets(zone, names)
@@ -283,7 +285,7 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
             except _FAILURES as exc:
                 raise map_failure(exc, where) from exc
             else:
-                return _authoritative(records, zone.name, wanted)
+                return self._transferred(records, zone.name, wanted)
         if wanted is None:
             raise ProviderError(
                 f"the server refuses zone transfers of {zone.name}, so the whole zone cannot be "
@@ -292,6 +294,25 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
                 zone=zone.name.to_text(),
             )
         return await self._query_names(zone, [n for n in wanted if n.is_subdomain(zone.name)])
+
+    def _transferred(
+        self,
+        records: list[dns.rrset.RRset],
+        zone: dns.name.Name,
+        wanted: set[dns.name.Name] | None,
+    ) -> list[dns.rrset.RRset]:
+        """A transfer's own records of ``zone`` (its delegations kept for :meth:`subzones`)."""
+        cuts = _zone_cuts(records, zone)
+        self._delegations[zone] = cuts
+        return _authoritative(records, zone, wanted, cuts)
+
+    async def subzones(self, zone: Zone, names: Collection[dns.name.Name]) -> set[dns.name.Name]:
+        """The delegations of ``zone``'s last transfer that hold some of ``names``; without a
+        transfer, the zones found by SOA queries (the default)."""
+        cuts = self._delegations.get(zone.name)
+        if cuts is None:
+            return await super().subzones(zone, names)
+        return {cut for cut in cuts if any(name.is_subdomain(cut) for name in names)}
 
     async def _query_names(self, zone: Zone, names: list[dns.name.Name]) -> list[dns.rrset.RRset]:
         limit = asyncio.Semaphore(self.query_concurrency)
@@ -352,11 +373,22 @@ def _serial(rrsets: Sequence[dns.rrset.RRset]) -> str | None:
     return None
 
 
+def _zone_cuts(records: list[dns.rrset.RRset], zone: dns.name.Name) -> frozenset[dns.name.Name]:
+    """The zone cuts among a zone's records: the names below its apex that have NS records
+    (not those below another cut, which are occluded data of the parent)."""
+    named = {r.name for r in records if r.rdtype == dns.rdatatype.NS and r.name != zone}
+    return frozenset(
+        cut for cut in named if not any(cut != other and cut.is_subdomain(other) for other in named)
+    )
+
+
 def _authoritative(
-    records: list[dns.rrset.RRset], zone: dns.name.Name, wanted: set[dns.name.Name] | None
+    records: list[dns.rrset.RRset],
+    zone: dns.name.Name,
+    wanted: set[dns.name.Name] | None,
+    cuts: frozenset[dns.name.Name],
 ) -> list[dns.rrset.RRset]:
     """Drop what is not the zone's own data: DNSSEC bookkeeping and glue below zone cuts."""
-    cuts = {r.name for r in records if r.rdtype == dns.rdatatype.NS and r.name != zone}
 
     def below_a_cut(name: dns.name.Name) -> bool:
         while name != zone and name != dns.name.root:
