@@ -13,7 +13,12 @@ Every ``[daemon.cluster]`` heartbeat (a third of ``leaseSeconds``) the node, in 
    the leases it renewed run out;
 4. reads the runs other nodes forwarded to it (:class:`~dnsauto.state.leases.TriggerQueue`):
    an API change on any node reaches the node that holds the domain, which reads the
-   configuration again when it changed, and runs the domain through its coalescer.
+   configuration again when it changed, and runs the domain through its coalescer;
+5. writes the DKIM key files of the keys changed since its last pass, whichever node made,
+   rotated or retired them (:meth:`~dnsauto.records.dkim.DkimKeyStore.write_files`), so the
+   MTA on every node's machine has every key; its first pass writes them all. "Since" reaches
+   back a lease time before the last pass began: a write stamped by another node's clock
+   (as far off as a lease allows) or committed late is not missed.
 
 On PostgreSQL a forwarded run is also announced with ``NOTIFY`` (:data:`CHANNEL`): each node
 keeps one connection ``LISTEN``ing in a thread of its own (:class:`Listener`) and reads the
@@ -36,9 +41,11 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from dnsauto.config.cluster import ClusterSettings, default_node_id
 from dnsauto.plugin.errors import DnsautoError
+from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.service.logs import summary_of_names
 from dnsauto.state.leases import (
     CHANNEL,
@@ -92,6 +99,8 @@ class Cluster:
         """A thread of its own: renewals do not queue behind the syncs' store writes and DKIM
         key generation in the default pool."""
         self._ticks = 0
+        self.key_files = DkimKeyStore(store)
+        self._keys_since: datetime | None = None
 
     def holds(self, domain: str) -> bool:
         """Whether this node believes it holds ``domain``'s lease (the fence decides)."""
@@ -143,7 +152,18 @@ class Cluster:
         forwarded = self.triggers.take_new()
         if self._ticks % 360 == 1:
             self.triggers.prune()
+        self._write_key_files()
         return TickResult(live, gained, release, lost, forwarded)
+
+    def _write_key_files(self) -> None:
+        """Step 5 of the pass; a store that cannot be read now is read again next pass."""
+        started = self.store.clock()
+        try:
+            self.key_files.write_files(self._keys_since)
+        except DnsautoError as exc:
+            log.warning("cluster: cannot read the DKIM keys to write their files: %s", exc.message)
+            return
+        self._keys_since = started - timedelta(seconds=self.settings.lease_seconds)
 
     async def join(self) -> None:
         """Say this node is alive (its first heartbeat); it claims nothing yet."""
