@@ -47,7 +47,9 @@ def ed25519(template: str = "v{version}-{algorithm}") -> AutomaticDkim:
 def nodes(server: PostgresServer, tmp_path: Path, count: int = 2) -> list[StoreBackend]:
     """``count`` nodes, each with a state directory of its own, on one new database."""
     database = server.create_database()
-    return [StoreBackend("postgresql", tmp_path / f"node{i}", server, database) for i in range(count)]
+    return [
+        StoreBackend("postgresql", tmp_path / f"node{i}", server, database) for i in range(count)
+    ]
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:

@@ -280,9 +280,7 @@ def test_index_with_a_bad_entry_raises_dnsauto_error_naming_the_file(tmp_path, o
         open_keys(tmp_path).keys_for("example.test", automatic(), NOW)
 
 
-def test_a_changed_key_file_is_moved_aside_and_written_again_from_the_store(
-    tmp_path, open_keys
-):
+def test_a_changed_key_file_is_moved_aside_and_written_again_from_the_store(tmp_path, open_keys):
     store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
     (key,) = store.keys_for("example.test", management, NOW)
