@@ -38,7 +38,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,9 +54,10 @@ from dnsauto.state.leases import (
     TriggerQueue,
     preferred_node,
 )
+from dnsauto.state.ratelimits import StoreRateLimits
 from dnsauto.state.store import StateStore
 
-__all__ = ["Cluster", "Listener", "TickResult"]
+__all__ = ["Cluster", "CommandLeases", "Listener", "TickResult", "command_leases"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ class Cluster:
         key generation in the default pool."""
         self._ticks = 0
         self.key_files = DkimKeyStore(store)
+        self.rate_limits = StoreRateLimits(store)
+        """The providers' rate limits, shared with the other nodes through the store."""
         self._keys_since: datetime | None = None
 
     def holds(self, domain: str) -> bool:
@@ -247,3 +250,51 @@ class Listener(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+
+
+@dataclass
+class CommandLeases:
+    """What a one-shot command (``dnsauto sync``, ``restore``) holds on a cluster: the leases
+    it got, for its engine's fence, and the providers' shared rate limits."""
+
+    fence: LeaseStore
+    rate_limits: StoreRateLimits
+
+
+@contextlib.asynccontextmanager
+async def command_leases(
+    settings: ClusterSettings, store: StateStore, domains: Collection[str]
+) -> AsyncIterator[CommandLeases | None]:
+    """Claim the leases of ``domains`` for a command on a cluster (None without one), renew
+    them every heartbeat while it runs, and give them up at its end.
+
+    The command is no node: it writes no heartbeat, so no domain is ever spread to it, and it
+    claims only leases that are free, released or expired (a node stopped or dead); a domain
+    that a live node holds is not synced by it (the engine says which node holds it).
+    """
+    if not settings.enabled:
+        yield None
+        return
+    node_id = f"cli-{default_node_id()}"
+    fence = LeaseStore(store, node_id, lease_seconds=settings.lease_seconds)
+    await asyncio.to_thread(fence.acquire, domains)
+    renewing = asyncio.create_task(_renew(fence, settings.heartbeat_seconds))
+    try:
+        yield CommandLeases(fence, StoreRateLimits(store))
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        try:
+            await asyncio.to_thread(fence.release_all)
+        except DnsautoError as exc:  # they run out by themselves
+            log.warning("cannot release the leases: %s", exc.message)
+
+
+async def _renew(fence: LeaseStore, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(fence.acquire, list(fence.held()))
+        except DnsautoError as exc:  # the fence stops a batch whose lease ran out
+            log.warning("cannot renew the leases: %s", exc.message)

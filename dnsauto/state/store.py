@@ -47,7 +47,8 @@ Version 2 added the ACME tables: ``acme_accounts``, the account key per CA direc
 once, and ``acme_certificates``, each certificate's last order, failures and next attempt;
 version 3 the re-sync's ``zone_marks`` and ``results.skipped``; 4 the journal's ``node_id`` and
 ``fence_token``; 5 the cluster's ``cluster_nodes``, ``leases`` and ``cluster_triggers``; 6 the
-DKIM keys' ``private_pem`` and ``changed_at``, and their unique ``(domain, position)``.
+DKIM keys' ``private_pem`` and ``changed_at``, and their unique ``(domain, position)``; 7 the
+cluster's shared ``rate_buckets``.
 """
 
 from __future__ import annotations
@@ -330,6 +331,17 @@ triggers_table = sa.Table(
 )
 
 
+rate_buckets_table = sa.Table(
+    "rate_buckets",
+    metadata,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+"""A provider's rate limit shared by the nodes (:mod:`dnsauto.state.ratelimits`): the tokens
+left (below 0: reserved ahead) at ``updated_at`` (Unix time)."""
+
+
 def _create_tables(*tables: sa.Table) -> Callable[[Connection], None]:
     def step(conn: Connection) -> None:
         metadata.create_all(conn, tables=list(tables))
@@ -386,6 +398,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
         _create_index("ix_dkim_keys_changed_at", dkim_table, "changed_at"),
         _create_index("dkim_keys_domain_position", dkim_table, "domain", "position", unique=True),
     ),
+    7: _create_tables(rate_buckets_table),
 }
 """The schema's steps by version, run in order in one transaction (see the module docstring).
 
