@@ -373,8 +373,9 @@ def _create_index(
         inspector = sa.inspect(conn)
         present = {i["name"] for i in inspector.get_indexes(table.name)}
         present |= {c["name"] for c in inspector.get_unique_constraints(table.name)}
-        if name not in present:
-            sa.Index(name, *(table.c[c] for c in columns), unique=unique).create(conn)
+        if name not in present:  # as SQL: an sa.Index would join the table in ``metadata``
+            kind = "UNIQUE INDEX" if unique else "INDEX"
+            conn.exec_driver_sql(f"CREATE {kind} {name} ON {table.name} ({', '.join(columns)})")
 
     return step
 
