@@ -16,11 +16,18 @@ Takeover latency
     Expected: the lease (3 s) plus at most one heartbeat (1 s). Target: max <= lease + 2
     heartbeats.
 
-The rate-limited provider fake with the limit shared through the store is not measured yet.
+A provider's rate limit shared through the store
+    3 node processes on one PostgreSQL each send requests to one fake API as fast as a limit
+    of 50 requests per second (burst 50), kept in the store, lets them: 100 each (40 with
+    ``--quick``), all told to go at once. The rate is the requests past the burst over the
+    time from the go to the last arrival: at most the limit however many nodes share it
+    (each sends no sooner than its token is due). Target: <= 50/s. The cost of a token is the
+    median time of one take from the store (one transaction), 200 takes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import signal
@@ -36,11 +43,18 @@ from pathlib import Path
 
 from bench import Figure
 from bench._bind import KEY_NAME, ZoneServer
+from dnsauto.plugin.ratelimits import RateLimit
+from dnsauto.state.ratelimits import StoreRateLimits
 from dnsauto.testing.servers.postgres import PostgresServer, start_postgres
+from tests.cluster_helpers import send_from_nodes
+from tests.store_backends import StoreBackend
 
 __all__ = ["TITLE", "run"]
 
-TITLE = "cluster: 1,000 domains with 1, 2, 3 nodes; takeover after SIGKILL"
+TITLE = (
+    "cluster: 1,000 domains with 1, 2, 3 nodes; takeover after SIGKILL; a provider's limit "
+    "shared by 3 nodes"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LEASE = 3.0
@@ -102,10 +116,14 @@ class Settings:
     takeover_domains: int = 60
     trials: int = 10
     timeout: float = 900.0
+    limited_requests: int = 100
+    """Requests each of 3 nodes sends under the shared limit."""
 
     @classmethod
     def quick(cls) -> Settings:
-        return cls(domains=60, node_counts=(1, 2), takeover_domains=30, trials=3)
+        return cls(
+            domains=60, node_counts=(1, 2), takeover_domains=30, trials=3, limited_requests=40
+        )
 
 
 def run(quick: bool) -> list[Figure]:
@@ -130,6 +148,7 @@ def measure(settings: Settings, postgres: PostgresServer) -> list[Figure]:
                 f"first sync of {settings.domains} domains by {count} node(s), one BIND",
             )
         )
+    figures += shared_limit_figures(settings, postgres)
     latencies = takeover_latencies(settings, postgres)
     target = LEASE + 2 * LEASE / 3
     figures += [
@@ -149,6 +168,48 @@ def measure(settings: Settings, postgres: PostgresServer) -> list[Figure]:
         ),
     ]
     return figures
+
+
+SHARED_LIMIT = RateLimit(50, 1.0)
+
+
+def shared_limit_figures(settings: Settings, postgres: PostgresServer) -> list[Figure]:
+    with tempfile.TemporaryDirectory() as work:
+        database = postgres.create_database()
+        nodes = [
+            StoreBackend("postgresql", Path(work) / f"n{i}", postgres, database) for i in range(3)
+        ]
+        sent = asyncio.run(send_from_nodes(nodes, SHARED_LIMIT, settings.limited_requests))
+        with nodes[0].open() as store:
+            limits = StoreRateLimits(store)
+            takes = []
+            for _ in range(200):
+                started = time.perf_counter()
+                limits.take("bench/take", RateLimit(1_000_000, 1.0))
+                takes.append(time.perf_counter() - started)
+    if sent.exit_codes != [0] * len(nodes):
+        raise RuntimeError(f"a node sending under the shared limit failed: {sent.exit_codes}")
+    past_burst = len(sent.arrivals) - SHARED_LIMIT.requests
+    rate = past_burst / (max(sent.arrivals) - sent.started)
+    take_ms = statistics.median(takes) * 1000
+    print(f"cluster: 3 nodes under a shared {SHARED_LIMIT.requests}/s: {rate:.1f}/s", flush=True)
+    return [
+        Figure(
+            "cluster.shared_limit_rate_per_s",
+            round(rate, 1),
+            "requests/s",
+            f"3 nodes, {len(sent.arrivals)} requests under one limit of "
+            f"{SHARED_LIMIT.requests}/s kept in the store, past its burst",
+            f"<= {SHARED_LIMIT.per_second:g}",
+            rate <= SHARED_LIMIT.per_second,
+        ),
+        Figure(
+            "cluster.shared_limit_take_ms",
+            round(take_ms, 2),
+            "ms",
+            "one token taken from the store's bucket (median of 200)",
+        ),
+    ]
 
 
 class Nodes:

@@ -3,19 +3,27 @@ state store, a BIND with many zones over TSIG, and reads of the leases and the j
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
+import sys
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aiohttp import web
+
+from dnsauto.plugin.ratelimits import RateLimit
 from dnsauto.state.store import DB_FILE
+from dnsauto.testing.fake_http import FakeApi
 from dnsauto.testing.servers import RunningServer
 from dnsauto.testing.servers.postgres import PostgresServer
-from tests.daemon_helpers import DaemonProcess, config_text, domain_table
+from tests.daemon_helpers import ROOT, DaemonProcess, config_text, domain_table
+from tests.store_backends import OPEN_FROM_ARGV, StoreBackend
 
 LEASE_SECONDS = 3.0
 
@@ -63,8 +71,9 @@ def cluster_config(
     concurrency: int = 8,
     postgres: PostgresServer | None = None,
 ) -> Path:
-    """A node's configuration: ``domains`` through ``server`` (their DKIM keys by hand: the
-    private keys are not shared between nodes yet), the store on ``postgres`` when given."""
+    """A node's configuration: ``domains`` through ``server`` (their DKIM keys by hand, so
+    that a sync makes no keys: tests/test_cluster_dkim.py has the keys on a cluster), the
+    store on ``postgres`` when given."""
     secret = directory / "tsig.key"
     secret.write_text(server.key().secret)
     config = directory / f"{node_id}.toml"
@@ -253,6 +262,89 @@ def fencing_problems(
             applied[(domain, name, rdtype, values)] += 1
     problems += [f"{key} applied {n} times" for key, n in applied.items() if n > 1]
     return problems
+
+
+SEND_UNDER_SHARED_LIMIT = OPEN_FROM_ARGV + (
+    "import asyncio\n"
+    "from dnsauto.plugin.http import HttpClient\n"
+    "from dnsauto.plugin.ratelimits import RateLimit\n"
+    "from dnsauto.state.ratelimits import StoreRateLimits\n"
+    "async def main():\n"
+    "    client = HttpClient(\n"
+    "        base_url=sys.argv[2], provider='Fake', server_id='fake', timeout=10,\n"
+    "        rate_limit=RateLimit(int(sys.argv[3]), float(sys.argv[4])),\n"
+    "        shared_limits=StoreRateLimits(store),\n"
+    "    )\n"
+    "    print('ready', flush=True)\n"
+    "    sys.stdin.readline()\n"
+    "    try:\n"
+    "        for _ in range(int(sys.argv[5])):\n"
+    "            await client.get('/zones')\n"
+    "    finally:\n"
+    "        await client.aclose()\n"
+    "asyncio.run(main())\n"
+    "store.close()\n"
+)
+"""A node's process: once told to go (a line on stdin), ``argv[5]`` requests to the fake
+API at ``argv[2]`` under the limit ``argv[3]`` per ``argv[4]`` s, shared in its store."""
+
+
+class TimedApi(FakeApi):
+    """A provider's API that notes when each request arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[float] = []
+
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/zones", self._zones)
+
+    async def _zones(self, request: web.Request) -> web.Response:
+        self.arrivals.append(time.time())
+        return web.json_response([])
+
+
+@dataclass
+class Sent:
+    """What the nodes of :func:`send_from_nodes` sent: when they were told to go, when each
+    request reached the API, how each node's process ended."""
+
+    started: float
+    arrivals: list[float]
+    exit_codes: list[int]
+
+
+async def send_from_nodes(nodes: Sequence[StoreBackend], limit: RateLimit, per_node: int) -> Sent:
+    """Each of ``nodes`` (a process each, on its store) sends ``per_node`` requests to one
+    fake API under ``limit``, shared in their store; all start together, once all are ready."""
+    nodes[0].open().close()  # the schema made once, before the nodes start
+    async with TimedApi() as api:
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                SEND_UNDER_SHARED_LIMIT,
+                node.argv(),
+                api.base_url,
+                str(limit.requests),
+                str(limit.seconds),
+                str(per_node),
+                cwd=ROOT,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            for node in nodes
+        ]
+        for process in processes:
+            assert process.stdout is not None
+            assert await asyncio.wait_for(process.stdout.readline(), 60) == b"ready\n"
+        started = time.time()
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write(b"go\n")
+            await process.stdin.drain()
+        codes = [await asyncio.wait_for(p.wait(), 600) for p in processes]
+    return Sent(started, api.arrivals, codes)
 
 
 @contextlib.contextmanager

@@ -165,7 +165,7 @@ def test_a_postgresql_restart_during_the_syncs_loses_nothing_and_applies_nothing
     with running(cluster):
         started = datetime.now(UTC)
         cluster.start_all()
-        # every node up (a node that cannot reach its store at start exits) and syncing
+        # every node up (one that cannot reach its store at start would wait) and syncing
         poll(lambda: len(cluster.query("SELECT node_id FROM cluster_nodes")) == 3, 300, "nodes")
         poll(lambda: len(cluster.journal()) >= 30, 120, "the nodes syncing")
         private_postgres_server.restart()

@@ -6,11 +6,14 @@ is back, applying nothing twice."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from dnsauto.config.daemon import Daemon as DaemonSettings
 from dnsauto.plugin import TransientError
 from dnsauto.plugin.registry import load_registry
 from dnsauto.service.daemon import Daemon, load_checked
@@ -20,11 +23,19 @@ from dnsauto.testing.servers import RunningServer, ServerUnavailable
 from dnsauto.testing.servers.postgres import PostgresServer
 from dnsauto.testing.servers.proxy import HOST, WireProxy
 from tests.cluster_helpers import PUBLISH, store_table
-from tests.daemon_helpers import config_text, domain_table, start_bind_zones, until
+from tests.daemon_helpers import (
+    DaemonProcess,
+    config_text,
+    domain_table,
+    poll,
+    start_bind_zones,
+    until,
+)
 
 pytestmark = pytest.mark.servers
 
 DOMAIN = "outage.test"
+STORE = "state store postgresql://"
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +123,75 @@ async def test_a_result_the_store_could_not_save_is_a_transient_failure_synced_a
     assert again.applied == 0  # the records went out once, in the first run
     assert {e.status for e in journal} == {"applied"}
     assert len(journal) == first.applied
+
+
+def receive_until(sock: socket.socket, field: str) -> list[str]:
+    """The notifications systemd would get, up to the first one with ``field`` (60 s at most
+    for each)."""
+    messages = []
+    while not messages or field not in messages[-1].split("\n"):
+        messages.append(sock.recv(65536).decode())
+    return messages
+
+
+def receive_until_prefix(sock: socket.socket, prefix: str) -> list[str]:
+    messages = []
+    while not messages or not messages[-1].startswith(prefix):
+        messages.append(sock.recv(65536).decode())
+    return messages
+
+
+def test_a_node_started_before_its_postgresql_waits_then_is_ready_and_syncs(
+    bind: RunningServer, private_postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    postgres = private_postgres_server
+    postgres.shutdown()
+    secret = tmp_path / "tsig.key"
+    secret.write_text(bind.key().secret)
+    path = tmp_path / "config.toml"
+    path.write_text(
+        config_text(bind, tmp_path / "state", [DOMAIN], secret_file=secret) + store_table(postgres)
+    )
+    notify = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(notify))
+        sock.settimeout(60)
+        node = DaemonProcess(path, bind.key().secret, env={"NOTIFY_SOCKET": str(notify)})
+        node.start()
+        try:
+            (waiting,) = receive_until_prefix(sock, f"STATUS=waiting for the state store: {STORE}")
+            assert node.wait_log("trying again in", 60) is None  # still running, waiting
+            postgres.start()
+            before_ready = receive_until(sock, "READY=1")
+            with DaemonSettings.model_validate(
+                {"stateDir": str(tmp_path / "probe"), "store": postgres.store_config()}
+            ).open_store() as store:
+                poll(lambda: synced(store.last_results().get(DOMAIN)), 60, "synced and saved")
+        finally:
+            node.signal(signal.SIGTERM)
+            status = node.wait(60)
+    assert status == 0, node.log()
+    assert all("READY=1" not in m for m in before_ready[:-1])
+    log = node.log()
+    assert f"cannot reach the state store yet: {STORE}" in log
+    assert "failed attempts" in log
+    assert postgres.password not in log + waiting + "".join(before_ready)
+
+
+def test_a_node_asked_to_stop_while_it_waits_for_its_store_exits_cleanly(
+    bind: RunningServer, private_postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    postgres = private_postgres_server
+    postgres.shutdown()
+    secret = tmp_path / "tsig.key"
+    secret.write_text(bind.key().secret)
+    path = tmp_path / "config.toml"
+    path.write_text(
+        config_text(bind, tmp_path / "state", [DOMAIN], secret_file=secret) + store_table(postgres)
+    )
+    node = DaemonProcess(path, bind.key().secret).start()
+    try:
+        node.wait_log("cannot reach the state store yet", 60)
+    finally:
+        node.signal(signal.SIGTERM)
+    assert node.wait(60) == 0, node.log()

@@ -349,3 +349,26 @@ async def test_a_client_made_for_a_server_counts_into_its_context_and_tells_the_
         [("requests", 1), ("throttled", 1), ("retries", 1), ("waited_seconds", 2.0),
          ("requests", 1), ("requests", 1)]
     )  # fmt: skip
+
+
+async def test_a_client_with_shared_limits_takes_its_tokens_there_by_server_and_key(
+    api, clock, tmp_path
+):
+    from dnsauto.state.ratelimits import StoreRateLimits
+    from dnsauto.state.store import StateStore, rate_buckets_table
+
+    settings = DnsServerBase.model_validate({"@type": "Example", "description": "x"})
+    with StateStore(tmp_path) as store:
+        shared = StoreRateLimits(store, clock=lambda: 1_000.0)
+        context = ProviderContext(server_id="dns1", rate_limits=shared)
+        http = HttpClient.for_server("Example", api.base_url, settings, context,
+                                     {"clock": clock}, rate_limit=RateLimit(2, 1.0))  # fmt: skip
+        for key in ("a.test", "a.test", "a.test"):
+            await http.request("POST", "/thing", json={}, limits=[RateLimit(5, 1.0)], limit_key=key)
+        await http.aclose()
+        with store.read_transaction() as conn:
+            keys = sorted(conn.execute(rate_buckets_table.select()).scalars())
+
+    assert clock.sleeps == [pytest.approx(0.5)]
+    assert http.counters.rate_limited == 1
+    assert keys == ["Example/dns1/a.test@5/1s", "Example/dns1@2/1s"]

@@ -2,6 +2,7 @@ import base64
 import dataclasses
 import json
 import re
+import sqlite3
 import stat
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -21,7 +22,13 @@ from dnsauto.records.dkim import (
     generate_private_key,
     public_key_base64,
 )
-from dnsauto.state.store import StateStore
+from dnsauto.state.store import (
+    DB_FILE,
+    SCHEMA_VERSION,
+    DkimKeyRaceError,
+    StateStore,
+    dkim_table,
+)
 
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
 
@@ -273,26 +280,77 @@ def test_index_with_a_bad_entry_raises_dnsauto_error_naming_the_file(tmp_path, o
         open_keys(tmp_path).keys_for("example.test", automatic(), NOW)
 
 
-def test_corrupt_private_key_raises_dnsauto_error_naming_the_file(tmp_path, open_keys):
+def test_a_changed_key_file_is_moved_aside_and_written_again_from_the_store(tmp_path, open_keys):
     store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
     (key,) = store.keys_for("example.test", management, NOW)
     pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
-    pem.write_text("-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")
+    garbage = "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n"
+    pem.write_text(garbage)
 
-    with pytest.raises(DnsautoError, match=re.escape(f"{pem} is unusable")):
-        store.keys_for("example.test", management, NOW)
+    assert store.keys_for("example.test", management, NOW) == [key]
+    assert pem.read_text() == key.private_pem
+    (aside,) = pem.parent.glob(f"{pem.name}.unknown-*")
+    assert aside.read_text() == garbage
 
 
-def test_missing_private_key_raises_dnsauto_error_naming_the_file(tmp_path, open_keys):
+def test_a_deleted_key_file_is_written_again_from_the_store(tmp_path, open_keys):
     store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
     (key,) = store.keys_for("example.test", management, NOW)
     pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
     pem.unlink()
 
+    assert store.keys_for("example.test", management, NOW) == [key]
+    assert pem.read_text() == key.private_pem
+    assert stat.S_IMODE(pem.stat().st_mode) == 0o600
+
+
+def forget_private_keys(store: DkimKeyStore) -> None:
+    """The store as a dnsauto before schema version 6 left it: no private key in it."""
+    with store.state.write_transaction() as conn:
+        conn.execute(dkim_table.update().values(private_pem=None))
+
+
+def test_a_key_kept_before_the_store_held_private_keys_is_read_into_it_from_its_file(
+    tmp_path, open_keys
+):
+    store = open_keys(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    (key,) = store.keys_for("example.test", management, NOW)
+    forget_private_keys(store)
+
+    assert store.keys_for("example.test", management, NOW) == [key]
+    (row,) = store.state.dkim_keys("example.test")
+    assert row.private_pem == key.private_pem
+
+
+def test_a_missing_file_of_a_key_kept_before_the_store_held_private_keys_names_the_file(
+    tmp_path, open_keys
+):
+    store = open_keys(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    (key,) = store.keys_for("example.test", management, NOW)
+    forget_private_keys(store)
+    pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
+    pem.unlink()
+
     with pytest.raises(DnsautoError, match=re.escape(f"cannot read DKIM private key {pem}")):
         store.keys_for("example.test", management, NOW)
+
+
+def test_a_corrupt_private_key_in_the_store_is_named_without_its_text(tmp_path, open_keys):
+    store = open_keys(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    (key,) = store.keys_for("example.test", management, NOW)
+    garbage = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"
+    with store.state.write_transaction() as conn:
+        conn.execute(dkim_table.update().values(private_pem=garbage))
+
+    with pytest.raises(DnsautoError) as raised:
+        store.keys_for("example.test", management, NOW)
+    assert f"{key.selector} of example.test in the state store is unusable" in str(raised.value)
+    assert "c2VjcmV0" not in str(raised.value)
 
 
 def test_private_key_of_the_wrong_type_is_refused():
@@ -394,3 +452,34 @@ def test_a_legacy_json_index_is_imported_into_the_state_store_once(tmp_path, ope
     assert again == key
     assert not (directory / "index.json").exists()
     assert (directory / "index.json.migrated").exists()
+
+
+V5_DKIM_TABLE = """CREATE TABLE dkim_keys (
+    domain VARCHAR NOT NULL, selector VARCHAR NOT NULL, position INTEGER NOT NULL,
+    algorithm VARCHAR NOT NULL, stage VARCHAR NOT NULL, public_value VARCHAR NOT NULL,
+    created DATETIME NOT NULL, active_at DATETIME, retiring_at DATETIME, retired_at DATETIME,
+    key_deleted_at DATETIME, PRIMARY KEY (domain, selector))"""
+
+
+def test_a_store_of_schema_5_gains_private_keys_read_from_the_key_files_and_the_race_rule(
+    tmp_path, open_keys
+):
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    with StateStore(tmp_path) as first:
+        (key,) = DkimKeyStore(first).keys_for("example.test", management, NOW)
+    with sqlite3.connect(tmp_path / DB_FILE) as plain:  # as dnsauto before schema 6 left it
+        plain.execute("ALTER TABLE dkim_keys RENAME TO dkim_keys_6")
+        plain.execute(V5_DKIM_TABLE)
+        columns = "domain, selector, position, algorithm, stage, public_value, created"
+        plain.execute(f"INSERT INTO dkim_keys ({columns}) SELECT {columns} FROM dkim_keys_6")
+        plain.execute("DROP TABLE dkim_keys_6")
+        plain.execute("DELETE FROM schema_version WHERE version > 5")
+
+    store = open_keys(tmp_path)
+    assert store.state.schema_version() == SCHEMA_VERSION
+    assert store.keys_for("example.test", management, NOW) == [key]
+    (row,) = store.state.dkim_keys("example.test")
+    assert row.private_pem == key.private_pem
+    with pytest.raises(DkimKeyRaceError, match="another process added DKIM keys of example"):
+        store.state.save_dkim_keys(add=[dataclasses.replace(row, selector="other")])
+    StateStore(tmp_path / "new").close()  # the upgrade left the schema of a new store as it was

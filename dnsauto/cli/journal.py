@@ -18,6 +18,7 @@ from dnsauto.cli.options import (
     handle_errors,
     load,
     load_merged,
+    writing_engine,
 )
 
 if TYPE_CHECKING:
@@ -147,14 +148,15 @@ def restore(ctx: click.Context, run_id: str, dry_run: bool, wait: bool, as_json:
 
     A record set changed since that run is a conflict: it is reported and left as it is, and
     the exit status is 1. The restore is itself a run in the journal, so it can be undone in
-    turn. A later sync writes the configured records again.
+    turn. A later sync writes the configured records again. With [daemon.cluster] it
+    restores only the domains whose leases it can take, as `dnsauto sync`.
     """
-    from dnsauto.sync.engine import Engine
-
     config, registry, store = load_merged(ctx)
 
     async def go() -> tuple[str, list[DomainResult]]:
-        async with Engine(config, registry, store=store) as engine:
+        domains = {entry.domain for entry in store.journal(run_id=run_id)}
+        # a dry run writes nothing: it needs no lease
+        async with writing_engine(config, registry, store, domains, cluster=not dry_run) as engine:
             results = await engine.restore(run_id, apply=not dry_run, wait=wait and not dry_run)
             return engine.run_id, results
 

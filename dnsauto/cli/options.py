@@ -4,11 +4,12 @@ configuration, JSON output.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from dnsauto.config.model import Config
     from dnsauto.plugin.registry import Registry
     from dnsauto.state.store import StateStore
+    from dnsauto.sync.engine import Engine
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -146,3 +148,33 @@ def with_api_objects(config: Config, registry: Registry) -> tuple[Config, list[s
         return config, [f"objects set over the API not shown: cannot read the state: {reason}"]
     with store:
         return effective_config(config, store, registry=registry), describe_overrides(store)
+
+
+@contextlib.asynccontextmanager
+async def writing_engine(
+    config: Config,
+    registry: Registry,
+    store: StateStore,
+    domains: Collection[str],
+    *,
+    cluster: bool = True,
+) -> AsyncIterator[Engine]:
+    """The engine of a command that writes to the providers (``sync``, ``restore``). With
+    [daemon.cluster] (and ``cluster``) it holds the leases of ``domains`` it could take while
+    it runs, its batches fenced by them, and takes the providers' shared rate limits."""
+    from dnsauto.config.cluster import ClusterSettings
+    from dnsauto.service.cluster import command_leases
+    from dnsauto.sync.engine import Engine
+
+    settings = config.daemon.cluster if cluster else ClusterSettings()
+    async with (
+        command_leases(settings, store, domains) as leases,
+        Engine(
+            config,
+            registry,
+            store=store,
+            fence=None if leases is None else leases.fence,
+            rate_limits=None if leases is None else leases.rate_limits,
+        ) as engine,
+    ):
+        yield engine

@@ -17,6 +17,8 @@ from dnsauto.cli.options import ExitStatus, config_option, config_path, echo_jso
 if TYPE_CHECKING:
     from dnsauto.config.daemon import Daemon as DaemonSettings
     from dnsauto.config.model import Config
+    from dnsauto.service.sdnotify import Notifier
+    from dnsauto.state.store import StateStore
 
 __all__ = ["run", "status", "status_document"]
 
@@ -35,37 +37,65 @@ __all__ = ["run", "status", "status_document"]
 def run(ctx: click.Context, log_format: str) -> None:
     """Run as a service: sync every domain now, then every daemon.syncInterval.
 
-    Retries failed domains with backoff and rotates DKIM keys. SIGHUP reloads the
+    Retries failed domains with backoff and rotates DKIM keys. A state store that cannot be
+    reached yet (PostgreSQL still starting) is waited for, retried with backoff. SIGHUP reloads the
     configuration (a bad one is refused and the old one kept); SIGTERM stops cleanly (exit 0).
     Tells systemd when ready (Type=notify) and serves Prometheus metrics on
     daemon.metrics.listen when set, and the JMAP API on daemon.api.listen when API keys are
     declared (objects set over it override the file's; see `dnsauto config check`).
     """
-    from dnsauto.config.overlay import load_effective
+    from dnsauto.config.overlay import load_effective, load_file
     from dnsauto.plugin.registry import load_registry
     from dnsauto.service.daemon import Daemon
     from dnsauto.service.logs import setup_logging
+    from dnsauto.service.sdnotify import Notifier
 
     path = config_path(ctx)
     registry = load_registry()
-    config = load_effective(path, registry)
+    settings = load_file(path, registry).daemon
     verbose = int(ctx.find_root().params.get("verbose") or 0)
     setup_logging("json" if log_format == "json" else "text", verbose)
+    notifier = Notifier()
+    opened = _wait_for_store(settings, notifier)
+    if opened is None:
+        notifier.close()
+        raise ExitStatus(0)
 
     # One store for the whole process: the daemon, its API and every reload use this one.
-    with config.daemon.open_store() as store:
+    with opened as store:
+        config = load_effective(path, registry, store)
 
         def reload() -> Config:
             return load_effective(path, registry, store)
 
         async def serve() -> int:
-            daemon = Daemon(config, registry, loader=reload, store=store)
+            daemon = Daemon(config, registry, loader=reload, store=store, notifier=notifier)
             return await daemon.serve()
 
         import asyncio  # here, not at load: with ssl it is a third of --help
 
         status = asyncio.run(serve())
     raise ExitStatus(status)
+
+
+def _wait_for_store(settings: DaemonSettings, notifier: Notifier) -> StateStore | None:
+    """The state store, once it can be reached (:mod:`dnsauto.service.startup`); None when
+    SIGTERM or SIGINT came first."""
+    import signal
+    import threading
+
+    from dnsauto.service.startup import wait_for_store
+
+    stop = threading.Event()
+    handlers = {
+        signum: signal.signal(signum, lambda *_: stop.set())
+        for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        return wait_for_store(settings, notifier, stop)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
 
 
 @click.command("status")

@@ -17,6 +17,7 @@ from dnsauto.cli.options import (
     handle_errors,
     load_merged,
     on_terminal,
+    writing_engine,
 )
 
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ def sync(
 ) -> None:
     """Publish the records of every domain (or the chosen ones).
 
+    With [daemon.cluster], it syncs only the domains whose leases it can take (no node holds
+    them: the nodes are stopped, or one died), and names the node that holds each other one.
     With the Manual provider it prints the zone fragment to enter by hand. With [acme]
     obtainCertificates, once the records are live it orders the ACME certificates that are due
     (see `dnsauto certs`). Exit 0 when every domain (and certificate) is done, 1 when any
@@ -144,7 +147,7 @@ def _streamed(
     domains that synced; the number of domains and certificates that failed."""
     from dnsauto.cli.certs import certificates_json, print_certificates
     from dnsauto.cli.output import SyncStream, progress
-    from dnsauto.sync.engine import Engine, domain_jobs
+    from dnsauto.sync.engine import domain_jobs
 
     jobs = domain_jobs(config, domains)
     output = SyncStream(as_json=as_json)
@@ -152,7 +155,7 @@ def _streamed(
 
     async def go() -> None:
         synced: set[str] = set()
-        async with Engine(config, registry, store=store) as engine:
+        async with writing_engine(config, registry, store, [j.domain for j in jobs]) as engine:
             with progress(len(jobs), enabled=on_terminal()):
                 async for index, result in engine.stream(jobs, apply=True, force=force, wait=wait):
                     output.add(index, result)

@@ -56,6 +56,7 @@ __all__ = [
     "describe_overrides",
     "effective_config",
     "load_effective",
+    "load_file",
     "object_view",
     "object_views",
 ]
@@ -173,6 +174,15 @@ def describe_overrides(store: StateStore) -> list[str]:
     return lines
 
 
+def load_file(path: str | os.PathLike[str], registry: Registry) -> Config:
+    """The file alone, every secret readable: what ``dnsauto run`` needs to reach its store."""
+    config = load_config_file(path, registry)
+    problems = resolve_secrets(config, str(path))
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
 def load_effective(
     path: str | os.PathLike[str], registry: Registry, store: StateStore | None = None
 ) -> Config:
@@ -182,10 +192,7 @@ def load_effective(
     one beside it (see :func:`dnsauto.state._prepare_files`). Without one, the store of the
     file's ``daemon.stateDir`` is opened for the merge and closed again.
     """
-    config = load_config_file(path, registry)
-    problems = resolve_secrets(config, str(path))
-    if problems:
-        raise ConfigError(problems)
+    config = load_file(path, registry)
     if store is not None:
         merged = effective_config(config, store, registry=registry)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dnsauto.plugin.counters import HttpCounters
+from dnsauto.plugin.ratelimits import SharedRateLimits
 
 __all__ = ["BOOTSTRAP_SERVER_ID", "ProviderContext"]
 
@@ -23,6 +24,9 @@ class ProviderContext:
     counters: HttpCounters = field(default_factory=HttpCounters)
     """What the provider's API calls did; every HTTP client it makes counts here, and the
     daemon gives it a sink feeding the metrics (``dnsauto_provider_http_*``)."""
+    rate_limits: SharedRateLimits | None = None
+    """On a cluster node, the buckets the nodes share (:class:`dnsauto.plugin.http.HttpClient`
+    takes its rate limits' tokens there instead of from its own)."""
 
     def config_path(self, field: str) -> str:
         """Where ``field`` of this provider's settings sits in the configuration, for errors."""

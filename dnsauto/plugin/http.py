@@ -40,6 +40,7 @@ from dnsauto.plugin.errors import (
     ProviderError,
     TransientError,
 )
+from dnsauto.plugin.ratelimits import RateLimit, SharedRateLimits
 
 if TYPE_CHECKING:
     import aiohttp
@@ -59,6 +60,7 @@ __all__ = [
     "RateLimit",
     "RateLimits",
     "RetryPolicy",
+    "SharedRateLimits",
     "SystemClock",
     "TokenBucket",
     "api_url",
@@ -181,18 +183,6 @@ class RetryPolicy:
     def backoff(self, retry: int, rng: random.Random) -> float:
         delay: float = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
         return delay * (1 - self.jitter * rng.random())
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most ``requests`` per ``seconds``, e.g. Cloudflare's 1,200 per 300 s."""
-
-    requests: int
-    seconds: float
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.seconds
 
 
 class TokenBucket:
@@ -338,6 +328,10 @@ class HttpClient:
     """Statuses that mean "too many requests": counted as throttled and retried, even for
     calls not safe to repeat (the API did not carry them out). Porkbun answers 503."""
     counters: HttpCounters = field(default_factory=HttpCounters)
+    shared_limits: SharedRateLimits | None = field(default=None, repr=False)
+    """Buckets shared with other processes (a cluster's nodes): :attr:`rate_limit` and the
+    per-key ``limits`` are kept there, under the provider, DnsServer id and key, rather than
+    in this client, so the nodes together stay within them."""
 
     @classmethod
     def for_server(
@@ -355,6 +349,7 @@ class HttpClient:
         It counts into the context's :attr:`~ProviderContext.counters`, for the metrics."""
         return cls(**{"base_url": api_url(provider, default_url), "provider": provider,
                       "server_id": context.server_id, "counters": context.counters,
+                      "shared_limits": context.rate_limits,
                       "timeout": settings.timeout.total_seconds(),
                       **fields, **(overrides or {})})  # fmt: skip
 
@@ -491,11 +486,27 @@ class HttpClient:
         return max(0.0, float(value) - self.clock.time())
 
     async def _wait_for_rate_limit(self, limits: Sequence[RateLimit], key: str) -> None:
-        waited = await self._bucket.take() if self._bucket is not None else 0.0
-        waited += await self._keyed.take(key, limits)
+        if self.shared_limits is not None:
+            waited = await self._wait_for_shared(limits, key)
+        else:
+            waited = await self._bucket.take() if self._bucket is not None else 0.0
+            waited += await self._keyed.take(key, limits)
         if waited:
             self.counters.add("rate_limited")
             self.counters.add("waited_seconds", waited)
+
+    async def _wait_for_shared(self, limits: Sequence[RateLimit], key: str) -> float:
+        """Reserve a token in each shared bucket; wait until the last of them is due."""
+        assert self.shared_limits is not None
+        bucket = f"{self.provider}/{self.server_id}"
+        due = 0.0
+        if self.rate_limit is not None:
+            due = await self.shared_limits.reserve(bucket, self.rate_limit)
+        for limit in limits:
+            due = max(due, await self.shared_limits.reserve(f"{bucket}/{key}", limit))
+        if due > 0:
+            await self.clock.sleep(due)
+        return due
 
     async def _send(
         self,

@@ -16,10 +16,12 @@ What Stalwart does (``crates/common/src/network/dkim.rs``, ``generate_dkim_priva
 * The TXT value is ``v=DKIM1; k=rsa; h=sha256; p=…`` or ``v=DKIM1; k=ed25519; h=sha256; p=…``;
   the DKIM2 variants write ``v=DKIM1`` too.
 
-:class:`DkimKeyStore` keeps the private keys under ``<stateDir>/dkim/<domain>/``: one
-``<selector>.pem`` per key (mode 0600, in 0700 directories, written to a temporary file created
-0600 and renamed into place) for the MTA; each key's selector, algorithm, creation time and
-rotation stage are in the state store (:mod:`dnsauto.state.store`). Rotation is
+:class:`DkimKeyStore` keeps each key in the state store (:mod:`dnsauto.state.store`): its
+selector, algorithm, creation time, rotation stage and private key; a key is made once for
+every node sharing the store (its position in the domain is unique: of two nodes making a key
+at once, the second adopts the first's). Every node writes the private keys from the store to
+``<stateDir>/dkim/<domain>/<selector>.pem`` for the MTA on its machine (mode 0600, in 0700
+directories, written to a temporary file created 0600 and renamed into place). Rotation is
 :mod:`dnsauto.records.rotation`.
 """
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -55,7 +58,7 @@ from dnsauto.records.rotation import (
     plan_activation,
     plan_rotation,
 )
-from dnsauto.state.store import DkimKeyRow, StateStore
+from dnsauto.state.store import DkimKeyRaceError, DkimKeyRow, StateStore
 
 __all__ = [
     "RSA_KEY_BITS",
@@ -198,20 +201,24 @@ class SyncKeys:
 class DkimKeyStore:
     """Makes, keeps and rotates each domain's DKIM keys.
 
-    The private keys are files for the MTA, per domain (directories 0700, files 0600)::
+    A key (selector, algorithm, creation, stage and stage times, the published TXT value, the
+    private key) lives in the :class:`~dnsauto.state.StateStore`, where a stage change is one
+    transaction. The private keys are also files for the MTA, per domain (directories 0700,
+    files 0600), written from the store by every node that reads the keys (:meth:`_mirror`,
+    :meth:`write_files`)::
 
         <stateDir>/dkim/<domain>/<selector>.pem
 
-    Everything else about a key (selector, algorithm, creation, stage and stage times, the
-    published TXT value) lives in the :class:`~dnsauto.state.StateStore`, where a stage change
-    is one transaction. An ``index.json`` left by an older dnsauto is imported into the store
-    the first time the domain is read, then renamed ``index.json.migrated``. Key files of a
-    domain the store knows nothing of (the store was lost) are adopted the same way, as the
-    keys in use; no key file is ever overwritten.
+    An ``index.json`` left by an older dnsauto is imported into the store the first time the
+    domain is read, then renamed ``index.json.migrated``. Key files of a domain the store
+    knows nothing of (the store was lost) are adopted the same way, as the keys in use; no key
+    file is ever overwritten (one the store does not know is moved aside).
 
-    Creating keys holds the domain's lock file, so a daemon and a CLI command never both make
-    a key. Problems with the stored state raise :class:`~dnsauto.plugin.errors.DnsautoError` naming
-    the file.
+    Creating keys holds the domain's lock file, so a daemon and a CLI command on one machine
+    never both make a key; processes on two machines are told apart by the store (the second
+    to commit adopts the first's keys, :class:`~dnsauto.state.store.DkimKeyRaceError`).
+    Problems with the stored state raise :class:`~dnsauto.plugin.errors.DnsautoError` naming
+    the file or key, never showing a private key.
     """
 
     def __init__(self, state: StateStore) -> None:
@@ -267,7 +274,10 @@ class DkimKeyStore:
             rows = self._known_rows(directory, management, moment)
             missing = missing_keys(rows, management)
             if missing:
-                rows += self._create(directory, rows, missing, management.selector_template, moment)
+                rows, _ = self._create(
+                    directory, rows, missing, management.selector_template, moment
+                )
+            rows = self._mirror(directory, rows, moment)
         return [self._load_key(directory, row) for row in rows if DkimStage(row.stage).is_published]
 
     def load(self, domain: str) -> list[DkimKey]:
@@ -297,7 +307,9 @@ class DkimKeyStore:
         directory = self.domain_dir(domain)
         with self._locked(directory):
             rows = self._known_rows(directory, management, moment)
-            return self._rotate_rows(directory, rows, management, moment)
+            notes = self._rotate_rows(directory, rows, management, moment)
+            self._mirror(directory, self.state.dkim_keys(directory.name), moment)
+            return notes
 
     def for_sync(
         self,
@@ -330,7 +342,10 @@ class DkimKeyStore:
                     rows = self.state.dkim_keys(directory.name)
             missing = missing_keys(rows, management)
             if missing:
-                rows += self._create(directory, rows, missing, management.selector_template, moment)
+                rows, _ = self._create(
+                    directory, rows, missing, management.selector_template, moment
+                )
+            rows = self._mirror(directory, rows, moment)
         origin = to_name(directory.name)
         return SyncKeys(
             published=[
@@ -350,12 +365,14 @@ class DkimKeyStore:
     ) -> list[str]:
         """The rotation steps due at ``now`` for these rows, taken (under the domain's lock)."""
         plan = plan_rotation(rows, management, now)
-        created = self._create(
-            directory, rows, plan.create, management.selector_template, now, plan.updates
-        )
-        if plan.updates and not created:
+        if plan.create:
+            _, won = self._create(
+                directory, rows, plan.create, management.selector_template, now, plan.updates
+            )
+            if not won:
+                return [f"another process rotated the keys of {directory.name} first"]
+        elif plan.updates:
             self.state.save_dkim_keys(update=plan.updates)
-        self._delete_files(directory, [*rows, *plan.updates])
         return plan.notes
 
     def activate(
@@ -406,8 +423,12 @@ class DkimKeyStore:
         index = directory / INDEX_FILE
         if rows or not index.exists():
             return rows
-        migrated = [self._migrated_row(directory, entry, now) for entry in self._read_index(index)]
-        self.state.save_dkim_keys(add=migrated)
+        migrated = [
+            dataclasses.replace(self._migrated_row(directory, entry, now), position=position)
+            for position, entry in enumerate(self._read_index(index), start=1)
+        ]
+        with contextlib.suppress(DkimKeyRaceError):  # another node imported its keys first
+            self.state.save_dkim_keys(add=migrated)
         try:
             os.replace(index, index.with_name(INDEX_FILE + ".migrated"))
         except OSError as exc:
@@ -425,7 +446,10 @@ class DkimKeyStore:
         adopted = self._adopt(directory, management, now)
         if not adopted:
             return rows
-        self.state.save_dkim_keys(add=adopted)
+        try:
+            self.state.save_dkim_keys(add=adopted)
+        except DkimKeyRaceError:
+            log.info("DKIM keys of %s were kept by another node first: using those", directory.name)
         return self.state.dkim_keys(directory.name)
 
     def _adopt(self, directory: Path, management: AutomaticDkim, now: datetime) -> list[DkimKeyRow]:
@@ -454,7 +478,7 @@ class DkimKeyStore:
         configured = {DkimAlgorithm(a) for a in management.algorithms}
         newest = {algorithm: selector for _, selector, algorithm, _ in found}
         rows = []
-        for modified, selector, algorithm, private_pem in found:
+        for position, (modified, selector, algorithm, private_pem) in enumerate(found, start=1):
             active = algorithm in configured and newest[algorithm] == selector
             public = public_key_base64(private_pem, algorithm)
             rows.append(
@@ -467,6 +491,8 @@ class DkimKeyStore:
                     created=modified,
                     active_at=modified if active else None,
                     retiring_at=None if active else now,
+                    position=position,
+                    private_pem=private_pem,
                 )
             )
             log.warning(
@@ -500,6 +526,7 @@ class DkimKeyStore:
             active_at=key.created if stage is DkimStage.ACTIVE else None,
             retiring_at=now if stage is DkimStage.RETIRING else None,
             retired_at=now if stage is DkimStage.RETIRED else None,
+            private_pem=key.private_pem,
         )
 
     def _create(
@@ -510,22 +537,23 @@ class DkimKeyStore:
         template: str,
         now: datetime,
         updates: Sequence[DkimKeyRow] = (),
-    ) -> list[DkimKeyRow]:
-        """Write the new keys' files, then add their rows (and ``updates``) in one commit.
+    ) -> tuple[list[DkimKeyRow], bool]:
+        """Make the new keys and add them (and ``updates``) to the store in one commit; the
+        domain's rows after it, and whether this process's keys are the ones kept.
 
-        A crash between the two leaves a key file without a row, never a row without its
-        file. Such a file (the store knows other keys of the domain, so it is not a lost
-        store's key, which :meth:`_known_rows` adopts) is moved aside, never overwritten.
+        The new keys take the positions after the last of ``rows``: when another process
+        (another node) added keys since it read them, its commit came first and won, and
+        its keys are the ones used; this process's are dropped unseen. The files are
+        written from the store afterwards (:meth:`_mirror`), so a crash in between leaves a
+        key in the store whose file the next read writes.
         """
         used = {row.selector for row in rows}
+        last = max((row.position for row in rows), default=0)
         made: list[DkimKeyRow] = []
-        for key in new:
+        for position, key in enumerate(new, start=last + 1):
             selector = self._selector(directory, template, key.algorithm, now, used)
             used.add(selector)
             private_pem = generate_private_key(key.algorithm)
-            path = directory / f"{selector}.pem"
-            _move_aside(path, now)
-            _write_private(path, private_pem.encode("ascii"))
             public = public_key_base64(private_pem, key.algorithm)
             made.append(
                 DkimKeyRow(
@@ -536,11 +564,56 @@ class DkimKeyStore:
                     public_value=dkim_txt_value(key.algorithm, public),
                     created=now,
                     active_at=now if key.stage is DkimStage.ACTIVE else None,
+                    position=position,
+                    private_pem=private_pem,
                 )
             )
-        if made or updates:
+        try:
             self.state.save_dkim_keys(add=made, update=updates)
-        return made
+        except DkimKeyRaceError:
+            log.info("DKIM keys of %s were made by another node first: using those", directory.name)
+            return self.state.dkim_keys(directory.name), False
+        return self.state.dkim_keys(directory.name), True
+
+    def write_files(self, since: datetime | None = None) -> list[str]:
+        """Write the key files of every domain with a key changed at or after ``since`` (None:
+        of every domain) as the store has them; the domains written.
+
+        Each node of a cluster calls it: its MTA finds the keys another node made, rotated or
+        retired. A domain whose files cannot be written is logged and skipped.
+        """
+        domains = self.state.dkim_keys_changed(since)
+        for domain in domains:
+            try:
+                directory = self.domain_dir(domain)
+                with self._locked(directory):
+                    rows = self.state.dkim_keys(directory.name)
+                    self._mirror(directory, rows, self._now(None))
+            except DnsautoError as exc:
+                log.warning("cannot write the DKIM key files of %s: %s", domain, exc.message)
+        return domains
+
+    def _mirror(self, directory: Path, rows: list[DkimKeyRow], now: datetime) -> list[DkimKeyRow]:
+        """Make the domain's key files those of the store (under the domain's lock): a key's
+        file written when missing or other, a deleted key's file deleted. A file the store
+        does not know is moved aside, never overwritten. A key kept before version 6 has no
+        private key in the store yet: its file is read into it. The rows, so completed."""
+        result: list[DkimKeyRow] = []
+        completed: list[DkimKeyRow] = []
+        for row in rows:
+            path = directory / f"{row.selector}.pem"
+            if row.key_deleted_at is not None:
+                _delete_file(path)
+            elif row.private_pem is not None:
+                _write_key_file(path, row.private_pem, now)
+            else:
+                with contextlib.suppress(OSError, UnicodeDecodeError):
+                    row = dataclasses.replace(row, private_pem=path.read_text(encoding="ascii"))
+                    completed.append(row)
+            result.append(row)
+        if completed:
+            self.state.save_dkim_keys(update=completed)
+        return result
 
     def _selector(
         self,
@@ -567,16 +640,6 @@ class DkimKeyStore:
                 "{algorithm} and {date-%Y%m%d}"
             )
         return selector
-
-    def _delete_files(self, directory: Path, rows: Sequence[DkimKeyRow]) -> None:
-        """Delete the key files of rows marked deleted (the row is committed first)."""
-        for row in rows:
-            if row.key_deleted_at is None:
-                continue
-            try:
-                (directory / f"{row.selector}.pem").unlink(missing_ok=True)
-            except OSError as exc:
-                log.warning("cannot delete DKIM key file of %s: %s", row.selector, exc.strerror)
 
     def _read_index(self, path: Path) -> list[dict[str, str]]:
         try:
@@ -615,15 +678,19 @@ class DkimKeyStore:
                 stage=stage,
             )
         path = directory / f"{row.selector}.pem"
-        try:
-            private_pem = path.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not PEM text"
-            raise DnsautoError(f"cannot read DKIM private key {path}: {reason}") from None
+        private_pem = row.private_pem
+        where = f"{row.selector} of {row.domain} in the state store"
+        if private_pem is None:  # kept before version 6, not read into the store yet
+            where = str(path)
+            try:
+                private_pem = path.read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not PEM text"
+                raise DnsautoError(f"cannot read DKIM private key {path}: {reason}") from None
         try:
             public = public_key_base64(private_pem, algorithm)
         except ValueError as exc:
-            raise DnsautoError(f"DKIM private key {path} is unusable: {exc}") from None
+            raise DnsautoError(f"DKIM private key {where} is unusable: {exc}") from None
         return DkimKey(
             selector=row.selector,
             algorithm=algorithm,
@@ -705,6 +772,24 @@ def _move_aside(path: Path, now: datetime) -> None:
             f"cannot move aside the unknown key file {path}: {exc.strerror}"
         ) from None
     log.warning("DKIM key file %s was not in the state store: moved aside to %s", path, aside.name)
+
+
+def _write_key_file(path: Path, private_pem: str, now: datetime) -> None:
+    """The key's file as the store has it: left alone when it is, else written (any other
+    file there is moved aside first, never overwritten)."""
+    data = private_pem.encode("ascii")
+    with contextlib.suppress(OSError):  # missing, or unreadable: moved aside below
+        if path.read_bytes() == data:
+            return
+    _move_aside(path, now)
+    _write_private(path, data)
+
+
+def _delete_file(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("cannot delete DKIM key file %s: %s", path, exc.strerror)
 
 
 def _make_private_dir(path: Path, *, tighten: bool = True) -> None:

@@ -13,7 +13,12 @@ Every ``[daemon.cluster]`` heartbeat (a third of ``leaseSeconds``) the node, in 
    the leases it renewed run out;
 4. reads the runs other nodes forwarded to it (:class:`~dnsauto.state.leases.TriggerQueue`):
    an API change on any node reaches the node that holds the domain, which reads the
-   configuration again when it changed, and runs the domain through its coalescer.
+   configuration again when it changed, and runs the domain through its coalescer;
+5. writes the DKIM key files of the keys changed since its last pass, whichever node made,
+   rotated or retired them (:meth:`~dnsauto.records.dkim.DkimKeyStore.write_files`), so the
+   MTA on every node's machine has every key; its first pass writes them all. "Since" reaches
+   back a lease time before the last pass began: a write stamped by another node's clock
+   (as far off as a lease allows) or committed late is not missed.
 
 On PostgreSQL a forwarded run is also announced with ``NOTIFY`` (:data:`CHANNEL`): each node
 keeps one connection ``LISTEN``ing in a thread of its own (:class:`Listener`) and reads the
@@ -33,12 +38,14 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from dnsauto.config.cluster import ClusterSettings, default_node_id
 from dnsauto.plugin.errors import DnsautoError
+from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.service.logs import summary_of_names
 from dnsauto.state.leases import (
     CHANNEL,
@@ -47,9 +54,10 @@ from dnsauto.state.leases import (
     TriggerQueue,
     preferred_node,
 )
+from dnsauto.state.ratelimits import StoreRateLimits
 from dnsauto.state.store import StateStore
 
-__all__ = ["Cluster", "Listener", "TickResult"]
+__all__ = ["Cluster", "CommandLeases", "Listener", "TickResult", "command_leases"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +100,10 @@ class Cluster:
         """A thread of its own: renewals do not queue behind the syncs' store writes and DKIM
         key generation in the default pool."""
         self._ticks = 0
+        self.key_files = DkimKeyStore(store)
+        self.rate_limits = StoreRateLimits(store)
+        """The providers' rate limits, shared with the other nodes through the store."""
+        self._keys_since: datetime | None = None
 
     def holds(self, domain: str) -> bool:
         """Whether this node believes it holds ``domain``'s lease (the fence decides)."""
@@ -143,7 +155,18 @@ class Cluster:
         forwarded = self.triggers.take_new()
         if self._ticks % 360 == 1:
             self.triggers.prune()
+        self._write_key_files()
         return TickResult(live, gained, release, lost, forwarded)
+
+    def _write_key_files(self) -> None:
+        """Step 5 of the pass; a store that cannot be read now is read again next pass."""
+        started = self.store.clock()
+        try:
+            self.key_files.write_files(self._keys_since)
+        except DnsautoError as exc:
+            log.warning("cluster: cannot read the DKIM keys to write their files: %s", exc.message)
+            return
+        self._keys_since = started - timedelta(seconds=self.settings.lease_seconds)
 
     async def join(self) -> None:
         """Say this node is alive (its first heartbeat); it claims nothing yet."""
@@ -227,3 +250,51 @@ class Listener(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+
+
+@dataclass
+class CommandLeases:
+    """What a one-shot command (``dnsauto sync``, ``restore``) holds on a cluster: the leases
+    it got, for its engine's fence, and the providers' shared rate limits."""
+
+    fence: LeaseStore
+    rate_limits: StoreRateLimits
+
+
+@contextlib.asynccontextmanager
+async def command_leases(
+    settings: ClusterSettings, store: StateStore, domains: Collection[str]
+) -> AsyncIterator[CommandLeases | None]:
+    """Claim the leases of ``domains`` for a command on a cluster (None without one), renew
+    them every heartbeat while it runs, and give them up at its end.
+
+    The command is no node: it writes no heartbeat, so no domain is ever spread to it, and it
+    claims only leases that are free, released or expired (a node stopped or dead); a domain
+    that a live node holds is not synced by it (the engine says which node holds it).
+    """
+    if not settings.enabled:
+        yield None
+        return
+    node_id = f"cli-{default_node_id()}"
+    fence = LeaseStore(store, node_id, lease_seconds=settings.lease_seconds)
+    await asyncio.to_thread(fence.acquire, domains)
+    renewing = asyncio.create_task(_renew(fence, settings.heartbeat_seconds))
+    try:
+        yield CommandLeases(fence, StoreRateLimits(store))
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        try:
+            await asyncio.to_thread(fence.release_all)
+        except DnsautoError as exc:  # they run out by themselves
+            log.warning("cannot release the leases: %s", exc.message)
+
+
+async def _renew(fence: LeaseStore, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(fence.acquire, list(fence.held()))
+        except DnsautoError as exc:  # the fence stops a batch whose lease ran out
+            log.warning("cannot renew the leases: %s", exc.message)

@@ -502,6 +502,7 @@ class Daemon:
             run_id=run_id,
             store=self._open_store(),
             fence=None if self.cluster is None else self.cluster.leases,
+            rate_limits=None if self.cluster is None else self.cluster.rate_limits,
         )
 
     async def _run(self, run_id: str, slots: list[_Slot], reasons: list[str]) -> None:

@@ -44,6 +44,7 @@ from dnsauto.state.store import StateStore, leases_table, nodes_table, triggers_
 __all__ = [
     "CHANNEL",
     "ForwardedTrigger",
+    "LeaseHeldError",
     "LeaseLostError",
     "LeaseStore",
     "NodeRow",
@@ -58,6 +59,11 @@ Clock = Callable[[], datetime]
 
 class LeaseLostError(DnsautoError):
     """This node no longer holds the domain's lease: it sends nothing more for it."""
+
+
+class LeaseHeldError(LeaseLostError):
+    """Another node holds the domain's lease: this process (``dnsauto sync``, ``restore``)
+    does not sync it."""
 
 
 @dataclass(frozen=True)
@@ -276,6 +282,22 @@ class LeaseStore:
         with self.store.read_transaction() as conn:
             rows = conn.execute(sa.select(leases_table).order_by(leases_table.c.domain))
             return {r.domain: (r.owner, int(r.token), r.expires_at) for r in rows}
+
+    def refusal(self, domain: str) -> LeaseHeldError:
+        """The error for ``domain`` when this process did not get its lease: naming the node
+        that holds it, and until when."""
+        query = sa.select(leases_table.c.owner, leases_table.c.expires_at).where(
+            leases_table.c.domain == domain
+        )
+        with self.store.read_transaction() as conn:
+            row = conn.execute(query).first()
+        if row is None or row.owner is None:
+            return LeaseHeldError(f"{domain}: its lease could not be taken; try again")
+        return LeaseHeldError(
+            f"{domain}: node {row.owner} holds its lease (until "
+            f"{row.expires_at:%Y-%m-%d %H:%M:%S} UTC) and syncs it; stop that node to sync "
+            "the domain from here"
+        )
 
     # --- the fence ------------------------------------------------------------------------------
 

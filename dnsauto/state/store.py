@@ -46,7 +46,9 @@ refused.
 Version 2 added the ACME tables: ``acme_accounts``, the account key per CA directory, made
 once, and ``acme_certificates``, each certificate's last order, failures and next attempt;
 version 3 the re-sync's ``zone_marks`` and ``results.skipped``; 4 the journal's ``node_id`` and
-``fence_token``; 5 the cluster's ``cluster_nodes``, ``leases`` and ``cluster_triggers``.
+``fence_token``; 5 the cluster's ``cluster_nodes``, ``leases`` and ``cluster_triggers``; 6 the
+DKIM keys' ``private_pem`` and ``changed_at``, and their unique ``(domain, position)``; 7 the
+cluster's shared ``rate_buckets``.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AcmeAccountRow",
     "CertificateStatus",
+    "DkimKeyRaceError",
     "DkimKeyRow",
     "DomainStatus",
     "JournalEntry",
@@ -244,6 +247,9 @@ dkim_table = sa.Table(
     sa.Column("retiring_at", UtcDateTime, nullable=True),
     sa.Column("retired_at", UtcDateTime, nullable=True),
     sa.Column("key_deleted_at", UtcDateTime, nullable=True),
+    sa.Column("private_pem", sa.Text, nullable=True),
+    sa.Column("changed_at", UtcDateTime, nullable=True, index=True),
+    sa.UniqueConstraint("domain", "position", name="dkim_keys_domain_position"),
 )
 
 objects_table = sa.Table(
@@ -325,6 +331,17 @@ triggers_table = sa.Table(
 )
 
 
+rate_buckets_table = sa.Table(
+    "rate_buckets",
+    metadata,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+"""A provider's rate limit shared by the nodes (:mod:`dnsauto.state.ratelimits`): the tokens
+left (below 0: reserved ahead) at ``updated_at`` (Unix time)."""
+
+
 def _create_tables(*tables: sa.Table) -> Callable[[Connection], None]:
     def step(conn: Connection) -> None:
         metadata.create_all(conn, tables=list(tables))
@@ -346,6 +363,23 @@ def _add_columns(table: sa.Table, *names: str) -> Callable[[Connection], None]:
     return step
 
 
+def _create_index(
+    name: str, table: sa.Table, *columns: str, unique: bool = False
+) -> Callable[[Connection], None]:
+    """Add an index (or a unique constraint, as a unique index) to a store made before it; a
+    store made since has it from its first step."""
+
+    def step(conn: Connection) -> None:
+        inspector = sa.inspect(conn)
+        present = {i["name"] for i in inspector.get_indexes(table.name)}
+        present |= {c["name"] for c in inspector.get_unique_constraints(table.name)}
+        if name not in present:  # as SQL: an sa.Index would join the table in ``metadata``
+            kind = "UNIQUE INDEX" if unique else "INDEX"
+            conn.exec_driver_sql(f"CREATE {kind} {name} ON {table.name} ({', '.join(columns)})")
+
+    return step
+
+
 def _steps(*steps: Callable[[Connection], None]) -> Callable[[Connection], None]:
     def step(conn: Connection) -> None:
         for one in steps:
@@ -360,6 +394,12 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _steps(_create_tables(marks_table), _add_columns(results_table, "skipped")),
     4: _add_columns(journal_table, "node_id", "fence_token"),
     5: _create_tables(nodes_table, leases_table, triggers_table),
+    6: _steps(
+        _add_columns(dkim_table, "private_pem", "changed_at"),
+        _create_index("ix_dkim_keys_changed_at", dkim_table, "changed_at"),
+        _create_index("dkim_keys_domain_position", dkim_table, "domain", "position", unique=True),
+    ),
+    7: _create_tables(rate_buckets_table),
 }
 """The schema's steps by version, run in order in one transaction (see the module docstring).
 
@@ -494,7 +534,8 @@ class ZoneMark:
 
 @dataclass(frozen=True)
 class DkimKeyRow:
-    """What the store keeps of a DKIM key (the private key itself is the PEM file)."""
+    """What the store keeps of a DKIM key, its private key included (never in ``repr``): the
+    state of every node, which writes the ``.pem`` files its MTA reads from it."""
 
     domain: str
     selector: str
@@ -506,9 +547,16 @@ class DkimKeyRow:
     retiring_at: datetime | None = None
     retired_at: datetime | None = None
     key_deleted_at: datetime | None = None
-    """When the private key file was deleted (``deleteAfter`` past retirement)."""
+    """When the private key was deleted (``deleteAfter`` past retirement)."""
     position: int = 0
-    """Order of creation within the domain (stable listing)."""
+    """Order of creation within the domain (stable listing), unique in the domain: a process
+    adds a key at the position after the last it read, so of two that add keys from the same
+    read only the first commits (:class:`DkimKeyRaceError` for the other)."""
+    private_pem: str | None = field(default=None, repr=False)
+    """The private key; None once deleted, or for a key kept before version 6 until its file
+    is read into the store."""
+    changed_at: datetime | None = None
+    """When the row was last written (the nodes write the files of the keys changed since)."""
 
 
 _DKIM_FIELDS = (
@@ -519,6 +567,11 @@ _DKIM_FIELDS = (
     "retired_at",
     "key_deleted_at",
 )
+
+
+class DkimKeyRaceError(DnsautoError):
+    """Another process added keys to the domain first (the domain's next position was taken):
+    nothing of this save was written; read the keys again and use theirs."""
 
 
 class SyncOutcome(Protocol):
@@ -867,29 +920,62 @@ class StateStore:
         with self._read() as conn:
             return list(conn.execute(query).scalars())
 
+    def dkim_keys_changed(self, since: datetime | None) -> list[str]:
+        """The domains with a key written at or after ``since`` (None: every domain)."""
+        query = sa.select(dkim_table.c.domain).distinct().order_by(dkim_table.c.domain)
+        if since is not None:
+            query = query.where(dkim_table.c.changed_at >= since)
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
     def save_dkim_keys(
         self, *, add: Sequence[DkimKeyRow] = (), update: Sequence[DkimKeyRow] = ()
     ) -> None:
         """Add new keys and write the stage and stage times of others, in one transaction.
 
-        A new key gets the next position in its domain (its creation order).
+        A new key goes at its ``position`` (0: after the domain's last); a position taken
+        meanwhile by another process raises :class:`DkimKeyRaceError` and writes nothing. An
+        update that marks a key deleted drops its private key; an update of a key kept
+        before version 6 can bring its ``private_pem`` (read from its file).
         """
-        with self._write() as conn:
-            for row in add:
-                last = conn.execute(
-                    sa.select(sa.func.max(dkim_table.c.position)).where(
-                        dkim_table.c.domain == row.domain
+        now = self.clock()
+        try:
+            with self._write() as conn:
+                for row in add:
+                    self._add_dkim_key(conn, row, now)
+                for row in update:
+                    values: dict[str, Any] = {f: getattr(row, f) for f in _DKIM_FIELDS}
+                    values["changed_at"] = now
+                    if row.key_deleted_at is not None:
+                        values["private_pem"] = None
+                    elif row.private_pem is not None:
+                        values["private_pem"] = row.private_pem
+                    conn.execute(
+                        dkim_table.update()
+                        .where(dkim_table.c.domain == row.domain)
+                        .where(dkim_table.c.selector == row.selector)
+                        .values(**values)
                     )
-                ).scalar()
-                values = {k: v for k, v in vars(row).items() if k != "position"}
-                conn.execute(dkim_table.insert().values(**values, position=(last or 0) + 1))
-            for row in update:
-                conn.execute(
-                    dkim_table.update()
-                    .where(dkim_table.c.domain == row.domain)
-                    .where(dkim_table.c.selector == row.selector)
-                    .values(**{f: getattr(row, f) for f in _DKIM_FIELDS})
+        except _KeyTaken as taken:
+            raise DkimKeyRaceError(
+                f"state store {self.location}: another process added DKIM keys of "
+                f"{taken.domain} first"
+            ) from None
+
+    def _add_dkim_key(self, conn: Connection, row: DkimKeyRow, now: datetime) -> None:
+        position = row.position
+        if not position:
+            last = conn.execute(
+                sa.select(sa.func.max(dkim_table.c.position)).where(
+                    dkim_table.c.domain == row.domain
                 )
+            ).scalar()
+            position = (last or 0) + 1
+        values = {k: v for k, v in vars(row).items() if k not in ("position", "changed_at")}
+        try:
+            conn.execute(dkim_table.insert().values(**values, position=position, changed_at=now))
+        except sa.exc.IntegrityError:
+            raise _KeyTaken(row.domain) from None
 
     # --- ACME: account keys and certificate status ----------------------------------------------
 
@@ -991,6 +1077,15 @@ class StateStore:
                 )
             )
             return deleted.rowcount > 0
+
+
+class _KeyTaken(Exception):
+    """Inside :meth:`StateStore.save_dkim_keys`: a key's (domain, position) or (domain,
+    selector) was taken; not an SQLAlchemy error, so the transaction's wrapper lets it by."""
+
+    def __init__(self, domain: str) -> None:
+        super().__init__(domain)
+        self.domain = domain
 
 
 def _journal_entry(row: RowMapping) -> JournalEntry:

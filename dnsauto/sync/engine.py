@@ -32,6 +32,7 @@ from dnsauto.plugin.errors import (
 )
 from dnsauto.plugin.names import to_name
 from dnsauto.plugin.provider import Provider, Zone
+from dnsauto.plugin.ratelimits import SharedRateLimits
 from dnsauto.plugin.registry import Registry
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.dkim import DkimKeyStore
@@ -119,6 +120,7 @@ class Engine:
         run_id: str | None = None,
         store: StateStore | None = None,
         fence: LeaseStore | None = None,
+        rate_limits: SharedRateLimits | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
@@ -128,6 +130,8 @@ class Engine:
         self.keys = DkimKeyStore(self.store)
         self.fence = fence
         """A cluster node's leases: each batch is sent only under the domain's lease."""
+        self.rate_limits = rate_limits
+        """A cluster node's providers take their rate limits' tokens from these, shared."""
         self._semaphore = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._providers: dict[str, Provider[Any]] = {}
@@ -161,11 +165,14 @@ class Engine:
     def _provider(self, job: DomainJob) -> Provider[Any]:
         info = self.registry.get(job.server.type)
         if info is not None and info.provider_class.capabilities.requires_person:
-            return self.registry.create(job.server, ProviderContext(server_id=job.server_id))
+            return self.registry.create(job.server, self._context(job))
         if job.server_id not in self._providers:
-            context = ProviderContext(server_id=job.server_id)
+            context = self._context(job)
             self._providers[job.server_id] = self.registry.create(job.server, context)
         return self._providers[job.server_id]
+
+    def _context(self, job: DomainJob) -> ProviderContext:
+        return ProviderContext(server_id=job.server_id, rate_limits=self.rate_limits)
 
     async def run(
         self,
@@ -258,6 +265,8 @@ class Engine:
             try:
                 (job,) = domain_jobs(self.config, [domain])
                 result.server_id = job.server_id
+                if apply:
+                    self._check_lease(domain)
                 provider = self._provider(job)
                 if provider.capabilities.requires_person:
                     raise DnsautoError(f"{domain} is published by hand; restore it by hand")
@@ -272,7 +281,14 @@ class Engine:
                     self.store.forget_zone_mark(domain)  # the next sync reads it in full
                 if apply and plan.changes:
                     await apply_changes(
-                        self.store, self.run_id, provider, job, zone, plan.changes, result
+                        self.store,
+                        self.run_id,
+                        provider,
+                        job,
+                        zone,
+                        plan.changes,
+                        result,
+                        fence=self.fence,
                     )
                     if wait:
                         await self._wait(job, result)
@@ -301,6 +317,8 @@ class Engine:
         started = time.monotonic()
         async with self._semaphore:
             try:
+                if apply:
+                    self._check_lease(job.domain)
                 await self._run_one(job, result, apply=apply, force=force)
                 if wait and result.error is None:
                     await self._wait(job, result)
@@ -315,6 +333,13 @@ class Engine:
         if apply:
             await self._save_result(result)
         return result
+
+    def _check_lease(self, domain: str) -> None:
+        """With a fence, a domain whose lease this process did not get is not synced: the
+        node that holds it does (:class:`LeaseHeldError`, naming it). The daemon runs only
+        domains it holds; ``dnsauto sync`` and ``restore`` claim theirs first."""
+        if self.fence is not None and self.fence.token_of(domain) is None:
+            raise self.fence.refusal(domain)
 
     async def _save_result(self, result: DomainResult) -> None:
         """Keep the domain's result for ``dnsauto status``, with its zone mark (see
