@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import dns.rrset
@@ -19,7 +19,14 @@ from dnsauto.state.store import ZoneMark
 from dnsauto.sync.plan import ZonePlan
 from dnsauto.sync.propagation import PropagationResult
 
-__all__ = ["MANUAL_SERVER_ID", "DomainJob", "DomainResult", "domain_jobs"]
+__all__ = [
+    "MANUAL_SERVER_ID",
+    "DomainJob",
+    "DomainResult",
+    "JobUpdate",
+    "domain_jobs",
+    "job_update",
+]
 
 MANUAL_SERVER_ID = "manual"
 _MANUAL_SERVER = ManualDnsServer.model_validate({"@type": "Manual"})
@@ -106,6 +113,41 @@ def domain_jobs(config: Config, only: Sequence[str] = ()) -> list[DomainJob]:
         for name, settings in domains.items()
         if not chosen or name in chosen
     ]
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    """The jobs of ``config`` for the names some changed Domains touch, made against
+    ``before``: where the change was made (an API /set's worker thread), so that whoever runs
+    the domains need not walk every domain of ``config`` for it."""
+
+    before: Config
+    config: Config
+    names: frozenset[str]
+    """Every name looked at: the changed domains, their aliases in ``config``, and every
+    alias ``before`` published (a name that was only an alias may be gone now)."""
+    jobs: dict[str, DomainJob]
+    """The jobs of those names that ``config`` publishes."""
+
+
+def job_update(before: Config, config: Config, domains: Collection[str]) -> JobUpdate:
+    """The :class:`JobUpdate` of a change from ``before`` to ``config`` that changed only the
+    Domain objects ``domains`` (created, updated or destroyed)."""
+    named = set(domains)
+    for name in domains:
+        if name in config.domains:
+            named.update(config.domains[name].aliases)
+    named.update(_aliases(before))
+    published = config.published_domains()
+    jobs = {name: _job(config, name, published[name]) for name in named if name in published}
+    return JobUpdate(before, config, frozenset(named), jobs)
+
+
+def _aliases(config: Config) -> set[str]:
+    """The aliases of ``config``'s enabled domains (what it publishes beside its domains)."""
+    return {
+        alias for domain in config.domains.values() if domain.is_enabled for alias in domain.aliases
+    }
 
 
 def _job(config: Config, name: str, settings: Domain) -> DomainJob:
