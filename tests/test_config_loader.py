@@ -275,3 +275,35 @@ def test_the_bootstrap_server_id_is_reserved(registry: Registry) -> None:
     assert problems({"bootstrap": BOOT, "dnsServer": {"bootstrap": memory_server()}}, registry) == [
         "f.toml: dnsServer.bootstrap: this id is reserved for bootstrap.dnsServer; choose another"
     ]
+
+
+def fleet(*domains: dict[str, object]) -> dict[str, object]:
+    return {
+        "bootstrap": {"serverHostname": "mail.example.test", "defaultDomain": "d0.example.test"},
+        "domain": {f"d{n}.example.test": settings for n, settings in enumerate(domains)},
+    }
+
+
+def test_domains_set_up_alike_share_one_settings_object(registry: Registry) -> None:
+    alike = {"dnsManagement": {"@type": "Manual"}, "reportAddressUri": "mailto:dmarc"}
+    config = load_config(fleet(alike, dict(alike), dict(alike)), registry=registry)
+    assert len({id(settings) for settings in config.domains.values()}) == 1
+
+
+def test_domains_set_up_differently_keep_their_own_settings(registry: Registry) -> None:
+    config = load_config(
+        fleet({"reportAddressUri": "mailto:a"}, {"reportAddressUri": "mailto:b"}),
+        registry=registry,
+    )
+    first, second = config.domains.values()
+    assert (first.report_address_uri, second.report_address_uri) == ("mailto:a", "mailto:b")
+
+
+def test_a_default_given_explicitly_is_not_shared_with_a_default_left_unset(
+    registry: Registry,
+) -> None:
+    config = load_config(fleet({}, {"isEnabled": True}), registry=registry)
+    first, second = config.domains.values()
+    assert first is not second
+    assert "is_enabled" in second.model_fields_set
+    assert "is_enabled" not in first.model_fields_set

@@ -24,6 +24,7 @@ from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
 from dnsauto.plugin.registry import Registry, load_registry
 from dnsauto.state.store import StateStore
+from dnsauto.sync.desired import DesiredInputs
 from dnsauto.sync.engine import DomainResult, Engine, domain_jobs
 from dnsauto.sync.resync import SKIPPED_UNCHANGED
 from dnsauto.testing.servers import RunningServer
@@ -62,6 +63,7 @@ def make_config(
     proxy: WireProxy,
     registry: Registry,
     domains: tuple[str, ...] = (DOMAIN,),
+    policy_id: str = "20260101",
     **fields: Any,
 ) -> Config:
     key = server.key("hmac-sha256")
@@ -83,7 +85,7 @@ def make_config(
         "domain": {
             d: {"dnsManagement": {"@type": "Automatic", "dnsServerId": "bind"}} for d in domains
         },
-        "mailServer": {"mtaStsPolicyId": "20260101"},
+        "mailServer": {"mtaStsPolicyId": policy_id},
         "daemon": {"stateDir": str(tmp_path / "state")},
     }
     return load_config(document, registry=registry)
@@ -161,6 +163,30 @@ async def test_an_unchanged_resync_asks_one_question_and_writes_nothing(
     assert status.skipped == SKIPPED_UNCHANGED
 
 
+async def test_an_unchanged_resync_does_not_build_the_desired_records(
+    tmp_path: Path,
+    bind_server: RunningServer,  # noqa: F811
+    proxy: WireProxy,
+    registry: Registry,
+    store: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = await published(tmp_path, bind_server, proxy, registry, store)
+    built: list[str] = []
+    build = DesiredInputs.build
+
+    def counted(inputs: DesiredInputs) -> Any:
+        built.append(inputs.domain)
+        return build(inputs)
+
+    monkeypatch.setattr(DesiredInputs, "build", counted)
+    assert (await sync(config, registry, store)).skipped == SKIPPED_UNCHANGED
+    assert built == []
+    by_hand(bind_server, f'update add {DMARC} 300 TXT "v=DMARC1; p=none"')
+    assert (await sync(config, registry, store)).skipped is None
+    assert built == [DOMAIN]
+
+
 async def test_a_record_changed_by_hand_is_noticed_by_the_next_sync(
     tmp_path: Path,
     bind_server: RunningServer,  # noqa: F811
@@ -213,6 +239,26 @@ async def test_a_restore_or_a_configuration_change_forces_a_full_read(
     again = await sync(changed, registry, store)
     assert again.skipped is None
     assert again.applied == undone[0].applied
+
+
+async def test_a_change_of_what_the_records_are_built_from_is_published_at_the_next_sync(
+    tmp_path: Path,
+    bind_server: RunningServer,  # noqa: F811
+    proxy: WireProxy,
+    registry: Registry,
+    store: StateStore,
+) -> None:
+    config = await published(tmp_path, bind_server, proxy, registry, store)
+    assert (await sync(config, registry, store)).skipped == SKIPPED_UNCHANGED
+    # The MTA-STS policy id (a mailServer field, not the domain's) is in the _mta-sts TXT.
+    changed = make_config(tmp_path, bind_server, proxy, registry, policy_id="20261203")
+    full = await sync(changed, registry, store)
+    assert full.skipped is None
+    assert [(c.action, c.name.to_text()) for c in full.changes] == [
+        ("update", f"_mta-sts.{DOMAIN}.")
+    ]
+    assert served(bind_server, f"_mta-sts.{DOMAIN}.", "TXT") == {'"v=STSv1; id=20261203"'}
+    assert (await sync(changed, registry, store)).skipped == SKIPPED_UNCHANGED
 
 
 async def test_the_scheduled_full_read_comes_after_full_read_interval(

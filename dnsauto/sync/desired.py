@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
 
 import dns.rdatatype
 import dns.rrset
+from cryptography.hazmat.primitives import hashes
 
-from dnsauto.config.domain import AutomaticDkim, DnsRecordType
+import dnsauto
+from dnsauto.config.domain import AutomaticDkim, DnsRecordType, Domain
+from dnsauto.config.mailserver import MailServer
 from dnsauto.config.model import Config
 from dnsauto.records.dkim import DkimKey, DkimKeyStore
 from dnsauto.records.mail import build_records
-from dnsauto.records.tlsa import load_managed_certificates
+from dnsauto.records.tlsa import ManagedCertificate, load_managed_certificates
 from dnsauto.sync.jobs import DomainJob
 from dnsauto.sync.plan import Key
 
-__all__ = ["desired_records", "dkim_deletions", "managed_dkim"]
+__all__ = ["DesiredInputs", "desired_inputs", "desired_records", "dkim_deletions", "managed_dkim"]
 
 
 def managed_dkim(job: DomainJob) -> AutomaticDkim | None:
@@ -24,6 +31,97 @@ def managed_dkim(job: DomainJob) -> AutomaticDkim | None:
     if isinstance(dkim, AutomaticDkim) and DnsRecordType.DKIM in job.publish:
         return dkim
     return None
+
+
+@dataclass(frozen=True)
+class DesiredInputs:
+    """Everything a domain's desired RRsets are built from: :func:`build_records`' arguments.
+
+    Building is a pure function of these, so equal :meth:`fingerprint` means equal records; a
+    re-sync compares fingerprints (:mod:`dnsauto.sync.resync`) and builds only when it must
+    plan (building costs about a hundred times more than the fingerprint).
+    """
+
+    domain: str
+    publish: tuple[DnsRecordType, ...]
+    settings: Domain
+    server_hostname: str
+    mail_server: MailServer
+    ttl: int
+    dkim_keys: tuple[DkimKey, ...]
+    managed_certificates: tuple[ManagedCertificate, ...]
+
+    def build(self) -> list[dns.rrset.RRset]:
+        return build_records(
+            domain=self.domain,
+            publish=self.publish,
+            settings=self.settings,
+            server_hostname=self.server_hostname,
+            mail_server=self.mail_server,
+            ttl=self.ttl,
+            dkim_keys=self.dkim_keys,
+            managed_certificates=self.managed_certificates,
+        )
+
+    def fingerprint(self) -> bytes:
+        """Every input as bytes, with the code that builds from them (dnsauto's release and
+        the public suffix list's, which CAA's names come from). Private keys are left out:
+        only the public value is published."""
+        parts = [
+            _code_identity(),
+            self.domain,
+            ",".join(sorted(self.publish)),
+            self.settings.model_dump_json(),
+            self.server_hostname,
+            self.mail_server.model_dump_json(),
+            str(self.ttl),
+        ]
+        parts += [f"{k.selector} {k.algorithm} {k.stage} {k.public_value}" for k in self.dkim_keys]
+        parts += [_certificate_identity(c) for c in self.managed_certificates]
+        return "\n".join(parts).encode()
+
+
+@cache
+def _code_identity() -> str:
+    try:
+        suffix_list = metadata.version("publicsuffixlist")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a dependency
+        suffix_list = "?"
+    return f"dnsauto {dnsauto.__version__}; publicsuffixlist {suffix_list}"
+
+
+def _certificate_identity(certificate: ManagedCertificate) -> str:
+    chain = " ".join(c.fingerprint(hashes.SHA256()).hex() for c in certificate.chain)
+    following = hashlib.sha256(certificate.next_spki).hexdigest() if certificate.next_spki else ""
+    return f"{certificate.name} {chain} {following}"
+
+
+def desired_inputs(
+    config: Config,
+    job: DomainJob,
+    keys: DkimKeyStore,
+    *,
+    dkim_keys: Sequence[DkimKey] | None = None,
+) -> DesiredInputs:
+    """What the domain's RRsets are built from, DKIM keys made (once) when they are to be
+    published; ``dkim_keys`` are the domain's published keys when the caller has read them."""
+    dkim = managed_dkim(job)
+    if dkim_keys is None:
+        dkim_keys = keys.published(job.domain, dkim) if dkim is not None else []
+    return DesiredInputs(
+        domain=job.domain,
+        publish=job.publish,
+        settings=job.settings,
+        server_hostname=config.bootstrap.server_hostname,
+        mail_server=config.mail_server,
+        ttl=job.server.ttl_seconds,
+        dkim_keys=tuple(dkim_keys),
+        managed_certificates=(
+            tuple(load_managed_certificates(config.daemon.state_dir))
+            if DnsRecordType.TLSA in job.publish
+            else ()
+        ),
+    )
 
 
 def desired_records(
@@ -40,23 +138,7 @@ def desired_records(
     certificates dnsauto obtains by ACME (``<stateDir>/certs/``) when the domain's certificate
     is ``Automatic``: the current key and the next one (:mod:`dnsauto.records.tlsa`).
     """
-    dkim = managed_dkim(job)
-    if dkim_keys is None:
-        dkim_keys = keys.published(job.domain, dkim) if dkim is not None else []
-    return build_records(
-        domain=job.domain,
-        publish=job.publish,
-        settings=job.settings,
-        server_hostname=config.bootstrap.server_hostname,
-        mail_server=config.mail_server,
-        ttl=job.server.ttl_seconds,
-        dkim_keys=list(dkim_keys),
-        managed_certificates=(
-            load_managed_certificates(config.daemon.state_dir)
-            if DnsRecordType.TLSA in job.publish
-            else ()
-        ),
-    )
+    return desired_inputs(config, job, keys, dkim_keys=dkim_keys).build()
 
 
 def dkim_deletions(job: DomainJob, keys: DkimKeyStore) -> list[Key]:

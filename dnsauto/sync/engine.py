@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Sized
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +38,13 @@ from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.state.leases import LeaseLostError, LeaseStore
 from dnsauto.state.store import StateStore, ZoneMark
 from dnsauto.sync.apply import apply_changes
-from dnsauto.sync.desired import desired_records, dkim_deletions, managed_dkim
+from dnsauto.sync.desired import (
+    DesiredInputs,
+    desired_inputs,
+    desired_records,
+    dkim_deletions,
+    managed_dkim,
+)
 from dnsauto.sync.jobs import DomainJob, DomainResult, domain_jobs
 from dnsauto.sync.plan import Key, ZonePlan, is_shared, plan_zone
 from dnsauto.sync.propagation import (
@@ -64,6 +71,25 @@ log = logging.getLogger(__name__)
 
 class ResultNotSavedError(TransientError):
     """The state store could not keep the domain's result; the domain is synced again."""
+
+
+@dataclass
+class _Desired:
+    """A domain's desired stage: what its RRsets are built from, the retired DKIM keys' RRsets
+    to delete, plan warnings, and (in a sync whose provider reports a change marker) the
+    digest its zone mark keeps. ``records`` stays unbuilt while the zone may be unchanged."""
+
+    inputs: DesiredInputs
+    delete: list[Key]
+    warnings: list[str]
+    digest: str | None = None
+    may_skip: bool = False
+    built: list[dns.rrset.RRset] | None = None
+
+    def records(self) -> list[dns.rrset.RRset]:
+        if self.built is None:
+            self.built = self.inputs.build()
+        return self.built
 
 
 class Engine:
@@ -106,6 +132,7 @@ class Engine:
         self._server_fingerprints: dict[str, str] = {}
         self._zone_marks: dict[str, ZoneMark] | None = None
         """The marks of every domain, read at the first use in a run of many (:meth:`_mark`)."""
+        self._zone_marks_lock = threading.Lock()
         self._many = False
         """Whether this run is of many domains (its marks are read at once, :meth:`_mark`)."""
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
@@ -318,27 +345,41 @@ class Engine:
                 error = ResultNotSavedError(f"cannot save the result: {exc.message}")
                 result.error, result.exception = error.message, error
 
-    def _desired(
-        self, job: DomainJob, provider: Provider[Any], *, rotate: bool
-    ) -> tuple[list[dns.rrset.RRset], list[Key], list[str]]:
-        """The desired RRsets, the retired DKIM keys' RRsets to delete, and plan warnings.
+    def _desired(self, job: DomainJob, provider: Provider[Any], *, apply: bool) -> _Desired:
+        """The desired stage of ``job``; its RRsets built unless its zone may be unchanged
+        since the last sync (:mod:`dnsauto.sync.resync`: then only the marker is asked).
 
-        With ``rotate`` the DKIM rotation steps due now are taken first. A rotation that
+        A sync (``apply``) takes the DKIM rotation steps due now first. A rotation that
         cannot proceed (a selector template that repeats itself) must not stop the domain's
         other records, so it is a warning and the current keys stay. The keys are read once
         for all three (:meth:`DkimKeyStore.for_sync`).
         """
+        want = self._dkim_desired(job, provider, rotate=apply)
+        if apply and provider.capabilities.change_marker:
+            want.digest = desired_digest(job, self._server_fingerprint(job), want.inputs)
+            want.may_skip = may_skip(
+                self._mark(job.domain),
+                want.digest,
+                want.delete,
+                now=self.store.clock(),
+                full_read_interval=self.config.daemon.full_read_interval,
+            )
+        if not want.may_skip:
+            want.records()
+        return want
+
+    def _dkim_desired(self, job: DomainJob, provider: Provider[Any], *, rotate: bool) -> _Desired:
         dkim = managed_dkim(job)
         if dkim is None:
-            return desired_records(self.config, job, self.keys), [], []
+            return _Desired(desired_inputs(self.config, job, self.keys), [], [])
         rotate = rotate and not provider.capabilities.requires_person
         keys = self.keys.for_sync(job.domain, dkim, rotate=rotate)
         for note in keys.notes:
             log.info("%s: DKIM %s", job.domain, note)
         warnings = [f"DKIM rotation: {keys.rotation_error}"] if keys.rotation_error else []
-        desired = desired_records(self.config, job, self.keys, dkim_keys=keys.published)
+        inputs = desired_inputs(self.config, job, self.keys, dkim_keys=keys.published)
         delete = [(name, dns.rdatatype.TXT) for name in keys.retired_names]
-        return desired, delete, warnings
+        return _Desired(inputs, delete, warnings)
 
     async def _activate_dkim(self, job: DomainJob) -> None:
         """Make pending DKIM keys active once every nameserver serves their records."""
@@ -453,14 +494,14 @@ class Engine:
         provider = self._provider(job)
         # In a worker thread: DKIM key generation and the key store's writes must not stall
         # the event loop (or wait there for another writer's transaction).
-        desired, delete, rotation_warnings = await asyncio.to_thread(
-            self._desired, job, provider, rotate=apply
-        )
-        zone, listed = await self._read(job, provider, desired, delete, result, apply=apply)
+        want = await asyncio.to_thread(self._desired, job, provider, apply=apply)
+        rotation_warnings, delete = want.warnings, want.delete
+        zone, listed = await self._read(job, provider, want, result)
         result.zone = zone.name.to_text()
         if listed is None:  # unchanged since the last sync: nothing to plan
             result.plan = ZonePlan(zone.name, warnings=list(rotation_warnings))
             return
+        desired = want.records()
         plan = await self._plan(provider, zone, desired, result, delete=delete, listed=listed)
         plan.warnings.extend(rotation_warnings)
         result.plan = plan
@@ -481,49 +522,43 @@ class Engine:
         await self._mark_after_write(provider, zone, result)
 
     async def _read(
-        self,
-        job: DomainJob,
-        provider: Provider[Any],
-        desired: list[dns.rrset.RRset],
-        delete: Sequence[Key],
-        result: DomainResult,
-        *,
-        apply: bool,
+        self, job: DomainJob, provider: Provider[Any], want: _Desired, result: DomainResult
     ) -> tuple[Zone, list[dns.rrset.RRset] | None]:
         """The zone and what it holds at the desired names, or None for the records when
         the zone is unchanged since the last sync (:mod:`dnsauto.sync.resync`): then only
         its change marker was asked for. Notes in ``result`` the mark a success keeps."""
         name = to_name(job.origin or job.domain)
-        names = sorted({r.name for r in desired} | {n for n, _ in delete})
-        if not apply or not provider.capabilities.change_marker:
-            return await provider.read_zone(name, names)
-        digest = desired_digest(job, self._server_fingerprint(job), desired)
-        mark = self._mark(job.domain)
         now = self.store.clock()
-        interval = self.config.daemon.full_read_interval
-        if may_skip(mark, digest, delete, now=now, full_read_interval=interval):
+        if want.may_skip:
+            mark = self._mark(job.domain)
             assert mark is not None
             zone = await provider.find_zone(name)
             if zone.marker is not None and zone.marker == mark.marker and str(zone) == mark.zone:
                 result.skipped = SKIPPED_UNCHANGED
                 return zone, None
+            await asyncio.to_thread(want.records)
             listed = await provider.list_rrsets(
-                zone, names if provider.capabilities.can_list_names else None
+                zone, self._names(want) if provider.capabilities.can_list_names else None
             )
         else:
-            zone, listed = await provider.read_zone(name, names)
-        if zone.marker is not None:
-            result.zone_mark = ZoneMark(job.domain, str(zone), zone.marker, digest, now)
+            zone, listed = await provider.read_zone(name, self._names(want))
+        if zone.marker is not None and want.digest is not None:
+            result.zone_mark = ZoneMark(job.domain, str(zone), zone.marker, want.digest, now)
         return zone, listed
+
+    @staticmethod
+    def _names(want: _Desired) -> list[dns.name.Name]:
+        return sorted({r.name for r in want.records()} | {n for n, _ in want.delete})
 
     def _mark(self, domain: str) -> ZoneMark | None:
         """The domain's mark: read with every other one in a run of many domains (one query),
         alone in a run of one (the daemon runs each domain on its own)."""
         if not self._many:
             return self.store.zone_mark(domain)
-        if self._zone_marks is None:
-            self._zone_marks = self.store.zone_marks()
-        return self._zone_marks.get(domain)
+        with self._zone_marks_lock:  # asked from the worker threads of the desired stage
+            if self._zone_marks is None:
+                self._zone_marks = self.store.zone_marks()
+            return self._zone_marks.get(domain)
 
     async def _mark_after_write(
         self, provider: Provider[Any], zone: Zone, result: DomainResult

@@ -32,6 +32,7 @@ import dns.rdatatype
 import dns.rrset
 
 from dnsauto_rfc2136.tsig import TsigCheck
+from dnsauto_rfc2136.wire import slim
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
@@ -188,8 +189,9 @@ class Transport:
         return Reply(parsed, "tcp", checker.check(answer, parsed), sent_at)
 
     def _parse(self, wire: bytes, query: dns.message.Message) -> dns.message.Message:
-        # keyring=False: the signature is checked by the signer's checker, not by dnspython.
-        answer = dns.message.from_wire(wire, keyring=False, ignore_trailing=True)
+        # keyring=False: the signature is checked by the signer's checker, not by dnspython,
+        # over the whole wire; the sections no one reads are not parsed (wire.slim).
+        answer = dns.message.from_wire(slim(wire), keyring=False, ignore_trailing=True)
         if answer.id != query.id:
             raise AnswerMismatch(f"answer has id {answer.id}, the query had {query.id}")
         return answer

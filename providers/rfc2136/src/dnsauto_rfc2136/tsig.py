@@ -28,6 +28,8 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TSIG
 import dns.wire
 
+from dnsauto_rfc2136.wire import records
+
 __all__ = [
     "ALGORITHMS",
     "DEFAULT_FUDGE",
@@ -180,18 +182,8 @@ class TsigCheck:
 
 
 def _last_record_start(wire: bytes) -> int:
-    parser = dns.wire.Parser(wire)
-    _id, _flags, qdcount, ancount, nscount, arcount = parser.get_struct("!HHHHHH")
-    for _ in range(qdcount):
-        parser.get_name(decompress=True)
-        parser.get_struct("!HH")
-    start = -1
-    for _ in range(ancount + nscount + arcount):
-        start = parser.current
-        parser.get_name(decompress=True)
-        (rdlen,) = parser.get_struct("!8xH")
-        parser.seek(parser.current + rdlen)
-    return start
+    spans = records(wire)[1]
+    return spans[-1].start if spans else -1
 
 
 class TsigVerifier:
