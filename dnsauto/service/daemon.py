@@ -92,6 +92,10 @@ log = logging.getLogger(__name__)
 _START_SLICE = 50
 """The domains of a run whose tasks start in one loop turn (:meth:`Daemon._run_domains`)."""
 
+_GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between two passes of the cycle collector over the youngest objects (see
+``serve``)."""
+
 _SWITCH_INTERVAL = 0.0005
 """Seconds a thread holds the GIL before another waiting thread gets it (see ``serve``)."""
 
@@ -218,6 +222,11 @@ class Daemon:
         # the GIL to a busy worker for 5 ms: a sync of a few dozen queries then took 50-300 ms
         # during a large /set, and every request waited behind it.
         sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))
+        # The cycle collector's young passes, each 700 allocations by default, kept what a
+        # large /set makes (thousands of Domains between two _settle_heap) in the young
+        # generations and scanned it over and over: 2.5-3 s of pauses during a /set of 16,000
+        # creates and full passes of 150-180 ms. Every 10,000: 1 s, none over 75 ms.
+        gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         try:
             await self.start()
             for signum, handler in (
