@@ -407,6 +407,24 @@ async def test_jobs_made_from_another_configuration_than_the_daemons_are_made_ag
     assert daemon.domains == ["a.test", "b.test", "d.test"]
 
 
+async def test_an_alias_a_change_adds_or_drops_is_synced_or_forgotten_with_its_domain(
+    running: Start, tmp_path: Path, registry: Registry
+) -> None:
+    daemon, engines = await running(["a.test", "b.test"])
+    await until(lambda: len(engines.calls) == 2 and not daemon.syncing())
+    plain = make_config(tmp_path, registry, ["a.test", "b.test"])
+    document = plain.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    document["domain"]["b.test"]["aliases"] = ["alias.test"]
+    aliased = load_config(document, registry=registry)
+    daemon.replace_config(
+        aliased, "api", {"b.test"}, job_update(daemon.config, aliased, {"b.test"})
+    )
+    assert daemon.domains == ["a.test", "alias.test", "b.test"]
+    await until(lambda: len(engines.runs_of("alias.test")) == 1 and not daemon.syncing())
+    daemon.replace_config(plain, "api", {"b.test"}, job_update(daemon.config, plain, {"b.test"}))
+    assert daemon.domains == ["a.test", "b.test"]
+
+
 async def test_a_run_of_many_domains_starts_them_over_several_loop_turns(
     running: Start,
 ) -> None:
