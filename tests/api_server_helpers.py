@@ -19,6 +19,7 @@ from dnsauto.config.overlay import effective_config
 from dnsauto.plugin.registry import Registry, load_registry
 from dnsauto.state.store import StateStore
 from dnsauto.sync.engine import domain_jobs
+from dnsauto.sync.jobs import JobUpdate
 
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 
@@ -99,6 +100,8 @@ class FakeHost:
         self.config = config
         self._registry = registry
         self.replaced: list[tuple[Config, str]] = []
+        self.job_updates: list[JobUpdate | None] = []
+        """The jobs handed over with each replaced configuration."""
         self.triggered: list[tuple[list[str], str]] = []
         self._waiting: dict[str, str] = {}
         self._syncing: dict[str, str] = {}
@@ -111,8 +114,13 @@ class FakeHost:
         return self._registry
 
     def replace_config(
-        self, config: Config, reason: str, domains: Collection[str] | None = None
+        self,
+        config: Config,
+        reason: str,
+        domains: Collection[str] | None = None,
+        jobs: JobUpdate | None = None,
     ) -> str | None:
+        self.job_updates.append(jobs)
         old_config = self.config
         old = {job.domain: job for job in domain_jobs(old_config)}
         self.config = config
@@ -145,8 +153,10 @@ class FakeHost:
         self.triggered.append((names, reason))
         return self._request(names)
 
-    def waiting(self) -> dict[str, str]:
-        return dict(self._waiting)
+    def waiting(self, domains: Iterable[str] | None = None) -> dict[str, str]:
+        if domains is None:
+            return dict(self._waiting)
+        return {d: self._waiting[d] for d in domains if d in self._waiting}
 
     def syncing(self) -> dict[str, str]:
         return dict(self._syncing)

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from dnsauto.api.methods import domain
+from dnsauto.api.methods import common, domain
 from dnsauto.config import overlay as objects
-from dnsauto.config.overlay import Workspace
+from dnsauto.config.overlay import Kind, Workspace
 from dnsauto.state.store import StateStore
+from dnsauto.sync.jobs import domain_jobs
 from tests.api_server_helpers import api_client, call, post, request, write_config
 
 GUARD = 20.0
@@ -99,3 +100,50 @@ async def test_a_core_echo_is_answered_while_a_set_is_still_running(
         assert response.status == 200
         (answer,) = (await response.json())["methodResponses"]
         assert sorted(answer[1]["created"]) == ["n0", "n1", "n2"]
+
+
+async def test_a_domain_set_hands_the_daemon_the_jobs_of_its_domains_made_in_its_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    makers: list[int] = []
+    job_update = common.job_update
+
+    def noted(*args: Any) -> Any:
+        makers.append(threading.get_ident())
+        return job_update(*args)
+
+    monkeypatch.setattr(common, "job_update", noted)
+    async with api_client(write_config(tmp_path)) as (client, _, host):
+        before = host.config
+        _, result = await call(client, "x:Domain/set", {"create": domains(3)})
+        assert sorted(result["created"]) == ["n0", "n1", "n2"]
+    (jobs,) = host.job_updates
+    assert jobs is not None
+    assert (jobs.before, jobs.config) == (before, host.config)
+    new = {job.domain: job for job in domain_jobs(host.config)}
+    assert jobs.jobs == {name: new[name] for name in ("d0.test", "d1.test", "d2.test")}
+    assert makers
+    assert threading.get_ident() not in makers
+
+
+async def test_the_state_of_a_larger_configuration_dumps_only_the_domains_it_added(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dumped: list[Any] = []
+    dump = common._dumped
+
+    def counted(model: Any) -> str:
+        dumped.append(model)
+        return dump(model)
+
+    async with api_client(write_config(tmp_path)) as (client, server, host):
+        await call(client, "x:Domain/set", {"create": domains(20)})
+        first = server.states.state(host.config, Kind.DOMAIN)
+        monkeypatch.setattr(common, "_dumped", counted)
+        _, result = await call(client, "x:Domain/set", {"create": {"m": {"name": "m.test"}}})
+        assert result["oldState"] == first
+        assert result["newState"] != first
+    declared = host.config.domain  # the default domain's implied Domain is made anew each time
+    assert [model for model in dumped if any(model is d for d in declared.values())] == [
+        declared["m.test"]
+    ]

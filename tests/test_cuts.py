@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dns.name
 
+from dnsauto.config.loader import load_config
+from dnsauto.config.model import Config
+from dnsauto.plugin.registry import load_registry
 from dnsauto.sync.cuts import ConfiguredZones, zone_cut
+from dnsauto.sync.jobs import configured_zones
 
 
 def n(text: str) -> dns.name.Name:
@@ -48,3 +54,25 @@ def test_a_zone_with_no_configured_zone_below_has_no_cuts() -> None:
 def test_a_name_outside_the_zone_is_in_no_zone_below_it() -> None:
     cuts = {n("sub.example.test."): "sub.example.test"}
     assert zone_cut(n("mail.other.test."), n("example.test."), cuts) is None
+
+
+def test_the_zones_below_a_zone_are_every_configured_zone_under_it() -> None:
+    assert ZONES.below(n("sub.example.test.")) == [
+        (n("deep.sub.example.test."), "deep.sub.example.test")
+    ]
+    assert ZONES.below(n("deep.sub.example.test.")) == []
+
+
+def test_the_configured_zones_are_made_once_per_configuration(tmp_path: Path) -> None:
+    def config() -> Config:
+        document = {
+            "bootstrap": {"serverHostname": "mail.example.test", "defaultDomain": "example.test"},
+            "domain": {"sub.example.test": {"dnsManagement": {"@type": "Manual"}}},
+            "daemon": {"stateDir": str(tmp_path)},
+        }
+        return load_config(document, registry=load_registry())
+
+    first = config()
+    assert configured_zones(first) is configured_zones(first)
+    assert configured_zones(config()) is not configured_zones(first)
+    assert set(configured_zones(first).zones.values()) == {"example.test", "sub.example.test"}

@@ -21,9 +21,11 @@ from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
 from dnsauto.plugin.errors import ConfigError, ConfigProblem, DnsautoError
 from dnsauto.plugin.registry import Registry
+from dnsauto.service import daemon as daemon_module
 from dnsauto.service.daemon import STATUS_FILE, Daemon
 from dnsauto.service.sdnotify import Notifier
 from dnsauto.sync.engine import DomainJob, DomainResult
+from dnsauto.sync.jobs import job_update
 
 
 @dataclass
@@ -372,6 +374,74 @@ async def test_a_change_naming_its_domains_remakes_only_their_jobs(
     assert daemon.domains == ["a.test", "b.test", "d.test"]
     await until(lambda: len(engines.runs_of("d.test")) == 1 and not daemon.syncing())
     assert [len(engines.runs_of(d)) for d in ("a.test", "b.test")] == [1, 1]
+
+
+async def test_a_change_handed_over_with_its_jobs_makes_no_jobs_on_the_loop(
+    running: Start, tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daemon, engines = await running(["a.test", "b.test", "c.test"])
+    await until(lambda: len(engines.calls) == 3 and not daemon.syncing())
+    fresh = make_config(tmp_path, registry, ["a.test", "b.test", "d.test"])
+    jobs = job_update(daemon.config, fresh, {"c.test", "d.test"})
+
+    def not_here(*args: Any) -> Any:
+        raise AssertionError("jobs made on the event loop")
+
+    monkeypatch.setattr(daemon_module, "job_update", not_here)
+    monkeypatch.setattr(daemon_module, "domain_jobs", not_here)
+    run_id = daemon.replace_config(fresh, "api", {"c.test", "d.test"}, jobs)
+    assert daemon.domains == ["a.test", "b.test", "d.test"]
+    assert daemon.waiting(["a.test", "d.test"]) == {"d.test": run_id}
+    await until(lambda: len(engines.runs_of("d.test")) == 1 and not daemon.syncing())
+
+
+async def test_jobs_made_from_another_configuration_than_the_daemons_are_made_again(
+    running: Start, tmp_path: Path, registry: Registry
+) -> None:
+    daemon, engines = await running(["a.test", "b.test", "c.test"])
+    await until(lambda: len(engines.calls) == 3 and not daemon.syncing())
+    fresh = make_config(tmp_path, registry, ["a.test", "b.test", "d.test"])
+    other = make_config(tmp_path, registry, ["a.test", "b.test"])  # as before a reload
+    stale = job_update(other, fresh, {"d.test"})
+    daemon.replace_config(fresh, "api", {"c.test", "d.test"}, stale)
+    assert daemon.domains == ["a.test", "b.test", "d.test"]
+
+
+async def test_an_alias_a_change_adds_or_drops_is_synced_or_forgotten_with_its_domain(
+    running: Start, tmp_path: Path, registry: Registry
+) -> None:
+    daemon, engines = await running(["a.test", "b.test"])
+    await until(lambda: len(engines.calls) == 2 and not daemon.syncing())
+    plain = make_config(tmp_path, registry, ["a.test", "b.test"])
+    document = plain.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    document["domain"]["b.test"]["aliases"] = ["alias.test"]
+    aliased = load_config(document, registry=registry)
+    daemon.replace_config(
+        aliased, "api", {"b.test"}, job_update(daemon.config, aliased, {"b.test"})
+    )
+    assert daemon.domains == ["a.test", "alias.test", "b.test"]
+    await until(lambda: len(engines.runs_of("alias.test")) == 1 and not daemon.syncing())
+    daemon.replace_config(plain, "api", {"b.test"}, job_update(daemon.config, plain, {"b.test"}))
+    assert daemon.domains == ["a.test", "b.test"]
+
+
+async def test_a_run_of_many_domains_starts_them_over_several_loop_turns(
+    running: Start,
+) -> None:
+    engines = FakeEngines()
+    loop = asyncio.get_running_loop()
+    started_by_turn: list[int] = []
+
+    def turn() -> None:  # once a loop turn, until every sync has started
+        started_by_turn.append(len(engines.calls))
+        if len(engines.calls) < 120:
+            loop.call_soon(turn)
+
+    loop.call_soon(turn)
+    names = [f"d{n}.test" for n in range(120)]
+    daemon, _ = await running(names, engines, maxConcurrentDomains=200)
+    await until(lambda: len(engines.calls) == 120 and not daemon.syncing())
+    assert any(0 < started < 120 for started in started_by_turn)
 
 
 async def test_stop_waits_for_syncs_in_flight_and_starts_no_new_ones(running: Start) -> None:

@@ -331,6 +331,11 @@ class Workspace:
     _own_tables: set[str] = field(default_factory=set)
     """The Config fields (``domain``, ``dns_server``) whose dict this workspace made."""
     _bootstrap_document: dict[str, Any] | None = None
+    base: Config = field(init=False)
+    """The configuration the changes were made to."""
+
+    def __post_init__(self) -> None:
+        self.base = self.config
 
     # --- Bootstrap ------------------------------------------------------------------------------
 

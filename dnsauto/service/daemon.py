@@ -72,6 +72,7 @@ from dnsauto.service.status import (
 from dnsauto.state.leases import ForwardedTrigger, LeaseLostError
 from dnsauto.state.store import StateStore
 from dnsauto.sync.engine import DomainJob, DomainResult, Engine, domain_jobs
+from dnsauto.sync.jobs import JobUpdate, job_update
 
 if TYPE_CHECKING:
     from dnsauto.acme.orders import OrderOutcome
@@ -87,6 +88,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_START_SLICE = 50
+"""The domains of a run whose tasks start in one loop turn (:meth:`Daemon._run_domains`)."""
+
+_GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between two passes of the cycle collector over the youngest objects (see
+``serve``)."""
 
 _SWITCH_INTERVAL = 0.0005
 """Seconds a thread holds the GIL before another waiting thread gets it (see ``serve``)."""
@@ -214,6 +222,11 @@ class Daemon:
         # the GIL to a busy worker for 5 ms: a sync of a few dozen queries then took 50-300 ms
         # during a large /set, and every request waited behind it.
         sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))
+        # The cycle collector's young passes, each 700 allocations by default, kept what a
+        # large /set makes (thousands of Domains between two _settle_heap) in the young
+        # generations and scanned it over and over: 2.5-3 s of pauses during a /set of 16,000
+        # creates and full passes of 150-180 ms. Every 10,000: 1 s, none over 75 ms.
+        gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         try:
             await self.start()
             for signum, handler in (
@@ -526,17 +539,34 @@ class Daemon:
                 outcomes.append(result)
         else:
             try:
-                outcomes = list(
-                    await asyncio.gather(
-                        *(self._run_domain(engine, run_id, slot) for slot in slots)
-                    )
-                )
+                outcomes = await self._run_domains(engine, run_id, slots)
             finally:
                 with contextlib.suppress(Exception):
                     await engine.aclose()
         results = [(s, r) for s, r in zip(slots, outcomes, strict=True) if r is not None]
         if results:
             self._report(run_id, results)
+
+    async def _run_domains(
+        self, engine: EngineLike, run_id: str, slots: Sequence[_Slot]
+    ) -> list[DomainResult | None]:
+        """Sync ``slots``, each as its own task; the tasks are started ``_START_SLICE`` at a
+        time, one slice a loop turn, so that starting a run of 1,000 domains (each task's first
+        step) does not hold the event loop, and the API's requests, in one turn."""
+        tasks: list[asyncio.Task[DomainResult | None]] = []
+        try:
+            for start in range(0, len(slots), _START_SLICE):
+                if tasks:
+                    await asyncio.sleep(0)
+                tasks.extend(
+                    asyncio.ensure_future(self._run_domain(engine, run_id, slot))
+                    for slot in slots[start : start + _START_SLICE]
+                )
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
 
     async def _run_domain(
         self, engine: EngineLike, run_id: str, slot: _Slot
@@ -884,36 +914,34 @@ class Daemon:
         return loader()  # changed at every try: once more, on the loop, uninterrupted
 
     def replace_config(
-        self, config: Config, reason: str, domains: Collection[str] | None = None
+        self,
+        config: Config,
+        reason: str,
+        domains: Collection[str] | None = None,
+        jobs: JobUpdate | None = None,
     ) -> str | None:
         """Run on ``config`` from now on, as a reload does (the API's changes); the run id of
         the syncs of the domains it added or changed, None when there are none.
 
         ``domains``: only these Domain objects changed, so only their jobs are made again
         (an API /set of 1,000 Domains in a daemon of 16,000 must not redo all 16,000 on the
-        event loop)."""
-        return self._apply_config(config, reason, domains, forward="reload")
+        event loop). ``jobs``: those jobs, made already (:func:`~dnsauto.sync.jobs.job_update`,
+        in the API's worker thread); used when made from this configuration to ``config``."""
+        return self._apply_config(config, reason, domains, forward="reload", update=jobs)
 
     def _changes(
-        self, config: Config, domains: Collection[str] | None
+        self, config: Config, domains: Collection[str] | None, update: JobUpdate | None = None
     ) -> tuple[dict[str, DomainJob], list[str], list[str], list[str]]:
         """The jobs of ``config`` that are new or changed, and the names of the domains it
         removes, adds and changes; only the ``domains`` named are looked at, when given."""
         if domains is None:
             jobs = {job.domain: job for job in domain_jobs(config)}
             named: Collection[str] = jobs.keys() | self._slots.keys()
+        elif update is not None and update.before is self.config and update.config is config:
+            jobs, named = update.jobs, update.names
         else:
-            configured = config.published_domains()
-            named = set(domains)
-            # a changed domain's aliases, and slots that are no domain of their own (aliases,
-            # perhaps no longer): published with the domain, so looked at with it
-            for name in domains:
-                if name in config.domains:
-                    named.update(config.domains[name].aliases)
-            named.update(n for n in self._slots if n not in config.domains)
-            jobs = {
-                job.domain: job for job in domain_jobs(config, sorted(named & configured.keys()))
-            }
+            update = job_update(self.config, config, domains)
+            jobs, named = update.jobs, update.names
         removed = sorted(n for n in named if n in self._slots and n not in jobs)
         added = sorted(n for n in jobs if n not in self._slots)
         changed = sorted(
@@ -927,6 +955,7 @@ class Daemon:
         reason: str,
         domains: Collection[str] | None = None,
         forward: Literal["reload"] | None = None,
+        update: JobUpdate | None = None,
     ) -> str | None:
         old = self.config
         if config.daemon.state_dir != old.daemon.state_dir:
@@ -942,7 +971,9 @@ class Daemon:
         if config.daemon.api.listen != old.daemon.api.listen:
             log.warning("daemon.api.listen changed: it takes effect at the next start")
         everything = config.bootstrap != old.bootstrap or config.mail_server != old.mail_server
-        jobs, removed, added, changed = self._changes(config, None if everything else domains)
+        jobs, removed, added, changed = self._changes(
+            config, None if everything else domains, None if everything else update
+        )
         if everything:  # every domain's records may change: all of them sync
             changed = sorted(n for n in jobs if n in self._slots)
         for name in removed:
@@ -983,9 +1014,13 @@ class Daemon:
 
     # --- status ---------------------------------------------------------------------------------
 
-    def waiting(self) -> dict[str, str]:
-        """The domains with a run waiting to start, with its run id."""
-        return {name: request.run_id for name, request in self._runs.waiting().items()}
+    def waiting(self, domains: Iterable[str] | None = None) -> dict[str, str]:
+        """The domains with a run waiting to start (of ``domains``, when given), with its run
+        id."""
+        if domains is None:
+            return {name: request.run_id for name, request in self._runs.waiting().items()}
+        requests = ((name, self._runs.waiting_of(name)) for name in domains)
+        return {name: request.run_id for name, request in requests if request is not None}
 
     def syncing(self) -> dict[str, str]:
         """The domains syncing now, with their run ids."""

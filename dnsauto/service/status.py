@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from dnsauto.plugin.pieces import dumps_in_pieces
+
 __all__ = [
     "STATUS_FILE",
     "STATUS_VERSION",
@@ -138,7 +140,7 @@ def write_status_file(path: Path, snapshot: StatusSnapshot) -> float:
     """Write the status file (an error is logged, not raised); the seconds that took."""
     started = time.monotonic()
     try:
-        write_atomically(path, json.dumps(status_document(snapshot), separators=(",", ":")))
+        write_atomically(path, dumps_in_pieces(status_document(snapshot)))  # a row a piece
     except OSError as exc:
         log.warning("cannot write %s: %s", path, exc.strerror)
     return time.monotonic() - started

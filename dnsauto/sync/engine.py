@@ -48,7 +48,7 @@ from dnsauto.sync.desired import (
     dkim_deletions,
     managed_dkim,
 )
-from dnsauto.sync.jobs import DomainJob, DomainResult, domain_jobs, job_zones
+from dnsauto.sync.jobs import DomainJob, DomainResult, configured_zones, domain_jobs
 from dnsauto.sync.plan import Key, ZonePlan, is_shared, plan_zone
 from dnsauto.sync.propagation import (
     Expectation,
@@ -487,7 +487,7 @@ class Engine:
 
     def _job_zones(self) -> ConfiguredZones:
         if self._zones is None:
-            self._zones = job_zones(domain_jobs(self.config))
+            self._zones = configured_zones(self.config)
         return self._zones
 
     async def _cuts(

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import dns.name
@@ -21,7 +22,16 @@ from dnsauto.sync.cuts import ConfiguredZones
 from dnsauto.sync.plan import ZonePlan
 from dnsauto.sync.propagation import PropagationResult
 
-__all__ = ["MANUAL_SERVER_ID", "DomainJob", "DomainResult", "domain_jobs", "job_zones"]
+__all__ = [
+    "MANUAL_SERVER_ID",
+    "DomainJob",
+    "DomainResult",
+    "JobUpdate",
+    "configured_zones",
+    "domain_jobs",
+    "job_update",
+    "job_zones",
+]
 
 MANUAL_SERVER_ID = "manual"
 _MANUAL_SERVER = ManualDnsServer.model_validate({"@type": "Manual"})
@@ -115,6 +125,27 @@ def domain_jobs(config: Config, only: Sequence[str] = ()) -> list[DomainJob]:
     ]
 
 
+_ZONES_KEPT = 4
+_zones_lock = threading.Lock()
+_zones_of: dict[int, tuple[Config, ConfiguredZones]] = {}
+
+
+def configured_zones(config: Config) -> ConfiguredZones:
+    """:func:`job_zones` of every job of ``config``, made once per configuration (it is
+    immutable): the daemon makes an engine per run, and walking every domain at each of
+    thousands of one-domain runs would cost a reconcile quadratic time."""
+    with _zones_lock:
+        kept = _zones_of.get(id(config))
+        if kept is not None and kept[0] is config:
+            return kept[1]
+    zones = job_zones(domain_jobs(config))
+    with _zones_lock:
+        while len(_zones_of) >= _ZONES_KEPT:
+            del _zones_of[next(iter(_zones_of))]
+        _zones_of[id(config)] = (config, zones)
+    return zones
+
+
 def job_zones(jobs: Sequence[DomainJob]) -> ConfiguredZones:
     """Each zone the jobs publish, with the domain whose sync publishes it: the one named as
     the zone when there is one, else the first whose ``origin`` it is."""
@@ -124,6 +155,41 @@ def job_zones(jobs: Sequence[DomainJob]) -> ConfiguredZones:
         if zone not in zones or job.origin is None:
             zones[zone] = job.domain
     return ConfiguredZones(zones)
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    """The jobs of ``config`` for the names some changed Domains touch, made against
+    ``before``: where the change was made (an API /set's worker thread), so that whoever runs
+    the domains need not walk every domain of ``config`` for it."""
+
+    before: Config
+    config: Config
+    names: frozenset[str]
+    """Every name looked at: the changed domains, their aliases in ``config``, and every
+    alias ``before`` published (a name that was only an alias may be gone now)."""
+    jobs: dict[str, DomainJob]
+    """The jobs of those names that ``config`` publishes."""
+
+
+def job_update(before: Config, config: Config, domains: Collection[str]) -> JobUpdate:
+    """The :class:`JobUpdate` of a change from ``before`` to ``config`` that changed only the
+    Domain objects ``domains`` (created, updated or destroyed)."""
+    named = set(domains)
+    for name in domains:
+        if name in config.domains:
+            named.update(config.domains[name].aliases)
+    named.update(_aliases(before))
+    published = config.published_domains()
+    jobs = {name: _job(config, name, published[name]) for name in named if name in published}
+    return JobUpdate(before, config, frozenset(named), jobs)
+
+
+def _aliases(config: Config) -> set[str]:
+    """The aliases of ``config``'s enabled domains (what it publishes beside its domains)."""
+    return {
+        alias for domain in config.domains.values() if domain.is_enabled for alias in domain.aliases
+    }
 
 
 def _job(config: Config, name: str, settings: Domain) -> DomainJob:

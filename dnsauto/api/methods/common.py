@@ -27,6 +27,7 @@ from dnsauto.config.overlay import (
 from dnsauto.plugin.errors import DnsautoError
 from dnsauto.plugin.registry import Registry
 from dnsauto.state.store import StateStore
+from dnsauto.sync.jobs import JobUpdate, job_update
 
 __all__ = [
     "ApiHost",
@@ -53,16 +54,21 @@ class ApiHost(Protocol):
     def registry(self) -> Registry: ...
 
     def replace_config(
-        self, config: Config, reason: str, domains: Collection[str] | None = None
+        self,
+        config: Config,
+        reason: str,
+        domains: Collection[str] | None = None,
+        jobs: JobUpdate | None = None,
     ) -> str | None:
         """Run on ``config`` from now on; the run id of the syncs it asked for, if any.
-        ``domains``: only these Domain objects changed (nothing else did)."""
+        ``domains``: only these Domain objects changed (nothing else did); ``jobs``: their
+        jobs, made in the /set's worker thread."""
         ...
 
     def trigger(self, domains: Iterable[str] | None = None, reason: str = "trigger") -> str: ...
 
-    def waiting(self) -> dict[str, str]:
-        """The domains with a run waiting, with its run id."""
+    def waiting(self, domains: Iterable[str] | None = None) -> dict[str, str]:
+        """The domains with a run waiting (of ``domains``, when given), with its run id."""
         ...
 
     def syncing(self) -> dict[str, str]: ...
@@ -87,26 +93,45 @@ class States:
         self._key = os.urandom(32)
         self._states: dict[Kind, tuple[Config, str]] = {}
         self._views: dict[Kind, tuple[Config, dict[str, dict[str, Any]]]] = {}
+        self._digests: dict[Kind, dict[int, tuple[BaseModel, str]]] = {}
+        """Per kind, id(object) -> (the object, its content's digest): an object is dumped
+        once, not again for every state of a configuration that still holds it."""
 
     def state(self, config: Config, kind: Kind) -> str:
         hit = self._states.get(kind)
         if hit is not None and hit[0] is config:
             return hit[1]
-        # object by object: one dump of everything would hold the GIL for all of it
         if kind is Kind.BOOTSTRAP:
-            content: Any = _revealed(config.bootstrap)
+            text = _dumped(config.bootstrap)
         elif kind is Kind.DNS_SERVER:
-            content = {name: _revealed(server) for name, server in config.dns_server.items()}
+            text = self._table(kind, config.dns_server.items())
         else:
-            content = [
-                {name: _revealed(domain) for name, domain in config.domain.items()},
-                config.bootstrap_domain().model_dump(mode="json"),
-                config.bootstrap.default_domain,
-            ]
-        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+            text = "\n".join(
+                (
+                    self._table(kind, config.domains.items()),
+                    json.dumps(config.bootstrap_domain().model_dump(mode="json"), sort_keys=True),
+                    json.dumps(config.bootstrap.default_domain),
+                )
+            )
         state = self.digest(text)
         self._states[kind] = (config, state)
         return state
+
+    def _table(self, kind: Kind, objects: Iterable[tuple[str, BaseModel]]) -> str:
+        """The objects' names and digests, one a line, in name order. Object by object: one
+        dump of all of them would hold the GIL (and so the event loop) for all of it."""
+        known = self._digests.get(kind, {})
+        digests: dict[int, tuple[BaseModel, str]] = {}
+        lines = []
+        for name, model in objects:
+            hit = known.get(id(model))
+            if hit is None or hit[0] is not model:
+                hit = (model, self.digest(_dumped(model)))
+            digests[id(model)] = hit
+            lines.append(f"{name}\t{hit[1]}")
+        self._digests[kind] = digests  # only the objects of this configuration are kept
+        lines.sort()
+        return "\n".join(lines)
 
     def digest(self, text: str) -> str:
         return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:16]
@@ -120,8 +145,9 @@ class States:
         return views
 
 
-def _revealed(model: BaseModel) -> Any:
-    return model.model_dump(mode="json", context={"reveal_secrets": True})
+def _dumped(model: BaseModel) -> str:
+    content = model.model_dump(mode="json", context={"reveal_secrets": True})
+    return json.dumps(content, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass
@@ -389,7 +415,7 @@ def standard_set(
     if workspace.changed:
         workspace.save()
     if workspace.changed or (updated and kind is Kind.BOOTSTRAP):
-        run_id = ctx.on_loop(lambda: after(ctx, workspace))
+        run_id = after(ctx, workspace)
     response: dict[str, Any] = {
         "accountId": ACCOUNT_ID,
         "oldState": old_state,
@@ -410,13 +436,33 @@ def hand_over(
     ctx: Context, workspace: Workspace, reason: str, also: Iterable[str] = ()
 ) -> str | None:
     """Give the daemon the changed configuration and ask for runs of the domains it affects
-    (and of ``also``); the run id, noted for ``x:Task/get``."""
+    (and of ``also``); the run id, noted for ``x:Task/get``. Called where the /set runs: what
+    grows with the number of domains (the changed domains' jobs) is made here, and only the
+    hand-over itself on the event loop."""
+    changed: set[str] | None = {object_id for _, object_id in workspace.committed}
+    jobs = None
+    if not all(kind is Kind.DOMAIN for kind, _ in workspace.committed):
+        changed = None
+    elif changed and workspace.config is not workspace.base:
+        jobs = job_update(workspace.base, workspace.config, changed)
+    run_id: str | None = ctx.on_loop(
+        lambda: _hand_over(ctx, workspace, reason, also, changed, jobs)
+    )
+    return run_id
+
+
+def _hand_over(
+    ctx: Context,
+    workspace: Workspace,
+    reason: str,
+    also: Iterable[str],
+    changed: set[str] | None,
+    jobs: JobUpdate | None,
+) -> str | None:
     host = ctx.host
     run_id = None
     if workspace.config is not host.config:
-        changed = {object_id for kind, object_id in workspace.committed}
-        only_domains = all(kind is Kind.DOMAIN for kind, _ in workspace.committed)
-        run_id = host.replace_config(workspace.config, reason, changed if only_domains else None)
+        run_id = host.replace_config(workspace.config, reason, changed, jobs)
     also = [name for name in also if name in host.config.domains]
     if also:
         try:
@@ -424,7 +470,8 @@ def hand_over(
         except DnsautoError as exc:
             log.warning("no run asked for: %s", exc.message)
     if run_id is not None:
-        domains = [name for name, waiting in host.waiting().items() if waiting == run_id]
+        named = jobs.jobs.keys() if jobs is not None else None  # those it may have asked for
+        domains = [name for name, waiting in host.waiting(named).items() if waiting == run_id]
         ctx.tasks.requested(run_id, domains, reason)
     return run_id
 
