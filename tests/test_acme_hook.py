@@ -222,8 +222,10 @@ def test_a_secondary_still_serving_a_cleaned_up_value_fails_the_cleanup_and_is_n
     net: Topology, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path / "dnsauto.toml", net, timeout="500ms")
+    patient = write_config(tmp_path / "patient.toml", net, timeout="30s")  # the same state
     name = f"_acme-challenge.{fresh_host()}."
-    assert hook(config, "present", name, "stale-value").returncode == 0
+    # Published with time to spare: under load a secondary may take longer than 0.5 s.
+    assert hook(patient, "present", name, "stale-value").returncode == 0
 
     with net.frozen():
         failed = hook(config, "cleanup", name, "stale-value")
@@ -239,12 +241,11 @@ def test_a_cleanup_called_again_once_the_secondary_caught_up_succeeds(
     net: Topology, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path / "dnsauto.toml", net, timeout="500ms")
+    patient = write_config(tmp_path / "patient.toml", net, timeout="30s")  # the same state
     name = f"_acme-challenge.{fresh_host()}."
-    assert hook(config, "present", name, "stale-value").returncode == 0
+    assert hook(patient, "present", name, "stale-value").returncode == 0
     with net.frozen():
         assert hook(config, "cleanup", name, "stale-value").returncode == 1
-
-    patient = write_config(tmp_path / "patient.toml", net, timeout="30s")  # the same state
 
     again = hook(patient, "cleanup", name, "stale-value")
 

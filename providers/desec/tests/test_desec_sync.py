@@ -39,11 +39,12 @@ async def test_sync_publishes_the_mail_records_then_changes_nothing_and_keeps_fo
             assert published[key]["ttl"] == 3600
         assert any("published with 3600s" in w for w in domain["warnings"])
         assert fake.count("PATCH") == 1
-        assert first_requests == 3  # the domain, its RRsets, one bulk write
+        # the domain, its RRsets, the account's domains (zones below), one bulk write
+        assert first_requests == 4
 
         await run.sync()
         assert fake.count("PATCH") == 1
-        assert len(fake.requests) - first_requests == 2  # the domain, its RRsets
+        assert len(fake.requests) - first_requests == 3  # the domain, its RRsets, its domains
 
         apex_txt = published[("TXT", "")]["records"]
         assert '"google-site-verification=abc"' in apex_txt

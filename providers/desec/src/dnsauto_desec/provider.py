@@ -3,6 +3,8 @@
 The zone of a name is asked of deSEC itself (``GET /domains/?owns_qname=``), with the domain's
 ``minimum_ttl``; RRsets are read with cursor pagination (``Link`` headers) and written in one
 atomic bulk ``PATCH /domains/{name}/rrsets/`` per batch (``"records": []`` deletes an RRset).
+The zones below a zone (other domains of the account) come from one listing of the account's
+domains per run.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class DesecProvider(Provider[DesecDnsServer]):
             auth=lambda: {"Authorization": f"Token {reveal(settings.secret)}"},
         )
         self._zones: list[Zone] = []
+        self._account: list[dns.name.Name] | None = None
+        """The apexes of the account's domains, listed at the first :meth:`subzones`."""
 
     async def find_zone(self, name: dns.name.Name) -> Zone:
         known = longest_zone(name, self._zones)
@@ -85,14 +89,23 @@ class DesecProvider(Provider[DesecDnsServer]):
     async def list_rrsets(
         self, zone: Zone, names: Collection[dns.name.Name] | None = None
     ) -> list[dns.rrset.RRset]:
-        async def page(path: str) -> tuple[list[dict[str, Any]], str | None]:
-            answer = await self.http.request("GET", path, limits=READS, errors=_ZONE_GONE)
-            link = next_link(answer.headers)
-            return answer.body, self.http.relative(link) if link else None
-
-        items = await all_linked(page, f"/domains/{zone.id}/rrsets/?cursor=")
+        items = await all_linked(self._page, f"/domains/{zone.id}/rrsets/?cursor=")
         rrsets = [r for r in map(_parse, items) if r is not None]
         return rrsets if names is None else [r for r in rrsets if r.name in set(names)]
+
+    async def subzones(self, zone: Zone, names: Collection[dns.name.Name]) -> set[dns.name.Name]:
+        """The account's domains below ``zone`` that hold some of ``names``: the account's
+        domains listed once per provider (a run), not an ``owns_qname`` question per name."""
+        if self._account is None:
+            items = await all_linked(self._page, "/domains/?cursor=")
+            self._account = [forms.owner_from_fqdn(item["name"]) for item in items]
+        below = [a for a in self._account if a != zone.name and a.is_subdomain(zone.name)]
+        return {apex for apex in below if any(name.is_subdomain(apex) for name in names)}
+
+    async def _page(self, path: str) -> tuple[list[dict[str, Any]], str | None]:
+        answer = await self.http.request("GET", path, limits=READS, errors=_ZONE_GONE)
+        link = next_link(answer.headers)
+        return answer.body, self.http.relative(link) if link else None
 
     async def apply(self, zone: Zone, changes: Sequence[Change]) -> None:
         body = [_rrset_body(change, zone.name) for change in changes]
