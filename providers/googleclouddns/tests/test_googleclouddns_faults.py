@@ -208,3 +208,14 @@ async def test_private_zone_picks_only_private_zones_and_managed_zone_is_used_as
     with pytest.raises(ZoneNotFoundError):
         await named.find_zone(dns.name.from_text("example.org."))
     await named.aclose()
+
+
+async def test_a_server_of_one_managed_zone_knows_no_zone_below_it_without_asking(fake):
+    fake.add_zone("sub.example.com", name="sub-example-com")
+    named = make_provider(fake, managedZone="example-com")
+    zone = await named.find_zone(APEX)
+    asked = len(fake.requests)
+    names = [dns.name.from_text(n) for n in ("mail.sub.example.com.", "_dmarc.example.com.")]
+    assert await named.subzones(zone, names) == set()
+    assert len(fake.requests) == asked
+    await named.aclose()

@@ -192,6 +192,13 @@ class GoogleCloudDnsProvider(Provider[GoogleCloudDnsServer]):
         self._zones = [_zone(z) for z in zones if z.get("visibility", "public") == wanted]
         return zone_for(name, self._zones, "GoogleCloudDns")
 
+    async def subzones(self, zone: Zone, names: Collection[dns.name.Name]) -> set[dns.name.Name]:
+        """None with ``managedZone`` set (the one zone this server may touch: asking the API
+        for it again per name would be a request each); else the default, on the zone list."""
+        if self.settings.managed_zone:
+            return set()
+        return await super().subzones(zone, names)
+
     async def list_rrsets(
         self, zone: Zone, names: Collection[dns.name.Name] | None = None
     ) -> list[dns.rrset.RRset]:
