@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dnsauto.config.cluster import ClusterSettings
 from dnsauto.service.cluster import Cluster, Listener
-from dnsauto.state.leases import preferred_node
-from dnsauto.state.store import StateStore
+from dnsauto.state.leases import LeaseStore, preferred_node
+from dnsauto.state.store import StateStore, StoreUnavailableError
 from dnsauto.testing.servers.postgres import PostgresServer
 from tests.cluster_helpers import Clock
 from tests.store_backends import StoreBackend
@@ -160,3 +161,23 @@ def test_status_lists_the_nodes_with_their_heartbeat_and_domains_held(
     assert not nodes["b"]["live"]
     assert nodes["a"]["host"]
     assert nodes["a"]["lastHeartbeat"].startswith("2026-12-02T12:00:00")
+
+
+async def test_a_node_whose_store_is_out_of_reach_as_it_joins_joins_at_its_first_pass(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = node(store, "a")
+    heartbeat = LeaseStore.heartbeat
+
+    def restarting(self: LeaseStore, *args: Any, **kwargs: Any) -> None:
+        monkeypatch.setattr(LeaseStore, "heartbeat", heartbeat)  # back after one failure
+        raise StoreUnavailableError("state store: server closed the connection unexpectedly")
+
+    monkeypatch.setattr(LeaseStore, "heartbeat", restarting)
+    await a.join()  # told, not raised: the node goes on starting
+    assert [n.node_id for n in a.leases.nodes()] == []
+
+    first = await a.tick()
+
+    assert [n.node_id for n in a.leases.nodes()] == ["a"]
+    assert first.gained == DOMAINS

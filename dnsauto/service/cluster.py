@@ -104,6 +104,8 @@ class Cluster:
         self.rate_limits = StoreRateLimits(store)
         """The providers' rate limits, shared with the other nodes through the store."""
         self._keys_since: datetime | None = None
+        self._joined = False
+        """Whether this node's start is in the store (:meth:`join`, else the next pass)."""
 
     def holds(self, domain: str) -> bool:
         """Whether this node believes it holds ``domain``'s lease (the fence decides)."""
@@ -132,6 +134,8 @@ class Cluster:
             return await loop.run_in_executor(self._executor, self._tick)
 
     def _tick(self) -> TickResult:
+        if not self._joined:
+            self._join()
         leases = self.leases
         held_before = leases.held()
         before = set(held_before)
@@ -169,10 +173,19 @@ class Cluster:
         self._keys_since = started - timedelta(seconds=self.settings.lease_seconds)
 
     async def join(self) -> None:
-        """Say this node is alive (its first heartbeat); it claims nothing yet."""
+        """Say this node is alive (its first heartbeat); it claims nothing yet. A store that
+        cannot be reached now (a PostgreSQL restarting as the node starts) is told again by
+        the first pass that reaches it: a node never stops for it."""
         async with self._lock:
-            await asyncio.to_thread(self.leases.heartbeat, self.host, self.pid)
-            await asyncio.to_thread(self.leases.mark_started)
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._executor, self._join)
+            except DnsautoError as exc:
+                log.warning("cluster: cannot join yet (the next pass will): %s", exc.message)
+
+    def _join(self) -> None:
+        self.leases.heartbeat(self.host, self.pid)
+        self.leases.mark_started()
+        self._joined = True
 
     async def stop(self) -> None:
         """Leave cleanly: give every lease up and say so, so the others take over at once."""

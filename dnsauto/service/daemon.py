@@ -497,7 +497,14 @@ class Daemon:
     def _spawn(self, coroutine: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A background task's end; one that failed is a bug, and said at once (its exception
+        would otherwise show only when the task is collected, if ever)."""
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("internal error in %s", task.get_coro(), exc_info=exc)
 
     # --- running --------------------------------------------------------------------------------
 
@@ -828,6 +835,10 @@ class Daemon:
         except DnsautoError as exc:
             self.metrics.cluster_store_failures.inc()
             log.warning("cluster: cannot renew the leases: %s", exc.message)
+            return
+        except Exception:  # a bug: the passes must go on, or this node's domains stall
+            self.metrics.cluster_store_failures.inc()
+            log.exception("cluster: internal error in the pass; the next pass tries again")
             return
         text = cluster.describe(result)
         if text:
