@@ -86,13 +86,22 @@ class _Desired:
     delete: list[Key]
     warnings: list[str]
     digest: str | None = None
-    may_skip: bool = False
+    mark: ZoneMark | None = None
+    """The domain's zone mark, when the zone may be unchanged since the sync that kept it."""
     built: list[dns.rrset.RRset] | None = None
 
     def records(self) -> list[dns.rrset.RRset]:
         if self.built is None:
             self.built = self.inputs.build()
         return self.built
+
+    def names(self) -> list[dns.name.Name]:
+        """The names to read: the desired RRsets' and the retired DKIM keys'."""
+        return _names(self.records(), self.delete)
+
+
+def _names(desired: Iterable[dns.rrset.RRset], delete: Iterable[Key]) -> list[dns.name.Name]:
+    return sorted({r.name for r in desired} | {name for name, _ in delete})
 
 
 class Engine:
@@ -391,14 +400,16 @@ class Engine:
                 want.inputs,
                 self._job_zones().below(job.zone_name),
             )
-            want.may_skip = may_skip(
-                self._mark(job.domain),
+            mark = self._mark(job.domain)
+            if may_skip(
+                mark,
                 want.digest,
                 want.delete,
                 now=self.store.clock(),
                 full_read_interval=self.config.daemon.full_read_interval,
-            )
-        if not want.may_skip:
+            ):
+                want.mark = mark
+        if want.mark is None:
             want.records()
         return want
 
@@ -500,7 +511,7 @@ class Engine:
     ) -> Cuts:
         """The zones below ``zone`` that hold desired names: the configured domains' and the
         provider's (those no configured domain publishes)."""
-        names = {r.name for r in desired} | {name for name, _ in delete}
+        names = _names(desired, delete)
         found = await provider.subzones(zone, names)
         return {**dict.fromkeys(found), **self._configured_cuts(job, zone.name, names)}
 
@@ -598,26 +609,21 @@ class Engine:
         its change marker was asked for. Notes in ``result`` the mark a success keeps."""
         name = job.zone_name
         now = self.store.clock()
-        if want.may_skip:
-            mark = self._mark(job.domain)
-            assert mark is not None
+        mark = want.mark
+        if mark is not None:
             zone = await provider.find_zone(name)
             if zone.marker is not None and zone.marker == mark.marker and str(zone) == mark.zone:
                 result.skipped = SKIPPED_UNCHANGED
                 return zone, None
             await asyncio.to_thread(want.records)
             listed = await provider.list_rrsets(
-                zone, self._names(want) if provider.capabilities.can_list_names else None
+                zone, want.names() if provider.capabilities.can_list_names else None
             )
         else:
-            zone, listed = await provider.read_zone(name, self._names(want))
+            zone, listed = await provider.read_zone(name, want.names())
         if zone.marker is not None and want.digest is not None:
             result.zone_mark = ZoneMark(job.domain, str(zone), zone.marker, want.digest, now)
         return zone, listed
-
-    @staticmethod
-    def _names(want: _Desired) -> list[dns.name.Name]:
-        return sorted({r.name for r in want.records()} | {n for n, _ in want.delete})
 
     def _mark(self, domain: str) -> ZoneMark | None:
         """The domain's mark: read with every other one in a run of many domains (one query),
@@ -706,7 +712,7 @@ class Engine:
         cuts: Cuts | None = None,
     ) -> ZonePlan:
         result.found_zone = zone
-        names = sorted({r.name for r in desired} | {name for name, _ in delete})
+        names = _names(desired, delete)
         if listed is None:
             listed = await provider.list_rrsets(
                 zone, names if provider.capabilities.can_list_names else None
