@@ -158,6 +158,12 @@ def test_a_node_that_joins_gets_its_share_and_a_node_that_stops_hands_its_domain
         assert fencing_problems(cluster.journal()) == []
 
 
+def every_node_lives(cluster: Cluster) -> None:
+    for process in cluster.nodes.values():
+        assert process.process is not None
+        assert process.process.poll() is None, process.log()[-2000:]
+
+
 def test_a_postgresql_restart_as_the_nodes_start_stops_none_of_them(
     bind: RunningServer, private_postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
@@ -168,9 +174,7 @@ def test_a_postgresql_restart_as_the_nodes_start_stops_none_of_them(
         poll(lambda: len(cluster.query("SELECT node_id FROM cluster_nodes")) == 3, 300, "nodes")
         private_postgres_server.restart()  # while they join and make their first claims
         poll(lambda: cluster.ok_since(started) == len(DOMAINS), 240, "every domain synced")
-        for process in cluster.nodes.values():
-            assert process.process is not None
-            assert process.process.poll() is None, process.log()[-2000:]
+        every_node_lives(cluster)
 
 
 def test_a_postgresql_restart_during_the_syncs_loses_nothing_and_applies_nothing_twice(
@@ -185,9 +189,7 @@ def test_a_postgresql_restart_during_the_syncs_loses_nothing_and_applies_nothing
         poll(lambda: len(cluster.journal()) >= 30, 120, "the nodes syncing")
         private_postgres_server.restart()
         poll(lambda: cluster.ok_since(started) == len(DOMAINS), 240, "every domain synced")
-        for process in cluster.nodes.values():
-            assert process.process is not None
-            assert process.process.poll() is None  # every node lived through it
+        every_node_lives(cluster)
         assert fencing_problems(cluster.journal()) == []
         assert any(
             "cannot renew the leases" in p.log() or "state store" in p.log()
