@@ -46,10 +46,10 @@ def records(ctx: click.Context, domains: Sequence[str], fmt: str) -> None:
     from dnsauto.records.zonefile import to_zone_text
     from dnsauto.sync.desired import by_zone
     from dnsauto.sync.engine import desired_records, domain_jobs
-    from dnsauto.sync.jobs import job_zones
+    from dnsauto.sync.jobs import configured_zones
 
     config, _, store = load_merged(ctx)
-    zones = job_zones(domain_jobs(config))
+    zones = configured_zones(config)
     everything = []
     with store:
         keys = DkimKeyStore(store)
