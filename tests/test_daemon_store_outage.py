@@ -141,10 +141,8 @@ def receive_until_prefix(sock: socket.socket, prefix: str) -> list[str]:
     return messages
 
 
-def test_a_node_started_before_its_postgresql_waits_then_is_ready_and_syncs(
-    bind: RunningServer, private_postgres_server: PostgresServer, tmp_path: Path
-) -> None:
-    postgres = private_postgres_server
+def node_before_its_store(bind: RunningServer, postgres: PostgresServer, tmp_path: Path) -> Path:
+    """PostgreSQL stopped, and the configuration of a node that syncs DOMAIN there."""
     postgres.shutdown()
     secret = tmp_path / "tsig.key"
     secret.write_text(bind.key().secret)
@@ -152,6 +150,14 @@ def test_a_node_started_before_its_postgresql_waits_then_is_ready_and_syncs(
     path.write_text(
         config_text(bind, tmp_path / "state", [DOMAIN], secret_file=secret) + store_table(postgres)
     )
+    return path
+
+
+def test_a_node_started_before_its_postgresql_waits_then_is_ready_and_syncs(
+    bind: RunningServer, private_postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    postgres = private_postgres_server
+    path = node_before_its_store(bind, postgres, tmp_path)
     notify = tmp_path / "notify"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(notify))
@@ -182,13 +188,7 @@ def test_a_node_asked_to_stop_while_it_waits_for_its_store_exits_cleanly(
     bind: RunningServer, private_postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     postgres = private_postgres_server
-    postgres.shutdown()
-    secret = tmp_path / "tsig.key"
-    secret.write_text(bind.key().secret)
-    path = tmp_path / "config.toml"
-    path.write_text(
-        config_text(bind, tmp_path / "state", [DOMAIN], secret_file=secret) + store_table(postgres)
-    )
+    path = node_before_its_store(bind, postgres, tmp_path)
     node = DaemonProcess(path, bind.key().secret).start()
     try:
         node.wait_log("cannot reach the state store yet", 60)
