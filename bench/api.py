@@ -61,10 +61,20 @@ class Settings:
     """The created Domains' dkimManagement: ``Automatic`` adds the syncs' DKIM key generation,
     which runs on the daemon's event loop (not the API's doing)."""
     amplified_calls: int = 16
+    after_set_seconds: float = 10.0
+    """How long Core/echo goes on after the largest /set is answered: its domains are synced
+    then (the request held their runs), and the echoes show what those syncs cost the loop."""
 
     @classmethod
     def quick(cls) -> Settings:
-        return cls(requests=100, clients=10, warmup=20, set_calls=2, set_objects=100)
+        return cls(
+            requests=100,
+            clients=10,
+            warmup=20,
+            set_calls=2,
+            set_objects=100,
+            after_set_seconds=1.0,
+        )
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,7 @@ async def set_stall(url: str, token: str, settings: Settings) -> list[Figure]:
     echo = {"using": USING, "methodCalls": [["Core/echo", {"ping": 1}, "e"]]}
     timeout = aiohttp.ClientTimeout(total=3600)
     latencies: list[float] = []
+    after: list[float] = []
     async with (
         aiohttp.ClientSession(timeout=timeout) as setter,
         aiohttp.ClientSession(timeout=timeout) as prober,
@@ -185,14 +196,20 @@ async def set_stall(url: str, token: str, settings: Settings) -> list[Figure]:
                 content = await response.read()
             return response.status, content, time.perf_counter() - started
 
-        task = asyncio.create_task(the_set())
-        while not task.done():
+        async def probe(into: list[float]) -> None:
             started = time.perf_counter()
             async with prober.post(f"{url}/api", json=echo, headers=headers) as response:
                 await response.read()
-            latencies.append(time.perf_counter() - started)
+            into.append(time.perf_counter() - started)
             await asyncio.sleep(0.005)
+
+        task = asyncio.create_task(the_set())
+        while not task.done():
+            await probe(latencies)
         status, content, seconds = await task
+        after_end = time.perf_counter() + settings.after_set_seconds
+        while time.perf_counter() < after_end:  # the syncs of the domains it created
+            await probe(after)
     document = json.loads(content)
     created = sum(
         len(answer[1].get("created") or {}) for answer in document.get("methodResponses", [])
@@ -224,6 +241,19 @@ async def set_stall(url: str, token: str, settings: Settings) -> list[Figure]:
             _ms(_percentile(latencies, 0.99)),
             "ms",
             "Core/echo during the /set, 99th percentile",
+        ),
+        Figure(
+            "api.echo_after_set_max_ms",
+            _ms(max(after) if after else None),
+            "ms",
+            f"slowest Core/echo in the {settings.after_set_seconds:g} s after the /set's "
+            "answer, while the daemon syncs the domains it created",
+        ),
+        Figure(
+            "api.echo_after_set_p99_ms",
+            _ms(_percentile(after, 0.99)),
+            "ms",
+            "Core/echo after the /set, 99th percentile",
         ),
     ]
 

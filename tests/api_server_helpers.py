@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,12 @@ class FakeHost:
         self._ids = (f"run{n}" for n in itertools.count(1))
         self.awaiting: dict[str, str] = {}
         self.approved: list[tuple[str, str | None, str]] = []
+        self.holds = 0
+        """:meth:`holding_runs` blocks open now."""
+        self.held = 0
+        """:meth:`holding_runs` blocks ended."""
+        self.holds_at_replace: list[int] = []
+        """:attr:`holds` at each :meth:`replace_config`."""
 
     @property
     def registry(self) -> Registry:
@@ -121,6 +127,7 @@ class FakeHost:
         jobs: JobUpdate | None = None,
     ) -> str | None:
         self.job_updates.append(jobs)
+        self.holds_at_replace.append(self.holds)
         old_config = self.config
         old = {job.domain: job for job in domain_jobs(old_config)}
         self.config = config
@@ -152,6 +159,15 @@ class FakeHost:
         names = list(self.config.domains) if domains is None else list(domains)
         self.triggered.append((names, reason))
         return self._request(names)
+
+    @contextlib.contextmanager
+    def holding_runs(self) -> Iterator[None]:
+        self.holds += 1
+        try:
+            yield
+        finally:
+            self.holds -= 1
+            self.held += 1
 
     def waiting(self, domains: Iterable[str] | None = None) -> dict[str, str]:
         if domains is None:

@@ -147,3 +147,20 @@ async def test_the_state_of_a_larger_configuration_dumps_only_the_domains_it_add
     assert [model for model in dumped if any(model is d for d in declared.values())] == [
         declared["m.test"]
     ]
+
+
+async def test_a_set_request_holds_the_daemon_s_runs_until_it_is_answered(tmp_path: Path) -> None:
+    async with api_client(write_config(tmp_path)) as (client, _, host):
+        more = {"n9": {"name": "e.test", "dnsManagement": {"@type": "Manual"}}}
+        body = request(("x:Domain/set", {"create": domains(2)}), ("x:Domain/set", {"create": more}))
+        response = await post(client, body)
+        document = await response.json()
+        assert [answer[0] for answer in document["methodResponses"]] == ["x:Domain/set"] * 2
+        assert host.holds_at_replace == [1, 1], "each call's hand-over came while runs were held"
+        assert (host.holds, host.held) == (0, 1), "one hold for the whole request, ended"
+
+
+async def test_a_request_without_a_set_does_not_hold_the_runs(tmp_path: Path) -> None:
+    async with api_client(write_config(tmp_path)) as (client, _, host):
+        await call(client, "x:Domain/get", {"ids": None})
+        assert host.held == 0

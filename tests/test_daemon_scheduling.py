@@ -194,6 +194,23 @@ async def test_trigger_returns_the_run_id_the_domains_sync_under(running: Start)
     assert later == {"a.test": first, "b.test": both}
 
 
+async def test_no_run_starts_while_runs_are_held_and_the_held_ones_start_after(
+    running: Start,
+) -> None:
+    daemon, engines = await running(triggerDelay="0ms")
+    await until(lambda: len(engines.calls) == 2 and not daemon.syncing())
+    with daemon.holding_runs():
+        run_id = daemon.trigger(["a.test"], "held")
+        with daemon.holding_runs():  # nested: the outer block still holds at its end
+            pass
+        for _ in range(20):  # turns enough for a run due now to start, were it not held
+            await asyncio.sleep(0)
+        assert daemon.waiting() == {"a.test": run_id}
+        assert len(engines.calls) == 2
+    await until(lambda: len(engines.calls) == 3 and not daemon.syncing())
+    assert (engines.calls[2].domain, engines.calls[2].run_id) == ("a.test", run_id)
+
+
 async def test_unknown_domain_cannot_be_triggered(running: Start) -> None:
     daemon, _ = await running()
     with pytest.raises(DnsautoError, match=r"not a configured domain: nope\.test"):
@@ -425,7 +442,7 @@ async def test_an_alias_a_change_adds_or_drops_is_synced_or_forgotten_with_its_d
     assert daemon.domains == ["a.test", "b.test"]
 
 
-async def test_a_run_of_many_domains_starts_them_over_several_loop_turns(
+async def test_a_run_of_many_domains_starts_its_syncs_over_several_loop_turns(
     running: Start,
 ) -> None:
     engines = FakeEngines()

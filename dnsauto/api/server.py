@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import ipaddress
 import json
 import logging
@@ -342,17 +343,9 @@ class ApiServer:
                     settings=settings,
                     client=client,
                 )
-                response = await self._process(parsed, ctx)
+                text = await self._answer(parsed, ctx, large=large)
             finally:
                 self._in_flight -= 1
-            if any(name.endswith("/set") for name, _, _ in parsed.method_calls):
-                self.events.notify()
-            response["sessionState"] = self._session_state(client)
-            text = (
-                await asyncio.to_thread(_encoded_in_pieces, response)
-                if large
-                else _encoded(response)
-            )
         except ProblemError as problem:
             return _problem(problem)
         except Exception as exc:
@@ -362,8 +355,22 @@ class ApiServer:
             )
         return web.Response(body=text, content_type="application/json", charset="utf-8")
 
-    async def _process(self, parsed: Request, ctx: Context) -> dict[str, Any]:
-        if not any(name.endswith("/set") for name, _, _ in parsed.method_calls):
+    async def _answer(self, parsed: Request, ctx: Context, *, large: bool) -> bytes:
+        """The request's answer, encoded. A request that may change the configuration holds
+        the daemon's runs until its answer is made (:meth:`Daemon.holding_runs`): the
+        domains it changes sync once it is done, not beside its later calls."""
+        changes = any(name.endswith("/set") for name, _, _ in parsed.method_calls)
+        with ctx.host.holding_runs() if changes else contextlib.nullcontext():
+            response = await self._process(parsed, ctx, changes=changes)
+            if changes:
+                self.events.notify()
+            response["sessionState"] = self._session_state(ctx.client)
+            if large:
+                return await asyncio.to_thread(_encoded_in_pieces, response)
+            return _encoded(response)
+
+    async def _process(self, parsed: Request, ctx: Context, *, changes: bool) -> dict[str, Any]:
+        if not changes:
             return process(parsed, ctx)
         loop = asyncio.get_running_loop()
 

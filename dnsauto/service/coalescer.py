@@ -124,14 +124,19 @@ class Coalescer:
         syncing from now until :meth:`finished`."""
         now = self.clock()
         runs: dict[str, Run] = {}
-        for name, request in list(self._waiting.items()):
-            if name in self._running or request.due > now:
+        waiting, running = self._waiting, self._running
+        for name, request in list(waiting.items()):
+            if request.due > now or name in running:
                 continue
-            del self._waiting[name]
-            self._running[name] = request.run_id
-            run = runs.setdefault(request.run_id, Run(request.run_id, [], []))
+            del waiting[name]
+            running[name] = request.run_id
+            run = runs.get(request.run_id)
+            if run is None:
+                run = runs[request.run_id] = Run(request.run_id, [], [])
             run.domains.append(name)
-            run.reasons.extend(r for r in request.reasons if r not in run.reasons)
+            for reason in request.reasons:
+                if reason not in run.reasons:
+                    run.reasons.append(reason)
         return list(runs.values())
 
     def finished(self, domain: str, run_id: str) -> None:

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -66,6 +67,10 @@ class ApiHost(Protocol):
         ...
 
     def trigger(self, domains: Iterable[str] | None = None, reason: str = "trigger") -> str: ...
+
+    def holding_runs(self) -> AbstractContextManager[None]:
+        """A block (entered on the event loop) during which no run starts."""
+        ...
 
     def waiting(self, domains: Iterable[str] | None = None) -> dict[str, str]:
         """The domains with a run waiting (of ``domains``, when given), with its run id."""
