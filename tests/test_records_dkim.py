@@ -483,3 +483,66 @@ def test_a_store_of_schema_5_gains_private_keys_read_from_the_key_files_and_the_
     with pytest.raises(DkimKeyRaceError, match="another process added DKIM keys of example"):
         store.state.save_dkim_keys(add=[dataclasses.replace(row, selector="other")])
     StateStore(tmp_path / "new").close()  # the upgrade left the schema of a new store as it was
+
+
+def unread(store: DkimKeyStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any read of one domain's keys from the state store fail the test."""
+
+    def refused(domain: str) -> None:
+        raise AssertionError(f"the keys of {domain} were read again")
+
+    monkeypatch.setattr(store.state, "dkim_keys", refused)
+
+
+def test_keys_known_from_a_read_of_every_domain_are_used_without_another_read(
+    tmp_path, open_keys, monkeypatch
+):
+    store = open_keys(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    (key,) = store.keys_for("example.test", management, NOW)
+    known = store.state.all_dkim_keys()["example.test"]
+    unread(store, monkeypatch)
+
+    synced = store.for_sync("example.test", management, rotate=True, now=NOW, known=known)
+
+    assert (synced.published, synced.notes, synced.rotation_error) == ([key], [], None)
+
+
+def test_known_keys_with_a_rotation_step_due_are_read_again_and_rotated(tmp_path, open_keys):
+    store = open_keys(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"], rotateAfter="30d")
+    store.keys_for("example.test", management, NOW)
+    known = store.state.all_dkim_keys()["example.test"]
+    later = datetime(2026, 6, 1, tzinfo=UTC)
+
+    synced = store.for_sync("example.test", management, rotate=True, now=later, known=known)
+
+    assert synced.notes, "the rotation step due was taken"
+    assert [k.stage for k in synced.published] == [DkimStage.ACTIVE, DkimStage.PENDING]
+
+
+def test_known_keys_whose_file_is_gone_have_it_written_again(tmp_path, open_keys):
+    store = open_keys(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    (key,) = store.keys_for("example.test", management, NOW)
+    known = store.state.all_dkim_keys()["example.test"]
+    pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
+    pem.unlink()
+
+    synced = store.for_sync("example.test", management, rotate=True, now=NOW, known=known)
+
+    assert synced.published == [key]
+    assert pem.read_text() == key.private_pem
+
+
+def test_known_keys_missing_an_algorithm_make_its_key(tmp_path, open_keys):
+    store = open_keys(tmp_path)
+    store.keys_for("example.test", automatic(algorithms=["Dkim1Ed25519Sha256"]), NOW)
+    known = store.state.all_dkim_keys()["example.test"]
+    both = automatic(algorithms=["Dkim1Ed25519Sha256", "Dkim1RsaSha256"])
+
+    synced = store.for_sync("example.test", both, rotate=False, now=NOW, known=known)
+
+    assert sorted(k.algorithm for k in synced.published) == sorted(
+        [DkimAlgorithm.DKIM1_ED25519_SHA256, DkimAlgorithm.DKIM1_RSA_SHA256]
+    )

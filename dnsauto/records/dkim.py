@@ -318,6 +318,7 @@ class DkimKeyStore:
         *,
         rotate: bool,
         now: datetime | None = None,
+        known: Sequence[DkimKeyRow] | None = None,
     ) -> SyncKeys:
         """What a sync needs of the domain's keys, under one lock and (mostly) one read.
 
@@ -326,9 +327,16 @@ class DkimKeyStore:
         tenth of its time there. A rotation that cannot proceed is reported in
         ``rotation_error`` and leaves the keys as they were; the published keys are still
         given (and missing ones made), as after a failed :meth:`rotate`.
+
+        ``known``: the domain's rows as read just before (with every other domain's, by a run
+        of many domains). When they need nothing done (no rotation step due, no key missing,
+        every key file as the store has it), they are used as they are, without the lock or
+        a read of their own: the usual case, and a seventh of an unchanged re-sync's time.
         """
         moment = self._now(now)
         directory = self.domain_dir(domain)
+        if known and self._settled(directory, known, management, moment, rotate=rotate):
+            return self._sync_keys(directory, list(known), [], None)
         notes: list[str] = []
         error: str | None = None
         with self._locked(directory):
@@ -346,6 +354,33 @@ class DkimKeyStore:
                     directory, rows, missing, management.selector_template, moment
                 )
             rows = self._mirror(directory, rows, moment)
+        return self._sync_keys(directory, rows, notes, error)
+
+    def _settled(
+        self,
+        directory: Path,
+        rows: Sequence[DkimKeyRow],
+        management: AutomaticDkim,
+        now: datetime,
+        *,
+        rotate: bool,
+    ) -> bool:
+        """Whether a sync has nothing to do to these rows: no rotation step due (when it
+        rotates), no key to make, and each key's file as :meth:`_mirror` would leave it."""
+        if missing_keys(rows, management) or (rotate and plan_rotation(rows, management, now)):
+            return False
+        for row in rows:
+            path = directory / f"{row.selector}.pem"
+            if row.key_deleted_at is not None:
+                if path.exists():
+                    return False
+            elif row.private_pem is None or not _file_holds(path, row.private_pem):
+                return False
+        return True
+
+    def _sync_keys(
+        self, directory: Path, rows: list[DkimKeyRow], notes: list[str], error: str | None
+    ) -> SyncKeys:
         origin = to_name(directory.name)
         return SyncKeys(
             published=[
@@ -777,12 +812,18 @@ def _move_aside(path: Path, now: datetime) -> None:
 def _write_key_file(path: Path, private_pem: str, now: datetime) -> None:
     """The key's file as the store has it: left alone when it is, else written (any other
     file there is moved aside first, never overwritten)."""
-    data = private_pem.encode("ascii")
-    with contextlib.suppress(OSError):  # missing, or unreadable: moved aside below
-        if path.read_bytes() == data:
-            return
+    if _file_holds(path, private_pem):
+        return
     _move_aside(path, now)
-    _write_private(path, data)
+    _write_private(path, private_pem.encode("ascii"))
+
+
+def _file_holds(path: Path, private_pem: str) -> bool:
+    """Whether the key file is there and holds this key (an unreadable one does not)."""
+    try:
+        return path.read_bytes() == private_pem.encode("ascii")
+    except OSError:
+        return False
 
 
 def _delete_file(path: Path) -> None:

@@ -914,6 +914,19 @@ class StateStore:
             rows = conn.execute(_DKIM_KEYS, {"key_domain": domain})
             return [DkimKeyRow(**dict(row._mapping)) for row in rows]
 
+    def all_dkim_keys(self) -> dict[str, list[DkimKeyRow]]:
+        """Every domain's keys, as :meth:`dkim_keys` gives them (one query for a run of many
+        domains)."""
+        query = sa.select(dkim_table).order_by(
+            dkim_table.c.domain, dkim_table.c.position, dkim_table.c.selector
+        )
+        keys: dict[str, list[DkimKeyRow]] = {}
+        with self._read() as conn:
+            for row in conn.execute(query):
+                key = DkimKeyRow(**dict(row._mapping))
+                keys.setdefault(key.domain, []).append(key)
+        return keys
+
     def dkim_domains(self) -> list[str]:
         """Every domain with a DKIM key in the store."""
         query = sa.select(dkim_table.c.domain).distinct().order_by(dkim_table.c.domain)

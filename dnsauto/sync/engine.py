@@ -37,7 +37,7 @@ from dnsauto.plugin.registry import Registry
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.state.leases import LeaseLostError, LeaseStore
-from dnsauto.state.store import StateStore, ZoneMark
+from dnsauto.state.store import DkimKeyRow, StateStore, ZoneMark
 from dnsauto.sync.apply import apply_changes
 from dnsauto.sync.cuts import ConfiguredZones, Cuts
 from dnsauto.sync.desired import (
@@ -160,6 +160,9 @@ class Engine:
         self._zone_marks: dict[str, ZoneMark] | None = None
         """The marks of every domain, read at the first use in a run of many (:meth:`_mark`)."""
         self._zone_marks_lock = threading.Lock()
+        self._dkim_rows: dict[str, list[DkimKeyRow]] | None = None
+        """Every domain's DKIM keys, read at the first use in a run of many
+        (:meth:`_known_keys`)."""
         self._many = False
         """Whether this run is of many domains (its marks are read at once, :meth:`_mark`)."""
         self._zones: ConfiguredZones | None = None
@@ -210,7 +213,7 @@ class Engine:
         other, passes the unsafe-plan stop (as ``force`` lets every plan pass).
         """
         approved = approved or {}
-        self._zone_marks, self._many = None, len(jobs) > 1
+        self._zone_marks, self._dkim_rows, self._many = None, None, len(jobs) > 1
         tasks = [
             self._guarded(job, apply=apply, force=force or approved.get(job.domain), wait=wait)
             for job in jobs
@@ -227,7 +230,7 @@ class Engine:
         saved in the store as its domain ends, as in :meth:`run`).
         """
         window = 2 * self._concurrency
-        self._zone_marks = None
+        self._zone_marks, self._dkim_rows = None, None
         self._many = not isinstance(jobs, Sized) or len(jobs) > 1
         upcoming = enumerate(jobs)
         running: dict[asyncio.Task[DomainResult], int] = {}
@@ -434,7 +437,7 @@ class Engine:
         if dkim is None:
             return _Desired(desired_inputs(self.config, job, self.keys), [], [])
         rotate = rotate and not provider.capabilities.requires_person
-        keys = self.keys.for_sync(job.domain, dkim, rotate=rotate)
+        keys = self.keys.for_sync(job.domain, dkim, rotate=rotate, known=self._known_keys(job))
         for note in keys.notes:
             log.info("%s: DKIM %s", job.domain, note)
         warnings = [f"DKIM rotation: {keys.rotation_error}"] if keys.rotation_error else []
@@ -635,6 +638,16 @@ class Engine:
         if zone.marker is not None and want.digest is not None:
             result.zone_mark = ZoneMark(job.domain, str(zone), zone.marker, want.digest, now)
         return zone, listed
+
+    def _known_keys(self, job: DomainJob) -> list[DkimKeyRow] | None:
+        """The domain's DKIM keys as read with every other domain's, in a run of many (one
+        query); None in a run of one, whose keys are read on their own."""
+        if not self._many:
+            return None
+        with self._zone_marks_lock:
+            if self._dkim_rows is None:
+                self._dkim_rows = self.store.all_dkim_keys()
+            return self._dkim_rows.get(self.keys.domain_dir(job.domain).name, [])
 
     def _mark(self, domain: str) -> ZoneMark | None:
         """The domain's mark: read with every other one in a run of many domains (one query),
