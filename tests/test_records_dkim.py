@@ -500,7 +500,7 @@ def test_keys_known_from_a_read_of_every_domain_are_used_without_another_read(
     store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
     (key,) = store.keys_for("example.test", management, NOW)
-    known = store.state.all_dkim_keys()["example.test"]
+    known = store.state.dkim_keys_of(["example.test"])["example.test"]
     unread(store, monkeypatch)
 
     synced = store.for_sync("example.test", management, rotate=True, now=NOW, known=known)
@@ -512,7 +512,7 @@ def test_known_keys_with_a_rotation_step_due_are_read_again_and_rotated(tmp_path
     store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"], rotateAfter="30d")
     store.keys_for("example.test", management, NOW)
-    known = store.state.all_dkim_keys()["example.test"]
+    known = store.state.dkim_keys_of(["example.test"])["example.test"]
     later = datetime(2026, 6, 1, tzinfo=UTC)
 
     synced = store.for_sync("example.test", management, rotate=True, now=later, known=known)
@@ -525,7 +525,7 @@ def test_known_keys_whose_file_is_gone_have_it_written_again(tmp_path, open_keys
     store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
     (key,) = store.keys_for("example.test", management, NOW)
-    known = store.state.all_dkim_keys()["example.test"]
+    known = store.state.dkim_keys_of(["example.test"])["example.test"]
     pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
     pem.unlink()
 
@@ -538,7 +538,7 @@ def test_known_keys_whose_file_is_gone_have_it_written_again(tmp_path, open_keys
 def test_known_keys_missing_an_algorithm_make_its_key(tmp_path, open_keys):
     store = open_keys(tmp_path)
     store.keys_for("example.test", automatic(algorithms=["Dkim1Ed25519Sha256"]), NOW)
-    known = store.state.all_dkim_keys()["example.test"]
+    known = store.state.dkim_keys_of(["example.test"])["example.test"]
     both = automatic(algorithms=["Dkim1Ed25519Sha256", "Dkim1RsaSha256"])
 
     synced = store.for_sync("example.test", both, rotate=False, now=NOW, known=known)

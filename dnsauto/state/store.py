@@ -895,11 +895,11 @@ class StateStore:
             row = conn.execute(query).first()
         return None if row is None else ZoneMark(**dict(row._mapping))
 
-    def zone_marks(self) -> dict[str, ZoneMark]:
-        """Every domain's mark, by domain (one query for a run of many domains)."""
+    def zone_marks(self, domains: Sequence[str]) -> dict[str, ZoneMark]:
+        """The marks of ``domains``, by domain (one query for a window of a run of many)."""
+        query = sa.select(marks_table).where(marks_table.c.domain.in_(domains))
         with self._read() as conn:
-            rows = conn.execute(sa.select(marks_table))
-            return {row.domain: ZoneMark(**dict(row._mapping)) for row in rows}
+            return {row.domain: ZoneMark(**dict(row._mapping)) for row in conn.execute(query)}
 
     def forget_zone_mark(self, domain: str) -> None:
         """Drop the domain's mark: its next sync reads the zone in full."""
@@ -914,11 +914,13 @@ class StateStore:
             rows = conn.execute(_DKIM_KEYS, {"key_domain": domain})
             return [DkimKeyRow(**dict(row._mapping)) for row in rows]
 
-    def all_dkim_keys(self) -> dict[str, list[DkimKeyRow]]:
-        """Every domain's keys, as :meth:`dkim_keys` gives them (one query for a run of many
-        domains)."""
-        query = sa.select(dkim_table).order_by(
-            dkim_table.c.domain, dkim_table.c.position, dkim_table.c.selector
+    def dkim_keys_of(self, domains: Sequence[str]) -> dict[str, list[DkimKeyRow]]:
+        """The keys of ``domains``, each domain's as :meth:`dkim_keys` gives them (one query
+        for a window of a run of many)."""
+        query = (
+            sa.select(dkim_table)
+            .where(dkim_table.c.domain.in_(domains))
+            .order_by(dkim_table.c.domain, dkim_table.c.position, dkim_table.c.selector)
         )
         keys: dict[str, list[DkimKeyRow]] = {}
         with self._read() as conn:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Sized
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -37,7 +36,8 @@ from dnsauto.plugin.registry import Registry
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.dkim import DkimKeyStore
 from dnsauto.state.leases import LeaseLostError, LeaseStore
-from dnsauto.state.store import DkimKeyRow, StateStore, ZoneMark
+from dnsauto.state.store import StateStore, ZoneMark
+from dnsauto.sync.ahead import Ahead, Known
 from dnsauto.sync.apply import apply_changes
 from dnsauto.sync.cuts import ConfiguredZones, Cuts
 from dnsauto.sync.desired import (
@@ -157,14 +157,8 @@ class Engine:
         self._concurrency = concurrency
         self._providers: dict[str, Provider[Any]] = {}
         self._server_fingerprints: dict[str, str] = {}
-        self._zone_marks: dict[str, ZoneMark] | None = None
-        """The marks of every domain, read at the first use in a run of many (:meth:`_mark`)."""
-        self._zone_marks_lock = threading.Lock()
-        self._dkim_rows: dict[str, list[DkimKeyRow]] | None = None
-        """Every domain's DKIM keys, read at the first use in a run of many
-        (:meth:`_known_keys`)."""
-        self._many = False
-        """Whether this run is of many domains (its marks are read at once, :meth:`_mark`)."""
+        self._ahead: Ahead | None = None
+        """In a run of many domains, their zone marks and DKIM keys, read a window at a time."""
         self._zones: ConfiguredZones | None = None
         """The zones of every configured domain (:meth:`_job_zones`), made at first use."""
         self.checker = PropagationChecker(NameserverFinder(config.daemon.dns))
@@ -213,7 +207,7 @@ class Engine:
         other, passes the unsafe-plan stop (as ``force`` lets every plan pass).
         """
         approved = approved or {}
-        self._zone_marks, self._dkim_rows, self._many = None, None, len(jobs) > 1
+        self._ahead = self._read_ahead(jobs)
         tasks = [
             self._guarded(job, apply=apply, force=force or approved.get(job.domain), wait=wait)
             for job in jobs
@@ -230,8 +224,7 @@ class Engine:
         saved in the store as its domain ends, as in :meth:`run`).
         """
         window = 2 * self._concurrency
-        self._zone_marks, self._dkim_rows = None, None
-        self._many = not isinstance(jobs, Sized) or len(jobs) > 1
+        self._ahead = self._read_ahead(jobs)
         upcoming = enumerate(jobs)
         running: dict[asyncio.Task[DomainResult], int] = {}
         try:
@@ -250,6 +243,13 @@ class Engine:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+
+    def _read_ahead(self, jobs: Iterable[DomainJob]) -> Ahead | None:
+        """The read-ahead of a run of many domains given in a known order; None for a run of
+        one (the daemon runs each domain on its own), whose sync reads for itself."""
+        if not isinstance(jobs, Sequence) or len(jobs) < 2:
+            return None
+        return Ahead(self.store, [job.domain for job in jobs])
 
     async def restore(
         self, run_id: str, *, apply: bool = True, wait: bool = False
@@ -411,7 +411,8 @@ class Engine:
         # thread, at the first sync after a configuration change rather than on the event
         # loop, where walking 16,000 domains for them held it 86 ms.
         zones = self._job_zones()
-        want = self._dkim_desired(job, provider, rotate=apply)
+        known = self._ahead.known(job.domain) if self._ahead is not None else None
+        want = self._dkim_desired(job, provider, rotate=apply, known=known)
         if apply and provider.capabilities.change_marker:
             want.digest = desired_digest(
                 job,
@@ -419,7 +420,7 @@ class Engine:
                 want.inputs,
                 zones.below(job.zone_name),
             )
-            mark = self._mark(job.domain)
+            mark = known.mark if known is not None else self.store.zone_mark(job.domain)
             if may_skip(
                 mark,
                 want.digest,
@@ -432,12 +433,15 @@ class Engine:
             want.records()
         return want
 
-    def _dkim_desired(self, job: DomainJob, provider: Provider[Any], *, rotate: bool) -> _Desired:
+    def _dkim_desired(
+        self, job: DomainJob, provider: Provider[Any], *, rotate: bool, known: Known | None = None
+    ) -> _Desired:
         dkim = managed_dkim(job)
         if dkim is None:
             return _Desired(desired_inputs(self.config, job, self.keys), [], [])
         rotate = rotate and not provider.capabilities.requires_person
-        keys = self.keys.for_sync(job.domain, dkim, rotate=rotate, known=self._known_keys(job))
+        rows = known.keys if known is not None else None
+        keys = self.keys.for_sync(job.domain, dkim, rotate=rotate, known=rows)
         for note in keys.notes:
             log.info("%s: DKIM %s", job.domain, note)
         warnings = [f"DKIM rotation: {keys.rotation_error}"] if keys.rotation_error else []
@@ -638,26 +642,6 @@ class Engine:
         if zone.marker is not None and want.digest is not None:
             result.zone_mark = ZoneMark(job.domain, str(zone), zone.marker, want.digest, now)
         return zone, listed
-
-    def _known_keys(self, job: DomainJob) -> list[DkimKeyRow] | None:
-        """The domain's DKIM keys as read with every other domain's, in a run of many (one
-        query); None in a run of one, whose keys are read on their own."""
-        if not self._many:
-            return None
-        with self._zone_marks_lock:
-            if self._dkim_rows is None:
-                self._dkim_rows = self.store.all_dkim_keys()
-            return self._dkim_rows.get(self.keys.domain_dir(job.domain).name, [])
-
-    def _mark(self, domain: str) -> ZoneMark | None:
-        """The domain's mark: read with every other one in a run of many domains (one query),
-        alone in a run of one (the daemon runs each domain on its own)."""
-        if not self._many:
-            return self.store.zone_mark(domain)
-        with self._zone_marks_lock:  # asked from the worker threads of the desired stage
-            if self._zone_marks is None:
-                self._zone_marks = self.store.zone_marks()
-            return self._zone_marks.get(domain)
 
     async def _mark_after_write(
         self, provider: Provider[Any], zone: Zone, result: DomainResult
