@@ -24,7 +24,7 @@ from dnsauto.plugin.registry import Registry
 from dnsauto.service import daemon as daemon_module
 from dnsauto.service.daemon import STATUS_FILE, Daemon
 from dnsauto.service.sdnotify import Notifier
-from dnsauto.sync.engine import DomainJob, DomainResult
+from dnsauto.sync.engine import DomainJob, DomainResult, Engine
 from dnsauto.sync.jobs import job_update
 
 
@@ -209,6 +209,23 @@ async def test_no_run_starts_while_runs_are_held_and_the_held_ones_start_after(
         assert len(engines.calls) == 2
     await until(lambda: len(engines.calls) == 3 and not daemon.syncing())
     assert (engines.calls[2].domain, engines.calls[2].run_id) == ("a.test", run_id)
+
+
+async def test_every_run_of_a_single_node_draws_from_one_set_of_rate_limits(
+    tmp_path: Path, registry: Registry
+) -> None:
+    config = make_config(tmp_path, registry, ["a.test"])
+    daemon = Daemon(config, registry)
+    first, second = (daemon.make_engine(config, run_id) for run_id in ("r1", "r2"))
+    try:
+        assert isinstance(first, Engine)
+        assert isinstance(second, Engine)
+        assert first.rate_limits is not None
+        assert first.rate_limits is second.rate_limits
+    finally:
+        await first.aclose()
+        await second.aclose()
+        daemon._open_store().close()
 
 
 async def test_unknown_domain_cannot_be_triggered(running: Start) -> None:

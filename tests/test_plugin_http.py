@@ -372,3 +372,40 @@ async def test_a_client_with_shared_limits_takes_its_tokens_there_by_server_and_
     assert clock.sleeps == [pytest.approx(0.5)]
     assert http.counters.rate_limited == 1
     assert keys == ["Example/dns1/a.test@5/1s", "Example/dns1@2/1s"]
+
+
+async def test_two_clients_of_one_server_drawing_from_the_process_s_limits_wait_as_one(api, clock):
+    from dnsauto.plugin.ratelimits import ProcessRateLimits
+
+    settings = DnsServerBase.model_validate({"@type": "Example", "description": "x"})
+    shared = ProcessRateLimits(clock=lambda: 1_000.0)
+    context = ProviderContext(server_id="dns1", rate_limits=shared)
+    # the providers of two runs of one daemon
+    runs = [
+        HttpClient.for_server(
+            "Example",
+            api.base_url,
+            settings,
+            context,
+            {"clock": clock},
+            rate_limit=RateLimit(2, 1.0),
+        )
+        for _ in range(2)
+    ]
+    for http in (*runs, runs[0]):
+        await http.get("/thing")
+    for http in runs:
+        await http.aclose()
+    assert clock.sleeps == [pytest.approx(0.5)], "the third request of the two waits its turn"
+
+
+def test_process_rate_limits_reserve_the_next_token_due_and_refill_with_time():
+    from dnsauto.plugin.ratelimits import ProcessRateLimits
+
+    now = [0.0]
+    limits = ProcessRateLimits(clock=lambda: now[0])
+    two_a_second = RateLimit(2, 1.0)
+    assert [limits.take("k", two_a_second) for _ in range(4)] == [0.0, 0.0, 0.5, 1.0]
+    assert limits.take("other", two_a_second) == 0.0, "each key its own bucket"
+    now[0] = 10.0
+    assert limits.take("k", two_a_second) == 0.0, "refilled, up to the burst"

@@ -25,8 +25,9 @@ class ProviderContext:
     """What the provider's API calls did; every HTTP client it makes counts here, and the
     daemon gives it a sink feeding the metrics (``dnsauto_provider_http_*``)."""
     rate_limits: SharedRateLimits | None = None
-    """On a cluster node, the buckets the nodes share (:class:`dnsauto.plugin.http.HttpClient`
-    takes its rate limits' tokens there instead of from its own)."""
+    """The buckets this provider's rate limits are kept in (:class:`dnsauto.plugin.http.HttpClient`
+    takes its tokens there instead of from its own): a cluster's, shared by its nodes, or a
+    single-node daemon's, shared by its runs."""
 
     def config_path(self, field: str) -> str:
         """Where ``field`` of this provider's settings sits in the configuration, for errors."""

@@ -1,11 +1,14 @@
-"""Rate limits: what a provider's API allows, and buckets shared by several processes."""
+"""Rate limits: what a provider's API allows, and buckets shared by several processes or by
+every run of one."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["RateLimit", "SharedRateLimits"]
+__all__ = ["ProcessRateLimits", "RateLimit", "SharedRateLimits"]
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,31 @@ class SharedRateLimits(Protocol):
         one due (a reservation: later takers queue behind it); the seconds until it is due,
         which the caller waits before its request."""
         ...
+
+
+class ProcessRateLimits:
+    """:class:`SharedRateLimits` kept in this process: the buckets of every provider a
+    single-node daemon makes. It makes an engine, hence the providers and their HTTP clients,
+    per run, and 8 one-domain runs at once each with buckets of its own sent 8 times a
+    DnsServer's limit. Drawn from on the event loop only.
+
+    The same reservations as the cluster's buckets in the state store
+    (:class:`dnsauto.state.ratelimits.StoreRateLimits`): a taker finding the bucket empty
+    takes the next token due, and later ones queue behind it."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[tuple[str, RateLimit], tuple[float, float]] = {}
+        """(key, limit) -> (tokens, when counted); tokens below zero are reservations."""
+
+    async def reserve(self, key: str, limit: RateLimit) -> float:
+        return self.take(key, limit)
+
+    def take(self, key: str, limit: RateLimit) -> float:
+        """Take (or reserve) a token of bucket ``key``; the seconds until it is due."""
+        now = self._clock()
+        tokens, counted = self._buckets.get((key, limit), (float(limit.requests), now))
+        now = max(now, counted)
+        left = min(float(limit.requests), tokens + (now - counted) * limit.per_second) - 1
+        self._buckets[(key, limit)] = (left, now)
+        return 0.0 if left >= 0 else -left / limit.per_second

@@ -55,6 +55,7 @@ from dnsauto.config.loader import load_config_file, resolve_secrets
 from dnsauto.config.model import Config
 from dnsauto.plugin.errors import ConfigError, DnsautoError
 from dnsauto.plugin.names import lookup_key
+from dnsauto.plugin.ratelimits import ProcessRateLimits
 from dnsauto.plugin.registry import Registry
 from dnsauto.service.backoff import backoff_delay
 from dnsauto.service.cluster import Cluster, Listener
@@ -189,6 +190,8 @@ class Daemon:
         )
         """The DKIM rotation check (its :meth:`~DkimRotation.check` runs on the scheduler)."""
         self._limit = asyncio.Semaphore(config.daemon.max_concurrent_domains)
+        self._rate_limits = ProcessRateLimits()
+        """The providers' rate limits on a single node, which every run's engine draws from."""
         self.cluster: Cluster | None = None
         self._syncing: set[str] = set()
         self._listener: Listener | None = None
@@ -539,7 +542,7 @@ class Daemon:
             run_id=run_id,
             store=self._open_store(),
             fence=None if self.cluster is None else self.cluster.leases,
-            rate_limits=None if self.cluster is None else self.cluster.rate_limits,
+            rate_limits=self._rate_limits if self.cluster is None else self.cluster.rate_limits,
         )
 
     async def _run(self, run_id: str, slots: list[_Slot], reasons: list[str]) -> None:
