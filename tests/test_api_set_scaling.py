@@ -164,3 +164,42 @@ async def test_a_request_without_a_set_does_not_hold_the_runs(tmp_path: Path) ->
     async with api_client(write_config(tmp_path)) as (client, _, host):
         await call(client, "x:Domain/get", {"ids": None})
         assert host.held == 0
+
+
+async def test_a_request_that_only_reads_the_configuration_is_answered_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dnsauto.api import methods
+
+    threads: list[threading.Thread] = []
+    capability, handler = methods.METHODS["x:Domain/get"]
+
+    def recorded(arguments: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        threads.append(threading.current_thread())
+        return handler(arguments, ctx)
+
+    monkeypatch.setitem(methods.METHODS, "x:Domain/get", (capability, recorded))
+    async with api_client(write_config(tmp_path)) as (client, _, _):
+        answer, result = await call(client, "x:Domain/get", {"ids": None})
+    assert answer == "x:Domain/get"
+    assert result["list"], "the configured domains are listed"
+    assert threads
+    assert threads[0] is not threading.main_thread()
+
+
+async def test_a_request_that_reads_the_daemon_s_runs_is_answered_on_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dnsauto.api import methods
+
+    threads: list[threading.Thread] = []
+    capability, handler = methods.METHODS["x:Task/get"]
+
+    def recorded(arguments: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        threads.append(threading.current_thread())
+        return handler(arguments, ctx)
+
+    monkeypatch.setitem(methods.METHODS, "x:Task/get", (capability, recorded))
+    async with api_client(write_config(tmp_path)) as (client, _, _):
+        await call(client, "x:Task/get", {"ids": None})
+    assert threads == [threading.main_thread()]
