@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from dnsauto.api import server as server_module
 from dnsauto.api.methods import common, domain
 from dnsauto.config import overlay as objects
 from dnsauto.config.overlay import Kind, Workspace
@@ -166,7 +167,7 @@ async def test_a_request_without_a_set_does_not_hold_the_runs(tmp_path: Path) ->
         assert host.held == 0
 
 
-async def test_a_request_that_only_reads_the_configuration_is_answered_off_the_event_loop(
+async def test_a_read_of_the_domains_of_a_large_configuration_is_answered_off_the_event_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dnsauto.api import methods
@@ -179,6 +180,7 @@ async def test_a_request_that_only_reads_the_configuration_is_answered_off_the_e
         return handler(arguments, ctx)
 
     monkeypatch.setitem(methods.METHODS, "x:Domain/get", (capability, recorded))
+    monkeypatch.setattr(server_module, "_OFF_LOOP_DOMAINS", 0)  # as with thousands of domains
     async with api_client(write_config(tmp_path)) as (client, _, _):
         answer, result = await call(client, "x:Domain/get", {"ids": None})
     assert answer == "x:Domain/get"
