@@ -167,19 +167,25 @@ async def test_a_request_without_a_set_does_not_hold_the_runs(tmp_path: Path) ->
         assert host.held == 0
 
 
-async def test_a_read_of_the_domains_of_a_large_configuration_is_answered_off_the_event_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def threads_of(monkeypatch: pytest.MonkeyPatch, method: str) -> list[threading.Thread]:
+    """The threads ``method`` runs in, from now on."""
     from dnsauto.api import methods
 
     threads: list[threading.Thread] = []
-    capability, handler = methods.METHODS["x:Domain/get"]
+    capability, handler = methods.METHODS[method]
 
     def recorded(arguments: dict[str, Any], ctx: Any) -> dict[str, Any]:
         threads.append(threading.current_thread())
         return handler(arguments, ctx)
 
-    monkeypatch.setitem(methods.METHODS, "x:Domain/get", (capability, recorded))
+    monkeypatch.setitem(methods.METHODS, method, (capability, recorded))
+    return threads
+
+
+async def test_a_read_of_the_domains_of_a_large_configuration_is_answered_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads = threads_of(monkeypatch, "x:Domain/get")
     monkeypatch.setattr(server_module, "_OFF_LOOP_DOMAINS", 0)  # as with thousands of domains
     async with api_client(write_config(tmp_path)) as (client, _, _):
         answer, result = await call(client, "x:Domain/get", {"ids": None})
@@ -192,16 +198,8 @@ async def test_a_read_of_the_domains_of_a_large_configuration_is_answered_off_th
 async def test_a_request_that_reads_the_daemon_s_runs_is_answered_on_the_event_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dnsauto.api import methods
-
-    threads: list[threading.Thread] = []
-    capability, handler = methods.METHODS["x:Task/get"]
-
-    def recorded(arguments: dict[str, Any], ctx: Any) -> dict[str, Any]:
-        threads.append(threading.current_thread())
-        return handler(arguments, ctx)
-
-    monkeypatch.setitem(methods.METHODS, "x:Task/get", (capability, recorded))
+    threads = threads_of(monkeypatch, "x:Task/get")
+    monkeypatch.setattr(server_module, "_OFF_LOOP_DOMAINS", 0)
     async with api_client(write_config(tmp_path)) as (client, _, _):
         await call(client, "x:Task/get", {"ids": None})
     assert threads == [threading.main_thread()]
