@@ -203,3 +203,36 @@ async def test_a_request_that_reads_the_daemon_s_runs_is_answered_on_the_event_l
     async with api_client(write_config(tmp_path)) as (client, _, _):
         await call(client, "x:Task/get", {"ids": None})
     assert threads == [threading.main_thread()]
+
+
+class CountingMapping(dict[str, str]):
+    """A mapping that counts the walks over it."""
+
+    walks = 0
+
+    def items(self) -> Any:
+        type(self).walks += 1
+        return super().items()
+
+
+async def walks_of_a_task_get(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: int) -> int:
+    """How often an x:Task/get walks the daemon's waiting domains, 10 in each of ``runs``."""
+    CountingMapping.walks = 0
+    waiting = CountingMapping({f"d{n}.test": f"run{n % runs}" for n in range(10 * runs)})
+    folder = tmp_path / str(runs)
+    folder.mkdir()
+    async with api_client(write_config(folder)) as (client, _, host):
+        monkeypatch.setattr(host, "waiting", lambda domains=None: waiting)
+        answer, result = await call(client, "x:Task/get", {"ids": None})
+    assert answer == "x:Task/get"
+    assert sorted(task["id"] for task in result["list"]) == sorted(f"run{n}" for n in range(runs))
+    assert all(len(task["domains"]) == 10 for task in result["list"])
+    return CountingMapping.walks
+
+
+async def test_a_task_get_walks_the_waiting_domains_as_often_for_many_runs_as_for_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = await walks_of_a_task_get(tmp_path, monkeypatch, runs=1)
+    many = await walks_of_a_task_get(tmp_path, monkeypatch, runs=8)
+    assert many == one, "not once more per run"

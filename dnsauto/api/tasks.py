@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from dnsauto.state.store import DomainStatus
     from dnsauto.sync.engine import DomainResult
 
-__all__ = ["KEEP", "TaskTracker"]
+__all__ = ["KEEP", "RunIndex", "TaskTracker"]
 
 KEEP = 200
 
@@ -54,6 +54,37 @@ class _Run:
     created_at: str = field(default_factory=lambda: _iso(time.time()))
     """When the run was first heard of (Stalwart's ``createdAt``)."""
     certificates: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunIndex:
+    """The names waiting, syncing and last finished under each run id. Made once for all the
+    views of one ``x:Task/get``: each view walking the daemon's waiting and syncing domains and
+    every last result made a get of 17 runs over 16,000 domains walk them 17 times."""
+
+    waiting: dict[str, list[str]]
+    syncing: dict[str, list[str]]
+    finished: dict[str, list[str]]
+
+    @classmethod
+    def of(
+        cls,
+        waiting: Mapping[str, str],
+        syncing: Mapping[str, str],
+        last_results: Mapping[str, DomainStatus],
+    ) -> RunIndex:
+        return cls(
+            _by_run(waiting.items()),
+            _by_run(syncing.items()),
+            _by_run((name, status.run_id) for name, status in last_results.items()),
+        )
+
+
+def _by_run(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    names: dict[str, list[str]] = {}
+    for name, run_id in pairs:
+        names.setdefault(run_id, []).append(name)
+    return names
 
 
 class TaskTracker:
@@ -133,20 +164,20 @@ class TaskTracker:
         last_results: Mapping[str, DomainStatus],
         families: Callable[[str], Iterable[str]] = lambda name: (),
         domain_id: Callable[[str], str | None] = lambda name: None,
+        index: RunIndex | None = None,
     ) -> dict[str, Any] | None:
         """The Task object of run ``run_id``, or None when nothing is known of it.
         ``families``: the record families a domain publishes (its ``publishRecords``);
-        ``domain_id``: the id of the Domain a name belongs to (an alias: its domain's)."""
+        ``domain_id``: the id of the Domain a name belongs to (an alias: its domain's);
+        ``index``: :meth:`RunIndex.of` the three mappings, when several views are made."""
         run = self._runs.get(run_id)
+        index = index if index is not None else RunIndex.of(waiting, syncing, last_results)
         names: dict[str, _DomainOutcome | None] = dict(run.domains) if run else {}
-        for name, waiting_id in waiting.items():
-            if waiting_id == run_id:
-                names.setdefault(name, None)
-        for name, syncing_id in syncing.items():
-            if syncing_id == run_id:
-                names.setdefault(name, None)
-        for name, status in last_results.items():
-            if status.run_id == run_id and names.get(name) is None:
+        for name in (*index.waiting.get(run_id, ()), *index.syncing.get(run_id, ())):
+            names.setdefault(name, None)
+        for name in index.finished.get(run_id, ()):
+            status = last_results[name]
+            if names.get(name) is None:
                 names[name] = _DomainOutcome(
                     ok=status.ok,
                     error=status.error,

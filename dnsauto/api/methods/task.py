@@ -7,6 +7,7 @@ from typing import Any
 
 from dnsauto.api.methods.common import Context, check_arguments, require
 from dnsauto.api.protocol import ACCOUNT_ID, MethodError
+from dnsauto.api.tasks import RunIndex
 from dnsauto.config.daemon import ApiPermission as P
 from dnsauto.config.ids import domain_id
 
@@ -63,6 +64,7 @@ def get(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
         return None
 
     found, not_found = [], []
+    index = RunIndex.of(waiting, syncing, last_results)
     for run_id in dict.fromkeys(ids):
         view = ctx.tasks.view(
             run_id,
@@ -71,6 +73,7 @@ def get(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
             last_results=last_results,
             families=families,
             domain_id=owner_id,
+            index=index,
         )
         if view is None:
             not_found.append(run_id)
