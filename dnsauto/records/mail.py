@@ -65,7 +65,7 @@ from dnsauto.config.domain import (
 )
 from dnsauto.config.mailserver import MailServer, Service, ServiceProtocol
 from dnsauto.plugin.errors import DnsautoError
-from dnsauto.plugin.names import check_hostname, to_name
+from dnsauto.plugin.names import canonical_order, check_hostname, to_name
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.dkim import DkimKey
 from dnsauto.records.mtasts import mta_sts_policy_id
@@ -311,14 +311,10 @@ class _Records:
         self.add(name, _rdata(dns.rdtypes.ANY.CAA.CAA, 0, tag.encode(), value.encode()))
 
     def rrsets(self, ttl: int) -> list[dns.rrset.RRset]:
-        ordered = sorted(self._by_key.items(), key=lambda item: (_order(item[0][0]), item[0][1]))
+        ordered = sorted(
+            self._by_key.items(), key=lambda item: (canonical_order(item[0][0]), item[0][1])
+        )
         return [dns.rrset.from_rdata_list(name, ttl, rdatas) for (name, _), rdatas in ordered]
-
-
-def _order(name: dns.name.Name) -> tuple[bytes, ...]:
-    """A sort key that orders names as dnspython compares them (DNSSEC's canonical order:
-    labels from the root, case-insensitively), without its slow comparisons."""
-    return tuple(label.lower() for label in reversed(name.labels))
 
 
 def build_records(
