@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["ProcessRateLimits", "RateLimit", "SharedRateLimits"]
+__all__ = ["ProcessRateLimits", "RateLimit", "SharedRateLimits", "take_token"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,17 @@ class SharedRateLimits(Protocol):
         ...
 
 
+def take_token(
+    limit: RateLimit, tokens: float, counted: float, now: float
+) -> tuple[float, float, float]:
+    """One token taken from a bucket of ``limit`` that held ``tokens`` at ``counted``: the
+    tokens left (below zero: reservations), the time they are counted at (never before
+    ``counted``: a clock behind refills nothing), and the seconds until the token is due."""
+    now = max(now, counted)
+    left = min(float(limit.requests), tokens + (now - counted) * limit.per_second) - 1
+    return left, now, 0.0 if left >= 0 else -left / limit.per_second
+
+
 class ProcessRateLimits:
     """:class:`SharedRateLimits` kept in this process: the buckets of every provider a
     single-node daemon makes. It makes an engine, hence the providers and their HTTP clients,
@@ -56,7 +67,6 @@ class ProcessRateLimits:
         """Take (or reserve) a token of bucket ``key``; the seconds until it is due."""
         now = self._clock()
         tokens, counted = self._buckets.get((key, limit), (float(limit.requests), now))
-        now = max(now, counted)
-        left = min(float(limit.requests), tokens + (now - counted) * limit.per_second) - 1
-        self._buckets[(key, limit)] = (left, now)
-        return 0.0 if left >= 0 else -left / limit.per_second
+        left, counted, due = take_token(limit, tokens, counted, now)
+        self._buckets[(key, limit)] = (left, counted)
+        return due

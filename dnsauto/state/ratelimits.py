@@ -21,7 +21,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dnsauto.plugin.ratelimits import RateLimit
+from dnsauto.plugin.ratelimits import RateLimit, take_token
 from dnsauto.state.store import StateStore, rate_buckets_table
 
 __all__ = ["StoreRateLimits"]
@@ -55,10 +55,8 @@ class StoreRateLimits:
                 .where(table.c.key == bucket)
                 .with_for_update()
             ).one()
-            now = max(self.clock(), updated)
-            refilled = min(float(limit.requests), tokens + (now - updated) * limit.per_second)
-            left = refilled - 1
+            left, counted, due = take_token(limit, tokens, updated, self.clock())
             conn.execute(
-                table.update().where(table.c.key == bucket).values(tokens=left, updated_at=now)
+                table.update().where(table.c.key == bucket).values(tokens=left, updated_at=counted)
             )
-        return 0.0 if left >= 0 else -left / limit.per_second
+        return due
