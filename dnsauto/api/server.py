@@ -359,7 +359,8 @@ class ApiServer:
         """The request's answer, encoded. A request that may change the configuration holds
         the daemon's runs until its answer is made (:meth:`Daemon.holding_runs`): the
         domains it changes sync once it is done, not beside its later calls. A request that
-        only reads the configuration is answered in a worker thread (see :data:`_READS`)."""
+        only reads the configuration, and its many Domains, is answered in a worker thread
+        (:func:`_reads_much`)."""
         names = [name for name, _, _ in parsed.method_calls]
         if _reads_much(names, ctx):
             return await asyncio.to_thread(self._answered_here, parsed, ctx)

@@ -425,11 +425,6 @@ _JOURNAL_FINISH = (
         finished_at=sa.bindparam("finished", type_=UtcDateTime()),
     )
 )
-_DKIM_KEYS = (
-    sa.select(dkim_table)
-    .where(dkim_table.c.domain == sa.bindparam("key_domain"))
-    .order_by(dkim_table.c.position, dkim_table.c.selector)
-)
 
 
 @dataclass(frozen=True)
@@ -890,10 +885,7 @@ class StateStore:
 
     def zone_mark(self, domain: str) -> ZoneMark | None:
         """The mark the domain's last successful sync left, if any."""
-        query = sa.select(marks_table).where(marks_table.c.domain == domain)
-        with self._read() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else ZoneMark(**dict(row._mapping))
+        return self.zone_marks([domain]).get(domain)
 
     def zone_marks(self, domains: Sequence[str]) -> dict[str, ZoneMark]:
         """The marks of ``domains``, by domain (one query for a window of a run of many)."""
@@ -910,13 +902,11 @@ class StateStore:
 
     def dkim_keys(self, domain: str) -> list[DkimKeyRow]:
         """Every key kept for ``domain``, in the order they were made, in any stage."""
-        with self._read() as conn:
-            rows = conn.execute(_DKIM_KEYS, {"key_domain": domain})
-            return [DkimKeyRow(**dict(row._mapping)) for row in rows]
+        return self.dkim_keys_of([domain]).get(domain, [])
 
     def dkim_keys_of(self, domains: Sequence[str]) -> dict[str, list[DkimKeyRow]]:
-        """The keys of ``domains``, each domain's as :meth:`dkim_keys` gives them (one query
-        for a window of a run of many)."""
+        """The keys of ``domains``, each domain's in the order they were made (one query for
+        a window of a run of many)."""
         query = (
             sa.select(dkim_table)
             .where(dkim_table.c.domain.in_(domains))
