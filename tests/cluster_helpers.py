@@ -351,5 +351,11 @@ async def send_from_nodes(nodes: Sequence[StoreBackend], limit: RateLimit, per_n
 def running(cluster: Cluster) -> Iterator[Cluster]:
     try:
         yield cluster
+    except BaseException:
+        # what a failure in CI shows of the nodes: each one's last log lines
+        for name, node in cluster.nodes.items():
+            tail = "\n".join(node.log().splitlines()[-30:])
+            print(f"--- {name}'s last log lines ---\n{tail}")
+        raise
     finally:
         cluster.stop_all()

@@ -7,18 +7,21 @@ and opens the store through the configuration (``[daemon.store]``) as dnsauto do
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dnsauto.config.daemon import Daemon
-from dnsauto.state.store import StateStore
+from dnsauto.state.store import StateStore, StoreUnavailableError
 from dnsauto.testing.servers.postgres import PostgresServer
 
-__all__ = ["BACKENDS", "OPEN_FROM_ARGV", "StoreBackend"]
+__all__ = ["BACKENDS", "OPEN_FROM_ARGV", "StoreBackend", "commit_fails_once"]
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -50,3 +53,18 @@ class StoreBackend:
 
     def argv(self) -> str:
         return json.dumps(self.daemon_table())
+
+
+def commit_fails_once(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next write transaction of ``store`` runs its statements, then fails as a commit
+    cut off by a PostgreSQL restart does: rolled back, :class:`StoreUnavailableError`."""
+    real = store.write_transaction
+
+    @contextlib.contextmanager
+    def failing() -> Iterator[Any]:
+        monkeypatch.setattr(store, "write_transaction", real)
+        with real() as conn:
+            yield conn
+            raise StoreUnavailableError("state store: server closed the connection unexpectedly")
+
+    monkeypatch.setattr(store, "write_transaction", failing)

@@ -25,13 +25,13 @@ from dnsauto.state.leases import (
     preferred_node,
     spread,
 )
-from dnsauto.state.store import DB_FILE, SCHEMA_VERSION, StateStore
+from dnsauto.state.store import DB_FILE, SCHEMA_VERSION, StateStore, StoreUnavailableError
 from dnsauto.sync.apply import apply_changes
 from dnsauto.sync.engine import DomainJob, DomainResult, Engine, domain_jobs
 from dnsauto.testing import make_rrset
 from dnsauto.testing.memory import MemoryHost, MemoryProvider
 from tests.cluster_helpers import Clock
-from tests.store_backends import StoreBackend
+from tests.store_backends import StoreBackend, commit_fails_once
 
 
 @pytest.fixture
@@ -113,6 +113,30 @@ def test_a_released_lease_is_claimed_at_once_with_the_next_token(
     a.release(["example.org"])
     assert a.held() == {"example.net": 1}
     assert b.acquire(["example.org", "example.net"]) == {"example.org": 2}
+
+
+def test_claims_whose_transaction_failed_are_not_held(
+    stores: tuple[StateStore, StateStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = nodes(stores)
+    commit_fails_once(stores[0], monkeypatch)
+    with pytest.raises(StoreUnavailableError):
+        a.acquire(["example.org", "example.net"])
+    assert a.held() == {}
+    assert b.acquire(["example.org"]) == {"example.org": 1}
+
+
+def test_a_takeover_whose_transaction_failed_keeps_the_old_token_and_holds_nothing(
+    stores: tuple[StateStore, StateStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = nodes(stores)
+    a.acquire(["example.org", "example.net"])
+    a.release(["example.org", "example.net"])
+    commit_fails_once(stores[1], monkeypatch)
+    with pytest.raises(StoreUnavailableError):
+        b.acquire(["example.org", "example.net"])
+    assert b.held() == {}
+    assert b.acquire(["example.org", "example.net"]) == {"example.org": 2, "example.net": 2}
 
 
 def test_a_restarted_node_with_the_same_id_claims_its_old_leases_with_a_new_token(

@@ -17,7 +17,7 @@ from dnsauto.state.leases import LeaseStore, preferred_node
 from dnsauto.state.store import StateStore, StoreUnavailableError
 from dnsauto.testing.servers.postgres import PostgresServer
 from tests.cluster_helpers import Clock
-from tests.store_backends import StoreBackend
+from tests.store_backends import StoreBackend, commit_fails_once
 
 DOMAINS = sorted(f"d{i}.example" for i in range(90))
 
@@ -181,3 +181,15 @@ async def test_a_node_whose_store_is_out_of_reach_as_it_joins_joins_at_its_first
 
     assert [n.node_id for n in a.leases.nodes()] == ["a"]
     assert first.gained == DOMAINS
+
+
+def test_domains_claimed_in_a_pass_whose_commit_failed_are_gained_by_the_next_pass(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = node(store, "a")
+    a._tick()  # joined, and its first claims made
+    a.leases.release_all()
+    commit_fails_once(store, monkeypatch)  # the claims' commit, cut off by a restart
+    with pytest.raises(StoreUnavailableError):
+        a._tick()
+    assert a._tick().gained == DOMAINS  # so each is synced under its claim

@@ -153,13 +153,21 @@ class LeaseStore:
             self._heartbeat(conn, host, pid, now=self.clock(), stopped=stopped)
 
     def _heartbeat(
-        self, conn: Connection, host: str, pid: int, *, now: datetime, stopped: bool
+        self,
+        conn: Connection,
+        host: str,
+        pid: int,
+        *,
+        now: datetime,
+        stopped: bool,
+        held: int | None = None,
     ) -> None:
+        """``held``: the count of domains held to record (else what this node holds now)."""
         values = {
             "host": host,
             "pid": pid,
             "heartbeat_at": now,
-            "domains_held": 0 if stopped else len(self._tokens),
+            "domains_held": 0 if stopped else len(self._tokens) if held is None else held,
             "stopped": stopped,
         }
         updated = conn.execute(
@@ -209,11 +217,12 @@ class LeaseStore:
         now = self.clock()
         expires = now + self.lease
         wanted = sorted(set(domains))
+        claimed: dict[str, int] = {}
+        taken_by_others: list[str] = []
         with self.store.write_transaction() as conn:
             self._bounded(conn)
             rows = _lease_rows(conn, wanted, lock=True)
             renew: list[str] = []
-            take: list[tuple[str, int]] = []
             missing: list[str] = []
             for domain in wanted:
                 row = rows.get(domain)
@@ -223,9 +232,9 @@ class LeaseStore:
                     renew.append(domain)
                 elif row.owner is None or row.expires_at <= now or row.owner == self.node_id:
                     # free, released, expired, or held by an earlier run of this node id
-                    take.append((domain, int(row.token) + 1))
+                    claimed[domain] = int(row.token) + 1
                 else:
-                    self._tokens.pop(domain, None)
+                    taken_by_others.append(domain)
             if renew:
                 conn.execute(
                     leases_table.update()
@@ -234,19 +243,22 @@ class LeaseStore:
                     .where(leases_table.c.expires_at < expires)
                     .values(expires_at=expires)
                 )
-            for domain, token in take:
+            for domain, token in claimed.items():
                 conn.execute(
                     leases_table.update()
                     .where(leases_table.c.domain == domain)
                     .values(owner=self.node_id, token=token, expires_at=expires, acquired_at=now)
                 )
-                self._tokens[domain] = token
             if missing:
                 inserted = _insert_new(conn, missing, self.node_id, now, expires)
-                for domain in inserted:
-                    self._tokens[domain] = 1
+                claimed.update(dict.fromkeys(inserted, 1))
             if heartbeat is not None:
-                self._heartbeat(conn, *heartbeat, now=now, stopped=False)
+                held = set(self._tokens).union(claimed).difference(taken_by_others)
+                self._heartbeat(conn, *heartbeat, now=now, stopped=False, held=len(held))
+        # Held only once committed: a claim whose commit failed (a PostgreSQL restart) is not
+        # this node's, and its next claim must count as new, so that the domain is synced.
+        self.forget(taken_by_others)
+        self._tokens.update(claimed)
         return dict(self._tokens)
 
     def release(self, domains: Iterable[str]) -> None:
