@@ -55,7 +55,7 @@ def reply(rcode: int, *, tsig_error: int = 0, signed: bool = True) -> Reply:
     message = dns.message.make_response(dns.update.UpdateMessage(ZONE))
     message.set_rcode(dns.rcode.Rcode.make(rcode))
     check = TsigCheck(signed=signed, error=tsig_error, server_time=1_000_000)
-    return Reply(message, "udp", check, sent_at=1_000_000 - 3600)
+    return Reply(message.to_wire(), "udp", check, sent_at=1_000_000 - 3600)
 
 
 # --- the mapping, one function ------------------------------------------------------------------

@@ -1,32 +1,48 @@
 """An answer is parsed without the sections the provider never reads (wire.slim): what it
-does read (header, question, answer, an empty answer's authority, OPT, TSIG) is unchanged."""
+does read (header, question, answer, an empty answer's authority, OPT, TSIG) is unchanged.
+The SOA at a zone's apex is read from the wire alone (wire.apex_serial), and any other
+answer left to dnspython; the rcode and the TSIG are found on the wire (wire.rcode,
+wire.last_tsig)."""
 
 from __future__ import annotations
 
+import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
 import dns.rrset
 import dns.tsig
 import dns.tsigkeyring
-from dnsauto_rfc2136.wire import records, slim
+import pytest
+from dnsauto_rfc2136.wire import apex_serial, last_tsig, rcode, records, slim
 
 ZONE = "example.test."
 KEYRING = dns.tsigkeyring.from_text({"k.": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"})
 
 
-def answer_to_soa(*, signed: bool = True, rcode: int = dns.rcode.NOERROR) -> bytes:
-    """An authoritative SOA answer as BIND gives it: the NS set and the servers' addresses."""
-    query = dns.message.make_query(ZONE, "SOA", use_edns=0)
+def answer_to_soa(
+    *,
+    signed: bool = True,
+    rcode: int = dns.rcode.NOERROR,
+    owner: str = ZONE,
+    question: str = ZONE,
+    extra: str | None = None,
+) -> bytes:
+    """An authoritative SOA answer as BIND gives it: the NS set and the servers' addresses.
+    ``owner``: the SOA's name; ``extra``: one more answer record (its text, after the name)."""
+    query = dns.message.make_query(question, "SOA", use_edns=0)
     if signed:
         query.use_tsig(KEYRING, keyname="k.")
         query.to_wire()  # makes the request MAC the answer's signature covers
     response = dns.message.make_response(query)
+    response.flags |= dns.flags.AA
     response.set_rcode(rcode)
     if rcode == dns.rcode.NOERROR:
         response.answer.append(
-            dns.rrset.from_text(ZONE, 300, "IN", "SOA", f"ns1.{ZONE} host.{ZONE} 42 1 1 1 1")
+            dns.rrset.from_text(owner, 300, "IN", "SOA", f"ns1.{ZONE} host.{ZONE} 42 1 1 1 1")
         )
+        if extra is not None:
+            response.answer.append(dns.rrset.from_text(owner, 300, "IN", *extra.split(" ", 1)))
     else:
         response.authority.append(
             dns.rrset.from_text(ZONE, 300, "IN", "SOA", f"ns1.{ZONE} host.{ZONE} 42 1 1 1 1")
@@ -94,3 +110,70 @@ def test_a_kept_record_whose_name_points_into_what_is_left_out_leaves_the_answer
 def test_a_message_that_ends_early_is_left_to_dnspython() -> None:
     wire = answer_to_soa()
     assert slim(wire[:40]) == wire[:40]
+
+
+APEX = dns.name.from_text(ZONE).to_digestable()
+
+
+def test_the_serial_of_an_apex_soa_answer_is_read_from_the_wire_as_dnspython_reads_it() -> None:
+    wire = answer_to_soa()
+    soa = parsed(wire).answer[0][0]
+    assert apex_serial(wire, APEX) == soa.serial == 42
+    assert apex_serial(answer_to_soa(signed=False), APEX) == 42
+
+
+def test_the_apex_serial_ignores_the_case_of_the_names() -> None:
+    assert apex_serial(answer_to_soa(question="Example.TEST.", owner="EXAMPLE.test."), APEX) == 42
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        answer_to_soa(rcode=dns.rcode.NXDOMAIN),
+        answer_to_soa(rcode=dns.rcode.REFUSED),
+        answer_to_soa(owner="sub.example.test."),
+        answer_to_soa(question="other.test."),
+        answer_to_soa(extra='TXT "x"'),
+    ],
+    ids=["nxdomain", "refused", "soa-of-another-name", "another-question", "two-records"],
+)
+def test_an_answer_other_than_the_asked_apex_soa_has_no_apex_serial(wire: bytes) -> None:
+    assert apex_serial(wire, APEX) is None
+
+
+def _with_flags(wire: bytes, *, set_bits: int = 0, clear_bits: int = 0) -> bytes:
+    flags = (int.from_bytes(wire[2:4], "big") | set_bits) & ~clear_bits
+    return wire[:2] + flags.to_bytes(2, "big") + wire[4:]
+
+
+def test_a_truncated_or_non_authoritative_answer_has_no_apex_serial() -> None:
+    wire = answer_to_soa()
+    assert apex_serial(_with_flags(wire, set_bits=dns.flags.TC), APEX) is None
+    assert apex_serial(_with_flags(wire, clear_bits=dns.flags.AA), APEX) is None
+
+
+def test_an_answer_that_ends_early_or_has_a_short_soa_has_no_apex_serial() -> None:
+    wire = answer_to_soa(signed=False)
+    assert apex_serial(wire[:60], APEX) is None
+    soa = records(wire)[1][0]
+    # the SOA's rdata one byte short: dnspython would refuse it, so must the fast path
+    shorter = wire[: soa.rdata - 2] + (soa.end - soa.rdata - 1).to_bytes(2, "big")
+    shorter += wire[soa.rdata : soa.end - 1] + wire[soa.end :]
+    assert apex_serial(shorter, APEX) is None
+
+
+def test_the_rcode_on_the_wire_includes_the_opt_record_s_extended_bits() -> None:
+    assert rcode(answer_to_soa(rcode=dns.rcode.BADVERS)) == dns.rcode.BADVERS == 16
+    assert rcode(answer_to_soa(rcode=dns.rcode.REFUSED)) == dns.rcode.REFUSED
+
+
+def test_the_tsig_is_the_last_record_and_one_elsewhere_is_refused() -> None:
+    wire = answer_to_soa()
+    assert last_tsig(wire) == records(wire)[1][-1]
+    assert last_tsig(answer_to_soa(signed=False)) is None
+    spans = records(wire)[1]
+    tsig, opt = spans[-1], spans[-2]
+    # the TSIG moved before the OPT record: not the last any more
+    swapped = wire[: opt.start] + wire[tsig.start : tsig.end] + wire[opt.start : opt.end]
+    with pytest.raises(ValueError, match="not the message's last"):
+        last_tsig(swapped)

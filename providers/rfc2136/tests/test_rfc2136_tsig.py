@@ -80,7 +80,7 @@ async def test_bind_style_short_mac_works_only_with_bind(
     provider = tsig_provider(dns_server, algorithm)
     answer = await provider.transport._udp(wire)
     message = dns.message.from_wire(answer, keyring=False)
-    check = key.verifier(mac, time.time).check(answer, message)
+    check = key.verifier(mac, time.time).check(answer)
     if dns_server.kind == "bind":
         assert (message.rcode(), check.signed) == (dns.rcode.NOERROR, True)
         await provider.apply(
@@ -146,9 +146,7 @@ def signed_answer(query_mac: bytes, *, tamper: bool = False, skew: int = 0) -> b
 
 
 def check(wire: bytes, request_mac: bytes) -> object:
-    return KEY.verifier(request_mac, time.time).check(
-        wire, dns.message.from_wire(wire, keyring=False)
-    )
+    return KEY.verifier(request_mac, time.time).check(wire)
 
 
 def test_answer_signed_with_the_key_verifies() -> None:

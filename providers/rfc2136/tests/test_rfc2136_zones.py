@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dns.asyncquery
+import dns.message
 import dns.name
 import dns.rdatatype
 import pytest
@@ -33,6 +35,24 @@ async def test_delegated_subdomain_lands_in_its_own_zone(
     provider = tsig_provider(dns_server)
     found = await provider.find_zone(dns.name.from_text(name))
     assert found.name == dns.name.from_text(zone)
+
+
+async def test_the_serial_of_a_zone_s_apex_is_read_without_parsing_the_answer(
+    dns_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = tsig_provider(dns_server)
+    parses = []
+    real = dns.message.from_wire
+    monkeypatch.setattr(dns.message, "from_wire", lambda *a, **k: parses.append(1) or real(*a, **k))
+    found = await provider.find_zone(ZONE_NAME)
+    assert parses == []
+    answer = await dns.asyncquery.udp(
+        dns.message.make_query(ZONE_NAME, "SOA"), dns_server.host, port=dns_server.port, timeout=10
+    )
+    assert found.marker == str(answer.answer[0][0].serial)
+    below = await provider.find_zone(dns.name.from_text("a.b.c.sub.example.test."))
+    assert below.name == CHILD  # the walk up reads its other answers with dnspython
+    assert parses != []
 
 
 async def test_whole_zone_listing_leaves_out_glue_below_a_delegation(

@@ -11,11 +11,13 @@ number of times. Failures are raised as they come (``OSError``, ``dns.exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import socket
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import dns.asyncbackend
@@ -32,7 +34,7 @@ import dns.rdatatype
 import dns.rrset
 
 from dnsauto_rfc2136.tsig import TsigCheck
-from dnsauto_rfc2136.wire import slim
+from dnsauto_rfc2136.wire import rcode, slim
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
@@ -56,9 +58,7 @@ MAX_MESSAGE_SIZE = 65535
 class ResponseChecker(Protocol):
     """Checks the signature of the answers to one signed request."""
 
-    def check(
-        self, wire: bytes, message: dns.message.Message, *, multi: bool = False
-    ) -> TsigCheck: ...
+    def check(self, wire: bytes, *, multi: bool = False) -> TsigCheck: ...
 
 
 class RequestSigner(Protocol):
@@ -70,7 +70,7 @@ class RequestSigner(Protocol):
 
 
 class _Unchecked:
-    def check(self, wire: bytes, message: dns.message.Message, *, multi: bool = False) -> TsigCheck:
+    def check(self, wire: bytes, *, multi: bool = False) -> TsigCheck:
         return TsigCheck(signed=False)
 
 
@@ -102,16 +102,27 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Reply:
-    """An answer, with how it came and what its signature said."""
+    """An answer, with how it came and what its signature said. ``message``: the answer
+    parsed by dnspython, at its first use (:meth:`Transport.exchange` parses it at once unless
+    asked not to; an SOA at a zone's apex is read from ``wire``: :func:`wire.apex_serial`)."""
 
-    message: dns.message.Message
+    wire: bytes
     protocol: Literal["udp", "tcp"]
     check: TsigCheck
     sent_at: float
     """Our clock when the request was signed."""
     attempts: int = 1
 
+    @functools.cached_property
+    def message(self) -> dns.message.Message:
+        # keyring=False: the signature is checked by the signer's checker, not by dnspython,
+        # over the whole wire; the sections no one reads are not parsed (wire.slim).
+        return dns.message.from_wire(slim(self.wire), keyring=False, ignore_trailing=True)
+
     def rcode(self) -> dns.rcode.Rcode:
+        if "message" not in self.__dict__:  # not parsed yet: read from the wire
+            with contextlib.suppress(ValueError):  # else dnspython says what is wrong
+                return dns.rcode.Rcode.make(rcode(self.wire))
         return self.message.rcode()
 
 
@@ -144,18 +155,27 @@ class Transport:
     """The protocol of the last message sent (for error messages)."""
 
     async def exchange(
-        self, message: dns.message.Message, *, sign: bool = True, wire: bytes | None = None
+        self,
+        message: dns.message.Message,
+        *,
+        sign: bool = True,
+        wire: bytes | None = None,
+        parse: bool = True,
     ) -> Reply:
         """Send ``message`` and return the answer; retries SERVFAIL with backoff.
 
-        ``wire`` is the message already rendered (unsigned), when the caller has it.
+        ``wire`` is the message already rendered (unsigned), when the caller has it. Without
+        ``parse`` the answer is parsed when the caller first reads ``message`` (its errors are
+        then the caller's to map).
         """
         attempt = 0
         while True:
             reply = await self._exchange_once(message, sign=sign, wire=wire)
+            if parse:
+                reply.message  # noqa: B018 - parsed here, where its errors are the exchange's
             attempt += 1
             if reply.rcode() != dns.rcode.SERVFAIL or attempt >= self.retry.attempts:
-                return Reply(reply.message, reply.protocol, reply.check, reply.sent_at, attempt)
+                return replace(reply, attempts=attempt) if attempt > 1 else reply
             await asyncio.sleep(self.retry.delay(attempt - 1))
 
     def _sending(self, protocol: Literal["udp", "tcp"]) -> None:
@@ -178,23 +198,13 @@ class Transport:
         unsigned = wire
         wire, checker = self._sign(message, sign, unsigned)
         if self.endpoint.protocol == "udp" and len(wire) <= UDP_PAYLOAD:
-            answer = await self._udp(wire)
-            parsed = self._parse(answer, message)
-            if not parsed.flags & dns.flags.TC:
-                return Reply(parsed, "udp", checker.check(answer, parsed), sent_at)
+            answer = _belonging(await self._udp(wire), message)
+            if not _flags(answer) & dns.flags.TC:
+                return Reply(answer, "udp", checker.check(answer), sent_at)
             sent_at = self.clock()
             wire, checker = self._sign(message, sign, unsigned)
-        answer = await self._tcp(wire)
-        parsed = self._parse(answer, message)
-        return Reply(parsed, "tcp", checker.check(answer, parsed), sent_at)
-
-    def _parse(self, wire: bytes, query: dns.message.Message) -> dns.message.Message:
-        # keyring=False: the signature is checked by the signer's checker, not by dnspython,
-        # over the whole wire; the sections no one reads are not parsed (wire.slim).
-        answer = dns.message.from_wire(slim(wire), keyring=False, ignore_trailing=True)
-        if answer.id != query.id:
-            raise AnswerMismatch(f"answer has id {answer.id}, the query had {query.id}")
-        return answer
+        answer = _belonging(await self._tcp(wire), message)
+        return Reply(answer, "tcp", checker.check(answer), sent_at)
 
     def _destination(self) -> tuple[int, tuple[str, int]]:
         return dns.inet.af_for_address(self.endpoint.host), (self.endpoint.host, self.endpoint.port)
@@ -262,7 +272,7 @@ class Transport:
                 )
                 if message.id != query.id:
                     raise TransferError(f"answer has id {message.id}, the query had {query.id}")
-                check = checker.check(answer, message, multi=not first)
+                check = checker.check(answer, multi=not first)
                 if message.rcode() != dns.rcode.NOERROR or check.error:
                     raise TransferError(
                         f"the server answered the zone transfer with "
@@ -293,6 +303,20 @@ class Transport:
             )
             for parts in records.values()
         ]
+
+
+def _belonging(answer: bytes, query: dns.message.Message) -> bytes:
+    """``answer``, once it is known to be an answer to ``query`` (its id)."""
+    if len(answer) < 12:
+        raise dns.message.ShortHeader("the answer is shorter than a DNS header")  # type: ignore[no-untyped-call]
+    (answer_id,) = struct.unpack_from("!H", answer)
+    if answer_id != query.id:
+        raise AnswerMismatch(f"answer has id {answer_id}, the query had {query.id}")
+    return answer
+
+
+def _flags(answer: bytes) -> int:
+    return int(struct.unpack_from("!H", answer, 2)[0])
 
 
 async def _read_exactly(sock: Any, count: int, expiration: float) -> bytes:

@@ -20,15 +20,16 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import dns.message
+import dns.exception
 import dns.name
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.TSIG
 import dns.wire
 
-from dnsauto_rfc2136.wire import records
+from dnsauto_rfc2136.wire import last_tsig, rcode
 
 __all__ = [
     "ALGORITHMS",
@@ -181,9 +182,21 @@ class TsigCheck:
     """The server's clock, from a BADTIME answer's other data or the signing time."""
 
 
-def _last_record_start(wire: bytes) -> int:
-    spans = records(wire)[1]
-    return spans[-1].start if spans else -1
+def _tsig_of(wire: bytes) -> tuple[int, dns.name.Name, dns.rdtypes.ANY.TSIG.TSIG] | None:
+    """Where the answer's TSIG starts, its owner (the key name) and its rdata; None without
+    one. :class:`TsigFailure` for a TSIG that is not the last record or cannot be read."""
+    try:
+        span = last_tsig(wire)
+        if span is None:
+            return None
+        owner, _ = dns.name.from_wire(wire, span.start)
+        rdata = dns.rdata.from_wire(
+            dns.rdataclass.ANY, dns.rdatatype.TSIG, wire, span.rdata, span.end - span.rdata
+        )
+    except (ValueError, dns.exception.DNSException) as exc:
+        raise TsigFailure(f"the answer's TSIG cannot be read: {exc}", kind="malformed") from None
+    assert isinstance(rdata, dns.rdtypes.ANY.TSIG.TSIG)
+    return span.start, owner, rdata
 
 
 class TsigVerifier:
@@ -196,35 +209,35 @@ class TsigVerifier:
         self._unsigned: list[bytes] = []
         self._clock = clock
 
-    def check(self, wire: bytes, message: dns.message.Message, *, multi: bool = False) -> TsigCheck:
-        """Verify ``message`` (parsed from ``wire`` with ``keyring=False``).
+    def check(self, wire: bytes, *, multi: bool = False) -> TsigCheck:
+        """Verify the answer ``wire`` (read from the wire itself: no parsed message needed).
 
         Returns what the TSIG said. An unsigned answer is accepted only when it reports an
         error (servers answer BADKEY and BADSIG unsigned) or, within a zone transfer, between
         signed ones. Raises :class:`TsigFailure` when the answer's MAC, key or time is wrong.
         """
-        if message.tsig is None:
+        found = _tsig_of(wire)
+        if found is None:
             if multi and not self._first:
                 self._unsigned.append(wire)
                 return TsigCheck(signed=False)
-            if message.rcode() != dns.rcode.NOERROR:
+            if rcode(wire) != dns.rcode.NOERROR:
                 return TsigCheck(signed=False)
             raise TsigFailure(
                 f"the answer is not signed, although the request was signed with "
                 f"{self.key.describe()}",
                 kind="unsigned",
             )
-        rdata = message.tsig[0]
-        assert isinstance(rdata, dns.rdtypes.ANY.TSIG.TSIG)
+        start, owner, rdata = found
         if rdata.error:
             server_time = rdata.time_signed
             if rdata.error == dns.rcode.BADTIME and len(rdata.other) == 6:
                 high, low = struct.unpack("!HI", rdata.other)
                 server_time = (high << 32) | low
             return TsigCheck(signed=False, error=rdata.error, server_time=server_time)
-        if message.tsig.name != self.key.name:
+        if owner != self.key.name:
             raise TsigFailure(
-                f"the answer is signed with key {message.tsig.name}, not {self.key.name}",
+                f"the answer is signed with key {owner}, not {self.key.name}",
                 kind="badkey",
             )
         if rdata.algorithm != self.key.spec.wire_name:
@@ -233,7 +246,6 @@ class TsigVerifier:
                 f"{self.key.spec.wire_name}",
                 kind="badkey",
             )
-        start = _last_record_start(wire)
         (arcount,) = struct.unpack("!H", wire[10:12])
         unsigned = struct.pack("!H", rdata.original_id) + wire[2:10]
         unsigned += struct.pack("!H", arcount - 1) + wire[12:start]

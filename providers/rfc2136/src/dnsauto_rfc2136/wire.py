@@ -5,6 +5,11 @@ answer to an SOA or record query carries, besides the answer, the zone's NS set 
 authority section and their addresses in the additional section: most of the message, and
 nothing the provider reads. :func:`slim` leaves them out before the message is parsed
 (measured here: an SOA query found 0.8 ms of CPU, nearly half of it parsing those sections).
+
+The answer a re-sync asks for most, the SOA at a zone's apex, is not parsed at all:
+:func:`apex_serial` reads its serial from the wire (0.23 ms of dnspython per answer), and
+:func:`rcode` and :func:`last_tsig` read what the TSIG check needs. Any other answer is left
+to dnspython.
 """
 
 from __future__ import annotations
@@ -12,10 +17,14 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["RecordSpan", "records", "slim"]
+__all__ = ["RecordSpan", "apex_serial", "last_tsig", "rcode", "records", "slim"]
 
 _HEADER = struct.Struct("!HHHHHH")
-_OPT, _TSIG = 41, 250
+_SOA, _OPT, _TSIG = 6, 41, 250
+_IN = 1
+_AA, _TC = 0x0400, 0x0200
+_SOA_FIXED = 20
+"""The five 32-bit fields after an SOA's two names."""
 
 
 @dataclass(frozen=True)
@@ -102,3 +111,59 @@ def _points_past(wire: bytes, offset: int, cut: int) -> bool:
         return _skip_name(wire, offset)[1] >= cut
     except (IndexError, ValueError):
         return True
+
+
+def rcode(wire: bytes, spans: list[RecordSpan] | None = None) -> int:
+    """The message's rcode: the header's four bits and the OPT record's extended ones."""
+    spans = records(wire)[1] if spans is None else spans
+    value = wire[3] & 0x0F
+    for span in spans:
+        if span.rdtype == _OPT:
+            value |= wire[span.rdata - 6] << 4  # the TTL's first byte
+    return value
+
+
+def last_tsig(wire: bytes) -> RecordSpan | None:
+    """The message's TSIG record: the last one, in the additional section (None without a
+    TSIG). ValueError when a TSIG stands anywhere else (RFC 8945 5.2: a format error)."""
+    _, spans, (answers, authorities, _) = records(wire)
+    for index, span in enumerate(spans):
+        if span.rdtype == _TSIG and (index != len(spans) - 1 or index < answers + authorities):
+            raise ValueError("a TSIG record that is not the message's last")
+    if spans and spans[-1].rdtype == _TSIG:
+        return spans[-1]
+    return None
+
+
+def apex_serial(wire: bytes, qname: bytes) -> int | None:
+    """The serial of an authoritative NOERROR answer, not truncated, to the question SOA of
+    ``qname`` (its lower-case wire form), whose answer section is that name's SOA and nothing
+    else; None for any other message (dnspython reads those)."""
+    try:
+        _, flags, questions, answers, _, _ = _HEADER.unpack_from(wire)
+        if questions != 1 or answers != 1 or flags & _TC or not flags & _AA:
+            return None
+        end = 12 + len(qname)
+        if wire[12:end].lower() != qname or wire[end : end + 4] != b"\x00\x06\x00\x01":
+            return None
+        _, spans, _ = records(wire)
+        if rcode(wire, spans) != 0:
+            return None
+        soa = spans[0]
+        if soa.rdtype != _SOA or struct.unpack_from("!H", wire, soa.rdata - 8)[0] != _IN:
+            return None
+        if not _owner_is(wire, soa.start, qname):
+            return None
+        fixed = _skip_name(wire, _skip_name(wire, soa.rdata)[0])[0]
+        if fixed + _SOA_FIXED != soa.end:
+            return None
+        return int(struct.unpack_from("!I", wire, fixed)[0])
+    except (IndexError, ValueError, struct.error):
+        return None
+
+
+def _owner_is(wire: bytes, offset: int, qname: bytes) -> bool:
+    """Whether the name at ``offset`` is the question's: a pointer to it, or the same labels."""
+    if wire[offset] >= 0xC0:
+        return wire[offset : offset + 2] == b"\xc0\x0c"
+    return wire[offset : offset + len(qname)].lower() == qname
