@@ -14,7 +14,7 @@ import dns.rrset
 import dns.tsig
 import dns.tsigkeyring
 import pytest
-from dnsauto_rfc2136.wire import apex_serial, last_tsig, rcode, records, slim
+from dnsauto_rfc2136.wire import apex_serial, last_tsig, query_wire, rcode, records, slim
 
 ZONE = "example.test."
 KEYRING = dns.tsigkeyring.from_text({"k.": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"})
@@ -177,3 +177,13 @@ def test_the_tsig_is_the_last_record_and_one_elsewhere_is_refused() -> None:
     swapped = wire[: opt.start] + wire[tsig.start : tsig.end] + wire[opt.start : opt.end]
     with pytest.raises(ValueError, match="not the message's last"):
         last_tsig(swapped)
+
+
+def test_a_question_is_rendered_as_dnspython_renders_it_without_recursion_desired() -> None:
+    name = dns.name.from_text("Mail.Example.test.")
+    wire = query_wire(name, dns.rdatatype.SOA, 1232)
+    expected = dns.message.make_query(name, "SOA", use_edns=0, payload=1232)
+    expected.flags &= ~dns.flags.RD
+    expected.id = int.from_bytes(wire[:2], "big")
+    assert wire == expected.to_wire()
+    assert len({query_wire(name, dns.rdatatype.SOA, 1232)[:2] for _ in range(20)}) > 1

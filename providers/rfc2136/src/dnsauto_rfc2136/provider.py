@@ -61,7 +61,7 @@ from dnsauto_rfc2136.transport import (
     Transport,
 )
 from dnsauto_rfc2136.tsig import TsigCheck, TsigFailure, TsigKey
-from dnsauto_rfc2136.wire import apex_serial
+from dnsauto_rfc2136.wire import apex_serial, query_wire
 
 __all__ = ["Rfc2136Provider", "Sig0Provider", "TsigProvider"]
 
@@ -170,18 +170,17 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
 
     async def _ask(
         self,
-        message: dns.message.Message,
+        request: dns.message.Message | bytes,
         where: Where,
         *,
         sign: bool | None = None,
-        wire: bytes | None = None,
         parse: bool = True,
     ) -> Reply:
         transport = self.transport
         sent = transport.messages_sent
         try:
             return await transport.exchange(
-                message, sign=self.sign_queries if sign is None else sign, wire=wire, parse=parse
+                request, sign=self.sign_queries if sign is None else sign, parse=parse
             )
         except _FAILURES as exc:
             if transport.messages_sent > sent and transport.last_protocol is not None:
@@ -196,9 +195,7 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
         *,
         parse: bool = True,
     ) -> Reply:
-        query = dns.message.make_query(name, rdtype, use_edns=0, payload=UDP_PAYLOAD)
-        query.flags &= ~dns.flags.RD
-        return await self._ask(query, where, parse=parse)
+        return await self._ask(query_wire(name, rdtype, UDP_PAYLOAD), where, parse=parse)
 
     @staticmethod
     def _parsed(reply: Reply, where: Where) -> dns.message.Message:
@@ -362,7 +359,7 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
             return
         await self._connect()
         messages = _rendered_updates(zone.name, changes)
-        for index, (message, part, wire) in enumerate(messages, start=1):
+        for index, (_, part, wire) in enumerate(messages, start=1):
             first = part[0]
             extra = (
                 {"name": first.name.to_text(), "rdtype": first.rdtype.name}
@@ -375,7 +372,7 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
                 where = replace(
                     where, batch=f"UPDATE {index} of {len(messages)} ({len(part)} changes); {done}"
                 )
-            reply = await self._ask(message, where, sign=True, wire=wire)
+            reply = await self._ask(wire, where, sign=True)
             if reply.rcode() != dns.rcode.NOERROR or reply.check.error:
                 raise map_failure(reply, where)
 

@@ -155,22 +155,16 @@ class Transport:
     """The protocol of the last message sent (for error messages)."""
 
     async def exchange(
-        self,
-        message: dns.message.Message,
-        *,
-        sign: bool = True,
-        wire: bytes | None = None,
-        parse: bool = True,
+        self, request: dns.message.Message | bytes, *, sign: bool = True, parse: bool = True
     ) -> Reply:
-        """Send ``message`` and return the answer; retries SERVFAIL with backoff.
-
-        ``wire`` is the message already rendered (unsigned), when the caller has it. Without
-        ``parse`` the answer is parsed when the caller first reads ``message`` (its errors are
-        then the caller's to map).
+        """Send ``request`` (a message, or one already rendered, unsigned) and return the
+        answer; retries SERVFAIL with backoff. Without ``parse`` the answer is parsed when the
+        caller first reads ``message`` (its errors are then the caller's to map).
         """
+        wire = request if isinstance(request, bytes) else request.to_wire()
         attempt = 0
         while True:
-            reply = await self._exchange_once(message, sign=sign, wire=wire)
+            reply = await self._exchange_once(wire, sign=sign)
             if parse:
                 reply.message  # noqa: B018 - parsed here, where its errors are the exchange's
             attempt += 1
@@ -182,28 +176,21 @@ class Transport:
         self.messages_sent += 1
         self.last_protocol = protocol
 
-    def _sign(
-        self, message: dns.message.Message, sign: bool, wire: bytes | None = None
-    ) -> tuple[bytes, ResponseChecker]:
-        if wire is None:
-            wire = message.to_wire()
+    def _sign(self, wire: bytes, sign: bool) -> tuple[bytes, ResponseChecker]:
         if sign and self.signer is not None:
             return self.signer.sign(wire)
         return wire, _Unchecked()
 
-    async def _exchange_once(
-        self, message: dns.message.Message, *, sign: bool, wire: bytes | None = None
-    ) -> Reply:
+    async def _exchange_once(self, unsigned: bytes, *, sign: bool) -> Reply:
         sent_at = self.clock()
-        unsigned = wire
-        wire, checker = self._sign(message, sign, unsigned)
+        wire, checker = self._sign(unsigned, sign)
         if self.endpoint.protocol == "udp" and len(wire) <= UDP_PAYLOAD:
-            answer = _belonging(await self._udp(wire), message)
+            answer = _belonging(await self._udp(wire), unsigned)
             if not _flags(answer) & dns.flags.TC:
                 return Reply(answer, "udp", checker.check(answer), sent_at)
             sent_at = self.clock()
-            wire, checker = self._sign(message, sign, unsigned)
-        answer = _belonging(await self._tcp(wire), message)
+            wire, checker = self._sign(unsigned, sign)
+        answer = _belonging(await self._tcp(wire), unsigned)
         return Reply(answer, "tcp", checker.check(answer), sent_at)
 
     def _destination(self) -> tuple[int, tuple[str, int]]:
@@ -248,7 +235,7 @@ class Transport:
         Raises :class:`TransferError` when the server refuses or the stream breaks off.
         """
         query = dns.message.make_query(zone, dns.rdatatype.AXFR)
-        wire, checker = self._sign(query, sign)
+        wire, checker = self._sign(query.to_wire(), sign)
         af, destination = self._destination()
         backend = dns.asyncbackend.get_default_backend()
         expiration = time.monotonic() + self.endpoint.timeout
@@ -305,13 +292,16 @@ class Transport:
         ]
 
 
-def _belonging(answer: bytes, query: dns.message.Message) -> bytes:
+def _belonging(answer: bytes, query: bytes) -> bytes:
     """``answer``, once it is known to be an answer to ``query`` (its id)."""
     if len(answer) < 12:
         raise dns.message.ShortHeader("the answer is shorter than a DNS header")  # type: ignore[no-untyped-call]
-    (answer_id,) = struct.unpack_from("!H", answer)
-    if answer_id != query.id:
-        raise AnswerMismatch(f"answer has id {answer_id}, the query had {query.id}")
+    if answer[:2] != query[:2]:
+        (answer_id,), (query_id,) = (
+            struct.unpack_from("!H", answer),
+            struct.unpack_from("!H", query),
+        )
+        raise AnswerMismatch(f"answer has id {answer_id}, the query had {query_id}")
     return answer
 
 

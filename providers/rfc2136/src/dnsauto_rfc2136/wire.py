@@ -14,10 +14,13 @@ to dnspython.
 
 from __future__ import annotations
 
+import secrets
 import struct
 from dataclasses import dataclass
 
-__all__ = ["RecordSpan", "apex_serial", "last_tsig", "rcode", "records", "slim"]
+import dns.name
+
+__all__ = ["RecordSpan", "apex_serial", "last_tsig", "query_wire", "rcode", "records", "slim"]
 
 _HEADER = struct.Struct("!HHHHHH")
 _SOA, _OPT, _TSIG = 6, 41, 250
@@ -111,6 +114,15 @@ def _points_past(wire: bytes, offset: int, cut: int) -> bool:
         return _skip_name(wire, offset)[1] >= cut
     except (IndexError, ValueError):
         return True
+
+
+def query_wire(name: dns.name.Name, rdtype: int, payload: int) -> bytes:
+    """A question for ``name``'s ``rdtype`` records, as dnspython's ``make_query(name, rdtype,
+    use_edns=0, payload=payload)`` renders it without RD (recursion is not asked of an
+    authoritative server), with a random id: the bytes without the Message (70 us)."""
+    header = _HEADER.pack(secrets.randbits(16), 0, 1, 0, 0, 1)
+    opt = struct.pack("!BHHIH", 0, _OPT, payload, 0, 0)
+    return header + name.to_wire() + struct.pack("!HH", rdtype, _IN) + opt  # type: ignore[operator]
 
 
 def rcode(wire: bytes, spans: list[RecordSpan] | None = None) -> int:
