@@ -422,6 +422,8 @@ class SizeResult:
     resync: list[Sample] = field(default_factory=list)
     resync_wait: list[Sample] = field(default_factory=list)
     resync_changes: list[int] = field(default_factory=list)
+    resync_publish: list[Sample] = field(default_factory=list)
+    """The publish each re-sync followed (its round's)."""
     skipped: dict[str, str] = field(default_factory=dict)
 
     def add(self, tool: str, sample: Sample) -> None:
@@ -522,6 +524,7 @@ class Bench:
         """The same sync again, nothing to change: with ``--no-wait``, then waiting."""
         sample, document = self._sync("resync", wait=False)
         result.resync.append(sample)
+        result.resync_publish.append(result.samples["dnsauto"][-1])
         result.resync_changes.append(sum(d["changes"] for d in document["domains"]))
         if self.server.count <= self.settings.wait_max:
             sample, _ = self._sync("resync_wait", wait=True)
@@ -751,6 +754,22 @@ def resync_figures(result: SizeResult) -> list[Figure]:
         ),
         Figure(f"{key}.transfers_per_zone", transfers, "", "AXFRs per zone (0: none was read)"),
     ]
+    pairs = list(zip(result.resync, result.resync_publish, strict=True))
+    for suffix, what, ratios in (
+        ("", "time", [r.seconds / p.seconds for r, p in pairs]),
+        ("_cpu", "CPU time", [r.cpu_seconds / p.cpu_seconds for r, p in pairs]),
+    ):
+        ratio = _round(statistics.median(ratios), 3)
+        figures.append(
+            Figure(
+                f"{key}.ratio_to_publish{suffix}",
+                ratio,
+                "x",
+                f"unchanged re-sync {what} / the same round's publish {what}, median",
+                "<= 0.2" if n >= 1000 else "",
+                (ratio is not None and ratio <= 0.2) if n >= 1000 else None,
+            )
+        )
     if result.resync_wait:
         wait_last = result.resync_wait[-1].counters
         figures += [

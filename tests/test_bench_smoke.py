@@ -88,6 +88,8 @@ def test_the_bulk_benchmark_runs_at_twenty_zones(tmp_path: Path) -> None:
     assert values["resync.n20.transfers_per_zone"] == 0.0  # the serial said: unchanged
     assert values["resync.n20.queries_per_zone"] <= 1.1
     assert isinstance(values["resync.n20.queries_per_rrset"], float)
+    assert 0 < values["resync.n20.ratio_to_publish"] < 1  # the same round's publish
+    assert 0 < values["resync.n20.ratio_to_publish_cpu"] < 1
 
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"resync.n1000.writes": 5, "propagation.rtt_ms": 1}))
