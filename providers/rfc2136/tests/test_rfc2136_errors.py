@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,6 +19,7 @@ import dns.tsig
 import dns.update
 import pytest
 from dnsauto_rfc2136.errors import RCODE_ERRORS, TSIG_ERRORS, Where, map_failure
+from dnsauto_rfc2136.provider import Rfc2136Provider
 from dnsauto_rfc2136.transport import AnswerMismatch, Reply, TransferError
 from dnsauto_rfc2136.tsig import TsigCheck, TsigFailure
 from rfc2136_testing import tsig_provider
@@ -143,6 +145,16 @@ def test_every_exception_is_mapped(
     assert type(error) is expected
     assert words in str(error)
     assert "(provider primary, zone example.test.)" in str(error)
+
+
+def test_an_answer_parsed_late_is_malformed_naming_the_protocol_it_came_over() -> None:
+    # one question whose name starts with a label type that does not exist, come over TCP
+    # (UDP's answer was truncated), parsed only once the apex SOA's fast path could not read it
+    malformed = struct.pack("!6H", 0, 0, 1, 0, 0, 0) + b"\x7f"
+    late = Reply(malformed, "tcp", TsigCheck(signed=False), sent_at=0.0)
+    with pytest.raises(ProviderError, match="malformed") as caught:
+        Rfc2136Provider._parsed(late, WHERE)
+    assert "over tcp" in str(caught.value)
 
 
 # --- produced against real servers ------------------------------------------------------------

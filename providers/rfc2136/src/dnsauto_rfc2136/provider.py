@@ -199,11 +199,12 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
 
     @staticmethod
     def _parsed(reply: Reply, where: Where) -> dns.message.Message:
-        """``reply``'s message, parsed now (an exchange asked with ``parse=False``)."""
+        """``reply``'s message, parsed now (an exchange asked with ``parse=False``); a
+        failure names the protocol the answer came over, as :meth:`_ask` does."""
         try:
             return reply.message
         except _FAILURES as exc:
-            raise map_failure(exc, where) from exc
+            raise map_failure(exc, replace(where, protocol=reply.protocol)) from exc
 
     # --- zones ------------------------------------------------------------------------------
 

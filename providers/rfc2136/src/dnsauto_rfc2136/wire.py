@@ -28,6 +28,8 @@ _IN = 1
 _AA, _TC = 0x0400, 0x0200
 _SOA_FIXED = 20
 """The five 32-bit fields after an SOA's two names."""
+_SOA_IN = struct.pack("!HH", _SOA, _IN)
+"""A question's type and class, SOA and IN."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def apex_serial(wire: bytes, qname: bytes) -> int | None:
         if questions != 1 or answers != 1 or flags & _TC or not flags & _AA:
             return None
         end = 12 + len(qname)
-        if wire[12:end].lower() != qname or wire[end : end + 4] != b"\x00\x06\x00\x01":
+        if wire[12:end].lower() != qname or wire[end : end + 4] != _SOA_IN:
             return None
         _, spans, _ = records(wire)
         if rcode(wire, spans) != 0:
