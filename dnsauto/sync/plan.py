@@ -89,6 +89,8 @@ class ZonePlan:
         owned = owned or {}
         removed = 0
         for change in self.changes:
+            if change.old is None:  # a create removes nothing (its new values need no text)
+                continue
             gone = set(rrset_values(change.old)) - set(rrset_values(change.new))
             removed += len(gone - owned.get((change.name, change.rdtype), set()))
         return removed

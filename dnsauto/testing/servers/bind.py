@@ -5,6 +5,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import dns.exception
+import dns.message
+import dns.query
+import dns.rdatatype
+
 from dnsauto.testing.servers._common import (
     CHILD_ZONE,
     HOST,
@@ -30,11 +35,15 @@ def named_conf(
     keys: list[TsigKeySpec],
     readonly: TsigKeySpec,
     update_only: TsigKeySpec,
+    *,
+    signed: bool = False,
 ) -> str:
     grants = " ".join(f'grant "{k.bare_name}" zonesub ANY;' for k in [*keys, update_only])
     transfer = " ".join(f'key "{k.bare_name}";' for k in [*keys, readonly])
+    # BIND signs a dynamic zone in place: every name gets RRSIGs, the apex DNSKEY and NSEC.
+    policy = "dnssec-policy default; " if signed else ""
     zones = "\n".join(
-        f'zone "{zone.rstrip(".")}" {{ type primary; file "{zone}db"; '
+        f'zone "{zone.rstrip(".")}" {{ type primary; file "{zone}db"; {policy}'
         f"update-policy {{ {grants} }}; allow-transfer {{ {transfer} }}; }};"
         for zone in (ZONE, CHILD_ZONE)
     )
@@ -70,8 +79,19 @@ logging {{
 """
 
 
-def start_bind() -> RunningServer:
-    """Start ``named`` with :data:`ZONE` and :data:`CHILD_ZONE` and a key per algorithm."""
+def _signed_answered(port: int, zone: str) -> bool:
+    """Whether the server answers ``zone``'s SOA with its signature (the zone is signed)."""
+    query = dns.message.make_query(zone, dns.rdatatype.SOA, want_dnssec=True)
+    try:
+        response = dns.query.udp(query, HOST, port=port, timeout=0.05)
+    except (OSError, dns.exception.DNSException):
+        return False
+    return any(rrset.rdtype == dns.rdatatype.RRSIG for rrset in response.answer)
+
+
+def start_bind(*, signed: bool = False) -> RunningServer:
+    """Start ``named`` with :data:`ZONE` and :data:`CHILD_ZONE` and a key per algorithm;
+    ``signed``: both zones signed by BIND's default DNSSEC policy (ready once they are)."""
     named = find_program("named")
     tempdir = tempfile.TemporaryDirectory(prefix="dnsauto-bind-")
     workdir = Path(tempdir.name)
@@ -82,8 +102,11 @@ def start_bind() -> RunningServer:
     for zone in (ZONE, CHILD_ZONE):
         (workdir / f"{zone}db").write_text(zone_file_text(zone))
     conf = workdir / "named.conf"
-    conf.write_text(named_conf(workdir, port, list(keys.values()), readonly, update_only))
+    conf.write_text(
+        named_conf(workdir, port, list(keys.values()), readonly, update_only, signed=signed)
+    )
     command = [named, "-g", "-4", "-n", "2", "-c", str(conf)]
+    ready = (lambda: all(_signed_answered(port, z) for z in (ZONE, CHILD_ZONE))) if signed else None
     return launch(
         "bind",
         command,
@@ -92,4 +115,5 @@ def start_bind() -> RunningServer:
         keys=keys,
         readonly_key=readonly,
         update_only_key=update_only,
+        ready=ready,
     )

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from dnsauto.testing.servers import HOST, SERVERS, RunningServer, ServerUnavailable
+from dnsauto.testing.servers.bind import start_bind
 from dnsauto.testing.servers.pebble import RunningPebble, start_pebble
 from dnsauto.testing.servers.postgres import PostgresServer, start_postgres
 from dnsauto.testing.servers.topology import Topology, TopologyUnavailable, start_topology
@@ -30,6 +31,7 @@ __all__ = [
     "postgres_database",
     "postgres_server",
     "private_postgres_server",
+    "signed_bind_server",
     "start_or_skip",
     "topology",
 ]
@@ -44,8 +46,12 @@ PACKAGES = {
 
 def start_or_skip(kind: str) -> RunningServer:
     """Start a server of ``kind`` (``bind``, ``knot``, ``pdns``), or skip the test saying why."""
+    return _start_or_skip(SERVERS[kind], kind)
+
+
+def _start_or_skip(start: Callable[[], RunningServer], kind: str) -> RunningServer:
     try:
-        return SERVERS[kind]()
+        return start()
     except ServerUnavailable as exc:
         pytest.skip(f"{exc}: install the Debian package {PACKAGES[kind]}")
 
@@ -61,6 +67,16 @@ def _serve(kind: str) -> Iterator[RunningServer]:
 @pytest.fixture(scope="session")
 def bind_server() -> Iterator[RunningServer]:
     yield from _serve("bind")
+
+
+@pytest.fixture(scope="session")
+def signed_bind_server() -> Iterator[RunningServer]:
+    """BIND with :data:`ZONE` and :data:`CHILD_ZONE` signed (DNSSEC), as a DANE domain's are."""
+    server = _start_or_skip(lambda: start_bind(signed=True), "bind")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,9 @@ wire.last_tsig)."""
 
 from __future__ import annotations
 
+import struct
+
+import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -14,7 +17,15 @@ import dns.rrset
 import dns.tsig
 import dns.tsigkeyring
 import pytest
-from dnsauto_rfc2136.wire import apex_serial, last_tsig, query_wire, rcode, records, slim
+from dnsauto_rfc2136.wire import (
+    answer_records,
+    apex_serial,
+    last_tsig,
+    query_wire,
+    rcode,
+    records,
+    slim,
+)
 
 ZONE = "example.test."
 KEYRING = dns.tsigkeyring.from_text({"k.": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"})
@@ -187,3 +198,39 @@ def test_a_question_is_rendered_as_dnspython_renders_it_without_recursion_desire
     expected.id = int.from_bytes(wire[:2], "big")
     assert wire == expected.to_wire()
     assert len({query_wire(name, dns.rdatatype.SOA, 1232)[:2] for _ in range(20)}) > 1
+
+
+def test_a_transfer_s_answers_are_read_with_their_owners_their_data_and_ttls() -> None:
+    query = dns.message.make_query(ZONE, "AXFR")
+    response = dns.message.make_response(query)
+    soa = dns.rrset.from_text(ZONE, 300, "IN", "SOA", f"ns.{ZONE} h.{ZONE} 7 1 1 1 1")
+    mx = dns.rrset.from_text(f"Mail.{ZONE}", 60, "IN", "MX", f"10 mx.{ZONE}")
+    response.answer = [soa, mx]
+    response.use_tsig(KEYRING, keyname="k.")
+    read = answer_records(response.to_wire())
+    assert [(r.owner, r.rdata, r.ttl) for r in read] == [
+        (soa.name.labels, soa[0], 300),
+        ((b"Mail", *soa.name.labels), mx[0], 60),
+    ]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(b"\xc0\x0c", id="a pointer to itself"),
+        pytest.param(b"\xc0\x40", id="a pointer forward"),
+        pytest.param(b"\x41" + b"a" * 65 + b"\x00", id="a label over 63 bytes"),
+    ],
+)
+def test_a_transfer_answer_whose_owner_cannot_be_read_is_a_format_error(answer: bytes) -> None:
+    header = struct.pack("!HHHHHH", 1, 0x8400, 0, 1, 0, 0)
+    record = answer + struct.pack("!HHIH", 1, 1, 60, 4) + b"\x7f\x00\x00\x01"
+    with pytest.raises(dns.exception.FormError):
+        answer_records(header + record)
+
+
+def test_a_transfer_answer_whose_data_is_not_its_type_s_is_a_format_error() -> None:
+    header = struct.pack("!HHHHHH", 1, 0x8400, 0, 1, 0, 0)
+    record = b"\x00" + struct.pack("!HHIH", 1, 1, 60, 3) + b"\x7f\x00\x00"  # an A of 3 bytes
+    with pytest.raises(dns.exception.FormError):
+        answer_records(header + record)

@@ -162,3 +162,20 @@ def test_dnsauto_check_confirms_the_published_records(
     assert result.returncode == 0, result.stdout + result.stderr
     (domain,) = json.loads(result.stdout)["domains"]
     assert domain["live"] is True
+
+
+def test_a_domain_in_a_signed_zone_is_published_proven_and_then_left_unchanged(
+    signed_bind_server: RunningServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(signed_bind_server, tmp_path / "state"))
+    first = dnsauto(config, signed_bind_server, "sync", "--json")
+    assert first.returncode == 0, first.stderr + first.stdout
+    (domain,) = json.loads(first.stdout)["domains"]
+    assert (domain["error"], domain["propagated"]) == (None, True)
+    assert domain["changes"] > 10
+    assert served(signed_bind_server, f"_dmarc.{DOMAIN}.", "TXT")
+    again = dnsauto(config, signed_bind_server, "sync", "--json", "--dry-run")  # reads in full
+    assert again.returncode == 0, again.stderr + again.stdout
+    (domain,) = json.loads(again.stdout)["domains"]
+    assert (domain["error"], domain["changes"]) == (None, 0)

@@ -111,6 +111,14 @@ async def test_whole_zone_listing_when_transfer_is_refused_says_so(
         await provider.list_rrsets(Zone(ZONE_NAME))
 
 
+async def test_a_failed_transfer_names_tcp_whatever_protocol_queries_use(
+    dns_server: RunningServer,
+) -> None:
+    provider = tsig_provider(dns_server, key=dns_server.update_only_key, protocol="udp")
+    with pytest.raises(AuthenticationError, match=r"\[AXFR to [^ ]+ over tcp"):
+        await provider.list_rrsets(Zone(ZONE_NAME))
+
+
 async def test_listing_a_cname_name_does_not_follow_the_cname(dns_server: RunningServer) -> None:
     writer = tsig_provider(dns_server)
     reader = tsig_provider(dns_server, key=dns_server.update_only_key)
@@ -123,3 +131,42 @@ async def test_listing_a_cname_name_does_not_follow_the_cname(dns_server: Runnin
         assert [(r.name, r.rdtype) for r in listed] == [(alias, dns.rdatatype.CNAME)]
     finally:
         await writer.apply(zone, [Delete(cname)])
+
+
+async def test_a_signed_zone_is_read_without_the_records_its_server_signs_it_with(
+    signed_bind_server: RunningServer,
+) -> None:
+    provider = tsig_provider(signed_bind_server)
+    zone, records = await provider.read_zone(ZONE_NAME)
+    assert zone.name == ZONE_NAME
+    types = {r.rdtype for r in records}
+    assert {dns.rdatatype.SOA, dns.rdatatype.NS} <= types
+    assert not types & {dns.rdatatype.RRSIG, dns.rdatatype.NSEC}
+
+
+async def test_a_transfer_keeps_the_signatures_of_each_type_in_an_rrset_of_their_own(
+    signed_bind_server: RunningServer,
+) -> None:
+    provider = tsig_provider(signed_bind_server)
+    await provider.read_zone(ZONE_NAME)
+    transferred = await provider.transport.transfer(ZONE_NAME)
+    signatures = [r for r in transferred if r.name == ZONE_NAME and r.rdtype == dns.rdatatype.RRSIG]
+    covered = [r.covers for r in signatures]
+    assert {dns.rdatatype.SOA, dns.rdatatype.NS, dns.rdatatype.DNSKEY} <= set(covered)
+    assert len(covered) == len(set(covered))
+    assert all(rd.covers() == rrset.covers for rrset in signatures for rd in rrset)
+
+
+async def test_records_are_written_to_a_signed_zone_and_read_back(
+    signed_bind_server: RunningServer,
+) -> None:
+    provider = tsig_provider(signed_bind_server)
+    zone, _ = await provider.read_zone(ZONE_NAME)
+    name = dns.name.from_text("_dmarc", ZONE_NAME)
+    record = make_rrset(name, "TXT", 300, '"v=DMARC1; p=none"')
+    await provider.apply(zone, [Create(record)])
+    try:
+        _, records = await provider.read_zone(ZONE_NAME, [name])
+        assert [r for r in records if r.rdtype == dns.rdatatype.TXT] == [record]
+    finally:
+        await provider.apply(zone, [Delete(record)])

@@ -61,7 +61,7 @@ from dnsauto_rfc2136.transport import (
     Transport,
 )
 from dnsauto_rfc2136.tsig import TsigCheck, TsigFailure, TsigKey
-from dnsauto_rfc2136.wire import apex_serial, query_wire
+from dnsauto_rfc2136.wire import apex_serial, query_wire, update_wire
 
 __all__ = ["Rfc2136Provider", "Sig0Provider", "TsigProvider"]
 
@@ -159,7 +159,7 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
         return Where(
             provider=self.context.server_id,
             server=str(self.endpoint),
-            protocol=self.endpoint.protocol,
+            protocol="tcp" if operation == "AXFR" else self.endpoint.protocol,  # always TCP
             timeout=self.endpoint.timeout,
             credential=signer.describe() if signer is not None and signed else "no key",
             operation=operation,
@@ -459,10 +459,7 @@ def _update_message(zone: dns.name.Name, changes: Sequence[Change]) -> dns.updat
 
 def _rendered(message: dns.update.UpdateMessage, budget: int) -> bytes | None:
     """The message in wire format (unsigned), or None when it is larger than ``budget``."""
-    try:
-        return message.to_wire(max_size=budget)
-    except dns.exception.TooBig:
-        return None
+    return update_wire(message, budget)
 
 
 def _updates(
@@ -487,11 +484,11 @@ def _rendered_updates(
     wire = _rendered(whole, budget)
     if wire is not None:
         return [(whole, list(changes), wire)]
-    base = len(dns.update.UpdateMessage(zone).to_wire())
+    base = len(_rendered(dns.update.UpdateMessage(zone), MAX_MESSAGE_SIZE) or b"")
     packed: list[list[Change]] = [[]]
     size = base
     for change in changes:
-        cost = len(_update_message(zone, [change]).to_wire()) - base
+        cost = len(_rendered(_update_message(zone, [change]), MAX_MESSAGE_SIZE) or b"") - base
         cost += 3 * len(change.name.to_wire() or b"")
         if size + cost > budget and packed[-1]:
             packed.append([])

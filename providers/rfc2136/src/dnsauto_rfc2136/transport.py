@@ -34,7 +34,7 @@ import dns.rdatatype
 import dns.rrset
 
 from dnsauto_rfc2136.tsig import TsigCheck
-from dnsauto_rfc2136.wire import rcode, slim
+from dnsauto_rfc2136.wire import AnswerRecord, answer_records, query_wire, rcode, slim
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
@@ -234,62 +234,71 @@ class Transport:
 
         Raises :class:`TransferError` when the server refuses or the stream breaks off.
         """
-        query = dns.message.make_query(zone, dns.rdatatype.AXFR)
-        wire, checker = self._sign(query.to_wire(), sign)
+        wire, checker = self._sign(query_wire(zone, dns.rdatatype.AXFR, None), sign)
         af, destination = self._destination()
         backend = dns.asyncbackend.get_default_backend()
         expiration = time.monotonic() + self.endpoint.timeout
         sock = await backend.make_socket(  # type: ignore[no-untyped-call]
             af, socket.SOCK_STREAM, 0, None, destination, self.endpoint.timeout
         )
-        # The parts of each RRset, by (lower-case labels, type): dnspython hashes a Name one
-        # character at a time in Python, which was a good part of reading a zone.
-        records: dict[tuple[tuple[bytes, ...], int], list[dns.rrset.RRset]] = {}
+        parts: dict[_RRsetKey, list[AnswerRecord]] = {}
         soa_seen = 0
         first = True
+        query_id = wire[:2]
         try:
             self._sending("tcp")
             await dns.asyncquery.send_tcp(sock, wire, time.time() + self.endpoint.timeout)
             while soa_seen < 2:
                 answer = await _read_message(sock, expiration)
-                # xfr=True keeps the opening and the closing SOA apart (dnspython then gives
-                # each record after an SOA an RRset of its own; they are merged below).
-                message = dns.message.from_wire(
-                    answer, keyring=False, xfr=True, ignore_trailing=True
-                )
-                if message.id != query.id:
-                    raise TransferError(f"answer has id {message.id}, the query had {query.id}")
+                if answer[:2] != query_id:
+                    raise TransferError("the answer's id is not the query's")
                 check = checker.check(answer, multi=not first)
-                if message.rcode() != dns.rcode.NOERROR or check.error:
+                answer_rcode = dns.rcode.Rcode(rcode(answer))
+                if answer_rcode != dns.rcode.NOERROR or check.error:
                     raise TransferError(
                         f"the server answered the zone transfer with "
-                        f"{dns.rcode.to_text(message.rcode())}",
-                        message.rcode(),
+                        f"{dns.rcode.to_text(answer_rcode)}",
+                        answer_rcode,
                     )
                 if first and sign and self.signer is not None and not check.signed:
                     raise TransferError("the zone transfer's first answer is not signed")
-                if first and not message.answer:
+                answers = answer_records(answer)
+                if first and not answers:
                     raise TransferError("the server answered the zone transfer with no records")
                 first = False
-                for rrset in message.answer:
-                    if rrset.rdtype == dns.rdatatype.SOA:
+                for record in answers:
+                    if record.rdata.rdtype == dns.rdatatype.SOA:
                         soa_seen += 1
                         if soa_seen == 2:
                             break
-                    key = (tuple(label.lower() for label in rrset.name.labels), rrset.rdtype)
-                    records.setdefault(key, []).append(rrset)
+                    key = (
+                        tuple(label.lower() for label in record.owner),
+                        record.rdata.rdtype,
+                        record.rdata.covers(),
+                    )
+                    parts.setdefault(key, []).append(record)
                 if soa_seen == 0:
                     raise TransferError("the zone transfer does not start with the zone's SOA")
         finally:
             await sock.close()
-        return [
-            parts[0]
-            if len(parts) == 1
-            else dns.rrset.from_rdata_list(
-                parts[0].name, min(p.ttl for p in parts), [rd for p in parts for rd in p]
-            )
-            for parts in records.values()
-        ]
+        return [_rrset(records) for records in parts.values()]
+
+
+_RRsetKey = tuple[tuple[bytes, ...], int, int]
+"""An RRset's lower-case owner labels, type and the type its signatures cover."""
+
+
+def _rrset(records: list[AnswerRecord]) -> dns.rrset.RRset:
+    """One RRset of a transfer's records of one (name, type, covered type), at the lowest of
+    their TTLs."""
+    first = records[0].rdata
+    rrset = dns.rrset.RRset(
+        dns.name.Name(records[0].owner), first.rdclass, first.rdtype, first.covers()
+    )
+    rrset.update_ttl(min(record.ttl for record in records))
+    for record in records:
+        rrset.add(record.rdata)
+    return rrset
 
 
 def _belonging(answer: bytes, query: bytes) -> bytes:
