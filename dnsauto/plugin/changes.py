@@ -35,8 +35,20 @@ def comparable_value(rdata: dns.rdata.Rdata) -> str:
         return b"".join(rdata.strings).decode("utf-8", "backslashreplace")  # type: ignore[attr-defined]
     if rdata.rdtype == dns.rdatatype.CAA:
         return _comparable_caa(rdata)
+    if rdata.rdtype in _LOWERED_IS_CANONICAL:
+        return rdata.to_text().lower()
     wire = rdata.to_digestable()
     return dns.rdata.from_wire(rdata.rdclass, rdata.rdtype, wire, 0, len(wire)).to_text()
+
+
+_LOWERED_IS_CANONICAL = frozenset(
+    dns.rdatatype.RdataType.make(t)
+    for t in ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "SSHFP", "TLSA")
+)
+"""The types whose canonical form's text is their text in lower case: their only letters are
+in names (lowercased by RFC 4034 §6.2, as ``bytes.lower`` does) or in hexadecimal, which
+dnspython writes in lower case already. Reading the canonical wire form back (the general
+way) was a third of a propagation proof's CPU."""
 
 
 def _comparable_caa(rdata: dns.rdata.Rdata) -> str:

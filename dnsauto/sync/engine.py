@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from dnsauto.plugin.provider import Provider, Zone
 from dnsauto.plugin.ratelimits import SharedRateLimits
 from dnsauto.plugin.registry import Registry
 from dnsauto.plugin.txt import txt_rdata
-from dnsauto.records.dkim import DkimKeyStore
+from dnsauto.records.dkim import DkimKey, DkimKeyStore, DkimStage
 from dnsauto.state.leases import LeaseLostError, LeaseStore
 from dnsauto.state.store import StateStore, ZoneMark
 from dnsauto.sync.ahead import Ahead, Known
@@ -90,6 +90,8 @@ class _Desired:
     """The domain's zone mark, when the zone may be unchanged since the sync that kept it."""
     built: list[dns.rrset.RRset] | None = None
     named: list[dns.name.Name] | None = None
+    pending: list[DkimKey] = field(default_factory=list)
+    """The DKIM keys the sync read as pending: made active once their records are live."""
 
     def records(self) -> list[dns.rrset.RRset]:
         """The desired RRsets, built at the first call (and their names with them)."""
@@ -338,11 +340,11 @@ class Engine:
             try:
                 if apply:
                     self._check_lease(job.domain)
-                await self._run_one(job, result, apply=apply, force=force)
+                want = await self._run_one(job, result, apply=apply, force=force)
                 if wait and result.error is None:
                     await self._wait(job, result)
                 if apply and wait and result.error is None:
-                    await self._activate_dkim(job)
+                    await self._activate_dkim(job, want.pending)
             except DnsautoError as exc:
                 result.error, result.exception = exc.message, exc
             except Exception as exc:  # a bug or an unmapped library error: keep other domains
@@ -442,14 +444,13 @@ class Engine:
         warnings = [f"DKIM rotation: {keys.rotation_error}"] if keys.rotation_error else []
         inputs = desired_inputs(self.config, job, self.keys, dkim_keys=keys.published)
         delete = [(name, dns.rdatatype.TXT) for name in keys.retired_names]
-        return _Desired(inputs, delete, warnings)
+        pending = [key for key in keys.published if key.stage == DkimStage.PENDING]
+        return _Desired(inputs, delete, warnings, pending=pending)
 
-    async def _activate_dkim(self, job: DomainJob) -> None:
-        """Make pending DKIM keys active once every nameserver serves their records."""
-        if managed_dkim(job) is None:
-            return
+    async def _activate_dkim(self, job: DomainJob, pending: Sequence[DkimKey]) -> None:
+        """Make the ``pending`` DKIM keys (as the sync read them: no read of the store per
+        domain here, on the event loop) active once every nameserver serves their records."""
         provider = self._provider(job)
-        pending = self.keys.pending(job.domain)
         if not pending or provider.capabilities.requires_person:
             return
         server = job.server
@@ -573,7 +574,8 @@ class Engine:
 
     async def _run_one(
         self, job: DomainJob, result: DomainResult, *, apply: bool, force: bool | str | None
-    ) -> None:
+    ) -> _Desired:
+        """Read, plan and (``apply``) write one domain; its desired stage, as it was built."""
         provider = self._provider(job)
         # In a worker thread: DKIM key generation and the key store's writes must not stall
         # the event loop (or wait there for another writer's transaction).
@@ -583,7 +585,7 @@ class Engine:
         result.zone = zone.name.to_text()
         if listed is None:  # unchanged since the last sync: nothing to plan
             result.plan = ZonePlan(zone.name, warnings=list(rotation_warnings))
-            return
+            return want
         cuts = await self._cuts(job, provider, zone, want.names())
         plan = await self._plan(provider, zone, want, result, listed=listed, cuts=cuts)
         plan.warnings.extend(rotation_warnings)
@@ -594,7 +596,7 @@ class Engine:
             result.zone_mark = None
             await asyncio.to_thread(self.store.forget_zone_mark, job.domain)
         if not apply or not plan.changes:
-            return
+            return want
         await self._check_safe(job, zone, plan, result, force=force)
         try:
             await self._apply(provider, job, zone, plan.changes, result)
@@ -608,6 +610,7 @@ class Engine:
         if provider.capabilities.requires_person:
             result.instructions.extend(provider.context.instructions)
         await self._mark_after_write(provider, zone, result)
+        return want
 
     async def _read(
         self, job: DomainJob, provider: Provider[Any], want: _Desired, result: DomainResult

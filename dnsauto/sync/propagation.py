@@ -101,8 +101,7 @@ class Expectation:
             return cls(rrset.name, rrset.rdtype, values, exact, ttl)
         # comparable_value of these types is the text of the canonical wire form: keep both
         wires = frozenset(r.to_digestable() for r in rrset)
-        read = (dns.rdata.from_wire(rrset.rdclass, rrset.rdtype, w, 0, len(w)) for w in wires)
-        values = frozenset(r.to_text() for r in read)
+        values = frozenset(comparable_value(r) for r in rrset)
         return cls(rrset.name, rrset.rdtype, values, exact, ttl, wires=wires)
 
     @classmethod
