@@ -73,6 +73,7 @@ def test_the_plugin_surface_is_pinned() -> None:
         "comparable_value",
         "load_registry",
         "reveal",
+        "rrset_of",
         "rrset_values",
     ]
 

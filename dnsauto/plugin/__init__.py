@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Delete,
         Update,
         comparable_value,
+        rrset_of,
         rrset_values,
     )
     from dnsauto.plugin.context import ProviderContext
@@ -105,6 +106,7 @@ __all__ = [
     "comparable_value",
     "load_registry",
     "reveal",
+    "rrset_of",
     "rrset_values",
 ]
 
@@ -147,6 +149,7 @@ _SOURCE = {
     "comparable_value": "changes",
     "load_registry": "registry",
     "reveal": "types",
+    "rrset_of": "changes",
     "rrset_values": "changes",
 }
 

@@ -64,6 +64,7 @@ from dnsauto.config.domain import (
     ManualDns,
 )
 from dnsauto.config.mailserver import MailServer, Service, ServiceProtocol
+from dnsauto.plugin.changes import rrset_of
 from dnsauto.plugin.errors import DnsautoError
 from dnsauto.plugin.names import canonical_order, check_hostname, to_name
 from dnsauto.plugin.txt import txt_rdata
@@ -314,7 +315,7 @@ class _Records:
         ordered = sorted(
             self._by_key.items(), key=lambda item: (canonical_order(item[0][0]), item[0][1])
         )
-        return [dns.rrset.from_rdata_list(name, ttl, rdatas) for (name, _), rdatas in ordered]
+        return [rrset_of(name, ttl, rdatas) for (name, _), rdatas in ordered]
 
 
 def build_records(

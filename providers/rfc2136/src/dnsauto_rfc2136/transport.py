@@ -33,6 +33,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from dnsauto.plugin.changes import rrset_of
 from dnsauto_rfc2136.tsig import TsigCheck
 from dnsauto_rfc2136.wire import AnswerRecord, answer_records, query_wire, rcode, slim
 
@@ -291,14 +292,11 @@ _RRsetKey = tuple[tuple[bytes, ...], int, int]
 def _rrset(records: list[AnswerRecord]) -> dns.rrset.RRset:
     """One RRset of a transfer's records of one (name, type, covered type), at the lowest of
     their TTLs."""
-    first = records[0].rdata
-    rrset = dns.rrset.RRset(
-        dns.name.Name(records[0].owner), first.rdclass, first.rdtype, first.covers()
+    return rrset_of(
+        dns.name.Name(records[0].owner),
+        min(record.ttl for record in records),
+        [record.rdata for record in records],
     )
-    rrset.update_ttl(min(record.ttl for record in records))
-    for record in records:
-        rrset.add(record.rdata)
-    return rrset
 
 
 def _belonging(answer: bytes, query: bytes) -> bytes:
