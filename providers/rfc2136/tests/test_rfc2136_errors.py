@@ -157,6 +157,14 @@ def test_an_answer_parsed_late_is_malformed_naming_the_protocol_it_came_over() -
     assert "over tcp" in str(caught.value)
 
 
+def test_an_update_s_answer_whose_rcode_cannot_be_read_is_malformed_naming_its_protocol() -> None:
+    malformed = struct.pack("!6H", 0, 0x2800, 1, 0, 0, 0) + b"\x7f"
+    answer = Reply(malformed, "tcp", TsigCheck(signed=True), sent_at=0.0)
+    with pytest.raises(ProviderError, match="malformed") as caught:
+        Rfc2136Provider._rcode(answer, WHERE)
+    assert "over tcp" in str(caught.value)
+
+
 # --- produced against real servers ------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from dnsauto_rfc2136.wire import (
     last_tsig,
     query_wire,
     rcode,
+    read_tsig,
     records,
     slim,
 )
@@ -234,3 +235,37 @@ def test_a_transfer_answer_whose_data_is_not_its_type_s_is_a_format_error() -> N
     record = b"\x00" + struct.pack("!HHIH", 1, 1, 60, 3) + b"\x7f\x00\x00"  # an A of 3 bytes
     with pytest.raises(dns.exception.FormError):
         answer_records(header + record)
+
+
+def test_an_answer_s_tsig_is_read_as_dnspython_reads_it() -> None:
+    wire = answer_to_soa()
+    expected = parsed(wire).tsig[0]
+    tsig = read_tsig(wire)
+    assert tsig is not None
+    assert (tsig.start, tsig.owner) == (records(wire)[1][-1].start, (b"k", b""))
+    assert dns.name.Name(tsig.algorithm) == expected.algorithm
+    assert (tsig.time_signed, tsig.fudge, tsig.mac) == (
+        expected.time_signed,
+        expected.fudge,
+        expected.mac,
+    )
+    assert (tsig.original_id, tsig.error, tsig.other) == (
+        expected.original_id,
+        expected.error,
+        expected.other,
+    )
+    assert read_tsig(answer_to_soa(signed=False)) is None
+
+
+def test_a_tsig_whose_mac_runs_past_its_record_cannot_be_read() -> None:
+    wire = bytearray(answer_to_soa())
+    tsig = read_tsig(bytes(wire))
+    assert tsig is not None
+    size_at = (
+        records(bytes(wire))[1][-1].rdata
+        + len(b"".join(bytes([len(label)]) + label for label in tsig.algorithm))
+        + 8
+    )
+    struct.pack_into("!H", wire, size_at, len(tsig.mac) + 1)
+    with pytest.raises(ValueError, match="TSIG"):
+        read_tsig(bytes(wire))

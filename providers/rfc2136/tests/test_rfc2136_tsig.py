@@ -128,11 +128,18 @@ def test_signature_is_byte_for_byte_dnspythons_for_full_length_algorithms(
     assert ours == update.to_wire()
 
 
-def signed_answer(query_mac: bytes, *, tamper: bool = False, skew: int = 0) -> bytes:
+def signed_answer(
+    query_mac: bytes,
+    *,
+    tamper: bool = False,
+    skew: int = 0,
+    key_name: str = "k.",
+    algorithm: str = "hmac-sha256",
+) -> bytes:
     """An answer signed the way a server signs it, by dnspython."""
     query = dns.message.make_query(ZONE, "SOA")
     answer = dns.message.make_response(query)
-    answer.use_tsig(dns.tsig.Key("k.", b"s" * 32, "hmac-sha256"))
+    answer.use_tsig(dns.tsig.Key(key_name, b"s" * 32, algorithm))
     answer.request_mac = query_mac
     original = dns.message.time.time
     dns.message.time.time = lambda: original() + skew  # type: ignore[assignment]
@@ -151,6 +158,20 @@ def check(wire: bytes, request_mac: bytes) -> object:
 
 def test_answer_signed_with_the_key_verifies() -> None:
     assert check(signed_answer(b"m" * 32), b"m" * 32).signed  # type: ignore[attr-defined]
+
+
+def test_answer_signed_with_the_key_s_name_in_capitals_verifies() -> None:
+    assert check(signed_answer(b"m" * 32, key_name="K."), b"m" * 32).signed  # type: ignore[attr-defined]
+
+
+def test_answer_signed_with_another_key_name_is_rejected() -> None:
+    with pytest.raises(TsigFailure, match="signed with key other"):
+        check(signed_answer(b"m" * 32, key_name="other."), b"m" * 32)
+
+
+def test_answer_signed_with_another_algorithm_is_rejected() -> None:
+    with pytest.raises(TsigFailure, match="signed with algorithm hmac-sha512"):
+        check(signed_answer(b"m" * 32, algorithm="hmac-sha512"), b"m" * 32)
 
 
 def test_tampered_answer_is_rejected() -> None:

@@ -206,6 +206,15 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
         except _FAILURES as exc:
             raise map_failure(exc, replace(where, protocol=reply.protocol)) from exc
 
+    @staticmethod
+    def _rcode(reply: Reply, where: Where) -> dns.rcode.Rcode:
+        """``reply``'s rcode, from its wire; an answer that cannot be walked for it is parsed,
+        and a failure to parse it named as :meth:`_parsed` names it."""
+        try:
+            return reply.rcode()
+        except _FAILURES as exc:
+            raise map_failure(exc, replace(where, protocol=reply.protocol)) from exc
+
     # --- zones ------------------------------------------------------------------------------
 
     async def find_zone(self, name: dns.name.Name) -> Zone:
@@ -373,8 +382,9 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
                 where = replace(
                     where, batch=f"UPDATE {index} of {len(messages)} ({len(part)} changes); {done}"
                 )
-            reply = await self._ask(wire, where, sign=True)
-            if reply.rcode() != dns.rcode.NOERROR or reply.check.error:
+            # The answer to an UPDATE is its rcode and signature, both read from its wire.
+            reply = await self._ask(wire, where, sign=True, parse=False)
+            if self._rcode(reply, where) != dns.rcode.NOERROR or reply.check.error:
                 raise map_failure(reply, where)
 
     async def aclose(self) -> None:

@@ -29,7 +29,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TSIG
 import dns.wire
 
-from dnsauto_rfc2136.wire import last_tsig, rcode
+from dnsauto_rfc2136.wire import TsigRecord, rcode, read_tsig
 
 __all__ = [
     "ALGORITHMS",
@@ -182,21 +182,17 @@ class TsigCheck:
     """The server's clock, from a BADTIME answer's other data or the signing time."""
 
 
-def _tsig_of(wire: bytes) -> tuple[int, dns.name.Name, dns.rdtypes.ANY.TSIG.TSIG] | None:
-    """Where the answer's TSIG starts, its owner (the key name) and its rdata; None without
-    one. :class:`TsigFailure` for a TSIG that is not the last record or cannot be read."""
+def _tsig_of(wire: bytes) -> TsigRecord | None:
+    """The answer's TSIG; None without one. :class:`TsigFailure` for a TSIG that is not the
+    last record or cannot be read."""
     try:
-        span = last_tsig(wire)
-        if span is None:
-            return None
-        owner, _ = dns.name.from_wire(wire, span.start)
-        rdata = dns.rdata.from_wire(
-            dns.rdataclass.ANY, dns.rdatatype.TSIG, wire, span.rdata, span.end - span.rdata
-        )
-    except (ValueError, dns.exception.DNSException) as exc:
+        return read_tsig(wire)
+    except ValueError as exc:
         raise TsigFailure(f"the answer's TSIG cannot be read: {exc}", kind="malformed") from None
-    assert isinstance(rdata, dns.rdtypes.ANY.TSIG.TSIG)
-    return span.start, owner, rdata
+
+
+def _lowered(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    return tuple(label.lower() for label in labels)
 
 
 class TsigVerifier:
@@ -228,27 +224,27 @@ class TsigVerifier:
                 f"{self.key.describe()}",
                 kind="unsigned",
             )
-        start, owner, rdata = found
+        rdata = found
         if rdata.error:
             server_time = rdata.time_signed
             if rdata.error == dns.rcode.BADTIME and len(rdata.other) == 6:
                 high, low = struct.unpack("!HI", rdata.other)
                 server_time = (high << 32) | low
             return TsigCheck(signed=False, error=rdata.error, server_time=server_time)
-        if owner != self.key.name:
+        if _lowered(rdata.owner) != _lowered(self.key.name.labels):
             raise TsigFailure(
-                f"the answer is signed with key {owner}, not {self.key.name}",
+                f"the answer is signed with key {dns.name.Name(rdata.owner)}, not {self.key.name}",
                 kind="badkey",
             )
-        if rdata.algorithm != self.key.spec.wire_name:
+        if _lowered(rdata.algorithm) != _lowered(self.key.spec.wire_name.labels):
             raise TsigFailure(
-                f"the answer is signed with algorithm {rdata.algorithm}, not "
+                f"the answer is signed with algorithm {dns.name.Name(rdata.algorithm)}, not "
                 f"{self.key.spec.wire_name}",
                 kind="badkey",
             )
         (arcount,) = struct.unpack("!H", wire[10:12])
         unsigned = struct.pack("!H", rdata.original_id) + wire[2:10]
-        unsigned += struct.pack("!H", arcount - 1) + wire[12:start]
+        unsigned += struct.pack("!H", arcount - 1) + wire[12 : rdata.start]
         prior = (
             struct.pack("!H", len(self._prior_mac)) + self._prior_mac if self._prior_mac else b""
         )

@@ -43,11 +43,13 @@ import dns.wire
 __all__ = [
     "AnswerRecord",
     "RecordSpan",
+    "TsigRecord",
     "answer_records",
     "apex_serial",
     "last_tsig",
     "query_wire",
     "rcode",
+    "read_tsig",
     "records",
     "slim",
     "update_wire",
@@ -181,6 +183,49 @@ def last_tsig(wire: bytes) -> RecordSpan | None:
     if spans and spans[-1].rdtype == _TSIG:
         return spans[-1]
     return None
+
+
+@dataclass(frozen=True)
+class TsigRecord:
+    """A message's TSIG record (RFC 8945 section 4.2), read from the wire."""
+
+    start: int
+    """Where the record starts: the message before it is what its MAC covers."""
+    owner: _Labels
+    """The key name's labels, as on the wire."""
+    algorithm: _Labels
+    time_signed: int
+    fudge: int
+    mac: bytes
+    original_id: int
+    error: int
+    other: bytes
+
+
+def read_tsig(wire: bytes) -> TsigRecord | None:
+    """The message's TSIG (None without one), read without dnspython (its rdata parser and
+    names were most of checking an answer's signature). ValueError for a TSIG that is not the
+    message's last record (:func:`last_tsig`) or whose data is not as long as it says."""
+    span = last_tsig(wire)
+    if span is None:
+        return None
+    try:
+        owner = _read_name(wire, span.start)
+        algorithm = _read_name(wire, span.rdata)
+        offset = _skip_name(wire, span.rdata)[0]
+        high, low, fudge, size = struct.unpack_from("!HIHH", wire, offset)
+        mac = wire[offset + 10 : offset + 10 + size]
+        offset += 10 + size
+        original_id, error, other_size = struct.unpack_from("!HHH", wire, offset)
+        other = wire[offset + 6 : offset + 6 + other_size]
+        offset += 6 + other_size
+    except (IndexError, struct.error):
+        raise ValueError("the TSIG record ends early") from None
+    if offset != span.end:
+        raise ValueError("the TSIG record's data is not as long as it says")
+    return TsigRecord(
+        span.start, owner, algorithm, (high << 32) | low, fudge, mac, original_id, error, other
+    )
 
 
 def apex_serial(wire: bytes, qname: bytes) -> int | None:
