@@ -198,23 +198,24 @@ class Transport:
         return dns.inet.af_for_address(self.endpoint.host), (self.endpoint.host, self.endpoint.port)
 
     async def _udp(self, wire: bytes) -> bytes:
+        """The answer to ``wire`` over UDP, from a socket of its own connected to the server
+        (the kernel drops datagrams from anyone else). A plain non-blocking socket: dnspython's
+        backend makes an asyncio transport and protocol per socket, half of a question's cost
+        at a re-sync's one question per zone."""
         af, destination = self._destination()
-        backend = dns.asyncbackend.get_default_backend()
-        expiration = time.monotonic() + self.endpoint.timeout
-        (query_id,) = struct.unpack("!H", wire[:2])
-        sock = await backend.make_socket(  # type: ignore[no-untyped-call]
-            af, socket.SOCK_DGRAM, 0, None, destination
-        )
-        try:
+        loop = asyncio.get_running_loop()
+        query_id = wire[:2]
+        with socket.socket(af, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.connect(destination)
             self._sending("udp")
-            await dns.asyncquery.send_udp(sock, wire, destination)
-            while True:
-                data, _ = await sock.recvfrom(65535, max(0.0, expiration - time.monotonic()))
-                # A stray datagram (an old answer, another id) is ignored, like dnspython does.
-                if len(data) >= 12 and data[:2] == struct.pack("!H", query_id):
-                    return bytes(data)
-        finally:
-            await sock.close()
+            async with asyncio.timeout(self.endpoint.timeout):
+                await loop.sock_sendall(sock, wire)
+                while True:
+                    data = await loop.sock_recv(sock, 65535)
+                    # A stray datagram (an old answer, another id) is ignored, as dnspython does.
+                    if len(data) >= 12 and data[:2] == query_id:
+                        return data
 
     async def _tcp(self, wire: bytes) -> bytes:
         af, destination = self._destination()

@@ -14,6 +14,7 @@ checks multi-message (AXFR) answers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import struct
@@ -133,11 +134,26 @@ class TsigKey:
     def _mac(self, data: bytes) -> bytes:
         return hmac.new(self.secret, data, self.spec.digest).digest()  # type: ignore[arg-type]
 
-    def _variables(self, time_signed: int, fudge: int, error: int, other: bytes) -> bytes:
+    @functools.cached_property
+    def _names(self) -> bytes:
+        """The first TSIG variables (key name, class, TTL, algorithm): the same every time."""
         return (
             self.name.to_digestable()
             + struct.pack("!HI", dns.rdataclass.ANY, 0)
             + self.spec.wire_name.to_digestable()
+        )
+
+    @functools.cached_property
+    def _owner_wire(self) -> bytes:
+        return _wire(self.name)
+
+    @functools.cached_property
+    def _algorithm_wire(self) -> bytes:
+        return _wire(self.spec.wire_name)
+
+    def _variables(self, time_signed: int, fudge: int, error: int, other: bytes) -> bytes:
+        return (
+            self._names
             + _time_and_fudge(time_signed, fudge)
             + struct.pack("!HH", error, len(other))
             + other
@@ -151,14 +167,14 @@ class TsigKey:
         mac = self._mac(wire + self._variables(now, self.fudge, 0, b""))
         mac = mac[: self.spec.sent_mac_size or None]
         rdata = (
-            _wire(self.spec.wire_name)
+            self._algorithm_wire
             + _time_and_fudge(now, self.fudge)
             + struct.pack("!H", len(mac))
             + mac
             + struct.pack("!HHH", original_id, 0, 0)
         )
         record = (
-            _wire(self.name)
+            self._owner_wire
             + struct.pack("!HHIH", dns.rdatatype.TSIG, dns.rdataclass.ANY, 0, len(rdata))
             + rdata
         )
