@@ -30,7 +30,13 @@ from dnsauto.config.model import Config
 from dnsauto.plugin.changes import Create, Delete, Update
 from dnsauto.plugin.errors import DnsautoError, ProviderError
 from dnsauto.plugin.registry import Registry
-from dnsauto.state.store import DB_FILE, SCHEMA_VERSION, StateStore, schema_version
+from dnsauto.state.store import (
+    DB_FILE,
+    PAGE_CACHE_KIB,
+    SCHEMA_VERSION,
+    StateStore,
+    schema_version,
+)
 from dnsauto.sync.engine import DomainResult, Engine, domain_jobs
 from dnsauto.testing import make_rrset
 from dnsauto.testing.memory import MemoryHost, MemoryProvider
@@ -316,6 +322,12 @@ def test_the_store_uses_wal_and_synchronous_full(tmp_path: Path) -> None:
     assert store.path is not None
     with sqlite3.connect(store.path) as plain:  # WAL is a property of the file itself
         assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_each_store_connection_keeps_a_small_page_cache(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    assert store.pragma("cache_size") == -PAGE_CACHE_KIB
+    assert PAGE_CACHE_KIB < 2000  # SQLite's default, kept by every pooled connection
     store.close()
 
 

@@ -1205,6 +1205,10 @@ def _prepare_files(state_dir: Path, path: Path) -> None:
         raise DnsautoError(f"cannot create the state store {path}: {exc.strerror}") from None
 
 
+PAGE_CACHE_KIB = 512
+"""The page cache of each SQLite connection, in KiB."""
+
+
 def _make_engine(path: Path) -> Engine:
     """A SQLAlchemy engine whose connections use WAL, synchronous=FULL and explicit BEGINs.
 
@@ -1225,6 +1229,10 @@ def _make_engine(path: Path) -> Engine:
                 raise DnsautoError(f"state store {path}: cannot switch to WAL mode ({mode})")
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            # Each pooled connection keeps a page cache of its own (SQLite's default 2 MiB):
+            # with a worker thread per sync in flight that grew with the store (+7 MB at
+            # 5,000 domains); the pages are in the OS's cache behind it anyway.
+            cursor.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
         finally:
             cursor.close()
         record.info["synchronous"] = "FULL"
