@@ -28,6 +28,34 @@ def test_identical_rrset_needs_no_change() -> None:
     assert plan_zone(ZONE, [want], [rr("_dmarc", "TXT", '"v=DMARC1; p=reject"')]).changes == []
 
 
+def test_a_current_rrset_whose_name_differs_only_in_case_is_the_same_rrset() -> None:
+    want = rr("_dmarc", "TXT", '"v=DMARC1; p=reject"')
+    have = rr("_DMARC", "TXT", '"v=DMARC1; p=none"')
+    (change,) = plan_zone(ZONE, [want], [have]).changes
+    assert isinstance(change, Update)
+    assert change.old is have
+
+
+def test_the_changes_are_in_the_canonical_order_of_their_names_then_types() -> None:
+    wants = [
+        rr("b", "TXT", '"1"'),
+        rr("A", "TXT", '"2"'),
+        rr("a.b", "MX", "1 x."),
+        rr("a", "MX", "1 x."),
+    ]
+    plan = plan_zone(ZONE, wants, [])
+    assert [(c.name, c.rdtype) for c in plan.changes] == sorted((w.name, w.rdtype) for w in wants)
+
+
+def test_a_deletion_of_a_name_in_other_case_deletes_the_current_rrset() -> None:
+    have = rr("Old", "TXT", '"x"')
+    (change,) = plan_zone(
+        ZONE, [], [have], delete=[(dns.name.from_text("old", ZONE), have.rdtype)]
+    ).changes
+    assert isinstance(change, Delete)
+    assert change.old is have
+
+
 def test_owned_name_is_replaced_whole() -> None:
     have = rr("_dmarc", "TXT", '"v=DMARC1; p=none"', '"stray"')
     want = rr("_dmarc", "TXT", '"v=DMARC1; p=reject"')

@@ -25,6 +25,7 @@ import dns.rrset
 
 from dnsauto.plugin.changes import Change, Create, Delete, Update, comparable_value, rrset_values
 from dnsauto.plugin.errors import UnsafePlanError
+from dnsauto.plugin.names import canonical_order
 from dnsauto.plugin.txt import txt_rdata
 from dnsauto.records.spf import count_dns_lookups, is_spf, merge_spf
 from dnsauto.sync.cuts import Cuts, Elsewhere, split_by_zone, zone_cut
@@ -143,6 +144,10 @@ def txt_family(text: str) -> str | None:
     return None
 
 
+_Ordered = tuple[tuple[bytes, ...], dns.rdatatype.RdataType]
+"""A (name, type) key by the name's :func:`canonical_order`: equal for equal names."""
+
+
 def plan_zone(
     zone: dns.name.Name,
     desired: Iterable[dns.rrset.RRset],
@@ -161,10 +166,14 @@ def plan_zone(
     listed in :attr:`ZonePlan.elsewhere` (with a warning when no configured domain publishes
     that zone).
     """
-    current_by_key: dict[Key, dns.rrset.RRset] = {(r.name, r.rdtype): r for r in current}
-    types_at_name: dict[dns.name.Name, set[dns.rdatatype.RdataType]] = {}
-    for name, rdtype in current_by_key:
-        types_at_name.setdefault(name, set()).add(rdtype)
+    # Looked up by each name's lower-case labels: a dnspython Name hashes itself one
+    # character at a time, a tuple of bytes in C.
+    current_by_key: dict[_Ordered, dns.rrset.RRset] = {
+        (canonical_order(r.name), r.rdtype): r for r in current
+    }
+    types_at_name: dict[tuple[bytes, ...], set[dns.rdatatype.RdataType]] = {}
+    for order, rdtype in current_by_key:
+        types_at_name.setdefault(order, set()).add(rdtype)
 
     plan = ZonePlan(zone)
     if cuts:
@@ -173,15 +182,17 @@ def plan_zone(
         delete = [key for key in delete if zone_cut(key[0], zone, cuts) is None]
     if min_ttl is not None:
         desired = raise_ttls(desired, min_ttl, plan.warnings)
-    touched: set[Key] = set()
-    for want in sorted(desired, key=lambda r: (r.name, r.rdtype)):
+    touched: set[_Ordered] = set()
+    for ordered, want in sorted(
+        (((canonical_order(r.name), r.rdtype), r) for r in desired), key=lambda pair: pair[0]
+    ):
         key = (want.name, want.rdtype)
-        touched.add(key)
-        have = current_by_key.get(key)
+        touched.add(ordered)
+        have = current_by_key.get(ordered)
         if not want.name.is_subdomain(zone):
             plan.warnings.append(f"{want.name} is outside zone {zone}; not published")
             continue
-        clash = _cname_clash(want, types_at_name.get(want.name, set()))
+        clash = _cname_clash(want, types_at_name.get(ordered[0], set()))
         if clash:
             plan.warnings.append(clash)
             continue
@@ -192,8 +203,9 @@ def plan_zone(
         if change is not None:
             plan.changes.append(change)
     for key in delete:
-        have = current_by_key.get(key)
-        if key not in touched and have is not None:
+        ordered = (canonical_order(key[0]), key[1])
+        have = current_by_key.get(ordered)
+        if ordered not in touched and have is not None:
             plan.existing_values += len(have)
             plan.existing[key] = rrset_values(have)
             plan.changes.append(Delete(have))
