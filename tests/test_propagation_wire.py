@@ -212,3 +212,23 @@ def test_cut_and_random_answers_are_met_only_where_the_parse_says_so() -> None:
     for _ in range(500):
         noise = bytes(rng.randrange(256) for _ in range(rng.randrange(80)))
         assert not expectation.met_by_answer(noise, query_id)
+
+
+@pytest.mark.parametrize(
+    ("rdtype", "text"),
+    [
+        ("MX", "10 MX1.Example.Test."),
+        ("SRV", "0 1 993 IMAP.Example.Test."),
+        ("SRV", "0 0 0 ."),
+        ("CNAME", r"we\.ird\032Name.Example."),
+        ("NS", "NS1.Example."),
+        ("PTR", "Host.Example."),
+        ("A", "192.0.2.1"),
+        ("AAAA", "2001:db8::1"),
+        ("TLSA", "3 1 1 " + "ab" * 32),
+        ("DNAME", "Target.Example."),
+    ],
+)
+def test_an_expectation_keeps_each_value_s_canonical_wire_form(rdtype: str, text: str) -> None:
+    rrset = dns.rrset.from_text("x.example.", 300, "IN", rdtype, text)
+    assert Expectation.of(rrset).wires == frozenset({rrset[0].to_digestable()})

@@ -43,6 +43,11 @@ import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.ANY.MX
+import dns.rdtypes.ANY.NS
+import dns.rdtypes.ANY.PTR
+import dns.rdtypes.IN.SRV
 import dns.resolver
 import dns.rrset
 
@@ -100,7 +105,7 @@ class Expectation:
             values = frozenset(comparable_value(r) for r in rrset)
             return cls(rrset.name, rrset.rdtype, values, exact, ttl)
         # comparable_value of these types is the text of the canonical wire form: keep both
-        wires = frozenset(r.to_digestable() for r in rrset)
+        wires = frozenset(_canonical_wire(r) for r in rrset)
         values = frozenset(comparable_value(r) for r in rrset)
         return cls(rrset.name, rrset.rdtype, values, exact, ttl, wires=wires)
 
@@ -224,6 +229,34 @@ _CANONICAL_PREFIX: dict[int, int | None] = {
     dns.rdatatype.TLSA: None,
     dns.rdatatype.SSHFP: None,
 }
+
+
+def _canonical_wire(rdata: dns.rdata.Rdata) -> bytes:
+    """``rdata.to_digestable()`` (its canonical wire form, RFC 4034 §6.2), written directly
+    for the types a mail domain publishes with a name in them: dnspython makes a ``Name`` for
+    every suffix of the name on the way, most of making a domain's expectations."""
+    kind = type(rdata)
+    fields: Any = rdata  # dnspython's record classes do not declare their fields' types
+    if kind is dns.rdtypes.ANY.MX.MX:
+        return _lowered_wire(fields.exchange, struct.pack("!H", fields.preference), rdata)
+    if kind is dns.rdtypes.IN.SRV.SRV:
+        prefix = struct.pack("!HHH", fields.priority, fields.weight, fields.port)
+        return _lowered_wire(fields.target, prefix, rdata)
+    if kind in _TARGET_ONLY:
+        return _lowered_wire(fields.target, b"", rdata)
+    return rdata.to_digestable()
+
+
+def _lowered_wire(name: dns.name.Name, prefix: bytes, rdata: dns.rdata.Rdata) -> bytes:
+    labels = name.labels
+    if not labels or labels[-1] != b"":  # relative: as dnspython has it (it raises)
+        return rdata.to_digestable()
+    return prefix + b"".join(bytes((len(label),)) + label.lower() for label in labels)
+
+
+_TARGET_ONLY = frozenset(
+    {dns.rdtypes.ANY.CNAME.CNAME, dns.rdtypes.ANY.NS.NS, dns.rdtypes.ANY.PTR.PTR}
+)
 _HEADER = struct.Struct("!HHHHHH")
 _RECORD = struct.Struct("!HHIH")
 _QR, _OPCODE, _AA, _TC, _RCODE = 0x8000, 0x7800, 0x0400, 0x0200, 0x000F
