@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import sqlite3
 import sys
 import time
@@ -347,15 +348,35 @@ async def send_from_nodes(nodes: Sequence[StoreBackend], limit: RateLimit, per_n
     return Sent(started, api.arrivals, codes)
 
 
+def _thread_dump(node: DaemonProcess) -> str:
+    """The stacks a live node writes to its log on SIGUSR1 (waited for, at most 5 s)."""
+    if node.process is None or node.process.poll() is not None:
+        return ""
+    before = len(node.log())
+    node.signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        dumped = node.log()[before:]
+        if "Current thread" in dumped or "Thread 0x" in dumped:
+            time.sleep(0.2)  # the rest of the dump
+            return node.log()[before:]
+        time.sleep(0.05)
+    return ""
+
+
 @contextlib.contextmanager
 def running(cluster: Cluster) -> Iterator[Cluster]:
     try:
         yield cluster
     except BaseException:
-        # what a failure in CI shows of the nodes: each one's last log lines
+        # what a failure in CI shows of the nodes: each one's last log lines, then what each
+        # live node's threads are doing (SIGUSR1: the daemon's faulthandler dump)
         for name, node in cluster.nodes.items():
-            tail = "\n".join(node.log().splitlines()[-30:])
+            tail = "\n".join(node.log().splitlines()[-120:])
             print(f"--- {name}'s last log lines ---\n{tail}")
+            dumped = _thread_dump(node)
+            if dumped:
+                print(f"--- {name}'s threads ---\n{dumped}")
         raise
     finally:
         cluster.stop_all()

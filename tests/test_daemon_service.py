@@ -132,6 +132,25 @@ def test_sigterm_during_a_stalled_sync_exits_zero_within_the_shutdown_timeout(
     assert "stopping after 1s: cutting short the syncs of stall.test" in daemon.log()
 
 
+def test_sigusr1_writes_every_thread_s_stack_to_the_log_and_the_daemon_runs_on(
+    bind: RunningServer, notify: NotifySocket, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(bind, tmp_path / "state", ["a.test"]))
+    daemon = DaemonProcess(config, bind.key().secret, env={"NOTIFY_SOCKET": str(notify.path)})
+    daemon.start()
+    try:
+        notify.wait_for(lambda m: "1 ok" in m.get("STATUS", ""))
+        daemon.signal(signal.SIGUSR1)
+        poll(lambda: "most recent call first" in daemon.log(), what="the thread dump")
+        assert "Current thread" in daemon.log() or "Thread 0x" in daemon.log()
+        mark = notify.mark()
+        daemon.signal(signal.SIGHUP)
+        notify.wait_for(lambda m: "reloaded" in m.get("STATUS", ""), mark)
+    finally:
+        daemon.stop()
+
+
 def test_sighup_keeps_the_old_config_when_the_new_one_is_broken_and_publishes_new_domains(
     bind: RunningServer, notify: NotifySocket, tmp_path: Path
 ) -> None:

@@ -193,3 +193,44 @@ def test_domains_claimed_in_a_pass_whose_commit_failed_are_gained_by_the_next_pa
     with pytest.raises(StoreUnavailableError):
         a._tick()
     assert a._tick().gained == DOMAINS  # so each is synced under its claim
+
+
+def test_domains_claimed_in_a_pass_that_failed_after_its_claims_committed_are_gained_next(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a PostgreSQL restart just after the claims' commit: a later step of the same pass fails,
+    # so the daemon never learns of the claims; the next pass must still hand them over
+    a = node(store, "a")
+    take_new = a.triggers.take_new
+
+    def cut_off() -> Any:
+        monkeypatch.setattr(a.triggers, "take_new", take_new)
+        raise StoreUnavailableError("the store went away")
+
+    monkeypatch.setattr(a.triggers, "take_new", cut_off)
+    with pytest.raises(StoreUnavailableError):
+        a._tick()
+    assert sorted(a.leases.held()) == DOMAINS  # claimed and committed
+    assert a._tick().gained == DOMAINS  # so each is synced under its claim
+
+
+def test_domains_given_up_in_a_pass_that_failed_are_reported_at_the_next(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    a = node(store, "a")
+    a._tick()
+    node(store, "b")._tick()
+    clock.advance(1)
+    take_new = a.triggers.take_new
+
+    def cut_off() -> Any:
+        monkeypatch.setattr(a.triggers, "take_new", take_new)
+        raise StoreUnavailableError("the store went away")
+
+    monkeypatch.setattr(a.triggers, "take_new", cut_off)
+    with pytest.raises(StoreUnavailableError):
+        a._tick()  # hands b's share over, then fails
+    given_up = set(DOMAINS) - set(a.leases.held())
+    assert given_up
+    after = a._tick()
+    assert given_up <= set(after.released) | set(after.lost)

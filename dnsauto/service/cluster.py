@@ -8,7 +8,9 @@ Every ``[daemon.cluster]`` heartbeat (a third of ``leaseSeconds``) the node, in 
 2. releases the leases of the domains that now belong to another live node (a node joined),
    unless it is syncing them now: those go at the next pass;
 3. renews the leases it keeps and claims the free or expired ones it should hold (a node left
-   or died): each domain gained is synced at once. Its heartbeat (``cluster_nodes``, with
+   or died): each domain gained is synced at once ("gained" against what the last pass
+   that ended told the daemon, so claims of a pass cut off after their commit are not
+   missed). Its heartbeat (``cluster_nodes``, with
    the count held) is written in the renewals' transaction: it counts as gone exactly when
    the leases it renewed run out;
 4. reads the runs other nodes forwarded to it (:class:`~dnsauto.state.leases.TriggerQueue`):
@@ -104,6 +106,8 @@ class Cluster:
         self.rate_limits = StoreRateLimits(store)
         """The providers' rate limits, shared with the other nodes through the store."""
         self._keys_since: datetime | None = None
+        self._announced: dict[str, int] = {}
+        """The leases (domain -> token) the last pass that ended told the daemon of."""
         self._joined = False
         """Whether this node's start is in the store (:meth:`join`, else the next pass)."""
 
@@ -137,8 +141,12 @@ class Cluster:
         if not self._joined:
             self._join()
         leases = self.leases
-        held_before = leases.held()
-        before = set(held_before)
+        # What the daemon was last told it holds, rather than what this node held when the
+        # pass began: a pass that fails after its claims committed (a step after them cut
+        # off by a PostgreSQL restart) returns nothing, and its claims would then count as
+        # held before at the next pass, so never as gained and never synced.
+        announced = self._announced
+        before = set(leases.held())
         live = leases.live_nodes()
         if self.node_id not in live:  # a clock far behind the store's: count itself in
             live = sorted({*live, self.node_id})
@@ -151,15 +159,16 @@ class Cluster:
         keep = should | (before & busy & configured)
         acquired = leases.acquire(keep, heartbeat=(self.host, self.pid))
         now_held = set(acquired)
-        lost = sorted(before - now_held - set(release))
+        lost = sorted((before | set(announced)) - now_held - set(release))
         # a new token is a new claim, even of a domain held before (its lease ran out and a
         # batch's fence dropped it meanwhile): the domain syncs again under the new one
-        gained = sorted(d for d, token in acquired.items() if held_before.get(d) != token)
+        gained = sorted(d for d, token in acquired.items() if announced.get(d) != token)
         self._ticks += 1
-        forwarded = self.triggers.take_new()
-        if self._ticks % 360 == 1:
+        if self._ticks % 360 == 1:  # before the queue is taken: a failure here loses nothing
             self.triggers.prune()
+        forwarded = self.triggers.take_new()
         self._write_key_files()
+        self._announced = dict(acquired)
         return TickResult(live, gained, release, lost, forwarded)
 
     def _write_key_files(self) -> None:

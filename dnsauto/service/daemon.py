@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import gc
 import logging
 import os
@@ -232,6 +233,9 @@ class Daemon:
         # generations and scanned it over and over: 2.5-3 s of pauses during a /set of 16,000
         # creates and full passes of 150-180 ms. Every 10,000: 1 s, none over 75 ms.
         gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+        # SIGUSR1 writes every thread's stack to stderr (the log): what a daemon that seems
+        # stuck is doing, without stopping it.
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
         try:
             await self.start()
             for signum, handler in (
@@ -245,6 +249,7 @@ class Daemon:
         finally:
             for signum in handled:
                 loop.remove_signal_handler(signum)
+            faulthandler.unregister(signal.SIGUSR1)
             await self.stop()
         return 0
 
