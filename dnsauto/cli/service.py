@@ -39,7 +39,8 @@ def run(ctx: click.Context, log_format: str) -> None:
 
     Retries failed domains with backoff and rotates DKIM keys. A state store that cannot be
     reached yet (PostgreSQL still starting) is waited for, retried with backoff. SIGHUP reloads the
-    configuration (a bad one is refused and the old one kept); SIGTERM stops cleanly (exit 0).
+    configuration (a bad one is refused and the old one kept); SIGTERM stops cleanly (exit 0);
+    SIGUSR1 writes every thread's stack to the log (what a daemon that seems stuck is doing).
     Tells systemd when ready (Type=notify) and serves Prometheus metrics on
     daemon.metrics.listen when set, and the JMAP API on daemon.api.listen when API keys are
     declared (objects set over it override the file's; see `dnsauto config check`).
