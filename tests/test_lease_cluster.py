@@ -195,19 +195,25 @@ def test_domains_claimed_in_a_pass_whose_commit_failed_are_gained_by_the_next_pa
     assert a._tick().gained == DOMAINS  # so each is synced under its claim
 
 
+def queue_read_fails_once(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next read of the forwarded runs fails, as at a PostgreSQL restart: a step of the
+    pass after its claims' commit."""
+    take_new = cluster.triggers.take_new
+
+    def cut_off() -> Any:
+        monkeypatch.setattr(cluster.triggers, "take_new", take_new)
+        raise StoreUnavailableError("the store went away")
+
+    monkeypatch.setattr(cluster.triggers, "take_new", cut_off)
+
+
 def test_domains_claimed_in_a_pass_that_failed_after_its_claims_committed_are_gained_next(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a PostgreSQL restart just after the claims' commit: a later step of the same pass fails,
     # so the daemon never learns of the claims; the next pass must still hand them over
     a = node(store, "a")
-    take_new = a.triggers.take_new
-
-    def cut_off() -> Any:
-        monkeypatch.setattr(a.triggers, "take_new", take_new)
-        raise StoreUnavailableError("the store went away")
-
-    monkeypatch.setattr(a.triggers, "take_new", cut_off)
+    queue_read_fails_once(a, monkeypatch)
     with pytest.raises(StoreUnavailableError):
         a._tick()
     assert sorted(a.leases.held()) == DOMAINS  # claimed and committed
@@ -221,13 +227,7 @@ def test_domains_given_up_in_a_pass_that_failed_are_reported_at_the_next(
     a._tick()
     node(store, "b")._tick()
     clock.advance(1)
-    take_new = a.triggers.take_new
-
-    def cut_off() -> Any:
-        monkeypatch.setattr(a.triggers, "take_new", take_new)
-        raise StoreUnavailableError("the store went away")
-
-    monkeypatch.setattr(a.triggers, "take_new", cut_off)
+    queue_read_fails_once(a, monkeypatch)
     with pytest.raises(StoreUnavailableError):
         a._tick()  # hands b's share over, then fails
     given_up = set(DOMAINS) - set(a.leases.held())

@@ -199,12 +199,15 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
-def soa_answered(host: str, port: int, zone: str) -> bool:
-    query = dns.message.make_query(zone, dns.rdatatype.SOA)
+def soa_answered(host: str, port: int, zone: str, *, signed: bool = False) -> bool:
+    """Whether the server answers ``zone``'s SOA; ``signed``: with its signature (RRSIG)."""
+    query = dns.message.make_query(zone, dns.rdatatype.SOA, want_dnssec=signed)
     try:
         response = dns.query.udp(query, host, port=port, timeout=0.05)
     except (OSError, dns.exception.DNSException):
         return False
+    if signed:
+        return any(rrset.rdtype == dns.rdatatype.RRSIG for rrset in response.answer)
     return response.rcode() == dns.rcode.NOERROR and bool(response.answer)
 
 

@@ -5,11 +5,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import dns.exception
-import dns.message
-import dns.query
-import dns.rdatatype
-
 from dnsauto.testing.servers._common import (
     CHILD_ZONE,
     HOST,
@@ -21,6 +16,7 @@ from dnsauto.testing.servers._common import (
     launch,
     make_key,
     make_keys,
+    soa_answered,
     zone_file_text,
 )
 
@@ -79,16 +75,6 @@ logging {{
 """
 
 
-def _signed_answered(port: int, zone: str) -> bool:
-    """Whether the server answers ``zone``'s SOA with its signature (the zone is signed)."""
-    query = dns.message.make_query(zone, dns.rdatatype.SOA, want_dnssec=True)
-    try:
-        response = dns.query.udp(query, HOST, port=port, timeout=0.05)
-    except (OSError, dns.exception.DNSException):
-        return False
-    return any(rrset.rdtype == dns.rdatatype.RRSIG for rrset in response.answer)
-
-
 def start_bind(*, signed: bool = False) -> RunningServer:
     """Start ``named`` with :data:`ZONE` and :data:`CHILD_ZONE` and a key per algorithm;
     ``signed``: both zones signed by BIND's default DNSSEC policy (ready once they are)."""
@@ -106,7 +92,11 @@ def start_bind(*, signed: bool = False) -> RunningServer:
         named_conf(workdir, port, list(keys.values()), readonly, update_only, signed=signed)
     )
     command = [named, "-g", "-4", "-n", "2", "-c", str(conf)]
-    ready = (lambda: all(_signed_answered(port, z) for z in (ZONE, CHILD_ZONE))) if signed else None
+    ready = (
+        (lambda: all(soa_answered(HOST, port, z, signed=True) for z in (ZONE, CHILD_ZONE)))
+        if signed
+        else None
+    )
     return launch(
         "bind",
         command,

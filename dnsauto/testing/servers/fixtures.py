@@ -56,8 +56,8 @@ def _start_or_skip(start: Callable[[], RunningServer], kind: str) -> RunningServ
         pytest.skip(f"{exc}: install the Debian package {PACKAGES[kind]}")
 
 
-def _serve(kind: str) -> Iterator[RunningServer]:
-    server = start_or_skip(kind)
+def _serve(kind: str, start: Callable[[], RunningServer] | None = None) -> Iterator[RunningServer]:
+    server = _start_or_skip(start or SERVERS[kind], kind)
     try:
         yield server
     finally:
@@ -72,11 +72,7 @@ def bind_server() -> Iterator[RunningServer]:
 @pytest.fixture(scope="session")
 def signed_bind_server() -> Iterator[RunningServer]:
     """BIND with :data:`ZONE` and :data:`CHILD_ZONE` signed (DNSSEC), as a DANE domain's are."""
-    server = _start_or_skip(lambda: start_bind(signed=True), "bind")
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve("bind", lambda: start_bind(signed=True))
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import base64
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import dns.asyncquery
@@ -147,21 +147,24 @@ def test_every_exception_is_mapped(
     assert "(provider primary, zone example.test.)" in str(error)
 
 
-def test_an_answer_parsed_late_is_malformed_naming_the_protocol_it_came_over() -> None:
+@pytest.mark.parametrize(
+    ("flags", "read"),
+    [
+        # an SOA answer parsed only once the apex SOA's fast path could not read it
+        pytest.param(0, Rfc2136Provider._parsed, id="a query's answer parsed late"),
+        # an UPDATE's answer, whose rcode is read from its wire
+        pytest.param(0x2800, Rfc2136Provider._rcode, id="an update's rcode"),
+    ],
+)
+def test_an_answer_that_cannot_be_read_is_malformed_naming_the_protocol_it_came_over(
+    flags: int, read: Callable[[Reply, Where], object]
+) -> None:
     # one question whose name starts with a label type that does not exist, come over TCP
-    # (UDP's answer was truncated), parsed only once the apex SOA's fast path could not read it
-    malformed = struct.pack("!6H", 0, 0, 1, 0, 0, 0) + b"\x7f"
-    late = Reply(malformed, "tcp", TsigCheck(signed=False), sent_at=0.0)
+    # (UDP's answer was truncated)
+    malformed = struct.pack("!6H", 0, flags, 1, 0, 0, 0) + b"\x7f"
+    answer = Reply(malformed, "tcp", TsigCheck(signed=flags != 0), sent_at=0.0)
     with pytest.raises(ProviderError, match="malformed") as caught:
-        Rfc2136Provider._parsed(late, WHERE)
-    assert "over tcp" in str(caught.value)
-
-
-def test_an_update_s_answer_whose_rcode_cannot_be_read_is_malformed_naming_its_protocol() -> None:
-    malformed = struct.pack("!6H", 0, 0x2800, 1, 0, 0, 0) + b"\x7f"
-    answer = Reply(malformed, "tcp", TsigCheck(signed=True), sent_at=0.0)
-    with pytest.raises(ProviderError, match="malformed") as caught:
-        Rfc2136Provider._rcode(answer, WHERE)
+        read(answer, WHERE)
     assert "over tcp" in str(caught.value)
 
 
