@@ -8,7 +8,7 @@ from dnsauto_rfc2136.provider import _updates
 from dnsauto_rfc2136.transport import MAX_MESSAGE_SIZE
 from rfc2136_testing import tsig_provider
 
-from dnsauto.plugin import ConflictError, Create, Delete, Zone
+from dnsauto.plugin import ConflictError, Create, Delete, ProviderError, Zone
 from dnsauto.testing import make_rrset
 from dnsauto.testing.servers import ZONE, RunningServer
 
@@ -60,3 +60,11 @@ async def test_failure_of_a_later_part_says_which_part_and_what_was_applied(
     finally:
         listed = {r.name for r in await provider.list_rrsets(zone)}
         await provider.apply(zone, [Delete(c.new) for c in changes if c.name in listed])
+
+
+def test_a_change_larger_than_any_update_is_refused_naming_it() -> None:
+    values = [f'"{i:03d}{"z" * 250}"' for i in range(300)]  # 300 records of 254 bytes
+    huge = Create(make_rrset(dns.name.from_text("huge", ZONE_NAME), "TXT", 300, *values))
+    with pytest.raises(ProviderError, match="more than an UPDATE message can carry") as caught:
+        _updates(ZONE_NAME, [*big_creates("before", 3), huge])
+    assert "huge.example.test." in str(caught.value)

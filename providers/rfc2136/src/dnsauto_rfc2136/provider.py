@@ -472,6 +472,12 @@ def _rendered(message: dns.update.UpdateMessage, budget: int) -> bytes | None:
     return update_wire(message, budget)
 
 
+def _size(message: dns.update.UpdateMessage) -> int:
+    """The message's length in wire format; past the largest message, one byte more than it."""
+    wire = _rendered(message, MAX_MESSAGE_SIZE)
+    return MAX_MESSAGE_SIZE + 1 if wire is None else len(wire)
+
+
 def _updates(
     zone: dns.name.Name, changes: Sequence[Change]
 ) -> list[tuple[dns.update.UpdateMessage, list[Change]]]:
@@ -494,11 +500,11 @@ def _rendered_updates(
     wire = _rendered(whole, budget)
     if wire is not None:
         return [(whole, list(changes), wire)]
-    base = len(_rendered(dns.update.UpdateMessage(zone), MAX_MESSAGE_SIZE) or b"")
+    base = _size(dns.update.UpdateMessage(zone))
     packed: list[list[Change]] = [[]]
     size = base
     for change in changes:
-        cost = len(_rendered(_update_message(zone, [change]), MAX_MESSAGE_SIZE) or b"") - base
+        cost = _size(_update_message(zone, [change])) - base
         cost += 3 * len(change.name.to_wire() or b"")
         if size + cost > budget and packed[-1]:
             packed.append([])

@@ -144,6 +144,12 @@ class TsigKey:
         )
 
     @functools.cached_property
+    def _names_lowered(self) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """The key's name and its algorithm's, as lower-case labels (an answer's are compared
+        with them)."""
+        return _lowered(self.name.labels), _lowered(self.spec.wire_name.labels)
+
+    @functools.cached_property
     def _owner_wire(self) -> bytes:
         return _wire(self.name)
 
@@ -247,12 +253,13 @@ class TsigVerifier:
                 high, low = struct.unpack("!HI", rdata.other)
                 server_time = (high << 32) | low
             return TsigCheck(signed=False, error=rdata.error, server_time=server_time)
-        if _lowered(rdata.owner) != _lowered(self.key.name.labels):
+        key_name, algorithm = self.key._names_lowered
+        if _lowered(rdata.owner) != key_name:
             raise TsigFailure(
                 f"the answer is signed with key {dns.name.Name(rdata.owner)}, not {self.key.name}",
                 kind="badkey",
             )
-        if _lowered(rdata.algorithm) != _lowered(self.key.spec.wire_name.labels):
+        if _lowered(rdata.algorithm) != algorithm:
             raise TsigFailure(
                 f"the answer is signed with algorithm {dns.name.Name(rdata.algorithm)}, not "
                 f"{self.key.spec.wire_name}",
