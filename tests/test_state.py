@@ -114,26 +114,32 @@ async def test_a_batch_is_journaled_as_pending_before_the_provider_is_called(
 
 @contextlib.contextmanager
 def synchronous_of_journal_inserts() -> Iterator[list[int]]:
-    """The ``PRAGMA synchronous`` in force on each commit that inserted journal rows, read on
-    that connection just before it commits (2 is FULL: the commit is fsynced)."""
+    """The ``PRAGMA synchronous`` in force on each commit that inserted journal rows (2 is
+    FULL: the commit is fsynced), as sqlite3 ran the statements: through SQLAlchemy or straight
+    on sqlite3 (:mod:`dnsauto.state.direct`)."""
     levels: list[int] = []
 
-    def on_execute(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO JOURNAL"):
-            conn.info["inserted_journal_rows"] = True
+    def on_connect(dbapi_connection: sqlite3.Connection, record: Any) -> None:
+        level = dbapi_connection.execute("PRAGMA synchronous").fetchone()[0]
+        state = {"level": level, "inserted": False}
 
-    def on_commit(conn: Any) -> None:
-        if conn.info.pop("inserted_journal_rows", False):
-            raw = conn.connection.dbapi_connection
-            levels.append(raw.execute("PRAGMA synchronous").fetchone()[0])
+        def trace(statement: str) -> None:
+            text = " ".join(statement.upper().split())
+            if text.startswith("PRAGMA SYNCHRONOUS ="):
+                state["level"] = {"FULL": 2, "NORMAL": 1, "OFF": 0}[text.split("=")[1].strip()]
+            elif text.startswith("INSERT INTO JOURNAL"):
+                state["inserted"] = True
+            elif text == "COMMIT" and state["inserted"]:
+                levels.append(int(state["level"]))
+                state["inserted"] = False
 
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", on_execute)
-    sa.event.listen(sa.engine.Engine, "commit", on_commit)
+        dbapi_connection.set_trace_callback(trace)
+
+    sa.event.listen(sa.pool.Pool, "connect", on_connect)
     try:
         yield levels
     finally:
-        sa.event.remove(sa.engine.Engine, "commit", on_commit)
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", on_execute)
+        sa.event.remove(sa.pool.Pool, "connect", on_connect)
 
 
 def test_the_before_apply_commit_is_fsynced_even_after_commits_that_are_not(
@@ -142,7 +148,7 @@ def test_the_before_apply_commit_is_fsynced_even_after_commits_that_are_not(
     """The journal's promise (an entry committed before the provider call survives a power
     cut) needs ``synchronous=FULL`` for that commit, also on a connection whose previous
     commits (marking a batch applied, a domain's result) used ``NORMAL``."""
-    with StateStore(tmp_path) as store, synchronous_of_journal_inserts() as levels:
+    with synchronous_of_journal_inserts() as levels, StateStore(tmp_path) as store:
         for attempt in range(3):
             ids = store.journal_before_apply(
                 f"run{attempt}", "example.test", "example.test.", [Create(dmarc(f"v{attempt}"))]

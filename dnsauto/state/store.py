@@ -70,6 +70,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from dnsauto.plugin.changes import Change, rrset_values
 from dnsauto.plugin.errors import DnsautoError, TransientError
+from dnsauto.state.direct import begin_sqlite, direct_statement, direct_write
 
 __all__ = [
     "DB_FILE",
@@ -416,6 +417,16 @@ _JOURNAL_INSERT = journal_table.insert().returning(journal_table.c.id)
 _JOURNAL_INSERT_ORDERED = journal_table.insert().returning(
     journal_table.c.id, sort_by_parameter_order=True
 )
+_JOURNAL_FINISH_ONE = (
+    journal_table.update()
+    .where(journal_table.c.id == sa.bindparam("entry_id"))
+    .values(
+        status=sa.bindparam("new_status"),
+        error=sa.bindparam("new_error"),
+        finished_at=sa.bindparam("finished", type_=UtcDateTime()),
+    )
+)
+_MARK_DELETE = marks_table.delete().where(marks_table.c.domain == sa.bindparam("domain"))
 _JOURNAL_FINISH = (
     journal_table.update()
     .where(journal_table.c.id.in_(sa.bindparam("entry_ids", expanding=True)))
@@ -621,6 +632,7 @@ class StateStore:
             self._secret = None
             _prepare_files(directory, self.path)
             self._engine = _make_engine(self.path)
+        self._direct = self.dialect == "sqlite"
         try:
             self._migrate()
         except sa.exc.SQLAlchemyError as exc:
@@ -660,6 +672,16 @@ class StateStore:
                 conn.execution_options(sqlite_immediate=True, sqlite_durable=durable)
                 with conn.begin():
                     yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc) from None
+
+    @contextlib.contextmanager
+    def _direct_write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """:meth:`_write` on sqlite3 itself, for the busiest writes (:mod:`dnsauto.state.direct`);
+        SQLite only."""
+        try:
+            with direct_write(self._engine, durable=durable) as connection:
+                yield connection
         except sa.exc.SQLAlchemyError as exc:
             raise self._error(exc) from None
 
@@ -786,6 +808,11 @@ class StateStore:
         # VALUES, so sorted they are the changes' ids in order.
         # PostgreSQL's sequence promises no order within a statement: SQLAlchemy's
         # sort_by_parameter_order returns the ids in the order of the rows given.
+        if guard is None and self._direct:
+            insert = direct_statement(_JOURNAL_INSERT, self._engine.dialect, tuple(rows[0]))
+            each = insert.parameter_rows(rows)
+            with self._direct_write() as connection:
+                return [int(connection.execute(insert.sql, row).fetchone()[0]) for row in each]
         with self._write() as conn:
             if guard is not None:
                 node_id, token = guard(conn, domain, guard_seconds)
@@ -808,6 +835,12 @@ class StateStore:
             "new_error": error,
             "finished": self.clock(),
         }
+        if self._direct:
+            finish = direct_statement(_JOURNAL_FINISH_ONE, self._engine.dialect)
+            each = finish.parameter_rows({**parameters, "entry_id": i} for i in entry_ids)
+            with self._direct_write(durable=False) as connection:
+                connection.executemany(finish.sql, each)
+            return
         with self._write(durable=False) as conn:
             conn.execute(_JOURNAL_FINISH, parameters)
 
@@ -851,6 +884,11 @@ class StateStore:
             "zone": result.zone,
             "skipped": result.skipped,
         }
+        if guard is None and self._direct:
+            self._save_result_direct(
+                result.domain, values, zone_mark, failed=result.error is not None
+            )
+            return
         with self._write(durable=False) as conn:
             if guard is not None:
                 guard(conn, result.domain, 0.0)
@@ -860,6 +898,26 @@ class StateStore:
             elif zone_mark is not None:
                 marks = {k: v for k, v in vars(zone_mark).items() if k != "domain"}
                 _upsert(conn, marks_table, {"domain": zone_mark.domain}, marks)
+
+    def _save_result_direct(
+        self, domain: str, values: dict[str, Any], zone_mark: ZoneMark | None, *, failed: bool
+    ) -> None:
+        """:meth:`save_result`'s statements, on sqlite3 itself (:mod:`dnsauto.state.direct`)."""
+        dialect = self._engine.dialect
+        upsert = direct_statement(
+            _upsert_statement("sqlite", results_table, ("domain",), tuple(values)),
+            dialect,
+            ("domain", *values),
+        )
+        with self._direct_write(durable=False) as connection:
+            upsert.run(connection, {"domain": domain, **values})
+            if failed:
+                direct_statement(_MARK_DELETE, dialect).run(connection, {"domain": domain})
+            elif zone_mark is not None:
+                marks = vars(zone_mark)
+                columns = tuple(k for k in marks if k != "domain")
+                statement = _upsert_statement("sqlite", marks_table, ("domain",), columns)
+                direct_statement(statement, dialect, ("domain", *columns)).run(connection, marks)
 
     def last_results(self) -> dict[str, DomainStatus]:
         """The last result of every domain ever synced, by domain."""
@@ -1240,17 +1298,14 @@ def _make_engine(path: Path) -> Engine:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
-        immediate = options.get("sqlite_immediate", False)
         # Straight to sqlite3: SQLAlchemy's execution of a statement (events, a context, a
         # result) cost more than the BEGIN itself, twice a write.
-        dbapi_connection: Any = conn.connection.dbapi_connection  # a sqlite3.Connection
-        if immediate:
-            # A write's durability is the connection's setting when it commits.
-            level = "FULL" if options.get("sqlite_durable", True) else "NORMAL"
-            if conn.info.get("synchronous") != level:
-                dbapi_connection.execute(f"PRAGMA synchronous = {level}")
-                conn.info["synchronous"] = level
-        dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        begin_sqlite(
+            conn.connection.dbapi_connection,  # type: ignore[arg-type]
+            conn.info,
+            immediate=options.get("sqlite_immediate", False),
+            durable=options.get("sqlite_durable", True),
+        )
 
     return engine
 

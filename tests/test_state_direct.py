@@ -1,0 +1,148 @@
+"""The state store's busiest SQLite writes run straight on sqlite3 (dnsauto.state.direct): they
+store exactly what SQLAlchemy stores, are one transaction each, and fail as the store fails."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dnsauto.plugin.changes import Create, Update
+from dnsauto.plugin.errors import DnsautoError
+from dnsauto.state.store import (
+    DB_FILE,
+    StateStore,
+    ZoneMark,
+    _upsert,
+    journal_table,
+    marks_table,
+    results_table,
+)
+from dnsauto.sync.engine import DomainResult
+from dnsauto.testing import make_rrset
+
+WHEN = datetime(2026, 12, 4, 5, 6, 7, 891011, tzinfo=UTC)
+
+
+def clock() -> datetime:
+    return WHEN
+
+
+def raw_rows(path: Path, table: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path / DB_FILE) as connection:
+        return connection.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+
+
+def changes() -> list[Any]:
+    txt = make_rrset("_dmarc.example.test.", "TXT", 300, '"v=DMARC1; p=none"')
+    mx = make_rrset("example.test.", "MX", 3600, "10 mx.example.test.")
+    new_mx = make_rrset("example.test.", "MX", 600, "10 mx2.example.test.")
+    return [Create(txt), Update(mx, new_mx)]
+
+
+def test_journal_rows_written_straight_are_the_rows_sqlalchemy_writes(tmp_path: Path) -> None:
+    direct, through = tmp_path / "direct", tmp_path / "sqlalchemy"
+    with StateStore(direct, clock=clock) as store:
+        ids = store.journal_before_apply("run1", "example.test", "example.test.", changes())
+        store.journal_after_apply(ids, None)
+    with StateStore(through, clock=clock) as store, store.write_transaction() as conn:
+        rows = [
+            {
+                "run_id": "run1",
+                "time": WHEN,
+                "domain": "example.test",
+                "zone": "example.test.",
+                "name": "_dmarc.example.test.",
+                "type": "TXT",
+                "action": "create",
+                "ttl": 300,
+                "old_ttl": None,
+                "old": [],
+                "new": ['"v=DMARC1; p=none"'],
+                "status": "applied",
+                "error": None,
+                "finished_at": WHEN,
+            },
+            {
+                "run_id": "run1",
+                "time": WHEN,
+                "domain": "example.test",
+                "zone": "example.test.",
+                "name": "example.test.",
+                "type": "MX",
+                "action": "update",
+                "ttl": 600,
+                "old_ttl": 3600,
+                "old": ["10 mx.example.test."],
+                "new": ["10 mx2.example.test."],
+                "status": "applied",
+                "error": None,
+                "finished_at": WHEN,
+            },
+        ]
+        conn.execute(journal_table.insert(), rows)
+    assert ids == [1, 2]
+    assert raw_rows(direct, "journal") == raw_rows(through, "journal")
+
+
+def test_a_result_and_its_mark_written_straight_are_the_rows_sqlalchemy_writes(
+    tmp_path: Path,
+) -> None:
+    direct, through = tmp_path / "direct", tmp_path / "sqlalchemy"
+    mark = ZoneMark("example.test", "example.test.", "2026120401", "digest", WHEN)
+    result = DomainResult(domain="example.test", server_id="m", zone="example.test.")
+    result.seconds = 0.25
+    with StateStore(direct, clock=clock) as store:
+        store.save_result("run1", result, zone_mark=mark)
+    with StateStore(through, clock=clock) as store, store.write_transaction() as conn:
+        values = {
+            "run_id": "run1",
+            "finished_at": WHEN,
+            "ok": True,
+            "error": None,
+            "changes": 0,
+            "propagated": False,
+            "seconds": 0.25,
+            "zone": "example.test.",
+            "skipped": None,
+        }
+        _upsert(conn, results_table, {"domain": "example.test"}, values)
+        marks = {k: v for k, v in vars(mark).items() if k != "domain"}
+        _upsert(conn, marks_table, {"domain": "example.test"}, marks)
+    assert raw_rows(direct, "results") == raw_rows(through, "results")
+    assert raw_rows(direct, "zone_marks") == raw_rows(through, "zone_marks")
+
+
+def test_a_failed_result_drops_the_domain_s_mark(tmp_path: Path) -> None:
+    mark = ZoneMark("example.test", "example.test.", "1", "digest", WHEN)
+    with StateStore(tmp_path, clock=clock) as store:
+        store.save_result(
+            "run1", DomainResult(domain="example.test", server_id="m"), zone_mark=mark
+        )
+        failed = DomainResult(domain="example.test", server_id="m", error="refused")
+        store.save_result("run2", failed, zone_mark=mark)
+        assert store.zone_mark("example.test") is None
+        assert store.last_results()["example.test"].error == "refused"
+
+
+def test_a_direct_write_that_fails_names_the_store_and_leaves_nothing_of_itself(
+    tmp_path: Path,
+) -> None:
+    mark = ZoneMark("example.test", "example.test.", "1", "digest", WHEN)
+    with StateStore(tmp_path, clock=clock) as store:
+        with sqlite3.connect(tmp_path / DB_FILE) as plain:
+            plain.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON zone_marks "
+                "BEGIN SELECT RAISE(ABORT, 'no marks today'); END"
+            )
+        with pytest.raises(DnsautoError, match=r"state store .*: no marks today"):
+            store.save_result(
+                "run1", DomainResult(domain="example.test", server_id="m"), zone_mark=mark
+            )
+        assert store.last_results() == {}
+        # The connection went back to the pool with no transaction open: the next write works.
+        store.save_result("run2", DomainResult(domain="example.test", server_id="m"))
+        assert store.last_results()["example.test"].run_id == "run2"
