@@ -16,7 +16,8 @@ toolkit shared by the cloud providers lives in the submodules:
 The names below are defined in :mod:`~dnsauto.plugin.provider` (the interface),
 :mod:`~dnsauto.plugin.context`, :mod:`~dnsauto.plugin.registry` (entry points),
 :mod:`~dnsauto.plugin.changes`, :mod:`~dnsauto.plugin.errors`, :mod:`~dnsauto.plugin.settings`
-(settings base class) and :mod:`~dnsauto.plugin.types` (secret types). They load on first use
+(settings base class), :mod:`~dnsauto.plugin.names` (``canonical_order``: a name's sort and
+lookup key) and :mod:`~dnsauto.plugin.types` (secret types). They load on first use
 (PEP 562), so ``dnsauto --help`` imports none of pydantic's models.
 """
 
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
         UnsupportedError,
         ZoneNotFoundError,
     )
+    from dnsauto.plugin.names import canonical_order
     from dnsauto.plugin.provider import MAIL_RECORD_TYPES, Capabilities, Provider, Zone
     from dnsauto.plugin.registry import ENTRY_POINT_GROUP, ProviderInfo, Registry, load_registry
     from dnsauto.plugin.settings import DnsServerBase
@@ -103,6 +105,7 @@ __all__ = [
     "Update",
     "Zone",
     "ZoneNotFoundError",
+    "canonical_order",
     "comparable_value",
     "load_registry",
     "reveal",
@@ -146,6 +149,7 @@ _SOURCE = {
     "Update": "changes",
     "Zone": "provider",
     "ZoneNotFoundError": "errors",
+    "canonical_order": "names",
     "comparable_value": "changes",
     "load_registry": "registry",
     "reveal": "types",

@@ -290,12 +290,15 @@ class _Records:
     """Records gathered by (name, type), turned into RRsets at the end."""
 
     def __init__(self) -> None:
-        self._by_key: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], list[dns.rdata.Rdata]]
-        self._by_key = {}
+        # By lower-case labels (a dnspython Name hashes a character at a time) and type.
+        self._by_key: dict[
+            tuple[tuple[bytes, ...], dns.rdatatype.RdataType],
+            tuple[dns.name.Name, list[dns.rdata.Rdata]],
+        ] = {}
 
     def add(self, name: str, rdata: dns.rdata.Rdata) -> None:
-        key = (to_name(name), rdata.rdtype)
-        rdatas = self._by_key.setdefault(key, [])
+        owner = to_name(name)
+        _, rdatas = self._by_key.setdefault((canonical_order(owner), rdata.rdtype), (owner, []))
         if rdata not in rdatas:
             rdatas.append(rdata)
 
@@ -312,10 +315,8 @@ class _Records:
         self.add(name, _rdata(dns.rdtypes.ANY.CAA.CAA, 0, tag.encode(), value.encode()))
 
     def rrsets(self, ttl: int) -> list[dns.rrset.RRset]:
-        ordered = sorted(
-            self._by_key.items(), key=lambda item: (canonical_order(item[0][0]), item[0][1])
-        )
-        return [rrset_of(name, ttl, rdatas) for (name, _), rdatas in ordered]
+        ordered = sorted(self._by_key.items(), key=lambda item: item[0])
+        return [rrset_of(owner, ttl, rdatas) for _, (owner, rdatas) in ordered]
 
 
 def build_records(

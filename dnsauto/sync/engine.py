@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import time
 import uuid
@@ -109,8 +110,10 @@ class _Desired:
 
 def _names(desired: Iterable[dns.rrset.RRset], delete: Iterable[Key]) -> list[dns.name.Name]:
     """The names of ``desired`` and ``delete``, once each, in DNSSEC's canonical order."""
-    names = {r.name for r in desired} | {name for name, _ in delete}
-    return sorted(names, key=canonical_order)
+    by_key: dict[tuple[bytes, ...], dns.name.Name] = {}
+    for name in itertools.chain((r.name for r in desired), (name for name, _ in delete)):
+        by_key.setdefault(canonical_order(name), name)
+    return [by_key[key] for key in sorted(by_key)]
 
 
 class Engine:
@@ -717,12 +720,13 @@ class Engine:
             listed = await provider.list_rrsets(
                 zone, names if provider.capabilities.can_list_names else None
             )
-        wanted: set[dns.name.Name] = set(names)
-        current = [r for r in listed if r.name in wanted]
+        # Keyed by lower-case labels: a dnspython Name hashes a character at a time.
+        wanted = {canonical_order(name) for name in names}
+        current = [r for r in listed if canonical_order(r.name) in wanted]
         plan = plan_zone(
             zone.name, desired, current, delete=delete, min_ttl=zone.min_ttl, cuts=cuts
         )
-        keys = {(r.name, r.rdtype) for r in desired}
-        keys -= {key for group in plan.elsewhere for key in group.keys}
-        result.provider_rrsets = [r for r in current if (r.name, r.rdtype) in keys]
+        elsewhere = {(canonical_order(n), t) for group in plan.elsewhere for n, t in group.keys}
+        keys = {(canonical_order(r.name), r.rdtype) for r in desired} - elsewhere
+        result.provider_rrsets = [r for r in current if (canonical_order(r.name), r.rdtype) in keys]
         return plan

@@ -45,6 +45,7 @@ from dnsauto.plugin import (
     Update,
     Zone,
     ZoneNotFoundError,
+    canonical_order,
 )
 from dnsauto_rfc2136.errors import Where, map_failure
 from dnsauto_rfc2136.settings import Rfc2136DnsServer, Sig0DnsServer, TsigDnsServer
@@ -284,7 +285,9 @@ class Rfc2136Provider(Provider[SettingsT], abc.ABC):
             except _FAILURES as exc:
                 raise map_failure(exc, where) from exc
             else:
-                marker = _serial([r for r in records if r.name == name])
+                marker = _serial(
+                    [r for r in records if r.rdtype == dns.rdatatype.SOA and r.name == name]
+                )
                 if marker is not None:
                     zone = Zone(name=name, id=str(self.endpoint), marker=marker)
                     wanted = set(names) if names is not None else None
@@ -415,21 +418,21 @@ def _authoritative(
     cuts: frozenset[dns.name.Name],
 ) -> list[dns.rrset.RRset]:
     """Drop what is not the zone's own data: DNSSEC bookkeeping and glue below zone cuts."""
+    # Names as lower-case labels from the root (a dnspython Name hashes a character at a
+    # time, and every record's name is looked at): a cut is above a name when its labels
+    # begin the name's.
+    wanted_keys = None if wanted is None else {canonical_order(name) for name in wanted}
+    cut_keys = {canonical_order(cut) for cut in cuts}
 
-    def below_a_cut(name: dns.name.Name) -> bool:
-        while name != zone and name != dns.name.root:
-            name = name.parent()
-            if name in cuts:
-                return True
-        return False
+    def kept(rrset: dns.rrset.RRset) -> bool:
+        if rrset.rdtype in _SERVER_MAINTAINED:
+            return False
+        key = canonical_order(rrset.name)
+        if wanted_keys is not None and key not in wanted_keys:
+            return False
+        return not cut_keys or not any(key[:depth] in cut_keys for depth in range(1, len(key)))
 
-    return [
-        rrset
-        for rrset in records
-        if rrset.rdtype not in _SERVER_MAINTAINED
-        and (wanted is None or rrset.name in wanted)
-        and not below_a_cut(rrset.name)
-    ]
+    return [rrset for rrset in records if kept(rrset)]
 
 
 def _add_change(message: dns.update.UpdateMessage, change: Change) -> None:
