@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import socket
 import struct
 import time
@@ -369,3 +370,71 @@ async def test_tcp_server_that_accepts_and_never_answers_is_a_timeout(
             await writer.wait_closed()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_tcp_server_that_closes_in_the_middle_of_its_answer_is_a_transient_error(
+    bind_server: RunningServer,
+) -> None:
+    async def half_an_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        (length,) = struct.unpack("!H", await reader.readexactly(2))
+        query = await reader.readexactly(length)
+        writer.write(struct.pack("!H", 100) + query[:2] + b"\x84\x00")  # 4 of 100 bytes
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(half_an_answer, "127.0.0.1", 0)
+    try:
+        provider = tsig_provider(bind_server, protocol="tcp")
+        provider.endpoint = replace(provider.endpoint, port=server.sockets[0].getsockname()[1])
+        with pytest.raises(TransientError, match=r"closed the tcp connection before answering"):
+            await provider.find_zone(ZONE_NAME)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_answers_that_arrive_a_byte_at_a_time_are_read_whole(
+    bind_server: RunningServer,
+) -> None:
+    """TCP gives no message boundaries: a question's answer and a transfer's many messages,
+    relayed from BIND in one-byte segments, are read as BIND sent them."""
+
+    relaying: set[asyncio.Task[None]] = set()
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        relaying.add(asyncio.current_task())  # type: ignore[arg-type]
+        upstream_reader, upstream = await asyncio.open_connection(
+            bind_server.host, bind_server.port
+        )
+        try:
+            upstream.write(await reader.read(65535))
+            await upstream.drain()
+            while data := await upstream_reader.read(65535):
+                for index in range(len(data)):
+                    writer.write(data[index : index + 1])
+                    await writer.drain()
+        except ConnectionError:
+            pass  # the client had all it wanted (a transfer's end) and closed
+        finally:
+            for stream in (upstream, writer):
+                stream.close()
+                with contextlib.suppress(ConnectionError):
+                    await stream.wait_closed()
+
+    relay = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    try:
+        direct = tsig_provider(bind_server, protocol="tcp")
+        relayed = tsig_provider(bind_server, protocol="tcp")
+        relayed.endpoint = replace(relayed.endpoint, port=relay.sockets[0].getsockname()[1])
+        found = await relayed.find_zone(ZONE_NAME)
+        assert (found.name, found.marker) == (ZONE_NAME, (await direct.find_zone(ZONE_NAME)).marker)
+        expected = await direct.list_rrsets(Zone(ZONE_NAME))
+        assert await relayed.list_rrsets(Zone(ZONE_NAME)) == expected
+        assert expected
+    finally:
+        for task in relaying:  # BIND keeps a connection open after its last answer
+            task.cancel()
+        await asyncio.gather(*relaying, return_exceptions=True)
+        relay.close()
+        await relay.wait_closed()

@@ -123,6 +123,11 @@ class TsigKey:
         return ALGORITHMS[self.algorithm]
 
     def describe(self) -> str:
+        return self._description
+
+    @functools.cached_property
+    def _description(self) -> str:
+        # Made once: every operation's failure context names the key (its names as text).
         text = f"TSIG key {self.name.to_text()} ({self.algorithm}"
         if self.spec.truncated:
             text += (
