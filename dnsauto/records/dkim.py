@@ -224,10 +224,11 @@ class DkimKeyStore:
     def __init__(self, state: StateStore) -> None:
         self.state = state
         self.state_dir = state.state_dir
+        self._root = self.state_dir / "dkim"
 
     @property
     def root(self) -> Path:
-        return self.state_dir / "dkim"
+        return self._root
 
     def domain_dir(self, domain: str) -> Path:
         """The directory of a domain's keys (the domain is checked, so no path tricks)."""
@@ -333,10 +334,11 @@ class DkimKeyStore:
         every key file as the store has it), they are used as they are, without the lock or
         a read of their own: the usual case, and a seventh of an unchanged re-sync's time.
         """
+        found = self.settled(domain, management, rotate=rotate, now=now, known=known)
+        if found is not None:
+            return found
         moment = self._now(now)
         directory = self.domain_dir(domain)
-        if known and self._settled(directory, known, management, moment, rotate=rotate):
-            return self._sync_keys(directory, list(known), [], None)
         notes: list[str] = []
         error: str | None = None
         with self._locked(directory):
@@ -356,6 +358,22 @@ class DkimKeyStore:
             rows = self._mirror(directory, rows, moment)
         return self._sync_keys(directory, rows, notes, error)
 
+    def settled(
+        self,
+        domain: str,
+        management: AutomaticDkim,
+        *,
+        rotate: bool,
+        now: datetime | None = None,
+        known: Sequence[DkimKeyRow] | None = None,
+    ) -> SyncKeys | None:
+        """What :meth:`for_sync` gives when the ``known`` rows need nothing done (no lock, no
+        read or write of the store: see there); None when they do, or none are known."""
+        directory = self.domain_dir(domain)
+        if known and self._settled(directory, known, management, self._now(now), rotate=rotate):
+            return self._sync_keys(directory, list(known), [], None)
+        return None
+
     def _settled(
         self,
         directory: Path,
@@ -369,10 +387,11 @@ class DkimKeyStore:
         rotates), no key to make, and each key's file as :meth:`_mirror` would leave it."""
         if missing_keys(rows, management) or (rotate and plan_rotation(rows, management, now)):
             return False
+        folder = str(directory)  # joined as text: a Path per key file was a third of this
         for row in rows:
-            path = directory / f"{row.selector}.pem"
+            path = os.path.join(folder, f"{row.selector}.pem")
             if row.key_deleted_at is not None:
-                if path.exists():
+                if os.path.exists(path):
                     return False
             elif row.private_pem is None or not _file_holds(path, row.private_pem):
                 return False
@@ -712,10 +731,10 @@ class DkimKeyStore:
                 private_pem="",
                 stage=stage,
             )
-        path = directory / f"{row.selector}.pem"
         private_pem = row.private_pem
         where = f"{row.selector} of {row.domain} in the state store"
         if private_pem is None:  # kept before version 6, not read into the store yet
+            path = directory / f"{row.selector}.pem"
             where = str(path)
             try:
                 private_pem = path.read_text(encoding="ascii")
@@ -818,10 +837,11 @@ def _write_key_file(path: Path, private_pem: str, now: datetime) -> None:
     _write_private(path, private_pem.encode("ascii"))
 
 
-def _file_holds(path: Path, private_pem: str) -> bool:
+def _file_holds(path: str | Path, private_pem: str) -> bool:
     """Whether the key file is there and holds this key (an unreadable one does not)."""
     try:
-        return path.read_bytes() == private_pem.encode("ascii")
+        with open(path, "rb") as file:
+            return file.read() == private_pem.encode("ascii")
     except OSError:
         return False
 

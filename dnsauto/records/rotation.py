@@ -78,7 +78,12 @@ class RotationPlan:
 
 
 def _stage(row: DkimKeyRow) -> DkimStage:
-    return DkimStage(row.stage)
+    # A dict lookup: the enum's call was most of planning a rotation, which every sync does.
+    found = _STAGES.get(row.stage)
+    return found if found is not None else DkimStage(row.stage)
+
+
+_STAGES: dict[str, DkimStage] = {stage.value: stage for stage in DkimStage}
 
 
 def _active_since(row: DkimKeyRow) -> datetime:

@@ -24,7 +24,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["DirectStatement", "begin_sqlite", "direct_statement", "direct_write"]
+__all__ = [
+    "DirectStatement",
+    "WriteLockHeld",
+    "begin_sqlite",
+    "direct_statement",
+    "direct_write",
+]
 
 
 @dataclass(frozen=True)
@@ -101,16 +107,32 @@ def begin_sqlite(
     connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class WriteLockHeld(Exception):
+    """Another connection holds the database's write lock, and the write was not to wait."""
+
+
 @contextlib.contextmanager
-def direct_write(engine: Engine, *, durable: bool) -> Iterator[sqlite3.Connection]:
+def direct_write(
+    engine: Engine, *, durable: bool, wait_ms: int | None = None
+) -> Iterator[sqlite3.Connection]:
     """One ``BEGIN IMMEDIATE`` transaction on a pooled connection's sqlite3 connection,
     committed on success and rolled back otherwise. A sqlite3 error is raised as SQLAlchemy's
-    (:class:`sqlalchemy.exc.DBAPIError`), so the store names it as it names any other."""
+    (:class:`sqlalchemy.exc.DBAPIError`), so the store names it as it names any other.
+
+    ``wait_ms``: how long the ``BEGIN`` waits for another writer's lock (else the
+    connection's ``busy_timeout``, restored after); :class:`WriteLockHeld` when that ran out.
+    """
     pooled = engine.raw_connection()
     try:
         connection: sqlite3.Connection = pooled.driver_connection  # type: ignore[assignment]
         try:
-            begin_sqlite(connection, pooled.info, immediate=True, durable=durable)
+            with _busy_timeout(connection, wait_ms):
+                try:
+                    begin_sqlite(connection, pooled.info, immediate=True, durable=durable)
+                except sqlite3.OperationalError as exc:
+                    if wait_ms is not None and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                        raise WriteLockHeld from None
+                    raise
             try:
                 yield connection
             except BaseException:
@@ -125,3 +147,16 @@ def direct_write(engine: Engine, *, durable: bool) -> Iterator[sqlite3.Connectio
             raise sa.exc.DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
     finally:
         pooled.close()
+
+
+@contextlib.contextmanager
+def _busy_timeout(connection: sqlite3.Connection, wait_ms: int | None) -> Iterator[None]:
+    if wait_ms is None:
+        yield
+        return
+    (before,) = connection.execute("PRAGMA busy_timeout").fetchone()
+    connection.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        yield
+    finally:
+        connection.execute(f"PRAGMA busy_timeout = {int(before)}")

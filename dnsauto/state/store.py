@@ -70,7 +70,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from dnsauto.plugin.changes import Change, rrset_values
 from dnsauto.plugin.errors import DnsautoError, TransientError
-from dnsauto.state.direct import begin_sqlite, direct_statement, direct_write
+from dnsauto.state.direct import WriteLockHeld, begin_sqlite, direct_statement, direct_write
 
 __all__ = [
     "DB_FILE",
@@ -676,11 +676,13 @@ class StateStore:
             raise self._error(exc) from None
 
     @contextlib.contextmanager
-    def _direct_write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+    def _direct_write(
+        self, *, durable: bool = True, wait_ms: int | None = None
+    ) -> Iterator[sqlite3.Connection]:
         """:meth:`_write` on sqlite3 itself, for the busiest writes (:mod:`dnsauto.state.direct`);
-        SQLite only."""
+        SQLite only. ``wait_ms``: see :func:`~dnsauto.state.direct.direct_write`."""
         try:
-            with direct_write(self._engine, durable=durable) as connection:
+            with direct_write(self._engine, durable=durable, wait_ms=wait_ms) as connection:
                 yield connection
         except sa.exc.SQLAlchemyError as exc:
             raise self._error(exc) from None
@@ -873,17 +875,7 @@ class StateStore:
         ``guard``: checked first in the same transaction, as :meth:`journal_before_apply`'s (a
         cluster node's lease, for no longer than the transaction); when it raises, nothing is
         written, so a node that lost the lease never hides its new holder's result."""
-        values = {
-            "run_id": run_id,
-            "finished_at": self.clock(),
-            "ok": result.error is None,
-            "error": result.error,
-            "changes": result.applied,
-            "propagated": result.propagated,
-            "seconds": result.seconds,
-            "zone": result.zone,
-            "skipped": result.skipped,
-        }
+        values = self._result_values(run_id, result)
         if guard is None and self._direct:
             self._save_result_direct(
                 result.domain, values, zone_mark, failed=result.error is not None
@@ -899,8 +891,51 @@ class StateStore:
                 marks = {k: v for k, v in vars(zone_mark).items() if k != "domain"}
                 _upsert(conn, marks_table, {"domain": zone_mark.domain}, marks)
 
+    def save_result_at_once(
+        self,
+        run_id: str,
+        result: SyncOutcome,
+        *,
+        zone_mark: ZoneMark | None = None,
+        guard: JournalGuard | None = None,
+    ) -> bool:
+        """:meth:`save_result`, where it cannot wait: on SQLite without a ``guard``, when no
+        other connection holds the write lock. False, with nothing written, where it would
+        wait (PostgreSQL, a guard, the lock held): then call :meth:`save_result`, which waits,
+        from a worker thread. The engine saves a domain's result from the event loop so: a
+        hand-off to a worker thread and back cost five times the write (a tenth of an
+        unchanged re-sync), and an uncontended write of a result is not fsynced."""
+        if guard is not None or not self._direct:
+            return False
+        values = self._result_values(run_id, result)
+        failed = result.error is not None
+        try:
+            self._save_result_direct(result.domain, values, zone_mark, failed=failed, wait_ms=0)
+        except WriteLockHeld:
+            return False
+        return True
+
+    def _result_values(self, run_id: str, result: SyncOutcome) -> dict[str, Any]:
+        return {
+            "run_id": run_id,
+            "finished_at": self.clock(),
+            "ok": result.error is None,
+            "error": result.error,
+            "changes": result.applied,
+            "propagated": result.propagated,
+            "seconds": result.seconds,
+            "zone": result.zone,
+            "skipped": result.skipped,
+        }
+
     def _save_result_direct(
-        self, domain: str, values: dict[str, Any], zone_mark: ZoneMark | None, *, failed: bool
+        self,
+        domain: str,
+        values: dict[str, Any],
+        zone_mark: ZoneMark | None,
+        *,
+        failed: bool,
+        wait_ms: int | None = None,
     ) -> None:
         """:meth:`save_result`'s statements, on sqlite3 itself (:mod:`dnsauto.state.direct`)."""
         dialect = self._engine.dialect
@@ -909,7 +944,7 @@ class StateStore:
             dialect,
             ("domain", *values),
         )
-        with self._direct_write(durable=False) as connection:
+        with self._direct_write(durable=False, wait_ms=wait_ms) as connection:
             upsert.run(connection, {"domain": domain, **values})
             if failed:
                 direct_statement(_MARK_DELETE, dialect).run(connection, {"domain": domain})

@@ -43,6 +43,12 @@ class Ahead:
         self._read: dict[str, Known] = {}
         self._lock = threading.Lock()
 
+    def read_already(self, domain: str) -> Known | None:
+        """What was read for ``domain``, once, if its window was read; None without reading
+        (then :meth:`known` reads it)."""
+        with self._lock:
+            return self._read.pop(domain, None)
+
     def known(self, domain: str) -> Known | None:
         """What was read for ``domain``, once; None for a domain asked out of its order (or
         twice), whose sync reads for itself."""

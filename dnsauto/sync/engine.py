@@ -379,15 +379,16 @@ class Engine:
         hide it."""
         if isinstance(result.exception, LeaseLostError):
             return
+        guard = None if self.fence is None else self.fence.guard
         save = functools.partial(
-            self.store.save_result,
-            self.run_id,
-            result,
-            zone_mark=result.zone_mark,
-            guard=None if self.fence is None else self.fence.guard,
+            self.store.save_result, self.run_id, result, zone_mark=result.zone_mark, guard=guard
         )
         try:
-            await asyncio.to_thread(save)
+            # Here, when it need not wait (SQLite, the write lock free); else in a worker.
+            if not self.store.save_result_at_once(
+                self.run_id, result, zone_mark=result.zone_mark, guard=guard
+            ):
+                await asyncio.to_thread(save)
         except LeaseLostError:  # taken over meanwhile (this node was paused)
             log.warning(
                 "%s: the lease was lost during the sync; its result is dropped", result.domain
@@ -398,7 +399,34 @@ class Engine:
                 error = ResultNotSavedError(f"cannot save the result: {exc.message}")
                 result.error, result.exception = error.message, error
 
-    def _desired(self, job: DomainJob, provider: Provider[Any], *, apply: bool) -> _Desired:
+    async def _desired_stage(
+        self, job: DomainJob, provider: Provider[Any], *, apply: bool
+    ) -> _Desired:
+        """:meth:`_desired`, on the event loop when it needs neither the state store nor a
+        lock: the configured zones made, the domain's mark and DKIM keys read with those of
+        its window, and its keys needing nothing done (the usual sync). Else in a worker
+        thread: a hand-off there and back cost more than an unchanged domain's whole stage."""
+        known = None
+        if self._zones is not None and self._ahead is not None:
+            known = self._ahead.read_already(job.domain)
+            if known is not None:
+                want = self._desired(job, provider, apply=apply, known=known, at_once=True)
+                if want is not None:
+                    return want
+        stage = functools.partial(self._desired, job, provider, apply=apply, known=known)
+        found = await asyncio.to_thread(stage)
+        assert found is not None  # only at_once gives up
+        return found
+
+    def _desired(
+        self,
+        job: DomainJob,
+        provider: Provider[Any],
+        *,
+        apply: bool,
+        known: Known | None = None,
+        at_once: bool = False,
+    ) -> _Desired | None:
         """The desired stage of ``job``; its RRsets built unless its zone may be unchanged
         since the last sync (:mod:`dnsauto.sync.resync`: then only the marker is asked).
 
@@ -406,13 +434,19 @@ class Engine:
         cannot proceed (a selector template that repeats itself) must not stop the domain's
         other records, so it is a warning and the current keys stay. The keys are read once
         for all three (:meth:`DkimKeyStore.for_sync`).
+
+        ``known``: the domain's mark and keys as read ahead (else asked of the
+        :class:`Ahead` here). ``at_once``: None rather than lock or change the DKIM keys.
         """
         # Every sync needs the configured zones (its zone cuts); made here, in the worker
         # thread, at the first sync after a configuration change rather than on the event
         # loop, where walking 16,000 domains for them held it 86 ms.
         zones = self._job_zones()
-        known = self._ahead.known(job.domain) if self._ahead is not None else None
-        want = self._dkim_desired(job, provider, rotate=apply, known=known)
+        if known is None and self._ahead is not None:
+            known = self._ahead.known(job.domain)
+        want = self._dkim_desired(job, provider, rotate=apply, known=known, at_once=at_once)
+        if want is None:
+            return None
         if apply and provider.capabilities.change_marker:
             want.digest = desired_digest(
                 job,
@@ -434,14 +468,26 @@ class Engine:
         return want
 
     def _dkim_desired(
-        self, job: DomainJob, provider: Provider[Any], *, rotate: bool, known: Known | None = None
-    ) -> _Desired:
+        self,
+        job: DomainJob,
+        provider: Provider[Any],
+        *,
+        rotate: bool,
+        known: Known | None = None,
+        at_once: bool = False,
+    ) -> _Desired | None:
         dkim = managed_dkim(job)
         if dkim is None:
             return _Desired(desired_inputs(self.config, job, self.keys), [], [])
         rotate = rotate and not provider.capabilities.requires_person
         rows = known.keys if known is not None else None
-        keys = self.keys.for_sync(job.domain, dkim, rotate=rotate, known=rows)
+        if at_once:
+            settled = self.keys.settled(job.domain, dkim, rotate=rotate, known=rows)
+            if settled is None:
+                return None
+            keys = settled
+        else:
+            keys = self.keys.for_sync(job.domain, dkim, rotate=rotate, known=rows)
         for note in keys.notes:
             log.info("%s: DKIM %s", job.domain, note)
         warnings = [f"DKIM rotation: {keys.rotation_error}"] if keys.rotation_error else []
@@ -582,7 +628,7 @@ class Engine:
         provider = self._provider(job)
         # In a worker thread: DKIM key generation and the key store's writes must not stall
         # the event loop (or wait there for another writer's transaction).
-        want = await asyncio.to_thread(self._desired, job, provider, apply=apply)
+        want = await self._desired_stage(job, provider, apply=apply)
         rotation_warnings = want.warnings
         zone, listed = await self._read(job, provider, want, result)
         result.zone = zone.name.to_text()

@@ -29,16 +29,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dns.asyncquery
-import dns.asyncresolver
 import dns.exception
 import dns.flags
 import dns.inet
 import dns.message
 import dns.name
-import dns.nameserver
 import dns.rcode
 import dns.rdata
 import dns.rdataclass
@@ -48,13 +45,16 @@ import dns.rdtypes.ANY.MX
 import dns.rdtypes.ANY.NS
 import dns.rdtypes.ANY.PTR
 import dns.rdtypes.IN.SRV
-import dns.resolver
 import dns.rrset
 
 from dnsauto.config.daemon import DnsSettings, parse_host_port
 from dnsauto.plugin.changes import Change, Delete, Update, comparable_value
 from dnsauto.plugin.errors import DnsautoError
 from dnsauto.sync.plan import leaves_unchanged
+
+if TYPE_CHECKING:
+    import dns.asyncresolver
+    import dns.resolver
 
 __all__ = [
     "Expectation",
@@ -423,11 +423,15 @@ class NameserverFinder:
         self._resolver: dns.asyncresolver.Resolver | None = None
 
     def _make_resolver(self) -> dns.asyncresolver.Resolver:
+        # dnspython's resolver and query modules are imported at first use: a third of
+        # dnspython's import time, and a sync that does not wait needs neither.
+        from dns import asyncresolver, nameserver
+
         if self._resolver is None:
-            resolver = dns.asyncresolver.Resolver(configure=not self.settings.resolvers)
+            resolver = asyncresolver.Resolver(configure=not self.settings.resolvers)
             if self.settings.resolvers:
                 resolver.nameservers = [
-                    dns.nameserver.Do53Nameserver(host, port)
+                    nameserver.Do53Nameserver(host, port)
                     for host, port in (parse_host_port(r) for r in self.settings.resolvers)
                 ]
             resolver.lifetime = self.timeout
@@ -628,7 +632,9 @@ class PropagationChecker:
                     raise dns.exception.FormError("the answer does not match the question")  # type: ignore[no-untyped-call]
                 if response.flags & dns.flags.TC:
                     remaining = max(0.0, query_timeout - (time.monotonic() - started))
-                    response = await dns.asyncquery.tcp(
+                    from dns import asyncquery
+
+                    response = await asyncquery.tcp(
                         query, server.host, timeout=remaining, port=server.port
                     )
         except (dns.exception.Timeout, TimeoutError):
