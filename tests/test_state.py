@@ -263,6 +263,41 @@ async def test_last_results_hold_each_domains_last_sync(
     assert all(r.applied > 0 for r in first)
 
 
+async def test_results_are_saved_when_another_writer_holds_the_lock_as_the_syncs_end(
+    host: MemoryHost, tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine saves a result from its event loop only when SQLite's write lock is free;
+    held by another writer (a second process), the result waits for it in a worker thread."""
+    config = make_config(tmp_path, registry)
+    with StateStore(tmp_path / "state") as store:
+        holder = sqlite3.connect(tmp_path / "state" / DB_FILE, isolation_level=None)
+        refused: list[bool] = []
+        at_once = store.save_result_at_once
+
+        def lock_held_for_the_first(run_id: str, result: Any, **kwargs: Any) -> bool:
+            if not refused:  # the other writer takes the lock just before the first save
+                holder.execute("BEGIN IMMEDIATE")
+                saved = at_once(run_id, result, **kwargs)
+                refused.append(saved)
+                holder.execute("COMMIT")  # and lets go: the worker thread's save goes on
+                return saved
+            return at_once(run_id, result, **kwargs)
+
+        monkeypatch.setattr(store, "save_result_at_once", lock_held_for_the_first)
+        results = await sync(config, registry, store)
+        holder.close()
+        assert all(r.error is None for r in results)
+        assert refused == [False]
+        assert sorted(store.last_results()) == ["example.org", "example.test"]
+
+
+def test_a_result_is_saved_at_once_on_sqlite_and_never_on_postgresql(store: StateStore) -> None:
+    result = DomainResult(domain="example.test", server_id="m")
+    saved = store.save_result_at_once("run1", result)
+    assert saved is (store.dialect == "sqlite")
+    assert sorted(store.last_results()) == (["example.test"] if saved else [])
+
+
 async def test_a_plan_does_not_count_as_a_result(
     host: MemoryHost, tmp_path: Path, registry: Registry, store: StateStore
 ) -> None:

@@ -13,6 +13,7 @@ import pytest
 from dnsauto.plugin.changes import Create, Update
 from dnsauto.plugin.errors import DnsautoError
 from dnsauto.state.store import (
+    BUSY_TIMEOUT_MS,
     DB_FILE,
     StateStore,
     ZoneMark,
@@ -146,3 +147,44 @@ def test_a_direct_write_that_fails_names_the_store_and_leaves_nothing_of_itself(
         # The connection went back to the pool with no transaction open: the next write works.
         store.save_result("run2", DomainResult(domain="example.test", server_id="m"))
         assert store.last_results()["example.test"].run_id == "run2"
+
+
+def hold_write_lock(path: Path) -> sqlite3.Connection:
+    """Another connection (another process, say) in the middle of a write transaction."""
+    holder = sqlite3.connect(path / DB_FILE, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_a_result_is_saved_at_once_when_the_write_lock_is_free(tmp_path: Path) -> None:
+    with StateStore(tmp_path, clock=clock) as store:
+        saved = store.save_result_at_once(
+            "run1", DomainResult(domain="example.test", server_id="m")
+        )
+        assert saved is True
+        assert store.last_results()["example.test"].run_id == "run1"
+
+
+def test_a_result_is_not_saved_at_once_while_another_connection_writes(tmp_path: Path) -> None:
+    """The engine saves results from its event loop only where that cannot wait: with the
+    lock held it is told so (rather than waiting out busy_timeout there), and saves later."""
+    with StateStore(tmp_path, clock=clock) as store:
+        holder = hold_write_lock(tmp_path)
+        result = DomainResult(domain="example.test", server_id="m")
+        assert store.save_result_at_once("run1", result) is False
+        holder.execute("COMMIT")
+        holder.close()
+        assert store.last_results() == {}
+        assert store.pragma("busy_timeout") == BUSY_TIMEOUT_MS  # restored for the next waits
+        store.save_result("run1", result)
+        assert store.last_results()["example.test"].run_id == "run1"
+
+
+def test_a_result_under_a_lease_guard_is_never_saved_at_once(tmp_path: Path) -> None:
+    def guard(conn: Any, domain: str, seconds: float) -> tuple[str, int]:
+        raise AssertionError("a guarded save runs in the caller's worker thread")
+
+    with StateStore(tmp_path, clock=clock) as store:
+        result = DomainResult(domain="example.test", server_id="m")
+        assert store.save_result_at_once("run1", result, guard=guard) is False
+        assert store.last_results() == {}
