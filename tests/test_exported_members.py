@@ -70,6 +70,7 @@ def test_the_plugin_surface_is_pinned() -> None:
         "Update",
         "Zone",
         "ZoneNotFoundError",
+        "canonical_order",
         "comparable_value",
         "load_registry",
         "reveal",
