@@ -81,12 +81,28 @@ class DesiredInputs:
             ",".join(sorted(self.publish)),
             self.settings.model_dump_json(),
             self.server_hostname,
-            self.mail_server.model_dump_json(),
+            _shared_json(self.mail_server),
             str(self.ttl),
         ]
         parts += [f"{k.selector} {k.algorithm} {k.stage} {k.public_value}" for k in self.dkim_keys]
         parts += [_certificate_identity(c) for c in self.managed_certificates]
         return "\n".join(parts).encode()
+
+
+_SHARED_JSON: dict[int, tuple[object, str]] = {}
+
+
+def _shared_json(model: MailServer) -> str:
+    """The JSON of a (frozen) model every domain shares, made once a run rather than once a
+    domain; kept by identity, the model held so its id is not reused."""
+    found = _SHARED_JSON.get(id(model))
+    if found is not None and found[0] is model:
+        return found[1]
+    text = model.model_dump_json()
+    if len(_SHARED_JSON) >= 8:  # configurations reloaded by a long-running daemon
+        _SHARED_JSON.clear()
+    _SHARED_JSON[id(model)] = (model, text)
+    return text
 
 
 @cache
