@@ -188,3 +188,17 @@ def test_a_result_under_a_lease_guard_is_never_saved_at_once(tmp_path: Path) -> 
         result = DomainResult(domain="example.test", server_id="m")
         assert store.save_result_at_once("run1", result, guard=guard) is False
         assert store.last_results() == {}
+
+
+def test_a_batch_is_marked_applied_at_once_only_while_the_write_lock_is_free(
+    tmp_path: Path,
+) -> None:
+    with StateStore(tmp_path, clock=clock) as store:
+        first = store.journal_before_apply("run1", "example.test", "example.test.", changes())
+        holder = hold_write_lock(tmp_path)
+        assert store.journal_after_apply_at_once(first, None) is False
+        holder.execute("COMMIT")
+        holder.close()
+        assert {e.status for e in store.journal()} == {"pending"}
+        assert store.journal_after_apply_at_once(first, None) is True
+        assert {e.status for e in store.journal()} == {"applied"}

@@ -838,13 +838,36 @@ class StateStore:
             "finished": self.clock(),
         }
         if self._direct:
-            finish = direct_statement(_JOURNAL_FINISH_ONE, self._engine.dialect)
-            each = finish.parameter_rows({**parameters, "entry_id": i} for i in entry_ids)
-            with self._direct_write(durable=False) as connection:
-                connection.executemany(finish.sql, each)
+            self._finish_direct(parameters)
             return
         with self._write(durable=False) as conn:
             conn.execute(_JOURNAL_FINISH, parameters)
+
+    def journal_after_apply_at_once(self, entry_ids: Sequence[int], error: str | None) -> bool:
+        """:meth:`journal_after_apply`, where it cannot wait (see :meth:`save_result_at_once`):
+        False, with nothing written, on PostgreSQL or while another connection holds SQLite's
+        write lock; then call :meth:`journal_after_apply` from a worker thread."""
+        if not self._direct:
+            return False
+        if not entry_ids:
+            return True
+        parameters = {
+            "new_status": "applied" if error is None else "failed",
+            "new_error": error,
+            "finished": self.clock(),
+        }
+        try:
+            self._finish_direct({"entry_ids": list(entry_ids), **parameters}, wait_ms=0)
+        except WriteLockHeld:
+            return False
+        return True
+
+    def _finish_direct(self, parameters: dict[str, Any], *, wait_ms: int | None = None) -> None:
+        finish = direct_statement(_JOURNAL_FINISH_ONE, self._engine.dialect)
+        ids = parameters["entry_ids"]
+        each = finish.parameter_rows({**parameters, "entry_id": i} for i in ids)
+        with self._direct_write(durable=False, wait_ms=wait_ms) as connection:
+            connection.executemany(finish.sql, each)
 
     def journal(
         self, *, domain: str | None = None, run_id: str | None = None

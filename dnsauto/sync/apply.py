@@ -105,7 +105,9 @@ async def apply_changes(
         except BaseException as exc:
             _mark_interrupted(store, ids, exc)
             raise
-        await asyncio.to_thread(store.journal_after_apply, ids, None)
+        # Marked applied from here when that cannot wait (SQLite's write lock free).
+        if not store.journal_after_apply_at_once(ids, None):
+            await asyncio.to_thread(store.journal_after_apply, ids, None)
         result.applied += len(batch)
 
 
