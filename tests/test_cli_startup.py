@@ -70,3 +70,42 @@ def test_loading_every_installed_provider_imports_no_vendor_sdk_or_http_library(
         timeout=60,
     )
     assert result.stdout.split() == []
+
+
+HEAP_PROBE = """
+import gc, sys
+from dnsauto.cli import main
+young = gc.get_threshold()[0]
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print(gc.isenabled(), gc.get_freeze_count() > 0, young, gc.get_threshold()[0])
+"""
+
+
+def test_the_console_script_freezes_what_loading_made_and_collects_young_objects_every_10000() -> (
+    None
+):
+    result = subprocess.run(
+        [sys.executable, "-c", HEAP_PROBE, "config", "check", "-c", "config.example.toml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.split()[-4:] == ["True", "True", "700", "10000"]
+
+
+def test_commands_called_by_another_program_leave_its_cycle_collector_alone() -> None:
+    import gc
+
+    from click.testing import CliRunner
+
+    from dnsauto.cli import cli
+
+    frozen, threshold = gc.get_freeze_count(), gc.get_threshold()
+    result = CliRunner().invoke(cli, ["config", "check", "-c", str(ROOT / "config.example.toml")])
+    assert result.exit_code == 0, result.output
+    assert (gc.isenabled(), gc.get_freeze_count(), gc.get_threshold()) == (True, frozen, threshold)

@@ -15,7 +15,7 @@ import click
 
 from dnsauto import __version__
 from dnsauto.cli import acme, api, certs, config, journal, service, sync
-from dnsauto.cli.options import config_option
+from dnsauto.cli.options import config_option, own_heap
 
 __all__ = ["cli", "main"]
 
@@ -45,6 +45,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script."""
+    own_heap()
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="dnsauto")
     except KeyboardInterrupt:

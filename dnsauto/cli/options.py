@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -87,7 +88,46 @@ def load_registry() -> Registry:
     return load_installed()
 
 
+_YOUNG_COLLECTION_EVERY = 10_000
+"""Allocations between two passes of the cycle collector over the youngest objects, once the
+configuration is loaded (the daemon's figure: ``dnsauto.service.daemon``)."""
+
+_heap = {"own": False}
+
+
+def own_heap() -> None:
+    """Called by the console script: the process is dnsauto's own, so loading may pause the
+    cycle collector and freeze what it made (see :func:`_loading`). Never in a process that
+    only calls the commands (tests, a program embedding them): its heap is not ours."""
+    _heap["own"] = True
+
+
+@contextlib.contextmanager
+def _loading() -> Iterator[None]:
+    """Importing the code and reading the configuration make most of what the process will
+    hold, and nothing of it is garbage: the cycle collector is paused meanwhile, then what
+    was made is taken out of its sight (``gc.freeze``) and its young passes come every
+    10,000 allocations rather than 700. Each full pass had traversed all of it (130,000
+    objects, 75 ms here, at 1,000 domains), several times a sync. Its garbage is left
+    uncollected: about 700 objects."""
+    if not _heap["own"] or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.set_threshold(_YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
+        gc.enable()
+
+
 def load(ctx: click.Context) -> tuple[Config, Registry]:
+    with _loading():
+        return _load(ctx)
+
+
+def _load(ctx: click.Context) -> tuple[Config, Registry]:
     from dnsauto.config.loader import load_config_file
 
     registry = load_registry()
@@ -102,14 +142,15 @@ def load_merged(ctx: click.Context) -> tuple[Config, Registry, StateStore]:
     """
     from dnsauto.config.overlay import describe_overrides, effective_config
 
-    config, registry = load(ctx)
-    store = config.daemon.open_store()
-    try:
-        merged = effective_config(config, store, registry=registry)
-        overrides = describe_overrides(store)
-    except BaseException:
-        store.close()
-        raise
+    with _loading():
+        config, registry = _load(ctx)
+        store = config.daemon.open_store()
+        try:
+            merged = effective_config(config, store, registry=registry)
+            overrides = describe_overrides(store)
+        except BaseException:
+            store.close()
+            raise
     for line in overrides:
         click.echo(f"note: {line} (wins over the file)", err=True)
     return merged, registry, store
