@@ -12,6 +12,7 @@ import pytest
 
 from dnsauto.plugin.changes import Create, Update
 from dnsauto.plugin.errors import DnsautoError
+from dnsauto.state import store as store_module
 from dnsauto.state.store import (
     BUSY_TIMEOUT_MS,
     DB_FILE,
@@ -202,3 +203,41 @@ def test_a_batch_is_marked_applied_at_once_only_while_the_write_lock_is_free(
         assert {e.status for e in store.journal()} == {"pending"}
         assert store.journal_after_apply_at_once(first, None) is True
         assert {e.status for e in store.journal()} == {"applied"}
+
+
+def test_a_batch_is_journaled_at_once_when_the_write_lock_is_free(tmp_path: Path) -> None:
+    with StateStore(tmp_path, clock=clock) as store:
+        ids = store.journal_before_apply_at_once("run1", "example.test", "example.test.", changes())
+        assert ids == [1, 2]
+        assert [(e.id, e.status) for e in store.journal()] == [(1, "pending"), (2, "pending")]
+
+
+def test_a_batch_is_not_journaled_at_once_while_another_connection_writes(
+    tmp_path: Path,
+) -> None:
+    with StateStore(tmp_path, clock=clock) as store:
+        holder = hold_write_lock(tmp_path)
+        at_once = store.journal_before_apply_at_once(
+            "run1", "example.test", "example.test.", changes()
+        )
+        holder.execute("COMMIT")
+        holder.close()
+        assert at_once is None
+        assert store.journal() == []
+        assert store.pragma("busy_timeout") == BUSY_TIMEOUT_MS
+
+
+def test_a_batch_is_not_journaled_at_once_once_the_store_s_durable_commits_are_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller of the at-once write waits for its fsync: on a disk where a durable commit
+    takes milliseconds, the event loop would stop that long for each batch."""
+    ticks = iter(range(1000))
+    monkeypatch.setattr(store_module, "_elapsed", lambda: next(ticks) * 0.05)  # 50 ms a commit
+    with StateStore(tmp_path, clock=clock) as store:
+        store.journal_before_apply("run1", "example.test", "example.test.", changes())
+        again = store.journal_before_apply_at_once(
+            "run2", "example.test", "example.test.", changes()
+        )
+        assert again is None
+        assert {e.run_id for e in store.journal()} == {"run1"}

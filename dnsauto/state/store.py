@@ -58,6 +58,7 @@ import functools
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,6 +96,13 @@ __all__ = [
 
 DB_FILE = "dnsauto.sqlite3"
 BUSY_TIMEOUT_MS = 15_000
+QUICK_DURABLE_COMMIT = 0.002
+"""Seconds: while this store's durable commits (an fsync each) take less on average, a batch
+is journaled from the event loop when the write lock is free
+(:meth:`StateStore.journal_before_apply_at_once`); a slower disk would hold the loop."""
+_DURABLE_WEIGHT = 0.2
+"""The weight of the last durable commit in their running average."""
+_elapsed = time.perf_counter
 MIGRATION_LOCK = 0x646E_7361_7574_6F01
 """The ``pg_advisory_xact_lock`` key the schema check and migrations run under ("dnsauto" 1)."""
 
@@ -633,6 +641,8 @@ class StateStore:
             _prepare_files(directory, self.path)
             self._engine = _make_engine(self.path)
         self._direct = self.dialect == "sqlite"
+        self._durable_commit_seconds = 0.0
+        """The running average of the direct durable commits' time (see QUICK_DURABLE_COMMIT)."""
         try:
             self._migrate()
         except sa.exc.SQLAlchemyError as exc:
@@ -781,8 +791,53 @@ class StateStore:
 
         ``guard``: checked first in the same transaction (a cluster node's lease, which must
         last ``guard_seconds`` more); its node id and fencing token go into every row."""
+        rows = self._journal_rows(run_id, domain, zone, changes)
+        if not rows:
+            return []
+        # One multi-row INSERT ... RETURNING for the batch: a statement per row cost more than
+        # the UPDATE itself. RETURNING lists the rows in no promised order, but the ids of one
+        # statement's rows (AUTOINCREMENT, under the write lock) rise in the order of its
+        # VALUES, so sorted they are the changes' ids in order.
+        # PostgreSQL's sequence promises no order within a statement: SQLAlchemy's
+        # sort_by_parameter_order returns the ids in the order of the rows given.
+        if guard is None and self._direct:
+            return self._journal_direct(rows)
+        with self._write() as conn:
+            if guard is not None:
+                node_id, token = guard(conn, domain, guard_seconds)
+                for row in rows:
+                    row["node_id"] = node_id
+                    row["fence_token"] = token
+            if self.dialect == "postgresql":
+                return [int(row[0]) for row in conn.execute(_JOURNAL_INSERT_ORDERED, rows)]
+            inserted = conn.execute(_JOURNAL_INSERT, rows)
+            return sorted(int(row[0]) for row in inserted)
+
+    def journal_before_apply_at_once(
+        self, run_id: str, domain: str, zone: str, changes: Sequence[Change]
+    ) -> list[int] | None:
+        """:meth:`journal_before_apply` (without a guard), where it cannot wait (see
+        :meth:`save_result_at_once`), and only while this store's durable commits are quick
+        (:data:`QUICK_DURABLE_COMMIT`), since the caller waits for the fsync. None, with
+        nothing written, where it would wait or they are not: then call
+        :meth:`journal_before_apply` from a worker thread. From the event loop, while a
+        worker journaled a batch, every other write there found the lock held and went to a
+        worker too: three hand-offs a domain where a publish needs none."""
+        if not self._direct or self._durable_commit_seconds >= QUICK_DURABLE_COMMIT:
+            return None
+        rows = self._journal_rows(run_id, domain, zone, changes)
+        if not rows:
+            return []
+        try:
+            return self._journal_direct(rows, wait_ms=0)
+        except WriteLockHeld:
+            return None
+
+    def _journal_rows(
+        self, run_id: str, domain: str, zone: str, changes: Sequence[Change]
+    ) -> list[dict[str, Any]]:
         now = self.clock()
-        rows = [
+        return [
             {
                 "run_id": run_id,
                 "time": now,
@@ -802,29 +857,18 @@ class StateStore:
             }
             for change in changes
         ]
-        if not rows:
-            return []
-        # One multi-row INSERT ... RETURNING for the batch: a statement per row cost more than
-        # the UPDATE itself. RETURNING lists the rows in no promised order, but the ids of one
-        # statement's rows (AUTOINCREMENT, under the write lock) rise in the order of its
-        # VALUES, so sorted they are the changes' ids in order.
-        # PostgreSQL's sequence promises no order within a statement: SQLAlchemy's
-        # sort_by_parameter_order returns the ids in the order of the rows given.
-        if guard is None and self._direct:
-            insert = direct_statement(_JOURNAL_INSERT, self._engine.dialect, tuple(rows[0]))
-            each = insert.parameter_rows(rows)
-            with self._direct_write() as connection:
-                return [int(connection.execute(insert.sql, row).fetchone()[0]) for row in each]
-        with self._write() as conn:
-            if guard is not None:
-                node_id, token = guard(conn, domain, guard_seconds)
-                for row in rows:
-                    row["node_id"] = node_id
-                    row["fence_token"] = token
-            if self.dialect == "postgresql":
-                return [int(row[0]) for row in conn.execute(_JOURNAL_INSERT_ORDERED, rows)]
-            inserted = conn.execute(_JOURNAL_INSERT, rows)
-            return sorted(int(row[0]) for row in inserted)
+
+    def _journal_direct(self, rows: list[dict[str, Any]], wait_ms: int | None = None) -> list[int]:
+        """The batch's rows inserted straight on sqlite3 (durably), the commit's time noted."""
+        insert = direct_statement(_JOURNAL_INSERT, self._engine.dialect, tuple(rows[0]))
+        each = insert.parameter_rows(rows)
+        with self._direct_write(wait_ms=wait_ms) as connection:
+            ids = [int(connection.execute(insert.sql, row).fetchone()[0]) for row in each]
+            committing = _elapsed()
+        took = _elapsed() - committing
+        average = self._durable_commit_seconds
+        self._durable_commit_seconds = average + _DURABLE_WEIGHT * (took - average)
+        return ids
 
     def journal_after_apply(self, entry_ids: Sequence[int], error: str | None) -> None:
         """Mark a journaled batch ``applied``, or ``failed`` with the provider's error."""

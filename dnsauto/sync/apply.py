@@ -65,21 +65,25 @@ async def apply_changes(
         return
     for start in range(0, len(changes), size):
         batch = changes[start : start + size]
-        # The store's writes run in a worker thread: another writer's transaction (an API
-        # /set of thousands of objects) would otherwise hold the event loop.
+        # The store's writes run in a worker thread where they could wait: another writer's
+        # transaction (an API /set of thousands of objects) would otherwise hold the event loop.
         seconds = job.server.timeout.total_seconds()
         try:
-            ids = await asyncio.to_thread(
-                functools.partial(
-                    store.journal_before_apply,
-                    run_id,
-                    job.domain,
-                    str(zone),
-                    batch,
-                    guard=None if fence is None else fence.guard,
-                    guard_seconds=seconds,
+            ids = None
+            if fence is None:
+                ids = store.journal_before_apply_at_once(run_id, job.domain, str(zone), batch)
+            if ids is None:
+                ids = await asyncio.to_thread(
+                    functools.partial(
+                        store.journal_before_apply,
+                        run_id,
+                        job.domain,
+                        str(zone),
+                        batch,
+                        guard=None if fence is None else fence.guard,
+                        guard_seconds=seconds,
+                    )
                 )
-            )
         except DnsautoError:
             result.not_applied = list(changes[start:])
             raise
