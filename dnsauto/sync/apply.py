@@ -28,6 +28,7 @@ from dnsauto.plugin.provider import Provider, Zone
 from dnsauto.state.leases import LeaseStore
 from dnsauto.state.store import StateStore
 from dnsauto.sync.jobs import DomainJob, DomainResult
+from dnsauto.sync.writes import WriteTurns
 
 __all__ = ["MAX_RETRY_WAIT", "RETRY_DELAY", "apply_changes"]
 
@@ -52,11 +53,15 @@ async def apply_changes(
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     fence: LeaseStore | None = None,
+    turns: WriteTurns | None = None,
 ) -> None:
     """Apply ``changes`` in the provider's batches, each journaled before it is sent and marked
     after; a batch that fails with a :class:`TransientError` is sent once more (see
     :func:`_send`). ``result`` counts what was applied and lists what was not. ``fence``: the
-    node's leases, checked in each batch's journal transaction (see the module docstring)."""
+    node's leases, checked in each batch's journal transaction (see the module docstring).
+    ``turns``: the engine's, so that its domains' writes never meet at the store's lock
+    (:mod:`dnsauto.sync.writes`)."""
+    turns = turns or WriteTurns()
     size = provider.capabilities.max_changes_per_batch or len(changes)
     result.not_applied = []
     if provider.capabilities.requires_person:
@@ -68,22 +73,20 @@ async def apply_changes(
         # The store's writes run in a worker thread where they could wait: another writer's
         # transaction (an API /set of thousands of objects) would otherwise hold the event loop.
         seconds = job.server.timeout.total_seconds()
+        at_once = functools.partial(
+            store.journal_before_apply_at_once, run_id, job.domain, str(zone), batch
+        )
+        waiting = functools.partial(
+            store.journal_before_apply,
+            run_id,
+            job.domain,
+            str(zone),
+            batch,
+            guard=None if fence is None else fence.guard,
+            guard_seconds=seconds,
+        )
         try:
-            ids = None
-            if fence is None:
-                ids = store.journal_before_apply_at_once(run_id, job.domain, str(zone), batch)
-            if ids is None:
-                ids = await asyncio.to_thread(
-                    functools.partial(
-                        store.journal_before_apply,
-                        run_id,
-                        job.domain,
-                        str(zone),
-                        batch,
-                        guard=None if fence is None else fence.guard,
-                        guard_seconds=seconds,
-                    )
-                )
+            ids = await turns.value(at_once if fence is None else _refused, waiting)
         except DnsautoError:
             result.not_applied = list(changes[start:])
             raise
@@ -109,10 +112,16 @@ async def apply_changes(
         except BaseException as exc:
             _mark_interrupted(store, ids, exc)
             raise
-        # Marked applied from here when that cannot wait (SQLite's write lock free).
-        if not store.journal_after_apply_at_once(ids, None):
-            await asyncio.to_thread(store.journal_after_apply, ids, None)
+        await turns.done(
+            functools.partial(store.journal_after_apply_at_once, ids, None),
+            functools.partial(store.journal_after_apply, ids, None),
+        )
         result.applied += len(batch)
+
+
+def _refused() -> None:
+    """No write at once (under a lease, whose guard runs in the worker's transaction)."""
+    return
 
 
 def _journal_partial(

@@ -59,6 +59,7 @@ from dnsauto.sync.propagation import (
 )
 from dnsauto.sync.restore import RestoreTarget, plan_restore, restore_targets
 from dnsauto.sync.resync import SKIPPED_UNCHANGED, desired_digest, may_skip
+from dnsauto.sync.writes import WriteTurns
 
 __all__ = [
     "DomainJob",
@@ -154,6 +155,7 @@ class Engine:
         self.rate_limits = rate_limits
         """A cluster node's providers take their rate limits' tokens from these, shared."""
         self._semaphore = asyncio.Semaphore(concurrency)
+        self._writes = WriteTurns()
         self._concurrency = concurrency
         self._providers: dict[str, Provider[Any]] = {}
         self._server_fingerprints: dict[str, str] = {}
@@ -313,6 +315,7 @@ class Engine:
                         plan.changes,
                         result,
                         fence=self.fence,
+                        turns=self._writes,
                     )
                     if wait:
                         await self._wait(job, result)
@@ -383,12 +386,15 @@ class Engine:
         save = functools.partial(
             self.store.save_result, self.run_id, result, zone_mark=result.zone_mark, guard=guard
         )
+        at_once = functools.partial(
+            self.store.save_result_at_once,
+            self.run_id,
+            result,
+            zone_mark=result.zone_mark,
+            guard=guard,
+        )
         try:
-            # Here, when it need not wait (SQLite, the write lock free); else in a worker.
-            if not self.store.save_result_at_once(
-                self.run_id, result, zone_mark=result.zone_mark, guard=guard
-            ):
-                await asyncio.to_thread(save)
+            await self._writes.done(at_once, save)
         except LeaseLostError:  # taken over meanwhile (this node was paused)
             log.warning(
                 "%s: the lease was lost during the sync; its result is dropped", result.domain
@@ -711,7 +717,15 @@ class Engine:
         result: DomainResult,
     ) -> None:
         await apply_changes(
-            self.store, self.run_id, provider, job, zone, changes, result, fence=self.fence
+            self.store,
+            self.run_id,
+            provider,
+            job,
+            zone,
+            changes,
+            result,
+            fence=self.fence,
+            turns=self._writes,
         )
 
     async def _check_safe(
