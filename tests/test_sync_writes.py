@@ -54,3 +54,20 @@ async def test_a_write_made_at_once_needs_no_worker() -> None:
         raise AssertionError("made at once")
 
     await turns.done(lambda: True, never)
+
+
+async def test_writes_to_a_store_whose_writers_do_not_exclude_each_other_run_side_by_side() -> None:
+    """PostgreSQL: two writes in workers at once, each waiting for the other to have begun."""
+    turns = WriteTurns(one_at_a_time=False)
+    first_in, second_in = threading.Event(), threading.Event()
+
+    def first() -> bool:
+        first_in.set()
+        return second_in.wait(30)
+
+    def second() -> bool:
+        second_in.set()
+        return first_in.wait(30)
+
+    both = await asyncio.gather(turns.value(lambda: None, first), turns.value(lambda: None, second))
+    assert both == [True, True]

@@ -155,7 +155,7 @@ class Engine:
         self.rate_limits = rate_limits
         """A cluster node's providers take their rate limits' tokens from these, shared."""
         self._semaphore = asyncio.Semaphore(concurrency)
-        self._writes = WriteTurns()
+        self._writes = WriteTurns(one_at_a_time=self.store.dialect == "sqlite")
         self._concurrency = concurrency
         self._providers: dict[str, Provider[Any]] = {}
         self._server_fingerprints: dict[str, str] = {}
