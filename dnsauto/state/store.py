@@ -794,14 +794,14 @@ class StateStore:
         rows = self._journal_rows(run_id, domain, zone, changes)
         if not rows:
             return []
-        # One multi-row INSERT ... RETURNING for the batch: a statement per row cost more than
-        # the UPDATE itself. RETURNING lists the rows in no promised order, but the ids of one
-        # statement's rows (AUTOINCREMENT, under the write lock) rise in the order of its
-        # VALUES, so sorted they are the changes' ids in order.
-        # PostgreSQL's sequence promises no order within a statement: SQLAlchemy's
-        # sort_by_parameter_order returns the ids in the order of the rows given.
         if guard is None and self._direct:
             return self._journal_direct(rows)
+        # Through SQLAlchemy, one multi-row INSERT ... RETURNING for the batch: a statement per
+        # row cost more than the UPDATE itself. RETURNING lists the rows in no promised order,
+        # but the ids of one statement's rows (AUTOINCREMENT, under the write lock) rise in the
+        # order of its VALUES, so sorted they are the changes' ids in order.
+        # PostgreSQL's sequence promises no order within a statement: SQLAlchemy's
+        # sort_by_parameter_order returns the ids in the order of the rows given.
         with self._write() as conn:
             if guard is not None:
                 node_id, token = guard(conn, domain, guard_seconds)
@@ -859,7 +859,8 @@ class StateStore:
         ]
 
     def _journal_direct(self, rows: list[dict[str, Any]], wait_ms: int | None = None) -> list[int]:
-        """The batch's rows inserted straight on sqlite3 (durably), the commit's time noted."""
+        """The batch's rows inserted straight on sqlite3 (durably), the commit's time noted:
+        a statement per row, each row's id in order (sqlite3 keeps the statement prepared)."""
         insert = direct_statement(_JOURNAL_INSERT, self._engine.dialect, tuple(rows[0]))
         each = insert.parameter_rows(rows)
         with self._direct_write(wait_ms=wait_ms) as connection:
