@@ -109,3 +109,28 @@ def test_commands_called_by_another_program_leave_its_cycle_collector_alone() ->
     result = CliRunner().invoke(cli, ["config", "check", "-c", str(ROOT / "config.example.toml")])
     assert result.exit_code == 0, result.output
     assert (gc.isenabled(), gc.get_freeze_count(), gc.get_threshold()) == (True, frozen, threshold)
+
+
+SQLITE_STORE_PROBE = """
+import sys, tempfile
+from pathlib import Path
+import dnsauto.config.overlay, dnsauto.service.cluster, dnsauto.state.ratelimits
+import dnsauto.sync.engine
+from dnsauto.state.store import StateStore
+with StateStore(Path(tempfile.mkdtemp())) as store:
+    store.put_object("Domain", "a", {"name": "a.test"})
+    assert store.objects("Domain") == {"a": {"name": "a.test"}}
+print(sorted(m for m in sys.modules if m.startswith("sqlalchemy.dialects.postgresql")))
+"""
+
+
+def test_a_store_on_sqlite_never_imports_sqlalchemys_postgresql_dialect() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_STORE_PROBE],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["[]"]

@@ -66,7 +66,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from dnsauto.plugin.changes import Change, rrset_values
@@ -182,7 +181,20 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-_Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+class _Json(sa.types.TypeDecorator[Any]):
+    """JSON: SQLite's JSON text, PostgreSQL's ``jsonb``. The PostgreSQL dialect is imported
+    only by a store that is on PostgreSQL (it is a sixth of SQLAlchemy's import time, and a
+    one-shot sync on SQLite pays that at each start)."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(sa.JSON())
 
 
 metadata = sa.MetaData()
@@ -1296,13 +1308,19 @@ def _upsert_statement(
 ) -> sa.Executable:
     """``INSERT ... ON CONFLICT (key) DO UPDATE SET`` every one of ``columns``, in SQLite's or
     PostgreSQL's dialect (the same SQL, two constructs); built once."""
-    from sqlalchemy.dialects import sqlite
+    statement: Any
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
-    return statement.on_conflict_do_update(
+        statement = postgresql_insert(table)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table)
+    upsert: sa.Executable = statement.on_conflict_do_update(
         index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
     )
+    return upsert
 
 
 def _current_version(conn: Connection) -> int | None:
