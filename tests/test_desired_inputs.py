@@ -14,7 +14,7 @@ from dnsauto.config.domain import DkimAlgorithm
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
 from dnsauto.plugin.registry import load_registry
-from dnsauto.records.dkim import DkimKey, DkimKeyStore
+from dnsauto.records.dkim import DkimKey, DkimKeyStore, generate_private_key
 from dnsauto.records.mail import build_records
 from dnsauto.records.rotation import DkimStage
 from dnsauto.state.store import StateStore
@@ -106,3 +106,32 @@ def test_the_fingerprint_holds_no_private_key(tmp_path: Path) -> None:
         inputs(tmp_path), dkim_keys=(dataclasses.replace(key("p=AAAA"), private_pem=secret),)
     )
     assert b"SECRETSECRET" not in with_key.fingerprint()
+
+
+def pem_key(private_pem: str) -> DkimKey:
+    return DkimKey(
+        "s1",
+        DkimAlgorithm.DKIM1_ED25519_SHA256,
+        datetime(2026, 1, 1, tzinfo=UTC),
+        None,
+        private_pem,
+    )
+
+
+def test_a_key_read_from_the_store_is_fingerprinted_without_deriving_its_public_value(
+    tmp_path: Path,
+) -> None:
+    read = pem_key(generate_private_key(DkimAlgorithm.DKIM1_ED25519_SHA256))
+    dataclasses.replace(inputs(tmp_path), dkim_keys=(read,)).fingerprint()
+    assert "public_value" not in vars(read)
+
+
+def test_another_private_key_changes_the_fingerprint(tmp_path: Path) -> None:
+    given = inputs(tmp_path)
+    one, other = (
+        pem_key(generate_private_key(DkimAlgorithm.DKIM1_ED25519_SHA256)) for _ in range(2)
+    )
+    same = pem_key(one.private_pem)
+    fingerprints = [dataclasses.replace(given, dkim_keys=(k,)).fingerprint() for k in (one, other)]
+    assert fingerprints[0] != fingerprints[1]
+    assert dataclasses.replace(given, dkim_keys=(same,)).fingerprint() == fingerprints[0]

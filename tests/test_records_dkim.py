@@ -546,3 +546,34 @@ def test_known_keys_missing_an_algorithm_make_its_key(tmp_path, open_keys):
     assert sorted(k.algorithm for k in synced.published) == sorted(
         [DkimAlgorithm.DKIM1_ED25519_SHA256, DkimAlgorithm.DKIM1_RSA_SHA256]
     )
+
+
+def test_a_syncs_keys_derive_their_public_value_only_when_asked(tmp_path, open_keys):
+    store = open_keys(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256", "Dkim1RsaSha256"])
+    made = store.keys_for("example.test", management, NOW)
+    known = store.state.dkim_keys_of(["example.test"])["example.test"]
+
+    synced = store.for_sync("example.test", management, rotate=False, now=NOW, known=known)
+
+    assert [vars(k).get("public_value") for k in synced.published] == [None, None]
+    assert [k.public_value for k in synced.published] == [k.public_value for k in made]
+
+
+def test_a_corrupt_private_key_in_the_store_fails_the_syncs_record_named_without_its_text(
+    tmp_path, open_keys
+):
+    store = open_keys(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    (key,) = store.keys_for("example.test", management, NOW)
+    garbage = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"
+    with store.state.write_transaction() as conn:
+        conn.execute(dkim_table.update().values(private_pem=garbage))
+    known = store.state.dkim_keys_of(["example.test"])["example.test"]
+    sync = store.for_sync("example.test", management, rotate=False, now=NOW, known=known)
+    (synced,) = sync.published
+
+    with pytest.raises(DnsautoError) as raised:
+        synced.public_value  # noqa: B018 - the record's value, as the desired stage asks for it
+    assert f"{key.selector} of example.test in the state store is unusable" in str(raised.value)
+    assert "c2VjcmV0" not in str(raised.value)

@@ -31,6 +31,8 @@ import base64
 import contextlib
 import dataclasses
 import fcntl
+import functools
+import hashlib
 import json
 import logging
 import os
@@ -150,20 +152,71 @@ def dkim_txt_value(algorithm: DkimAlgorithm | str, public_b64: str) -> str:
     return f"v=DKIM1; k={algorithm_name(algorithm)}; h=sha256; p={public_b64}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class DkimKey:
-    """A DKIM signing key of a domain. The private key never shows in ``repr`` or ``str``."""
+    """A DKIM signing key of a domain. The private key never shows in ``repr`` or ``str``.
+
+    Its ``public_value`` is the one given, else derived from the private key when first
+    asked for: an unchanged re-sync compares keys by :attr:`identity` and publishes nothing,
+    so it never needs it (the derivation was a twentieth of such a sync's time)."""
 
     selector: str
     algorithm: DkimAlgorithm
     created: datetime
-    public_value: str
-    """The TXT value published at ``{selector}._domainkey.{domain}``."""
     private_pem: str = field(repr=False)
     stage: DkimStage = DkimStage.ACTIVE
+    given_public_value: str | None = field(default=None, repr=False)
+    source: str = field(default="", repr=False, compare=False)
+    """Where the private key was read, for the error when it is unusable."""
+
+    def __init__(
+        self,
+        selector: str,
+        algorithm: DkimAlgorithm,
+        created: datetime,
+        public_value: str | None = None,
+        private_pem: str = "",
+        stage: DkimStage = DkimStage.ACTIVE,
+        *,
+        source: str = "",
+        given_public_value: str | None = None,  # the field's name, for dataclasses.replace
+    ) -> None:
+        for name, value in (
+            ("selector", selector),
+            ("algorithm", algorithm),
+            ("created", created),
+            ("private_pem", private_pem),
+            ("stage", stage),
+            ("given_public_value", given_public_value if public_value is None else public_value),
+            ("source", source),
+        ):
+            object.__setattr__(self, name, value)
 
     def __str__(self) -> str:
         return f"{self.selector} ({self.algorithm}, {self.stage})"
+
+    @functools.cached_property
+    def public_value(self) -> str:
+        """The TXT value published at ``{selector}._domainkey.{domain}``.
+
+        :raises DnsautoError: the private key is unusable (not a key of its algorithm).
+        """
+        if self.given_public_value is not None:
+            return self.given_public_value
+        try:
+            public = public_key_base64(self.private_pem, self.algorithm)
+        except ValueError as exc:
+            where = self.source or self.selector
+            raise DnsautoError(f"DKIM private key {where} is unusable: {exc}") from None
+        return dkim_txt_value(self.algorithm, public)
+
+    @property
+    def identity(self) -> str:
+        """What tells this key's published value apart without deriving it: the given public
+        value, else a digest of the private key (the one key it is the public half of)."""
+        if self.given_public_value is not None:
+            return self.given_public_value
+        return "private " + hashlib.sha256(self.private_pem.encode("ascii")).hexdigest()
 
     @property
     def public_key(self) -> str:
@@ -403,7 +456,9 @@ class DkimKeyStore:
         origin = to_name(directory.name)
         return SyncKeys(
             published=[
-                self._load_key(directory, row) for row in rows if DkimStage(row.stage).is_published
+                self._load_key(directory, row, derive=False)
+                for row in rows
+                if DkimStage(row.stage).is_published
             ],
             retired_names=[
                 dns.name.from_text(f"{row.selector}._domainkey", origin=origin)
@@ -719,7 +774,9 @@ class DkimKeyStore:
             raise DnsautoError(f"DKIM key index {path} is corrupt: {exc!s}") from None
         return entries
 
-    def _load_key(self, directory: Path, row: DkimKeyRow) -> DkimKey:
+    def _load_key(self, directory: Path, row: DkimKeyRow, *, derive: bool = True) -> DkimKey:
+        """The key of ``row``; its public value derived now (raising if it is unusable) when
+        ``derive``, else when first asked for (a sync: see :class:`DkimKey`)."""
         algorithm = DkimAlgorithm(row.algorithm)
         stage = DkimStage(row.stage)
         if row.key_deleted_at is not None:
@@ -741,18 +798,17 @@ class DkimKeyStore:
             except (OSError, UnicodeDecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) else "not PEM text"
                 raise DnsautoError(f"cannot read DKIM private key {path}: {reason}") from None
-        try:
-            public = public_key_base64(private_pem, algorithm)
-        except ValueError as exc:
-            raise DnsautoError(f"DKIM private key {where} is unusable: {exc}") from None
-        return DkimKey(
+        key = DkimKey(
             selector=row.selector,
             algorithm=algorithm,
             created=row.created,
-            public_value=dkim_txt_value(algorithm, public),
             private_pem=private_pem,
             stage=stage,
+            source=where,
         )
+        if derive:
+            key.public_value  # noqa: B018 - derived now, so an unusable key is refused here
+        return key
 
     @contextlib.contextmanager
     def _locked(self, directory: Path) -> Iterator[None]:

@@ -73,8 +73,9 @@ class DesiredInputs:
 
     def fingerprint(self) -> bytes:
         """Every input as bytes, with the code that builds from them (dnsauto's release and
-        the public suffix list's, which CAA's names come from). Private keys are left out:
-        only the public value is published."""
+        the public suffix list's, which CAA's names come from). A DKIM key is in it by its
+        :attr:`~dnsauto.records.dkim.DkimKey.identity`: its public value is derived only
+        when its record is built."""
         parts = [
             _code_identity(),
             self.domain,
@@ -84,7 +85,7 @@ class DesiredInputs:
             _shared_json(self.mail_server),
             str(self.ttl),
         ]
-        parts += [f"{k.selector} {k.algorithm} {k.stage} {k.public_value}" for k in self.dkim_keys]
+        parts += [f"{k.selector} {k.algorithm} {k.stage} {k.identity}" for k in self.dkim_keys]
         parts += [_certificate_identity(c) for c in self.managed_certificates]
         return "\n".join(parts).encode()
 
