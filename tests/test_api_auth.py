@@ -327,8 +327,13 @@ def test_an_api_key_under_128_bits_is_a_config_error_naming_the_key(
 
 @pytest.mark.parametrize(
     "strong",
-    [secrets.token_hex(16), secrets.token_urlsafe(16), "base64+/" + "A1b2C3d4E5f6G7h8"],
-    ids=["32-hex-digits", "22-url-safe-base64", "mixed"],
+    [
+        secrets.token_hex(16),
+        secrets.token_urlsafe(16),
+        "OFvDesFYjmaQHIHvGmfkBg",
+        "base64+/" + "A1b2C3d4E5f6G7h8",
+    ],
+    ids=["32-hex-digits", "22-url-safe-base64", "22-url-safe-base64-all-letters", "mixed"],
 )
 def test_an_api_key_of_128_bits_or_more_loads(tmp_path: Path, strong: str) -> None:
     text = CONFIG + (
