@@ -7,10 +7,11 @@ import dataclasses
 import inspect
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from dnsauto.config.domain import DkimAlgorithm
+from dnsauto.config.domain import DkimAlgorithm, Domain
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
 from dnsauto.plugin.registry import load_registry
@@ -135,3 +136,23 @@ def test_another_private_key_changes_the_fingerprint(tmp_path: Path) -> None:
     fingerprints = [dataclasses.replace(given, dkim_keys=(k,)).fingerprint() for k in (one, other)]
     assert fingerprints[0] != fingerprints[1]
     assert dataclasses.replace(given, dkim_keys=(same,)).fingerprint() == fingerprints[0]
+
+
+def test_domains_sharing_their_settings_have_them_written_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given = inputs(tmp_path)
+    made: list[str] = []
+    settings_class = type(given.settings)
+    written = settings_class.model_dump_json
+
+    def counted(self: Domain, **options: Any) -> str:
+        made.append("settings")
+        return written(self, **options)
+
+    monkeypatch.setattr(settings_class, "model_dump_json", counted)
+    fingerprints = {dataclasses.replace(given, domain=f"d{n}.test").fingerprint() for n in range(3)}
+    other = given.settings.model_copy(update={"report_address_uri": "mailto:dmarc@example.org"})
+    dataclasses.replace(given, settings=other).fingerprint()
+
+    assert (len(fingerprints), made) == (3, ["settings", "settings"])

@@ -577,3 +577,16 @@ def test_a_corrupt_private_key_in_the_store_fails_the_syncs_record_named_without
         synced.public_value  # noqa: B018 - the record's value, as the desired stage asks for it
     assert f"{key.selector} of example.test in the state store is unusable" in str(raised.value)
     assert "c2VjcmV0" not in str(raised.value)
+
+
+def test_a_key_file_holding_more_than_the_key_is_written_again(tmp_path, open_keys):
+    store = open_keys(tmp_path)
+    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
+    (key,) = store.keys_for("example.test", management, NOW)
+    known = store.state.dkim_keys_of(["example.test"])["example.test"]
+    pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
+    pem.write_text(key.private_pem + "\n")
+
+    store.for_sync("example.test", management, rotate=True, now=NOW, known=known)
+
+    assert pem.read_text() == key.private_pem

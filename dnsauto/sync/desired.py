@@ -11,6 +11,7 @@ from importlib import metadata
 import dns.rdatatype
 import dns.rrset
 from cryptography.hazmat.primitives import hashes
+from pydantic import BaseModel
 
 import dnsauto
 from dnsauto.config.domain import AutomaticDkim, DnsRecordType, Domain
@@ -80,9 +81,9 @@ class DesiredInputs:
             _code_identity(),
             self.domain,
             ",".join(sorted(self.publish)),
-            self.settings.model_dump_json(),
+            _settings_json(self.settings),
             self.server_hostname,
-            _shared_json(self.mail_server),
+            _mail_server_json(self.mail_server),
             str(self.ttl),
         ]
         parts += [f"{k.selector} {k.algorithm} {k.stage} {k.identity}" for k in self.dkim_keys]
@@ -90,20 +91,30 @@ class DesiredInputs:
         return "\n".join(parts).encode()
 
 
-_SHARED_JSON: dict[int, tuple[object, str]] = {}
+class _JsonOnce:
+    """The JSON of frozen models that many domains share, made once a run rather than once a
+    domain: the mail server's, and the settings that domains set up alike share (see
+    ``Config``'s validation). Kept by identity, each model held so its id is not reused; a
+    few at a time (a long-running daemon reloads its configuration; domains each set up
+    differently share nothing, and then each is made as before)."""
+
+    def __init__(self, kept: int) -> None:
+        self._kept = kept
+        self._texts: dict[int, tuple[BaseModel, str]] = {}
+
+    def __call__(self, model: BaseModel) -> str:
+        found = self._texts.get(id(model))
+        if found is not None and found[0] is model:
+            return found[1]
+        text = model.model_dump_json()
+        if len(self._texts) >= self._kept:
+            self._texts.clear()
+        self._texts[id(model)] = (model, text)
+        return text
 
 
-def _shared_json(model: MailServer) -> str:
-    """The JSON of a (frozen) model every domain shares, made once a run rather than once a
-    domain; kept by identity, the model held so its id is not reused."""
-    found = _SHARED_JSON.get(id(model))
-    if found is not None and found[0] is model:
-        return found[1]
-    text = model.model_dump_json()
-    if len(_SHARED_JSON) >= 8:  # configurations reloaded by a long-running daemon
-        _SHARED_JSON.clear()
-    _SHARED_JSON[id(model)] = (model, text)
-    return text
+_mail_server_json = _JsonOnce(8)
+_settings_json = _JsonOnce(8)
 
 
 @cache
