@@ -113,20 +113,21 @@ class WriteLockHeld(Exception):
 
 @contextlib.contextmanager
 def direct_write(
-    engine: Engine, *, durable: bool, wait_ms: int | None = None
+    engine: Engine, *, durable: bool, wait_ms: int | None = None, busy_timeout_ms: int
 ) -> Iterator[sqlite3.Connection]:
     """One ``BEGIN IMMEDIATE`` transaction on a pooled connection's sqlite3 connection,
     committed on success and rolled back otherwise. A sqlite3 error is raised as SQLAlchemy's
     (:class:`sqlalchemy.exc.DBAPIError`), so the store names it as it names any other.
 
     ``wait_ms``: how long the ``BEGIN`` waits for another writer's lock (else the
-    connection's ``busy_timeout``, restored after); :class:`WriteLockHeld` when that ran out.
+    connection's ``busy_timeout``: ``busy_timeout_ms``, the store's for every connection, set
+    back after); :class:`WriteLockHeld` when that ran out.
     """
     pooled = engine.raw_connection()
     try:
         connection: sqlite3.Connection = pooled.driver_connection  # type: ignore[assignment]
         try:
-            with _busy_timeout(connection, wait_ms):
+            with _busy_timeout(connection, wait_ms, busy_timeout_ms):
                 try:
                     begin_sqlite(connection, pooled.info, immediate=True, durable=durable)
                 except sqlite3.OperationalError as exc:
@@ -150,13 +151,14 @@ def direct_write(
 
 
 @contextlib.contextmanager
-def _busy_timeout(connection: sqlite3.Connection, wait_ms: int | None) -> Iterator[None]:
+def _busy_timeout(
+    connection: sqlite3.Connection, wait_ms: int | None, usual_ms: int
+) -> Iterator[None]:
     if wait_ms is None:
         yield
         return
-    (before,) = connection.execute("PRAGMA busy_timeout").fetchone()
     connection.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
     try:
         yield
     finally:
-        connection.execute(f"PRAGMA busy_timeout = {int(before)}")
+        connection.execute(f"PRAGMA busy_timeout = {int(usual_ms)}")

@@ -704,7 +704,9 @@ class StateStore:
         """:meth:`_write` on sqlite3 itself, for the busiest writes (:mod:`dnsauto.state.direct`);
         SQLite only. ``wait_ms``: see :func:`~dnsauto.state.direct.direct_write`."""
         try:
-            with direct_write(self._engine, durable=durable, wait_ms=wait_ms) as connection:
+            with direct_write(
+                self._engine, durable=durable, wait_ms=wait_ms, busy_timeout_ms=BUSY_TIMEOUT_MS
+            ) as connection:
                 yield connection
         except sa.exc.SQLAlchemyError as exc:
             raise self._error(exc) from None
