@@ -150,6 +150,53 @@ def test_a_direct_write_that_fails_names_the_store_and_leaves_nothing_of_itself(
         assert store.last_results()["example.test"].run_id == "run2"
 
 
+def test_results_saved_together_are_each_domain_s_result_and_mark_in_one_transaction(
+    tmp_path: Path,
+) -> None:
+    ok, failed = "ok.test", "failed.test"
+    marks = {d: ZoneMark(d, f"{d}.", "1", "digest", WHEN) for d in (ok, failed)}
+    with StateStore(tmp_path, clock=clock) as store:
+        for domain, mark in marks.items():
+            store.save_result("run1", DomainResult(domain=domain, server_id="m"), zone_mark=mark)
+        with sqlite3.connect(tmp_path / DB_FILE) as plain:
+            plain.execute(
+                f"CREATE TRIGGER refuse BEFORE UPDATE ON results WHEN NEW.domain = '{failed}' "
+                "BEGIN SELECT RAISE(ABORT, 'not this one'); END"
+            )
+        batch = [
+            (DomainResult(domain=ok, server_id="m"), marks[ok]),
+            (DomainResult(domain=failed, server_id="m", error="refused"), None),
+        ]
+        with pytest.raises(DnsautoError, match="not this one"):
+            store.save_results("run2", batch)
+        assert {d: r.run_id for d, r in store.last_results().items()} == {
+            ok: "run1",
+            failed: "run1",
+        }
+        with sqlite3.connect(tmp_path / DB_FILE) as plain:
+            plain.execute("DROP TRIGGER refuse")
+        assert store.save_results_at_once("run3", batch) is True
+        assert {d: r.run_id for d, r in store.last_results().items()} == {
+            ok: "run3",
+            failed: "run3",
+        }
+        assert (store.zone_mark(ok), store.zone_mark(failed)) == (marks[ok], None)
+
+
+def test_results_are_not_saved_together_at_once_while_another_connection_writes(
+    tmp_path: Path,
+) -> None:
+    with StateStore(tmp_path, clock=clock) as store:
+        holder = hold_write_lock(tmp_path)
+        try:
+            batch = [(DomainResult(domain="example.test", server_id="m"), None)]
+            assert store.save_results_at_once("run1", batch) is False
+        finally:
+            holder.rollback()
+            holder.close()
+        assert store.last_results() == {}
+
+
 def hold_write_lock(path: Path) -> sqlite3.Connection:
     """Another connection (another process, say) in the middle of a write transaction."""
     holder = sqlite3.connect(path / DB_FILE, isolation_level=None)

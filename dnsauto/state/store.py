@@ -957,21 +957,26 @@ class StateStore:
         ``guard``: checked first in the same transaction, as :meth:`journal_before_apply`'s (a
         cluster node's lease, for no longer than the transaction); when it raises, nothing is
         written, so a node that lost the lease never hides its new holder's result."""
-        values = self._result_values(run_id, result)
-        if guard is None and self._direct:
-            self._save_result_direct(
-                result.domain, values, zone_mark, failed=result.error is not None
-            )
+        if guard is None:
+            self.save_results(run_id, [(result, zone_mark)])
             return
         with self._write(durable=False) as conn:
-            if guard is not None:
-                guard(conn, result.domain, 0.0)
-            _upsert(conn, results_table, {"domain": result.domain}, values)
-            if result.error is not None:
-                conn.execute(marks_table.delete().where(marks_table.c.domain == result.domain))
-            elif zone_mark is not None:
-                marks = {k: v for k, v in vars(zone_mark).items() if k != "domain"}
-                _upsert(conn, marks_table, {"domain": zone_mark.domain}, marks)
+            guard(conn, result.domain, 0.0)
+            _save_result_rows(conn, result, self._result_values(run_id, result), zone_mark)
+
+    def save_results(
+        self, run_id: str, results: Sequence[tuple[SyncOutcome, ZoneMark | None]]
+    ) -> None:
+        """:meth:`save_result` of each of ``results`` (with its zone mark), without a guard,
+        in one transaction: a run's engine saves the results that came in meanwhile so
+        (:class:`dnsauto.sync.writes.Batches`), a commit for many rather than each."""
+        rows = [(result, self._result_values(run_id, result), mark) for result, mark in results]
+        if self._direct:
+            self._save_results_direct(rows)
+            return
+        with self._write(durable=False) as conn:
+            for result, values, mark in rows:
+                _save_result_rows(conn, result, values, mark)
 
     def save_result_at_once(
         self,
@@ -987,12 +992,20 @@ class StateStore:
         from a worker thread. The engine saves a domain's result from the event loop so: a
         hand-off to a worker thread and back cost five times the write (a tenth of an
         unchanged re-sync), and an uncontended write of a result is not fsynced."""
-        if guard is not None or not self._direct:
+        if guard is not None:
             return False
-        values = self._result_values(run_id, result)
-        failed = result.error is not None
+        return self.save_results_at_once(run_id, [(result, zone_mark)])
+
+    def save_results_at_once(
+        self, run_id: str, results: Sequence[tuple[SyncOutcome, ZoneMark | None]]
+    ) -> bool:
+        """:meth:`save_results` where it cannot wait, as :meth:`save_result_at_once`: False,
+        with nothing written, on PostgreSQL or when another connection holds the lock."""
+        if not self._direct:
+            return False
+        rows = [(result, self._result_values(run_id, result), mark) for result, mark in results]
         try:
-            self._save_result_direct(result.domain, values, zone_mark, failed=failed, wait_ms=0)
+            self._save_results_direct(rows, wait_ms=0)
         except WriteLockHeld:
             return False
         return True
@@ -1010,31 +1023,31 @@ class StateStore:
             "skipped": result.skipped,
         }
 
-    def _save_result_direct(
+    def _save_results_direct(
         self,
-        domain: str,
-        values: dict[str, Any],
-        zone_mark: ZoneMark | None,
+        rows: Sequence[tuple[SyncOutcome, dict[str, Any], ZoneMark | None]],
         *,
-        failed: bool,
         wait_ms: int | None = None,
     ) -> None:
-        """:meth:`save_result`'s statements, on sqlite3 itself (:mod:`dnsauto.state.direct`)."""
+        """:meth:`save_results`'s statements, on sqlite3 itself (:mod:`dnsauto.state.direct`)."""
         dialect = self._engine.dialect
-        upsert = direct_statement(
-            _upsert_statement("sqlite", results_table, ("domain",), tuple(values)),
-            dialect,
-            ("domain", *values),
-        )
         with self._direct_write(durable=False, wait_ms=wait_ms) as connection:
-            upsert.run(connection, {"domain": domain, **values})
-            if failed:
-                direct_statement(_MARK_DELETE, dialect).run(connection, {"domain": domain})
-            elif zone_mark is not None:
-                marks = vars(zone_mark)
-                columns = tuple(k for k in marks if k != "domain")
-                statement = _upsert_statement("sqlite", marks_table, ("domain",), columns)
-                direct_statement(statement, dialect, ("domain", *columns)).run(connection, marks)
+            for result, values, zone_mark in rows:
+                domain = result.domain
+                upsert = direct_statement(
+                    _upsert_statement("sqlite", results_table, ("domain",), tuple(values)),
+                    dialect,
+                    ("domain", *values),
+                )
+                upsert.run(connection, {"domain": domain, **values})
+                if result.error is not None:
+                    direct_statement(_MARK_DELETE, dialect).run(connection, {"domain": domain})
+                elif zone_mark is not None:
+                    marks = vars(zone_mark)
+                    columns = tuple(k for k in marks if k != "domain")
+                    statement = _upsert_statement("sqlite", marks_table, ("domain",), columns)
+                    mark = direct_statement(statement, dialect, ("domain", *columns))
+                    mark.run(connection, marks)
 
     def last_results(self) -> dict[str, DomainStatus]:
         """The last result of every domain ever synced, by domain."""
@@ -1294,6 +1307,18 @@ def _json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise DnsautoError("state store object is not a JSON object")
     return value
+
+
+def _save_result_rows(
+    conn: Connection, result: SyncOutcome, values: Mapping[str, Any], zone_mark: ZoneMark | None
+) -> None:
+    """A domain's result row, and its zone mark: dropped with an error, else kept when given."""
+    _upsert(conn, results_table, {"domain": result.domain}, values)
+    if result.error is not None:
+        conn.execute(marks_table.delete().where(marks_table.c.domain == result.domain))
+    elif zone_mark is not None:
+        marks = {k: v for k, v in vars(zone_mark).items() if k != "domain"}
+        _upsert(conn, marks_table, {"domain": zone_mark.domain}, marks)
 
 
 def _upsert(

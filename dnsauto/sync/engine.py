@@ -59,7 +59,7 @@ from dnsauto.sync.propagation import (
 )
 from dnsauto.sync.restore import RestoreTarget, plan_restore, restore_targets
 from dnsauto.sync.resync import SKIPPED_UNCHANGED, desired_digest, may_skip
-from dnsauto.sync.writes import WriteTurns
+from dnsauto.sync.writes import Batches, WriteTurns
 
 __all__ = [
     "DomainJob",
@@ -156,6 +156,12 @@ class Engine:
         """A cluster node's providers take their rate limits' tokens from these, shared."""
         self._semaphore = asyncio.Semaphore(concurrency)
         self._writes = WriteTurns(one_at_a_time=self.store.dialect == "sqlite")
+        self._results: Batches[tuple[DomainResult, ZoneMark | None]] = Batches(
+            self._writes,
+            lambda results: self.store.save_results_at_once(self.run_id, results),
+            lambda results: self.store.save_results(self.run_id, results),
+        )
+        """Results without a guard (no cluster lease) are saved a batch at a time."""
         self._concurrency = concurrency
         self._providers: dict[str, Provider[Any]] = {}
         self._server_fingerprints: dict[str, str] = {}
@@ -361,6 +367,23 @@ class Engine:
             await self._save_result(result)
         return result
 
+    async def _save_result_now(self, result: DomainResult) -> None:
+        if self.fence is None:
+            await self._results.save((result, result.zone_mark))
+            return
+        guard = self.fence.guard
+        save = functools.partial(
+            self.store.save_result, self.run_id, result, zone_mark=result.zone_mark, guard=guard
+        )
+        at_once = functools.partial(
+            self.store.save_result_at_once,
+            self.run_id,
+            result,
+            zone_mark=result.zone_mark,
+            guard=guard,
+        )
+        await self._writes.done(at_once, save)
+
     def _check_lease(self, domain: str) -> None:
         """With a fence, a domain whose lease this process did not get is not synced: the
         node that holds it does (:class:`LeaseHeldError`, naming it). The daemon runs only
@@ -382,19 +405,8 @@ class Engine:
         hide it."""
         if isinstance(result.exception, LeaseLostError):
             return
-        guard = None if self.fence is None else self.fence.guard
-        save = functools.partial(
-            self.store.save_result, self.run_id, result, zone_mark=result.zone_mark, guard=guard
-        )
-        at_once = functools.partial(
-            self.store.save_result_at_once,
-            self.run_id,
-            result,
-            zone_mark=result.zone_mark,
-            guard=guard,
-        )
         try:
-            await self._writes.done(at_once, save)
+            await self._save_result_now(result)
         except LeaseLostError:  # taken over meanwhile (this node was paused)
             log.warning(
                 "%s: the lease was lost during the sync; its result is dropped", result.domain
