@@ -27,7 +27,11 @@ __all__ = [
 ]
 
 
-@functools.lru_cache(maxsize=4096)
+_LDH_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_LDH_NAME = re.compile(rf"(?:{_LDH_LABEL}\.)+{_LDH_LABEL}\.?")
+"""Two or more letter-digit-hyphen labels (RFC 952/1123) in lower case, maybe a final dot."""
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def check_hostname(value: str) -> str:
     """The canonical form of a host or domain name, or ``ValueError``.
@@ -37,11 +41,26 @@ def check_hostname(value: str) -> str:
     form, lower case, without a trailing dot. Code points IDNA disallows are refused.
 
     Cached: the configuration is checked whole at each API ``/set``, and IDNA costs some
-    50 us a name, seconds for 16,000 domains checked three times each.
+    50 us a name, seconds for 16,000 domains checked three times each. A name of plain
+    letters, digits and hyphens needs none of IDNA's mapping or checks (it is its own
+    A-label, once in lower case) and is checked without it: a third of loading the
+    configuration of 20,000 such domains was IDNA's.
     """
     text = value.strip()
     if not text.rstrip("."):
         raise ValueError("must be a domain name")
+    if text.isascii():
+        plain = text.lower()
+        if (
+            _LDH_NAME.fullmatch(plain)
+            and len(plain.removesuffix(".")) <= 253
+            and not any(label[2:4] == "--" for label in plain.split("."))
+        ):
+            return plain.removesuffix(".")
+    return _idna_hostname(value, text)
+
+
+def _idna_hostname(value: str, text: str) -> str:
     try:
         ascii_name = idna.encode(text, uts46=True, transitional=False).decode("ascii")
     except idna.IDNAError as exc:
