@@ -330,16 +330,24 @@ async def test_a_streamed_run_of_many_domains_reads_their_marks_and_keys_in_one_
     assert [r.error for r in first] == [None, None]
     statements: list[str] = []
 
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def seen(statement: str) -> None:
         if table in statement and statement.lstrip().upper().startswith("SELECT"):
             statements.append(statement)
 
-    sa.event.listen(store._engine, "before_cursor_execute", seen)
+    def traced(dbapi_connection: Any, *_args: Any) -> None:  # sqlite3's own statements
+        dbapi_connection.set_trace_callback(seen)
+
+    def untraced(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.set_trace_callback(None)
+
+    sa.event.listen(store._engine, "checkout", traced)
+    sa.event.listen(store._engine, "checkin", untraced)
     try:
         async with Engine(config, registry, store=store) as engine:
             results = [r async for _, r in engine.stream(domain_jobs(config), apply=True)]
     finally:
-        sa.event.remove(store._engine, "before_cursor_execute", seen)
+        sa.event.remove(store._engine, "checkout", traced)
+        sa.event.remove(store._engine, "checkin", untraced)
 
     assert sorted(r.domain for r in results) == ["example.test", DOMAIN]
     assert len(statements) == 1

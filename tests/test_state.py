@@ -272,18 +272,18 @@ async def test_results_are_saved_when_another_writer_holds_the_lock_as_the_syncs
     with StateStore(tmp_path / "state") as store:
         holder = sqlite3.connect(tmp_path / "state" / DB_FILE, isolation_level=None)
         refused: list[bool] = []
-        at_once = store.save_result_at_once
+        at_once = store.save_results_at_once
 
-        def lock_held_for_the_first(run_id: str, result: Any, **kwargs: Any) -> bool:
+        def lock_held_for_the_first(run_id: str, results: Any) -> bool:
             if not refused:  # the other writer takes the lock just before the first save
                 holder.execute("BEGIN IMMEDIATE")
-                saved = at_once(run_id, result, **kwargs)
+                saved = at_once(run_id, results)
                 refused.append(saved)
                 holder.execute("COMMIT")  # and lets go: the worker thread's save goes on
                 return saved
-            return at_once(run_id, result, **kwargs)
+            return at_once(run_id, results)
 
-        monkeypatch.setattr(store, "save_result_at_once", lock_held_for_the_first)
+        monkeypatch.setattr(store, "save_results_at_once", lock_held_for_the_first)
         results = await sync(config, registry, store)
         holder.close()
         assert all(r.error is None for r in results)

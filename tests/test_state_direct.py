@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from dnsauto.plugin.changes import Create, Update
 from dnsauto.plugin.errors import DnsautoError
@@ -16,9 +17,11 @@ from dnsauto.state import store as store_module
 from dnsauto.state.store import (
     BUSY_TIMEOUT_MS,
     DB_FILE,
+    DkimKeyRow,
     StateStore,
     ZoneMark,
     _upsert,
+    dkim_table,
     journal_table,
     marks_table,
     results_table,
@@ -288,3 +291,44 @@ def test_a_batch_is_not_journaled_at_once_once_the_store_s_durable_commits_are_s
         )
         assert again is None
         assert {e.run_id for e in store.journal()} == {"run1"}
+
+
+def test_marks_and_dkim_keys_read_straight_are_what_sqlalchemy_reads(tmp_path: Path) -> None:
+    later = datetime(2026, 12, 4, 20, 40, 1, 250000, tzinfo=UTC)
+    domains = [f"d{n}.test" for n in range(3)]
+    with StateStore(tmp_path, clock=clock) as store:
+        for domain in domains[:2]:
+            store.save_result(
+                "run1",
+                DomainResult(domain=domain, server_id="m"),
+                zone_mark=ZoneMark(domain, f"{domain}.", "7", "digest", later),
+            )
+        key = DkimKeyRow(
+            domain="d1.test",
+            selector="s1",
+            algorithm="Dkim1Ed25519Sha256",
+            stage="retired",
+            public_value="v=DKIM1; k=ed25519; p=AAAA",
+            created=WHEN,
+            active_at=WHEN,
+            retired_at=later,
+            position=1,
+            private_pem="PEM",
+        )
+        store.save_dkim_keys(add=[key])
+
+        marks = store.zone_marks(domains)
+        keys = store.dkim_keys_of(domains)
+        with store.read_transaction() as conn:
+            through_marks = {
+                row.domain: ZoneMark(**dict(row._mapping))
+                for row in conn.execute(sa.select(marks_table))
+            }
+            (through_key,) = [
+                DkimKeyRow(**dict(row._mapping)) for row in conn.execute(sa.select(dkim_table))
+            ]
+
+    assert marks == through_marks
+    assert marks["d0.test"].full_read_at == later  # aware, in UTC, to the microsecond
+    assert keys["d1.test"] == [through_key]
+    assert (through_key.created, through_key.retired_at) == (WHEN, later)

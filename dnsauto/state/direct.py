@@ -21,13 +21,14 @@ from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
 __all__ = [
     "DirectStatement",
     "WriteLockHeld",
     "begin_sqlite",
+    "direct_rows",
     "direct_statement",
     "direct_write",
 ]
@@ -91,6 +92,40 @@ def direct_statement(
         binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
     )
     return DirectStatement(compiled.string, names, processors)
+
+
+def direct_rows(conn: Connection, statement: sa.Select[Any]) -> list[dict[str, Any]]:
+    """The rows of ``statement`` (its ``IN`` lists expanded), read in ``conn``'s transaction
+    on its sqlite3 connection: each a dict by column name, its values processed as
+    SQLAlchemy's result processors process them (a timezone-aware datetime, say). A window of
+    a run's zone marks and DKIM keys is read so: SQLAlchemy's rows and their mappings were
+    most of that read."""
+    dialect = conn.dialect
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    values = compiled.construct_params()
+    binds = compiled.binds  # by the names the SQL gives its parameters
+    parameters = []
+    for name in compiled.positiontup or ():
+        bind = binds.get(name) or binds[name.rpartition("_")[0]]  # an IN list's n-th value
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        parameters.append(values[name] if process is None else process(values[name]))
+    columns = list(statement.selected_columns)
+    names = [str(column.key) for column in columns]
+    processors = [
+        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+    ]
+    driver = cast(sqlite3.Connection, conn.connection.driver_connection)
+    try:
+        rows = driver.execute(compiled.string, parameters).fetchall()
+    except sqlite3.Error as exc:
+        raise sa.exc.DBAPIError.instance(compiled.string, parameters, exc, sqlite3.Error) from exc
+    return [
+        {
+            name: value if process is None else process(value)
+            for name, process, value in zip(names, processors, row, strict=True)
+        }
+        for row in rows
+    ]
 
 
 def begin_sqlite(

@@ -70,7 +70,13 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from dnsauto.plugin.changes import Change, rrset_values
 from dnsauto.plugin.errors import DnsautoError, TransientError
-from dnsauto.state.direct import WriteLockHeld, begin_sqlite, direct_statement, direct_write
+from dnsauto.state.direct import (
+    WriteLockHeld,
+    begin_sqlite,
+    direct_rows,
+    direct_statement,
+    direct_write,
+)
 
 __all__ = [
     "DB_FILE",
@@ -1079,7 +1085,7 @@ class StateStore:
         """The marks of ``domains``, by domain (one query for a window of a run of many)."""
         query = sa.select(marks_table).where(marks_table.c.domain.in_(domains))
         with self._read() as conn:
-            return {row.domain: ZoneMark(**dict(row._mapping)) for row in conn.execute(query)}
+            return {row["domain"]: ZoneMark(**row) for row in self._rows(conn, query)}
 
     def forget_zone_mark(self, domain: str) -> None:
         """Drop the domain's mark: its next sync reads the zone in full."""
@@ -1102,10 +1108,17 @@ class StateStore:
         )
         keys: dict[str, list[DkimKeyRow]] = {}
         with self._read() as conn:
-            for row in conn.execute(query):
-                key = DkimKeyRow(**dict(row._mapping))
+            for row in self._rows(conn, query):
+                key = DkimKeyRow(**row)
                 keys.setdefault(key.domain, []).append(key)
         return keys
+
+    def _rows(self, conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
+        """The rows of ``query`` as dicts by column: read on sqlite3 itself on SQLite
+        (:func:`~dnsauto.state.direct.direct_rows`), else through SQLAlchemy's results."""
+        if self._direct:
+            return direct_rows(conn, query)
+        return [dict(row._mapping) for row in conn.execute(query)]
 
     def dkim_domains(self) -> list[str]:
         """Every domain with a DKIM key in the store."""
