@@ -540,3 +540,25 @@ def test_invalid_inline_tlsa_pem_is_named_by_its_position():
 
     with pytest.raises(DnsautoError, match=r"tlsaCertificates\[0\] is not valid PEM"):
         build(publish=["tlsa"], server=mail_server(tlsaCertificates=[bad]))
+
+
+def test_domains_of_one_mail_server_share_the_rdata_of_their_alike_records():
+    publish = ["mx", "srv", "caa", "mtaSts", "autoConfigLegacy", "autoDiscover"]
+
+    def records(domain_name):
+        rrsets = build_records(
+            domain=domain_name,
+            publish=publish,
+            settings=domain(),
+            server_hostname=H,
+            mail_server=mail_server(),
+            ttl=300,
+            dkim_keys=(),
+        )
+        origin = dns.name.from_text(domain_name)
+        return {(r.name.relativize(origin), r.rdtype): sorted(r, key=id) for r in rrsets}
+
+    one, other = records("one.test"), records("other.test")
+    alike = [(a, b) for key in one for a in one[key] for b in other[key] if a == b]
+    assert len(alike) >= 10  # every record but the CAA iodef naming the domain's own address
+    assert all(a is b for a, b in alike), "the same rdata objects"
