@@ -18,7 +18,6 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import pytest
-import sqlalchemy as sa
 
 from dnsauto.config.loader import load_config
 from dnsauto.config.model import Config
@@ -30,6 +29,7 @@ from dnsauto.sync.resync import SKIPPED_UNCHANGED
 from dnsauto.testing.servers import RunningServer
 from dnsauto.testing.servers.fixtures import bind_server  # noqa: F401
 from dnsauto.testing.servers.proxy import WireProxy
+from tests.sqlite_trace import is_select, traced_statements
 
 pytestmark = pytest.mark.servers
 
@@ -328,26 +328,13 @@ async def test_a_streamed_run_of_many_domains_reads_their_marks_and_keys_in_one_
         first = await engine.run(domain_jobs(config), apply=True)
     # The session's BIND holds what earlier tests published, this store nothing of it.
     assert [r.error for r in first] == [None, None]
-    statements: list[str] = []
 
-    def seen(statement: str) -> None:
-        if table in statement and statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
+    def selects_of_table(statement: str) -> bool:
+        return table in statement and is_select(statement)
 
-    def traced(dbapi_connection: Any, *_args: Any) -> None:  # sqlite3's own statements
-        dbapi_connection.set_trace_callback(seen)
-
-    def untraced(dbapi_connection: Any, *_args: Any) -> None:
-        dbapi_connection.set_trace_callback(None)
-
-    sa.event.listen(store._engine, "checkout", traced)
-    sa.event.listen(store._engine, "checkin", untraced)
-    try:
+    with traced_statements(store, selects_of_table) as statements:
         async with Engine(config, registry, store=store) as engine:
             results = [r async for _, r in engine.stream(domain_jobs(config), apply=True)]
-    finally:
-        sa.event.remove(store._engine, "checkout", traced)
-        sa.event.remove(store._engine, "checkin", untraced)
 
     assert sorted(r.domain for r in results) == ["example.test", DOMAIN]
     assert len(statements) == 1

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from dnsauto.state.store import StateStore, ZoneMark
 from dnsauto.sync.ahead import Ahead
 from dnsauto.sync.engine import DomainResult
+from tests.sqlite_trace import is_select, traced_statements
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 DOMAINS = [f"d{n}.test" for n in range(5)]
@@ -29,15 +28,8 @@ def store(tmp_path: Path) -> Iterator[StateStore]:
 
 @pytest.fixture
 def selects(store: StateStore) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append(statement)
-
-    sa.event.listen(store._engine, "before_cursor_execute", count)
-    yield seen
-    sa.event.remove(store._engine, "before_cursor_execute", count)
+    with traced_statements(store, is_select) as seen:
+        yield seen
 
 
 def test_the_first_domain_of_a_window_reads_the_whole_window_in_one_query_each(
