@@ -9,12 +9,13 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
 import dns.rdatatype
 import dns.rrset
 import pytest
 
 from dnsauto.plugin.txt import txt_rrset
-from dnsauto.sync.propagation import Expectation, _answer_only
+from dnsauto.sync.propagation import Expectation, _answer_only, _ByIdentity
 from dnsauto.testing import make_rrset
 
 NAME = "x.example.test."
@@ -232,3 +233,33 @@ def test_cut_and_random_answers_are_met_only_where_the_parse_says_so() -> None:
 def test_an_expectation_keeps_each_value_s_canonical_wire_form(rdtype: str, text: str) -> None:
     rrset = dns.rrset.from_text("x.example.", 300, "IN", rdtype, text)
     assert Expectation.of(rrset).wires == frozenset({rrset[0].to_digestable()})
+
+
+def test_a_value_shared_by_many_domains_records_is_made_once_for_their_expectations() -> None:
+    made: list[str] = []
+
+    def counted(rdata: dns.rdata.Rdata) -> str:
+        made.append(rdata.to_text())
+        return rdata.to_text()
+
+    value = _ByIdentity(counted, kept=2)
+    shared = dns.rdata.from_text("IN", "MX", "10 mail.example.test.")
+    equal = dns.rdata.from_text("IN", "MX", "10 mail.example.test.")
+    assert [value(shared), value(shared), value(equal)] == ["10 mail.example.test."] * 3
+    assert len(made) == 2  # the equal one is another object: made again
+    for other in (dns.rdata.from_text("IN", "MX", f"{n} x.test.") for n in range(3)):
+        value(other)
+    assert value(shared) == "10 mail.example.test."  # forgotten past `kept`, made again
+    assert len(made) == 6
+
+
+def test_expectations_of_records_sharing_rdata_are_those_of_records_that_do_not() -> None:
+    shared = dns.rdata.from_text("IN", "SRV", "0 1 993 Mail.Example.TEST.")
+    one = dns.rrset.from_rdata("_imaps._tcp.one.test.", 300, shared)
+    other = dns.rrset.from_rdata("_imaps._tcp.other.test.", 300, shared)
+    apart = dns.rrset.from_text(
+        "_imaps._tcp.other.test.", 300, "IN", "SRV", "0 1 993 mail.example.test."
+    )
+    assert Expectation.of(other) == Expectation.of(apart)
+    assert Expectation.of(one).values == Expectation.of(apart).values
+    assert Expectation.of(other).wires == Expectation.of(apart).wires
