@@ -15,7 +15,7 @@ import dns.rrset
 import pytest
 
 from dnsauto.plugin.txt import txt_rrset
-from dnsauto.sync.propagation import Expectation, _answer_only, _ByIdentity
+from dnsauto.sync.propagation import Expectation, _answer_only, _ByIdentity, _random_id
 from dnsauto.testing import make_rrset
 
 NAME = "x.example.test."
@@ -263,3 +263,9 @@ def test_expectations_of_records_sharing_rdata_are_those_of_records_that_do_not(
     assert Expectation.of(other) == Expectation.of(apart)
     assert Expectation.of(one).values == Expectation.of(apart).values
     assert Expectation.of(other).wires == Expectation.of(apart).wires
+
+
+def test_query_ids_are_random_16_bit_numbers_drawn_afresh_when_used_up() -> None:
+    ids = [_random_id() for _ in range(3 * 256)]
+    assert all(0 <= i < 1 << 16 for i in ids)
+    assert len(set(ids)) > 600  # 768 draws of 65,536: a few repeats at most
