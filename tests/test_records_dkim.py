@@ -339,13 +339,19 @@ def test_a_missing_file_of_a_key_kept_before_the_store_held_private_keys_names_t
         store.keys_for("example.test", management, NOW)
 
 
-def test_a_corrupt_private_key_in_the_store_is_named_without_its_text(tmp_path, open_keys):
+def corrupt_stored_key(tmp_path, open_keys):
+    """A domain's one key, whose private key in the store is then made garbage (c2VjcmV0)."""
     store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
     (key,) = store.keys_for("example.test", management, NOW)
     garbage = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"
     with store.state.write_transaction() as conn:
         conn.execute(dkim_table.update().values(private_pem=garbage))
+    return store, management, key
+
+
+def test_a_corrupt_private_key_in_the_store_is_named_without_its_text(tmp_path, open_keys):
+    store, management, key = corrupt_stored_key(tmp_path, open_keys)
 
     with pytest.raises(DnsautoError) as raised:
         store.keys_for("example.test", management, NOW)
@@ -521,13 +527,18 @@ def test_known_keys_with_a_rotation_step_due_are_read_again_and_rotated(tmp_path
     assert [k.stage for k in synced.published] == [DkimStage.ACTIVE, DkimStage.PENDING]
 
 
-def test_known_keys_whose_file_is_gone_have_it_written_again(tmp_path, open_keys):
+@pytest.mark.parametrize(
+    "spoil",
+    [Path.unlink, lambda pem: pem.write_text(pem.read_text() + "\n")],
+    ids=["gone", "holding-more-than-the-key"],
+)
+def test_known_keys_whose_file_is_gone_or_other_have_it_written_again(tmp_path, open_keys, spoil):
     store = open_keys(tmp_path)
     management = automatic(algorithms=["Dkim1Ed25519Sha256"])
     (key,) = store.keys_for("example.test", management, NOW)
     known = store.state.dkim_keys_of(["example.test"])["example.test"]
     pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
-    pem.unlink()
+    spoil(pem)
 
     synced = store.for_sync("example.test", management, rotate=True, now=NOW, known=known)
 
@@ -563,12 +574,7 @@ def test_a_syncs_keys_derive_their_public_value_only_when_asked(tmp_path, open_k
 def test_a_corrupt_private_key_in_the_store_fails_the_syncs_record_named_without_its_text(
     tmp_path, open_keys
 ):
-    store = open_keys(tmp_path)
-    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
-    (key,) = store.keys_for("example.test", management, NOW)
-    garbage = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"
-    with store.state.write_transaction() as conn:
-        conn.execute(dkim_table.update().values(private_pem=garbage))
+    store, management, key = corrupt_stored_key(tmp_path, open_keys)
     known = store.state.dkim_keys_of(["example.test"])["example.test"]
     sync = store.for_sync("example.test", management, rotate=False, now=NOW, known=known)
     (synced,) = sync.published
@@ -577,16 +583,3 @@ def test_a_corrupt_private_key_in_the_store_fails_the_syncs_record_named_without
         synced.public_value  # noqa: B018 - the record's value, as the desired stage asks for it
     assert f"{key.selector} of example.test in the state store is unusable" in str(raised.value)
     assert "c2VjcmV0" not in str(raised.value)
-
-
-def test_a_key_file_holding_more_than_the_key_is_written_again(tmp_path, open_keys):
-    store = open_keys(tmp_path)
-    management = automatic(algorithms=["Dkim1Ed25519Sha256"])
-    (key,) = store.keys_for("example.test", management, NOW)
-    known = store.state.dkim_keys_of(["example.test"])["example.test"]
-    pem = tmp_path / "dkim" / "example.test" / f"{key.selector}.pem"
-    pem.write_text(key.private_pem + "\n")
-
-    store.for_sync("example.test", management, rotate=True, now=NOW, known=known)
-
-    assert pem.read_text() == key.private_pem
