@@ -39,7 +39,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dnsauto.plugin.errors import DnsautoError
-from dnsauto.state.store import StateStore, leases_table, nodes_table, triggers_table
+from dnsauto.state.store import (
+    StateStore,
+    dialect_insert,
+    leases_table,
+    nodes_table,
+    triggers_table,
+)
 
 __all__ = [
     "CHANNEL",
@@ -389,14 +395,8 @@ def _insert_new(
         {"domain": d, "owner": node, "token": 1, "expires_at": expires, "acquired_at": now}
         for d in domains
     ]
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        conn.execute(pg_insert(leases_table).on_conflict_do_nothing(), values)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        conn.execute(sqlite_insert(leases_table).on_conflict_do_nothing(), values)
+    insert = dialect_insert(conn.dialect.name)
+    conn.execute(insert(leases_table).on_conflict_do_nothing(), values)
     rows = _lease_rows(conn, domains, lock=False)
     return [
         d

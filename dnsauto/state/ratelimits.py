@@ -17,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 import sqlalchemy as sa
 
 from dnsauto.plugin.ratelimits import RateLimit, take_token
-from dnsauto.state.store import StateStore, rate_buckets_table
+from dnsauto.state.store import StateStore, dialect_insert, rate_buckets_table
 
 __all__ = ["StoreRateLimits"]
 
@@ -43,7 +42,7 @@ class StoreRateLimits:
         bucket = f"{key}@{limit.requests}/{limit.seconds:g}s"
         table = rate_buckets_table
         with self.store.write_transaction() as conn:
-            insert = _insert(conn.dialect.name)
+            insert = dialect_insert(conn.dialect.name)
             now = self.clock()
             conn.execute(
                 insert(table)
@@ -60,14 +59,3 @@ class StoreRateLimits:
                 table.update().where(table.c.key == bucket).values(tokens=left, updated_at=counted)
             )
         return due
-
-
-def _insert(dialect: str) -> Callable[[sa.Table], Any]:
-    """The dialect's ``INSERT`` construct (one with ``ON CONFLICT``), imported when first used."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        return postgresql_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert

@@ -60,7 +60,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -96,6 +96,7 @@ __all__ = [
     "StoreUnavailableError",
     "SyncOutcome",
     "ZoneMark",
+    "dialect_insert",
     "utc_now",
 ]
 
@@ -562,6 +563,10 @@ class ZoneMark:
     marker: str
     digest: str
     full_read_at: datetime
+
+
+_MARK_COLUMNS = tuple(f.name for f in fields(ZoneMark) if f.name != "domain")
+"""A zone mark's columns besides its key, in the order ``vars`` of a ZoneMark gives them."""
 
 
 @dataclass(frozen=True)
@@ -1036,24 +1041,28 @@ class StateStore:
         wait_ms: int | None = None,
     ) -> None:
         """:meth:`save_results`'s statements, on sqlite3 itself (:mod:`dnsauto.state.direct`)."""
+        if not rows:
+            return
         dialect = self._engine.dialect
+        columns = tuple(rows[0][1])  # every result's values have the same keys
+        upsert = direct_statement(
+            _upsert_statement("sqlite", results_table, ("domain",), columns),
+            dialect,
+            ("domain", *columns),
+        )
+        mark_upsert = direct_statement(
+            _upsert_statement("sqlite", marks_table, ("domain",), _MARK_COLUMNS),
+            dialect,
+            ("domain", *_MARK_COLUMNS),
+        )
+        mark_delete = direct_statement(_MARK_DELETE, dialect)
         with self._direct_write(durable=False, wait_ms=wait_ms) as connection:
             for result, values, zone_mark in rows:
-                domain = result.domain
-                upsert = direct_statement(
-                    _upsert_statement("sqlite", results_table, ("domain",), tuple(values)),
-                    dialect,
-                    ("domain", *values),
-                )
-                upsert.run(connection, {"domain": domain, **values})
+                upsert.run(connection, {"domain": result.domain, **values})
                 if result.error is not None:
-                    direct_statement(_MARK_DELETE, dialect).run(connection, {"domain": domain})
+                    mark_delete.run(connection, {"domain": result.domain})
                 elif zone_mark is not None:
-                    marks = vars(zone_mark)
-                    columns = tuple(k for k in marks if k != "domain")
-                    statement = _upsert_statement("sqlite", marks_table, ("domain",), columns)
-                    mark = direct_statement(statement, dialect, ("domain", *columns))
-                    mark.run(connection, marks)
+                    mark_upsert.run(connection, vars(zone_mark))
 
     def last_results(self) -> dict[str, DomainStatus]:
         """The last result of every domain ever synced, by domain."""
@@ -1342,21 +1351,26 @@ def _upsert(
     conn.execute(statement, {**key, **values})
 
 
+def dialect_insert(dialect: str) -> Callable[[sa.Table], Any]:
+    """The dialect's ``INSERT`` construct, the one with ``ON CONFLICT`` (PostgreSQL's or
+    SQLite's), imported when first used: a store on SQLite never imports PostgreSQL's dialect
+    (a sixth of SQLAlchemy's import time, which a one-shot sync pays at each start)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
 @functools.cache
 def _upsert_statement(
     dialect: str, table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
 ) -> sa.Executable:
     """``INSERT ... ON CONFLICT (key) DO UPDATE SET`` every one of ``columns``, in SQLite's or
     PostgreSQL's dialect (the same SQL, two constructs); built once."""
-    statement: Any
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        statement = postgresql_insert(table)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        statement = sqlite_insert(table)
+    statement = dialect_insert(dialect)(table)
     upsert: sa.Executable = statement.on_conflict_do_update(
         index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
     )
