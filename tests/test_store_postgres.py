@@ -179,6 +179,15 @@ def test_the_schema_uses_postgresqls_types(postgres_server: PostgresServer, tmp_
     assert types["journal.id"] == "integer"
 
 
+def test_an_acme_account_key_is_kept_once_on_postgresql(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    with pg_backend(postgres_server, tmp_path).open() as store:
+        first = store.add_acme_account("https://acme.test/directory", "KEY-1")
+        second = store.add_acme_account("https://acme.test/directory", "KEY-2")
+    assert (first.key_pem, second.key_pem) == ("KEY-1", "KEY-1")  # the one kept wins
+
+
 MIGRATE = OPEN_FROM_ARGV + "print(store.schema_version(), flush=True)\nstore.close()\n"
 
 

@@ -1203,11 +1203,9 @@ class StateStore:
     def add_acme_account(self, directory: str, key_pem: str) -> AcmeAccountRow:
         """Keep a new account key for ``directory``, unless one is there: the one kept wins
         (two processes making a key at once end up with one account)."""
-        from sqlalchemy.dialects.sqlite import insert
-
         with self._write() as conn:
             conn.execute(
-                insert(acme_accounts_table)
+                dialect_insert(conn.dialect.name)(acme_accounts_table)
                 .values(directory=directory, key_pem=key_pem, created=self.clock())
                 .on_conflict_do_nothing()
             )
