@@ -15,7 +15,7 @@ import dns.rrset
 import pytest
 
 from dnsauto.plugin.txt import txt_rrset
-from dnsauto.sync.propagation import Expectation, _answer_only, _ByIdentity, _random_id
+from dnsauto.sync.propagation import Expectation, _answer_only, _random_id
 from dnsauto.testing import make_rrset
 
 NAME = "x.example.test."
@@ -233,24 +233,6 @@ def test_cut_and_random_answers_are_met_only_where_the_parse_says_so() -> None:
 def test_an_expectation_keeps_each_value_s_canonical_wire_form(rdtype: str, text: str) -> None:
     rrset = dns.rrset.from_text("x.example.", 300, "IN", rdtype, text)
     assert Expectation.of(rrset).wires == frozenset({rrset[0].to_digestable()})
-
-
-def test_a_value_shared_by_many_domains_records_is_made_once_for_their_expectations() -> None:
-    made: list[str] = []
-
-    def counted(rdata: dns.rdata.Rdata) -> str:
-        made.append(rdata.to_text())
-        return rdata.to_text()
-
-    value = _ByIdentity(counted, kept=2)
-    shared = dns.rdata.from_text("IN", "MX", "10 mail.example.test.")
-    equal = dns.rdata.from_text("IN", "MX", "10 mail.example.test.")
-    assert [value(shared), value(shared), value(equal)] == ["10 mail.example.test."] * 3
-    assert len(made) == 2  # the equal one is another object: made again
-    for other in (dns.rdata.from_text("IN", "MX", f"{n} x.test.") for n in range(3)):
-        value(other)
-    assert value(shared) == "10 mail.example.test."  # forgotten past `kept`, made again
-    assert len(made) == 6
 
 
 def test_expectations_of_records_sharing_rdata_are_those_of_records_that_do_not() -> None:

@@ -20,6 +20,7 @@ from dnsauto.config.model import Config
 from dnsauto.records.dkim import DkimKey, DkimKeyStore
 from dnsauto.records.mail import build_records
 from dnsauto.records.tlsa import ManagedCertificate, load_managed_certificates
+from dnsauto.sync.by_identity import ByIdentity
 from dnsauto.sync.cuts import ConfiguredZones, Elsewhere, split_by_zone
 from dnsauto.sync.jobs import DomainJob
 from dnsauto.sync.plan import Key
@@ -91,30 +92,14 @@ class DesiredInputs:
         return "\n".join(parts).encode()
 
 
-class _JsonOnce:
-    """The JSON of frozen models that many domains share, made once a run rather than once a
-    domain: the mail server's, and the settings that domains set up alike share (see
-    ``Config``'s validation). Kept by identity, each model held so its id is not reused; a
-    few at a time (a long-running daemon reloads its configuration; domains each set up
-    differently share nothing, and then each is made as before)."""
-
-    def __init__(self, kept: int) -> None:
-        self._kept = kept
-        self._texts: dict[int, tuple[BaseModel, str]] = {}
-
-    def __call__(self, model: BaseModel) -> str:
-        found = self._texts.get(id(model))
-        if found is not None and found[0] is model:
-            return found[1]
-        text = model.model_dump_json()
-        if len(self._texts) >= self._kept:
-            self._texts.clear()
-        self._texts[id(model)] = (model, text)
-        return text
+def _json(model: BaseModel) -> str:
+    return model.model_dump_json()
 
 
-_mail_server_json = _JsonOnce(8)
-_settings_json = _JsonOnce(8)
+_mail_server_json: ByIdentity[MailServer, str] = ByIdentity(_json, kept=8)
+_settings_json: ByIdentity[Domain, str] = ByIdentity(_json, kept=8)
+"""The JSON of the mail server and of domains' settings, made once for each model a run's
+domains share (:mod:`dnsauto.sync.by_identity`)."""
 
 
 @cache
