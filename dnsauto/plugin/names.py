@@ -51,12 +51,13 @@ def check_hostname(value: str) -> str:
         raise ValueError("must be a domain name")
     if text.isascii():
         plain = text.lower()
+        name = plain.removesuffix(".")
         if (
             _LDH_NAME.fullmatch(plain)
-            and len(plain.removesuffix(".")) <= 253
-            and not any(label[2:4] == "--" for label in plain.split("."))
+            and len(name) <= 253
+            and not any(label[2:4] == "--" for label in name.split("."))
         ):
-            return plain.removesuffix(".")
+            return name
     return _idna_hostname(value, text)
 
 

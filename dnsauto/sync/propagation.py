@@ -575,13 +575,6 @@ class PropagationChecker:
     async def _open(self, server: Nameserver) -> _Channel:
         """The channel to ``server``, opened by the first question in flight to it."""
         key = (server.host, server.port)
-        opened = self._channels.get(key)
-        # The usual case, the channel open already: taken without a shield (a future each).
-        if opened is not None and opened.done() and not opened.cancelled():
-            channel = opened.result()  # a failed opening is never left in _channels
-            if channel.transport is not None and not channel.transport.is_closing():
-                channel.users += 1
-                return channel
         loop = asyncio.get_running_loop()
         while True:
             opening = self._channels.get(key)
@@ -596,7 +589,8 @@ class PropagationChecker:
                     opening.exception()  # retrieved: the questions waiting for it raise it too
                     raise
                 opening.set_result(channel)
-            channel = await asyncio.shield(opening)
+            # Open already, the usual case: taken as it is, without a shield (a future each).
+            channel = opening.result() if opening.done() else await asyncio.shield(opening)
             if channel.transport is not None and not channel.transport.is_closing():
                 channel.users += 1
                 return channel
